@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Set up everything voice-coach needs on Debian/Ubuntu: system packages (only those
+# missing), a virtual environment in .venv, and the project with its test extras.
+# Idempotent; a second run with nothing changed takes about a second.
+#
+#   scripts/setup.sh            # engine, ALSA headers, sound-server tools, .venv
+#   PYTHON=python3.12 scripts/setup.sh   # choose the interpreter for .venv
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+python=${PYTHON:-python3}
+venv=${VOICE_COACH_VENV:-$root/.venv}
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# espeak-ng is the speech engine (pyttsx3 loads libespeak-ng1); gcc, the Python headers
+# and libasound2-dev build simpleaudio; pulseaudio and friends carry the real-sound tests;
+# sox is what we use to look at rendered audio.
+packages=(espeak-ng libespeak-ng1 gcc libasound2-dev libasound2-plugins alsa-utils
+          pulseaudio pulseaudio-utils sox)
+
+if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then packages+=(python3-venv); fi
+if ! "$python" -c 'import os, sysconfig; p = sysconfig.get_paths()["include"]; raise SystemExit(not os.path.exists(os.path.join(p, "Python.h")))' >/dev/null 2>&1; then
+    packages+=(python3-dev)
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    say "installing system packages: ${missing[*]}"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp="$venv/.voice-coach-stamp"
+want=$( { "$python" --version; cat "$root/pyproject.toml"; } | sha256sum | cut -d' ' -f1)
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+if [ ! -x "$venv/bin/python" ]; then
+    say "creating $venv with $("$python" --version 2>&1)"
+    "$python" -m venv "$venv"
+fi
+say "installing voice-coach and its test tools into $venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[test,dev]"
+echo "$want" > "$stamp"

@@ -1,0 +1,3 @@
+"""voice-coach: a voice-guided body-work session player for the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,314 @@
+"""The planner: routine + settings + spoken lengths -> a timeline, to the sample.
+
+Pure: the lengths of speech and cues come in as functions, so a test can hand in
+literal numbers and the real session hands in the lengths of rendered clips. The
+timeline is a gapless sequence of events (speech, cue, silence) that never overlap;
+the mixer places each at its start sample and the player and exporter walk it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypeAlias
+
+from voice_coach.pcm import SAMPLE_RATE
+from voice_coach.routine import (
+    Breathe,
+    CueRole,
+    Pace,
+    Repeat,
+    Routine,
+    Say,
+    Step,
+    fill_placeholders,
+)
+
+EventKind: TypeAlias = Literal["speech", "cue", "silence"]
+SpeechLength: TypeAlias = Callable[[str], int]
+"""Samples a spoken line lasts."""
+CueLength: TypeAlias = Callable[[CueRole], int]
+"""Samples a cue lasts; 0 for a cue that is switched off."""
+
+LEAD_IN_S: Final = 0.5
+"""Silence before the first chime: devices and sound servers swallow the first ~75 ms."""
+TAIL_S: Final = 1.5
+"""Silence after the last word, so the end is never cut by the device closing."""
+PROMPT_GAP_S: Final = 0.25
+"""Breath between a breath chime and a prompt spoken over the same phase."""
+SESSION_COMPLETE: Final = "Session complete."
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """What the person chose for this session; None means the routine's own value."""
+
+    minutes: float | None = None
+    pace: Pace | None = None
+    caution: bool = True
+    sample_rate: int = SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stretch of the session, ``start`` to ``end`` in samples."""
+
+    start: int
+    end: int
+    kind: EventKind
+    step: int
+    text: str | None = None
+    cue: CueRole | None = None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The whole session: gapless events from sample 0, the label of every step."""
+
+    routine_id: str
+    sample_rate: int
+    events: tuple[Event, ...]
+    step_labels: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def duration(self) -> int:
+        """Length in samples."""
+        return self.events[-1].end if self.events else 0
+
+    @property
+    def duration_s(self) -> float:
+        return self.duration / self.sample_rate
+
+    def step_starts(self) -> list[int]:
+        """Start sample of every step, by step index."""
+        starts = [self.duration] * len(self.step_labels)
+        for event in reversed(self.events):
+            starts[event.step] = event.start
+        return starts
+
+    def step_at(self, sample: int) -> int:
+        """Index of the step playing at ``sample`` (the last one past the end)."""
+        for event in self.events:
+            if event.start <= sample < event.end:
+                return event.step
+        return len(self.step_labels) - 1
+
+    def speech_texts(self) -> list[str]:
+        """Every distinct spoken line, in order of first appearance."""
+        return list(dict.fromkeys(e.text for e in self.events if e.kind == "speech" and e.text))
+
+
+def estimated_speech_length(rate_wpm: float, sample_rate: int = SAMPLE_RATE) -> SpeechLength:
+    """Spoken length from word count and rate, for plans made before any speech exists.
+
+    Calibrated on espeak-ng: a line lasts about its words at ``rate_wpm`` plus the
+    engine's ~0.35 s closing pause.
+    """
+
+    def length(text: str) -> int:
+        words = max(1, len(text.split()))
+        return round((words * 60.0 / rate_wpm + 0.35) * sample_rate)
+
+    return length
+
+
+def plan(routine: Routine, settings: PlanSettings, speech_length: SpeechLength,
+         cue_length: CueLength) -> Timeline:
+    """Lay the routine out in time. See the module docstring for the contract."""
+    builder = _Builder(routine, settings, speech_length, cue_length)
+    return builder.build()
+
+
+# --- Building -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    kind: EventKind
+    samples: int
+    text: str | None = None
+    cue: CueRole | None = None
+
+
+@dataclass
+class _Block:
+    """One step: what the display shows, and what it plays."""
+
+    label: str
+    items: list[_Item] = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        return sum(item.samples for item in self.items)
+
+
+class _Builder:
+    def __init__(self, routine: Routine, settings: PlanSettings, speech_length: SpeechLength,
+                 cue_length: CueLength) -> None:
+        self.routine = routine
+        self.settings = settings
+        self.rate = settings.sample_rate
+        self.speech_length = speech_length
+        self.cue_length = cue_length
+        self.notes: list[str] = []
+
+    def samples(self, seconds: float) -> int:
+        return round(seconds * self.rate)
+
+    def build(self) -> Timeline:
+        opening = _Block("Starting", [_Item("silence", self.samples(LEAD_IN_S))])
+        self.add_cue(opening, "start")
+        before: list[_Block] = [opening]
+        if self.settings.caution and self.routine.caution:
+            caution = _Block(self.routine.caution)
+            self.add_speech(caution, self.routine.caution, self.routine.pause_s)
+            before.append(caution)
+        after: list[_Block] = []
+        fill: Repeat | None = None
+        for step in self.routine.steps:
+            target = after if fill is not None else before
+            if isinstance(step, Repeat) and step.times is None:
+                fill = step
+            elif isinstance(step, Repeat):
+                target.extend(self.repetition(step, number)
+                              for number in range(step.count_from, step.count_from + step.times))
+            else:
+                target.append(self.block(step, None))
+        closing = _Block(SESSION_COMPLETE)
+        self.add_cue(closing, "end")
+        self.add_speech(closing, SESSION_COMPLETE, 0.0)
+        closing.items.append(_Item("silence", self.samples(TAIL_S)))
+        after.append(closing)
+
+        middle = self.fill(fill, before, after) if fill is not None else []
+        if fill is None and self.settings.minutes is not None:
+            self.notes.append(f"{self.routine.id} has a fixed length; --minutes does not change it")
+        return self.layout([*before, *middle, *after])
+
+    def fill(self, repeat: Repeat, before: list[_Block], after: list[_Block]) -> list[_Block]:
+        """Repetitions until one more would pass the target; always at least one."""
+        minutes = self.settings.minutes or self.routine.minutes
+        target = self.samples(minutes * 60.0)
+        used = sum(b.samples for b in before) + sum(b.samples for b in after)
+        blocks: list[_Block] = []
+        number = repeat.count_from
+        while True:
+            block = self.repetition(repeat, number)
+            if blocks and used + block.samples > target:
+                break
+            blocks.append(block)
+            used += block.samples
+            number += 1
+        if used > target:
+            self.notes.append(
+                f"the shortest {self.routine.id} session lasts {_clock(used / self.rate)},"
+                f" longer than the {minutes:g}-minute target"
+            )
+        return blocks
+
+    def repetition(self, repeat: Repeat, number: int) -> _Block:
+        parts = [self.block(step, number) for step in repeat.steps]
+        label = next((p.label for p in parts if p.items and p.items[0].kind == "speech"),
+                     parts[0].label)
+        block = _Block(label)
+        if repeat.cue is not None:
+            self.add_cue(block, repeat.cue)
+        for part in parts:
+            block.items.extend(part.items)
+        return block
+
+    def block(self, step: Step, number: int | None) -> _Block:
+        if isinstance(step, Say):
+            text = fill_placeholders(step.text, number)
+            block = _Block(text)
+            self.add_speech(block, text, step.hold_s)
+            return block
+        assert isinstance(step, Breathe)
+        return self.breathe(step, number)
+
+    def breathe(self, step: Breathe, number: int | None) -> _Block:
+        pace = self.settings.pace or step.pace or self.routine.pace
+        noun = "breath" if step.count == 1 else "breaths"
+        block = _Block(f"{step.count} {noun}: in {pace.inhale_s:g} s, out {pace.exhale_s:g} s")
+        inhale_prompt = fill_placeholders(step.inhale_prompt, number) if step.inhale_prompt else None
+        exhale_prompt = fill_placeholders(step.exhale_prompt, number) if step.exhale_prompt else None
+        for breath in range(step.count):
+            prompted = breath < step.prompt_breaths
+            self.add_phase(block, "inhale", pace.inhale_s, inhale_prompt if prompted else None)
+            self.add_phase(block, "hold", pace.hold_in_s, None)
+            self.add_phase(block, "exhale", pace.exhale_s, exhale_prompt if prompted else None)
+            self.add_phase(block, "hold", pace.hold_out_s, None)
+        return block
+
+    def add_phase(self, block: _Block, role: CueRole, seconds: float, prompt: str | None) -> None:
+        """A breath phase: its cue at the start, an optional prompt, silence to the end.
+
+        A prompt that does not fit grows the phase rather than overlapping the next cue.
+        """
+        if seconds <= 0:
+            return
+        phase = self.samples(seconds)
+        cue = self.add_cue(block, role)
+        used = cue
+        if prompt is not None:
+            gap = self.samples(PROMPT_GAP_S) if cue else 0
+            if gap:
+                block.items.append(_Item("silence", gap))
+            spoken = self.speech_length(prompt)
+            block.items.append(_Item("speech", spoken, text=prompt))
+            used += gap + spoken
+        if used > phase:
+            self.notes.append(
+                f"{role} grew from {seconds:g} s to {used / self.rate:.2f} s to fit"
+                + (f" {prompt!r}" if prompt else f" the {role} cue")
+            )
+        block.items.append(_Item("silence", max(0, phase - used)))
+
+    def add_cue(self, block: _Block, role: CueRole) -> int:
+        length = self.cue_length(role)
+        if length > 0:
+            block.items.append(_Item("cue", length, cue=role))
+        return length
+
+    def add_speech(self, block: _Block, text: str, hold_s: float) -> None:
+        block.items.append(_Item("speech", self.speech_length(text), text=text))
+        block.items.append(_Item("silence", self.samples(hold_s)))
+
+    def layout(self, blocks: list[_Block]) -> Timeline:
+        events: list[Event] = []
+        cursor = 0
+        for index, block in enumerate(blocks):
+            for item in block.items:
+                if item.samples <= 0:
+                    continue
+                events.append(Event(cursor, cursor + item.samples, item.kind, index,
+                                    item.text, item.cue))
+                cursor += item.samples
+        return Timeline(
+            routine_id=self.routine.id,
+            sample_rate=self.rate,
+            events=tuple(_merge_silences(events)),
+            step_labels=tuple(block.label for block in blocks),
+            notes=tuple(dict.fromkeys(self.notes)),
+        )
+
+
+def _merge_silences(events: list[Event]) -> Iterator[Event]:
+    """Adjacent silences of one step become one event."""
+    pending: Event | None = None
+    for event in events:
+        if pending is not None:
+            if event.kind == "silence" and pending.kind == "silence" and event.step == pending.step:
+                pending = Event(pending.start, event.end, "silence", pending.step)
+                continue
+            yield pending
+        pending = event
+    if pending is not None:
+        yield pending
+
+
+def _clock(seconds: float) -> str:
+    whole = math.floor(seconds + 0.5)
+    return f"{whole // 60}:{whole % 60:02d}"

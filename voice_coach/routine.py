@@ -1,0 +1,468 @@
+"""Routine files: TOML in, validated immutable ``Routine`` out.
+
+A routine is pure data: what to say, how to breathe, what to repeat. Loading never
+touches the engine or the sound card. Every problem is a ``RoutineError`` that names
+the file, the line where TOML gives one, and the key path (``steps[3].breathe.count``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+import tomllib
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal, TypeAlias
+
+from voice_coach.errors import VoiceCoachError
+
+CueRole: TypeAlias = Literal["start", "inhale", "exhale", "hold", "spot", "end"]
+CUE_ROLES: Final[tuple[CueRole, ...]] = ("start", "inhale", "exhale", "hold", "spot", "end")
+BUILTIN_CUES: Final[frozenset[str]] = frozenset(CUE_ROLES)
+PLACEHOLDERS: Final[frozenset[str]] = frozenset({"n", "nth"})
+
+MAX_FILE_BYTES: Final = 1_000_000
+MAX_STEPS: Final = 2_000
+MAX_TEXT_CHARS: Final = 2_000
+MAX_BREATHS: Final = 100
+MAX_PHASE_S: Final = 60.0
+MAX_HOLD_S: Final = 600.0
+MAX_TIMES: Final = 500
+MIN_MINUTES: Final = 1.0
+MAX_MINUTES: Final = 180.0
+
+_ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+class RoutineError(VoiceCoachError):
+    """A routine file is missing, unreadable or malformed."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Pace:
+    """One breath: seconds in, held full, out, held empty (holds may be zero)."""
+
+    inhale_s: float
+    hold_in_s: float
+    exhale_s: float
+    hold_out_s: float
+
+
+@dataclass(frozen=True)
+class Say:
+    """A spoken line followed by ``hold_s`` of silence."""
+
+    text: str
+    hold_s: float
+
+
+@dataclass(frozen=True)
+class Breathe:
+    """``count`` paced breaths; prompts are spoken on the first ``prompt_breaths``."""
+
+    count: int
+    pace: Pace | None
+    inhale_prompt: str | None
+    exhale_prompt: str | None
+    prompt_breaths: int
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """Steps repeated ``times`` times, or until the session fills its target when None.
+
+    Each repetition opens with the ``cue`` role (None: no cue). Texts inside may use
+    ``{n}`` and ``{nth}``: the repetition's number counted from ``count_from`` (1, 2, ...;
+    first, second, ...).
+    """
+
+    steps: tuple[Say | Breathe, ...]
+    times: int | None
+    cue: CueRole | None
+    count_from: int = 1
+
+
+Step: TypeAlias = Say | Breathe | Repeat
+CueSource: TypeAlias = str | Path | None
+"""A built-in cue name, a WAV file, or None for silence."""
+
+
+@dataclass(frozen=True)
+class Routine:
+    """A validated routine; ``source`` is the file it came from (or ``builtin:ID``)."""
+
+    id: str
+    title: str
+    summary: str
+    minutes: float
+    caution: str | None
+    pace: Pace
+    pause_s: float
+    cues: tuple[tuple[CueRole, CueSource], ...]
+    steps: tuple[Step, ...]
+    source: str
+
+    def cue_source(self, role: CueRole) -> CueSource:
+        """Where the sound for ``role`` comes from."""
+        return dict(self.cues)[role]
+
+
+DEFAULT_PACE: Final = Pace(inhale_s=4.0, hold_in_s=0.0, exhale_s=6.0, hold_out_s=0.0)
+DEFAULT_PAUSE_S: Final = 1.0
+
+
+# --- Public entry points ------------------------------------------------------------
+
+
+def builtin_ids() -> list[str]:
+    """Ids of the routines that ship inside the package, sorted."""
+    folder = resources.files("voice_coach") / "routines"
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+def load_builtin(routine_id: str) -> Routine:
+    """Load a built-in routine by id."""
+    if routine_id not in builtin_ids():
+        known = ", ".join(builtin_ids())
+        raise RoutineError(f"unknown routine {routine_id!r}; built-in routines: {known}")
+    text = (resources.files("voice_coach") / "routines" / f"{routine_id}.toml").read_text(
+        encoding="utf-8"
+    )
+    return parse_routine(text, source=f"builtin:{routine_id}", default_id=routine_id)
+
+
+def load_file(path: Path) -> Routine:
+    """Read and validate a routine file."""
+    name = str(path)
+    try:
+        if path.is_dir():
+            raise RoutineError(f"{name}: is a directory, not a routine file")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise RoutineError(
+                f"{name}: file is {size:,} bytes; a routine file may be at most"
+                f" {MAX_FILE_BYTES:,} bytes"
+            )
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RoutineError(f"{name}: no such file") from None
+    except PermissionError:
+        raise RoutineError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise RoutineError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RoutineError(
+            f"{name}: not UTF-8 text (byte {exc.start}); a routine is a UTF-8 TOML file"
+        ) from None
+    return parse_routine(text, source=name, default_id=_id_from_stem(path.stem),
+                         base_dir=path.parent)
+
+
+def resolve(ref: str) -> Routine:
+    """A routine named on the command line: a built-in id, or a path to a TOML file."""
+    path = Path(ref)
+    looks_like_path = ref.endswith(".toml") or "/" in ref or path.exists()
+    if looks_like_path:
+        return load_file(path)
+    return load_builtin(ref)
+
+
+def parse_pace(text: str) -> Pace:
+    """Parse ``IN:OUT`` or ``IN:HOLD:OUT:HOLD`` seconds (``4:6``, ``4:7:8:0``)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 4):
+        raise ValueError(f"{text!r} is not IN:OUT or IN:HOLD:OUT:HOLD (seconds)")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise ValueError(f"{text!r}: every part must be a number of seconds") from None
+    if len(values) == 2:
+        values = [values[0], 0.0, values[1], 0.0]
+    inhale_s, hold_in_s, exhale_s, hold_out_s = values
+    for label, value, low in (("inhale", inhale_s, 0.5), ("exhale", exhale_s, 0.5),
+                              ("hold", hold_in_s, 0.0), ("hold", hold_out_s, 0.0)):
+        if not (math.isfinite(value) and low <= value <= MAX_PHASE_S):
+            raise ValueError(
+                f"{text!r}: {label} must be from {low:g} to {MAX_PHASE_S:g} seconds"
+            )
+    return Pace(inhale_s, hold_in_s, exhale_s, hold_out_s)
+
+
+def fill_placeholders(text: str, n: int | None) -> str:
+    """Substitute ``{n}``/``{nth}`` (only inside a repeat) and unescape ``{{ }}``."""
+    if n is None:
+        return text.replace("{{", "{").replace("}}", "}")
+    return text.format(n=n, nth=ordinal(n))
+
+
+def ordinal(n: int) -> str:
+    """``first``, ``second`` ... for small n; ``21st`` style beyond twenty."""
+    words = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
+             "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth",
+             "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth",
+             "twentieth")
+    if 1 <= n <= len(words):
+        return words[n - 1]
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+# --- Parsing --------------------------------------------------------------------------
+
+
+_TOML_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def parse_routine(text: str, *, source: str, default_id: str | None = None,
+                  base_dir: Path | None = None) -> Routine:
+    """Validate TOML text as a routine. ``source`` names it in every error."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        found = _TOML_LINE.search(message)
+        reason = _TOML_LINE.sub("", message).strip()
+        where = f"{source}:{found.group(1)}" if found else source
+        raise RoutineError(f"{where}: invalid TOML: {reason}") from None
+    return _Reader(source, base_dir).routine(document, default_id)
+
+
+class _Reader:
+    """Walks a TOML document, keeping the file name for errors."""
+
+    def __init__(self, source: str, base_dir: Path | None) -> None:
+        self.source = source
+        self.base_dir = base_dir
+        self.step_count = 0
+
+    def fail(self, path: str, message: str) -> RoutineError:
+        return RoutineError(f"{self.source}: {path}: {message}")
+
+    # Top level
+
+    def routine(self, doc: Mapping[str, Any], default_id: str | None) -> Routine:
+        self.only_keys(doc, "", {"id", "title", "summary", "minutes", "caution", "pause_s",
+                                 "breath", "cues", "steps"})
+        if "id" in doc:
+            routine_id = self.string(doc["id"], "id")
+            if not _ID_PATTERN.fullmatch(routine_id):
+                raise self.fail("id", f"expected lowercase letters, digits and '-', got {routine_id!r}")
+        elif default_id is not None:
+            routine_id = default_id
+        else:
+            raise self.fail("id", "missing")
+        title = self.string(self.required(doc, "title", ""), "title")
+        summary = self.string(doc.get("summary", ""), "summary", allow_empty=True)
+        minutes = self.number(doc.get("minutes", 7.0), "minutes", MIN_MINUTES, MAX_MINUTES)
+        caution = self.text(doc["caution"], "caution") if "caution" in doc else None
+        pause_s = self.number(doc.get("pause_s", DEFAULT_PAUSE_S), "pause_s", 0.0, MAX_HOLD_S)
+        pace = self.pace(doc.get("breath", {}), "breath", DEFAULT_PACE) or DEFAULT_PACE
+        cues = self.cues(doc.get("cues", {}))
+        steps = self.steps(self.required(doc, "steps", ""), "steps", pause_s, in_repeat=False)
+        fills = [s for s in steps if isinstance(s, Repeat) and s.times is None]
+        if len(fills) > 1:
+            raise self.fail("steps", "only one repeat may fill the session (fill = true)")
+        return Routine(id=routine_id, title=title, summary=summary, minutes=minutes,
+                       caution=caution, pace=pace, pause_s=pause_s, cues=cues,
+                       steps=steps, source=self.source)
+
+    def cues(self, table: object) -> tuple[tuple[CueRole, CueSource], ...]:
+        mapping = self.table(table, "cues")
+        self.only_keys(mapping, "cues", set(CUE_ROLES))
+        chosen: list[tuple[CueRole, CueSource]] = []
+        for role in CUE_ROLES:
+            path = f"cues.{role}"
+            value = mapping.get(role, role)
+            name = self.string(value, path)
+            if name == "none":
+                chosen.append((role, None))
+            elif name in BUILTIN_CUES:
+                chosen.append((role, name))
+            elif name.lower().endswith(".wav"):
+                file = Path(name).expanduser()
+                if not file.is_absolute() and self.base_dir is not None:
+                    file = self.base_dir / file
+                if not file.is_file():
+                    raise self.fail(path, f"no such file: {file}")
+                chosen.append((role, file))
+            else:
+                names = ", ".join(sorted(BUILTIN_CUES))
+                raise self.fail(path, f"expected a built-in cue ({names}), 'none',"
+                                      f" or a path to a .wav file, got {name!r}")
+        return tuple(chosen)
+
+    # Steps
+
+    def steps(self, value: object, path: str, pause_s: float,
+              in_repeat: bool) -> tuple[Step, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(path, "expected a non-empty list of steps ([[steps]] tables)")
+        return tuple(self.step(item, f"{path}[{index}]", pause_s, in_repeat)
+                     for index, item in enumerate(value))
+
+    def step(self, value: object, path: str, pause_s: float, in_repeat: bool) -> Step:
+        self.step_count += 1
+        if self.step_count > MAX_STEPS:
+            raise self.fail(path, f"too many steps; a routine may have at most {MAX_STEPS:,}")
+        table = self.table(value, path)
+        kinds = [key for key in ("say", "breathe", "repeat") if key in table]
+        if len(kinds) != 1:
+            found = " and ".join(kinds) if kinds else "none of them"
+            raise self.fail(path, f"expected exactly one of 'say', 'breathe' or 'repeat', found {found}")
+        kind = kinds[0]
+        if kind == "say":
+            self.only_keys(table, path, {"say", "hold_s"})
+            return Say(text=self.text(table["say"], f"{path}.say", in_repeat),
+                       hold_s=self.number(table.get("hold_s", pause_s), f"{path}.hold_s",
+                                          0.0, MAX_HOLD_S))
+        self.only_keys(table, path, {kind})
+        if kind == "breathe":
+            return self.breathe(table["breathe"], f"{path}.breathe", in_repeat)
+        if in_repeat:
+            raise self.fail(f"{path}.repeat", "a repeat cannot contain another repeat")
+        return self.repeat(table["repeat"], f"{path}.repeat", pause_s)
+
+    def breathe(self, value: object, path: str, in_repeat: bool) -> Breathe:
+        table = self.table(value, path)
+        self.only_keys(table, path, {"count", "inhale_s", "hold_in_s", "exhale_s",
+                                     "hold_out_s", "inhale_prompt", "exhale_prompt",
+                                     "prompt_breaths"})
+        count = self.integer(self.required(table, "count", path), f"{path}.count", 1, MAX_BREATHS)
+        pace = self.pace(table, path, None)
+        inhale_prompt = (self.text(table["inhale_prompt"], f"{path}.inhale_prompt", in_repeat)
+                         if "inhale_prompt" in table else None)
+        exhale_prompt = (self.text(table["exhale_prompt"], f"{path}.exhale_prompt", in_repeat)
+                         if "exhale_prompt" in table else None)
+        prompt_breaths = self.integer(table.get("prompt_breaths", 1), f"{path}.prompt_breaths",
+                                      0, MAX_BREATHS)
+        return Breathe(count, pace, inhale_prompt, exhale_prompt, min(prompt_breaths, count))
+
+    def repeat(self, value: object, path: str, pause_s: float) -> Repeat:
+        table = self.table(value, path)
+        self.only_keys(table, path, {"times", "fill", "cue", "count_from", "steps"})
+        fill = table.get("fill", False)
+        if not isinstance(fill, bool):
+            raise self.fail(f"{path}.fill", f"expected true or false, got {_show(fill)}")
+        if fill == ("times" in table):
+            raise self.fail(path, "expected exactly one of 'times = N' or 'fill = true'")
+        times = (self.integer(table["times"], f"{path}.times", 1, MAX_TIMES)
+                 if "times" in table else None)
+        cue_name = self.string(table.get("cue", "spot"), f"{path}.cue")
+        if cue_name != "none" and cue_name not in CUE_ROLES:
+            raise self.fail(f"{path}.cue", f"expected one of {', '.join(CUE_ROLES)} or 'none',"
+                                           f" got {cue_name!r}")
+        cue: CueRole | None = None if cue_name == "none" else cue_name  # type: ignore[assignment]
+        steps = self.steps(self.required(table, "steps", path), f"{path}.steps", pause_s,
+                           in_repeat=True)
+        count_from = self.integer(table.get("count_from", 1), f"{path}.count_from", 0, 1000)
+        return Repeat(steps=steps, times=times, cue=cue,  # type: ignore[arg-type]
+                      count_from=count_from)
+
+    def pace(self, table: object, path: str, fallback: Pace | None) -> Pace | None:
+        mapping = self.table(table, path)
+        keys = ("inhale_s", "hold_in_s", "exhale_s", "hold_out_s")
+        if path == "breath":
+            self.only_keys(mapping, path, set(keys))
+        if not any(key in mapping for key in keys):
+            return fallback
+        base = fallback or DEFAULT_PACE
+        values: list[float] = []
+        for key in keys:
+            low = 0.5 if key in ("inhale_s", "exhale_s") else 0.0
+            default = getattr(base, key)
+            values.append(self.number(mapping.get(key, default), f"{path}.{key}", low,
+                                      MAX_PHASE_S))
+        return Pace(*values)
+
+    # Scalars
+
+    def required(self, table: Mapping[str, Any], key: str, path: str) -> Any:
+        if key not in table:
+            raise self.fail(f"{path}.{key}" if path else key, "missing")
+        return table[key]
+
+    def table(self, value: object, path: str) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected a table, got {_show(value)}")
+        return value
+
+    def only_keys(self, table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else key
+                raise self.fail(where, f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+    def string(self, value: object, path: str, allow_empty: bool = False) -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, f"expected a string, got {_show(value)}")
+        cleaned = clean_text(value)
+        if not cleaned and not allow_empty:
+            raise self.fail(path, "expected some text, got an empty string")
+        return cleaned
+
+    def text(self, value: object, path: str, in_repeat: bool = False) -> str:
+        """Spoken text: cleaned, bounded, placeholders checked."""
+        cleaned = self.string(value, path)
+        if len(cleaned) > MAX_TEXT_CHARS:
+            raise self.fail(path, f"text is {len(cleaned):,} characters; at most"
+                                  f" {MAX_TEXT_CHARS:,} per line")
+        try:
+            fields = [field for _, field, spec, conv in string.Formatter().parse(cleaned)
+                      if field is not None or spec or conv]
+        except ValueError as exc:
+            raise self.fail(path, f"bad placeholder ({exc}); write {{{{ and }}}} for braces") from None
+        for field in fields:
+            if not in_repeat:
+                raise self.fail(path, f"placeholder {{{field}}} is only allowed inside a repeat;"
+                                      " write {{ and }} for braces")
+            if field not in PLACEHOLDERS:
+                raise self.fail(path, f"unknown placeholder {{{field}}}; known: {{n}}, {{nth}}")
+        return cleaned
+
+    def number(self, value: object, path: str, low: float, high: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"expected a number from {low:g} to {high:g}, got {_show(value)}")
+        if not (math.isfinite(value) and low <= value <= high):
+            raise self.fail(path, f"expected a number from {low:g} to {high:g}, got {value!r}")
+        return float(value)
+
+    def integer(self, value: object, path: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(path, f"expected a whole number from {low} to {high}, got {_show(value)}")
+        return value
+
+
+def clean_text(text: str) -> str:
+    """Collapse whitespace and drop control characters: text is spoken, never interpreted."""
+    visible = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
+    return " ".join(visible.split())
+
+
+def _show(value: object) -> str:
+    """A value as the user wrote it, in a few words."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _id_from_stem(stem: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
+    return slug or "routine"
