@@ -312,3 +312,34 @@ def _merge_silences(events: list[Event]) -> Iterator[Event]:
 def _clock(seconds: float) -> str:
     whole = math.floor(seconds + 0.5)
     return f"{whole // 60}:{whole % 60:02d}"
+
+
+def to_dict(timeline: Timeline) -> dict[str, object]:
+    """The timeline as ``plan --json`` and ``timeline.json`` show it: seconds, not samples."""
+    rate = timeline.sample_rate
+    events: list[dict[str, object]] = []
+    for event in timeline.events:
+        entry: dict[str, object] = {
+            "start_s": round(event.start / rate, 6),
+            "end_s": round(event.end / rate, 6),
+            "start_sample": event.start,
+            "end_sample": event.end,
+            "kind": event.kind,
+            "step": event.step,
+        }
+        if event.text is not None:
+            entry["text"] = event.text
+        if event.cue is not None:
+            entry["cue"] = event.cue
+        events.append(entry)
+    starts = timeline.step_starts()
+    return {
+        "routine": timeline.routine_id,
+        "duration_s": round(timeline.duration_s, 6),
+        "duration_samples": timeline.duration,
+        "sample_rate": rate,
+        "steps": [{"step": index, "start_s": round(starts[index] / rate, 6), "label": label}
+                  for index, label in enumerate(timeline.step_labels)],
+        "events": events,
+        "notes": list(timeline.notes),
+    }

@@ -246,6 +246,7 @@ class _Reader:
         self.source = source
         self.base_dir = base_dir
         self.step_count = 0
+        self.routine_pace = DEFAULT_PACE
 
     def fail(self, path: str, message: str) -> RoutineError:
         return RoutineError(f"{self.source}: {path}: {message}")
@@ -269,6 +270,7 @@ class _Reader:
         caution = self.text(doc["caution"], "caution") if "caution" in doc else None
         pause_s = self.number(doc.get("pause_s", DEFAULT_PAUSE_S), "pause_s", 0.0, MAX_HOLD_S)
         pace = self.pace(doc.get("breath", {}), "breath", DEFAULT_PACE) or DEFAULT_PACE
+        self.routine_pace = pace
         cues = self.cues(doc.get("cues", {}))
         steps = self.steps(self.required(doc, "steps", ""), "steps", pause_s, in_repeat=False)
         fills = [s for s in steps if isinstance(s, Repeat) and s.times is None]
@@ -377,7 +379,7 @@ class _Reader:
             self.only_keys(mapping, path, set(keys))
         if not any(key in mapping for key in keys):
             return fallback
-        base = fallback or DEFAULT_PACE
+        base = fallback or self.routine_pace
         values: list[float] = []
         for key in keys:
             low = 0.5 if key in ("inhale_s", "exhale_s") else 0.0

@@ -1,0 +1,175 @@
+"""Writing a session to files: narration clips, the mixed session, captions, the timeline.
+
+All or nothing: every file is written beside its final name under a hidden temporary
+name, and only when all are complete are they renamed into place. An interrupt, a full
+disk or any error removes the temporaries, so the folder holds either the complete
+previous export or the complete new one, never a truncated WAV.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import wave
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from voice_coach.errors import VoiceCoachError
+from voice_coach.mix import Mixer
+from voice_coach.pcm import Samples
+from voice_coach.plan import Timeline, to_dict
+
+CHUNK_S = 10
+"""Seconds of session mixed and written at a time: bounds memory for long sessions."""
+NARRATION_DIR = "narration"
+_NARRATION_NAME = re.compile(r"\d{3,}-[a-z0-9-]*\.wav")
+
+Progress = Callable[[int, int], None]
+"""Called with (samples written, samples in all)."""
+
+
+class ExportError(VoiceCoachError):
+    """The session could not be written to the output folder."""
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """One file of an export and how to fill it."""
+
+    path: Path
+    write: Callable[[Path], None]
+
+
+def narration_name(index: int, text: str) -> str:
+    """``007-lie-down-on-your-back.wav``: numbered so names sort in speaking order."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    slug = "-".join(slug.split("-")[:6]) or "line"
+    return f"{index:03d}-{slug}.wav"
+
+
+def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
+                   progress: Progress | None = None) -> list[Path]:
+    """Write narration/*.wav, session.wav, session.vtt and timeline.json into ``out_dir``.
+
+    Refuses to replace existing files unless ``force``. Returns the paths written.
+    """
+    targets = _targets(mixer, out_dir, progress)
+    stale = _prepare_folder(out_dir, [t.path for t in targets], force)
+    written: list[tuple[Path, Path]] = []
+    try:
+        for target in targets:
+            temporary = target.path.with_name(f".{target.path.name}.partial")
+            written.append((temporary, target.path))
+            _guarded(target.path, lambda t=target, tmp=temporary: t.write(tmp))
+        for temporary, final in written:
+            _guarded(final, lambda tmp=temporary, fin=final: os.replace(tmp, fin))
+    finally:
+        for temporary, _ in written:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+    for old in stale:
+        with contextlib.suppress(FileNotFoundError):
+            old.unlink()
+    return [t.path for t in targets]
+
+
+def write_wav(path: Path, chunks: Iterator[Samples], sample_rate: int) -> None:
+    """A mono 16-bit WAV from chunks of samples, flushed to disk before returning."""
+    with open(path, "wb") as raw:
+        with wave.open(raw, "wb") as writer:
+            writer.setnchannels(1)
+            writer.setsampwidth(2)
+            writer.setframerate(sample_rate)
+            for chunk in chunks:
+                writer.writeframes(chunk.astype("<i2").tobytes())
+        raw.flush()
+        os.fsync(raw.fileno())
+
+
+def write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def webvtt(timeline: Timeline) -> str:
+    """WebVTT captions: every spoken line at its exact time."""
+    lines = ["WEBVTT", ""]
+    rate = timeline.sample_rate
+    spoken = [e for e in timeline.events if e.kind == "speech" and e.text]
+    for number, event in enumerate(spoken, start=1):
+        text = (event.text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        lines += [str(number), f"{_vtt_time(event.start, rate)} --> {_vtt_time(event.end, rate)}",
+                  text, ""]
+    return "\n".join(lines)
+
+
+def _vtt_time(sample: int, rate: int) -> str:
+    millis = round(sample * 1000 / rate)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None) -> list[ExportTarget]:
+    timeline = mixer.timeline
+    rate = timeline.sample_rate
+    targets: list[ExportTarget] = []
+    spoken = [e for e in timeline.events if e.kind == "speech" and e.text]
+    for index, event in enumerate(spoken, start=1):
+        clip = mixer.clip_for(event)
+        assert clip is not None
+        path = out_dir / NARRATION_DIR / narration_name(index, event.text or "")
+        targets.append(ExportTarget(path, lambda p, c=clip: write_wav(p, iter([c]), rate)))
+
+    def session_chunks() -> Iterator[Samples]:
+        step = CHUNK_S * rate
+        for start in range(0, timeline.duration, step):
+            yield mixer.render(start, start + step)
+            if progress is not None:
+                progress(min(start + step, timeline.duration), timeline.duration)
+
+    targets.append(ExportTarget(out_dir / "session.wav",
+                                lambda p: write_wav(p, session_chunks(), rate)))
+    targets.append(ExportTarget(out_dir / "session.vtt", lambda p: write_text(p, webvtt(timeline))))
+    document = json.dumps(to_dict(timeline), indent=2, ensure_ascii=False) + "\n"
+    targets.append(ExportTarget(out_dir / "timeline.json", lambda p: write_text(p, document)))
+    return targets
+
+
+def _prepare_folder(out_dir: Path, paths: list[Path], force: bool) -> list[Path]:
+    """Create the folders; refuse to replace files unless forced. Returns stale narration."""
+    narration = out_dir / NARRATION_DIR
+    try:
+        narration.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ExportError(f"{out_dir}: exists and is not a folder") from None
+    except OSError as exc:
+        raise ExportError(f"cannot create {narration}: {exc.strerror or exc}") from None
+    ours = {p.name for p in paths if p.parent == narration}
+    previous = sorted(p for p in narration.iterdir() if _NARRATION_NAME.fullmatch(p.name))
+    if not force:
+        existing = [p for p in paths if p.exists()] + [p for p in previous if p.name not in ours]
+        if existing:
+            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+            raise ExportError(f"{existing[0]} already exists{more}; use --force to replace")
+    if not os.access(out_dir, os.W_OK) or not os.access(narration, os.W_OK):
+        raise ExportError(f"cannot write to {out_dir}: permission denied")
+    return [p for p in previous if p.name not in ours]
+
+
+def _guarded(path: Path, action: Callable[[], None]) -> None:
+    """Run a file operation; a full disk or other OS error becomes one clear line."""
+    try:
+        action()
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ExportError(
+                f"disk full while writing {path}; nothing was replaced") from None
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None

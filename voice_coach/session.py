@@ -1,0 +1,85 @@
+"""Putting a session together: routine + options -> timeline with real clips.
+
+This is the seam between the pure core (plan, mix) and the parts at the edges (the
+speech engine, the clip cache, cue files); those come in as arguments so tests can
+hand in fakes or the real thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from voice_coach.cache import ClipCache
+from voice_coach.cues import load_cues
+from voice_coach.mix import Clips, Levels, Mixer
+from voice_coach.pcm import Samples
+from voice_coach.plan import PlanSettings, Timeline, estimated_speech_length, plan
+from voice_coach.routine import CueRole, CueSource, Routine
+from voice_coach.speech import Engine, SpeechSettings, render_clips
+
+MAX_PLAN_ROUNDS = 4
+"""Re-plans with real lengths; a fill repeat may need new lines (a further {nth})."""
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Everything the person chose that changes what is heard."""
+
+    plan: PlanSettings = field(default_factory=PlanSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    chime_volume: float = 1.0
+    cue_overrides: Mapping[CueRole, CueSource] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A timeline and the clips it plays, ready to mix."""
+
+    timeline: Timeline
+    clips: Clips
+    levels: Levels
+
+    def mixer(self) -> Mixer:
+        return Mixer(self.timeline, self.clips, self.levels)
+
+
+def cue_lengths(cues: Mapping[CueRole, Samples]) -> Callable[[CueRole], int]:
+    return lambda role: len(cues[role])
+
+
+def estimate_timeline(routine: Routine, options: SessionOptions) -> Timeline:
+    """The plan from word counts alone: no engine, only the cue files."""
+    cues = load_cues(routine, options.cue_overrides)
+    return plan(routine, options.plan, estimated_speech_length(options.speech.rate_wpm,
+                                                               options.plan.sample_rate),
+                cue_lengths(cues))
+
+
+def build_session(routine: Routine, options: SessionOptions,
+                  engine_factory: Callable[[], Engine], cache: ClipCache | None,
+                  progress: Callable[[int, int], None] | None = None) -> Session:
+    """Render every line the session speaks and plan it with their real lengths.
+
+    Planning needs lengths and rendering needs the lines, so: plan from estimates, render
+    what that plan speaks, plan again with real lengths, and render any line the new
+    plan adds, until nothing new appears.
+    """
+    cues = load_cues(routine, options.cue_overrides)
+    estimate = estimated_speech_length(options.speech.rate_wpm, options.plan.sample_rate)
+    speech: dict[str, Samples] = {}
+
+    def length(text: str) -> int:
+        clip = speech.get(text)
+        return len(clip) if clip is not None else estimate(text)
+
+    timeline = plan(routine, options.plan, length, cue_lengths(cues))
+    for _ in range(MAX_PLAN_ROUNDS):
+        missing = [text for text in timeline.speech_texts() if text not in speech]
+        if not missing:
+            break
+        speech.update(render_clips(missing, options.speech, engine_factory, cache, progress))
+        timeline = plan(routine, options.plan, length, cue_lengths(cues))
+    if any(text not in speech for text in timeline.speech_texts()):
+        raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover
+    return Session(timeline, Clips(speech, cues), Levels(chime=options.chime_volume))
