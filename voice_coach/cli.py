@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -35,6 +35,9 @@ from voice_coach.routine import (
     parse_pace,
     resolve,
 )
+
+if TYPE_CHECKING:
+    from voice_coach.session import Session, SessionOptions
 
 DEFAULT_ROUTINE = "psoas-release"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "VOICE_COACH"}
@@ -229,6 +232,163 @@ def plan(routine: str, minutes: float | None, breath: Pace | None, no_caution: b
         click.echo(line)
     for note in timeline.notes:
         click.echo(f"note: {note}", err=True)
+
+
+def _session_options(minutes: float | None, breath: Pace | None, no_caution: bool, rate: int,
+                     voice: str | None, volume: float, chime_volume: float,
+                     cues: tuple[tuple[CueRole, CueSource], ...]) -> SessionOptions:
+    from voice_coach.session import SessionOptions
+    from voice_coach.speech import SpeechSettings
+
+    return SessionOptions(
+        plan=PlanSettings(minutes=minutes, pace=breath, caution=not no_caution),
+        speech=SpeechSettings(rate_wpm=rate, voice=voice, volume=volume),
+        chime_volume=chime_volume,
+        cue_overrides=dict(cues),
+    )
+
+
+def _build(routine: str, options: SessionOptions, no_cache: bool, quiet: bool) -> Session:
+    """Load the routine and render what it speaks, with progress on a terminal."""
+    from voice_coach.cache import ClipCache
+    from voice_coach.session import build_session
+    from voice_coach.speech import open_engine
+
+    loaded = resolve(routine)
+    cache = None if no_cache else ClipCache(_cache_dir())
+    with _progress("Preparing speech", quiet) as progress:
+        return build_session(loaded, options, open_engine, cache, progress)
+
+
+def _cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("voice-coach")) / "clips"
+
+
+@contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """``label 12/40`` redrawn in place on a terminal's stderr; nothing elsewhere."""
+    shown = False
+
+    def report(done: int, total: int) -> None:
+        nonlocal shown
+        if quiet or not sys.stderr.isatty():
+            return
+        shown = True
+        click.echo(f"\r\x1b[2K{label} {done}/{total}", nl=False, err=True)
+
+    try:
+        yield report
+    finally:
+        if shown:
+            click.echo("\r\x1b[2K", nl=False, err=True)
+
+
+@cli.command()
+@routine_argument
+@plan_options
+@sound_options
+@click.option("--output", "-o", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the files; created if missing.")
+@click.option("--force", is_flag=True, help="Replace files from an earlier export.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def export(routine: str, minutes: float | None, breath: Pace | None, no_caution: bool,
+           rate: int, voice: str | None, volume: float, chime_volume: float,
+           cues: tuple[tuple[CueRole, CueSource], ...], no_cache: bool, output: Path,
+           force: bool, quiet: bool) -> None:
+    """Write the session to WAV: every spoken line, the whole mix, captions, timeline.
+
+    \b
+    Writes into OUTPUT:
+      narration/001-....wav   each spoken line, numbered in speaking order
+      session.wav             the whole session, as 'play' plays it
+      session.vtt             captions of every spoken line at its time
+      timeline.json           the timeline, as 'plan --json' shows it
+
+    \b
+    Examples:
+      voice-coach export -o ~/psoas
+      voice-coach export box-breathing --minutes 10 --rate 120 -o box --force
+    """
+    from voice_coach.export import export_session
+
+    options = _session_options(minutes, breath, no_caution, rate, voice, volume, chime_volume,
+                               cues)
+    session = _build(routine, options, no_cache, quiet)
+    with _progress("Writing session.wav", quiet) as progress:
+        written = export_session(session.mixer(), output, force=force,
+                                 progress=lambda done, total: progress(done * 100 // total, 100))
+    if not quiet:
+        timeline = session.timeline
+        click.echo(f"Wrote {len(written)} files to {output} ({_clock(timeline.duration_s)} session)")
+        for note in timeline.notes:
+            click.echo(f"note: {note}", err=True)
+
+
+@cli.command()
+@routine_argument
+@plan_options
+@sound_options
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def play(routine: str, minutes: float | None, breath: Pace | None, no_caution: bool,
+         rate: int, voice: str | None, volume: float, chime_volume: float,
+         cues: tuple[tuple[CueRole, CueSource], ...], no_cache: bool, quiet: bool) -> None:
+    """Play a session: lie down, close your eyes, follow the voice and the chimes.
+
+    A rising chime means breathe in, a falling chime breathe out, a double chime move
+    to a new spot, a long bell the end. On a terminal: space pauses and resumes, n skips
+    to the next step, b repeats the current one, q quits.
+
+    \b
+    Examples:
+      voice-coach play
+      voice-coach play --minutes 10 --rate 130 --no-caution
+      voice-coach play box-breathing --breath 5:5:5:5
+    """
+    from voice_coach import live
+    from voice_coach.player import Playback, SimpleaudioDevice
+
+    options = _session_options(minutes, breath, no_caution, rate, voice, volume, chime_volume,
+                               cues)
+    session = _build(routine, options, no_cache, quiet)
+    samples = session.mixer().render()
+    device = SimpleaudioDevice()
+    playback = Playback(device, sample_rate=session.timeline.sample_rate)
+    display = live.display_for(sys.stdout, quiet)
+    try:
+        with live.keys_for(sys.stdin) as keys:
+            live.run(session.timeline, samples, playback, keys, display)
+    except BaseException:
+        display.abort()
+        raise
+    finally:
+        playback.stop()
+        device.close()
+
+
+@cli.command()
+@click.option("--lang", help="Only voices for this language, e.g. en or fr.")
+def voices(lang: str | None) -> None:
+    """List the speech engine's voices (id, name, languages).
+
+    \b
+    Examples:
+      voice-coach voices
+      voice-coach voices --lang en
+    """
+    from voice_coach.speech import open_engine
+
+    engine = open_engine()
+    try:
+        found = engine.voices()
+    finally:
+        engine.close()
+    for voice in found:
+        if lang and not any(code == lang or code.startswith(lang + "-") for code in voice.languages):
+            continue
+        click.echo(f"{voice.id:<24} {voice.name:<28} {', '.join(voice.languages)}")
 
 
 def describe(timeline: Timeline) -> Iterator[str]:

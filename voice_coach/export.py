@@ -64,9 +64,9 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
         for target in targets:
             temporary = target.path.with_name(f".{target.path.name}.partial")
             written.append((temporary, target.path))
-            _guarded(target.path, lambda t=target, tmp=temporary: t.write(tmp))
+            _guarded(out_dir, target.path, lambda t=target, tmp=temporary: t.write(tmp))
         for temporary, final in written:
-            _guarded(final, lambda tmp=temporary, fin=final: os.replace(tmp, fin))
+            _guarded(out_dir, final, lambda tmp=temporary, fin=final: os.replace(tmp, fin))
     finally:
         for temporary, _ in written:
             with contextlib.suppress(FileNotFoundError):
@@ -146,6 +146,8 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None) -> list[Exp
 def _prepare_folder(out_dir: Path, paths: list[Path], force: bool) -> list[Path]:
     """Create the folders; refuse to replace files unless forced. Returns stale narration."""
     narration = out_dir / NARRATION_DIR
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir}: exists and is not a folder")
     try:
         narration.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -164,12 +166,12 @@ def _prepare_folder(out_dir: Path, paths: list[Path], force: bool) -> list[Path]
     return [p for p in previous if p.name not in ours]
 
 
-def _guarded(path: Path, action: Callable[[], None]) -> None:
+def _guarded(out_dir: Path, path: Path, action: Callable[[], None]) -> None:
     """Run a file operation; a full disk or other OS error becomes one clear line."""
     try:
         action()
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise ExportError(
-                f"disk full while writing {path}; nothing was replaced") from None
+                f"disk full: no room in {out_dir} for the export; nothing was replaced") from None
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None

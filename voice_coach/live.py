@@ -1,0 +1,244 @@
+"""Live playback: the session plays while keys steer it and the screen follows.
+
+The loop is small and owns nothing: the playback (sound device + clock), the key
+source and the display come in, so tests drive it with a fake clock, fake keys and a
+recording display. Time comes from the playback's clock, never from adding up sleeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import termios
+import time
+import tty
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal, Protocol, TextIO
+
+from voice_coach.pcm import Samples
+from voice_coach.plan import Timeline
+
+TICK_S = 0.1
+"""How often the display refreshes and keys are read: a key answers within this."""
+
+Outcome = Literal["completed", "quit"]
+
+
+class PlaybackControl(Protocol):
+    """What the loop needs of ``player.Playback``."""
+
+    def play(self, samples: Samples, from_sample: int = 0) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def seek(self, sample: int) -> None: ...
+    def stop(self) -> None: ...
+    def position(self) -> int: ...
+    def finished(self) -> bool: ...
+    @property
+    def paused(self) -> bool: ...
+
+
+class Keys(Protocol):
+    """Key presses, one character at a time; None when none came within ``timeout_s``."""
+
+    def read(self, timeout_s: float) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the screen shows at one moment."""
+
+    step: int
+    steps: int
+    label: str
+    elapsed_s: float
+    remaining_s: float
+    paused: bool
+
+
+class Display(Protocol):
+    def show(self, status: Status) -> None: ...
+    def close(self, message: str) -> None: ...
+    def abort(self) -> None:
+        """Leave the screen clean for an error line."""
+
+
+def run(timeline: Timeline, samples: Samples, playback: PlaybackControl, keys: Keys,
+        display: Display) -> Outcome:
+    """Play the session to its end, or until the person quits."""
+    starts = timeline.step_starts()
+    playback.play(samples, 0)
+    while not playback.finished():
+        position = playback.position()
+        display.show(status_at(timeline, position, playback.paused))
+        key = keys.read(TICK_S)
+        if key is None:
+            continue
+        step = timeline.step_at(position)
+        if key in ("q", "Q", "\x1b"):
+            playback.stop()
+            display.close("Stopped.")
+            return "quit"
+        if key == " ":
+            if playback.paused:
+                playback.resume()
+            else:
+                playback.pause()
+        elif key in ("n", "N") and step + 1 < len(starts):
+            playback.seek(starts[step + 1])
+        elif key in ("b", "B"):
+            playback.seek(starts[step])
+    display.show(status_at(timeline, timeline.duration, False))
+    display.close("Session complete.")
+    return "completed"
+
+
+def status_at(timeline: Timeline, position: int, paused: bool) -> Status:
+    step = timeline.step_at(position)
+    rate = timeline.sample_rate
+    return Status(step=step, steps=len(timeline.step_labels), label=timeline.step_labels[step],
+                  elapsed_s=position / rate, remaining_s=(timeline.duration - position) / rate,
+                  paused=paused)
+
+
+def clock(seconds: float) -> str:
+    whole = max(0, int(seconds + 0.5))
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+# --- Terminal edges -------------------------------------------------------------------
+
+
+class NoKeys:
+    """No terminal: nothing to read, just wait."""
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._sleep = sleep
+
+    def read(self, timeout_s: float) -> str | None:
+        self._sleep(timeout_s)
+        return None
+
+
+class TerminalKeys:
+    """Single key presses from a terminal in cbreak mode; restored by ``restore``."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._fd = stream.fileno()
+        self._saved = termios.tcgetattr(self._fd)
+        tty.setcbreak(self._fd)
+
+    def read(self, timeout_s: float) -> str | None:
+        ready, _, _ = select.select([self._fd], [], [], timeout_s)
+        if not ready:
+            return None
+        data = os.read(self._fd, 1)
+        if not data:  # the terminal went away
+            raise KeyboardInterrupt
+        return data.decode("latin-1")
+
+    def restore(self) -> None:
+        termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+
+
+@contextlib.contextmanager
+def keys_for(stream: TextIO) -> Iterator[Keys]:
+    """Terminal keys when ``stream`` is a terminal, else none; the terminal is always restored."""
+    if not stream.isatty():
+        yield NoKeys()
+        return
+    keys = TerminalKeys(stream)
+    try:
+        yield keys
+    finally:
+        keys.restore()
+
+
+class LineDisplay:
+    """One line per step: for logs and pipes."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._step = -1
+        self._paused = False
+
+    def show(self, status: Status) -> None:
+        if status.step != self._step:
+            self._step = status.step
+            self._out.write(f"[{clock(status.elapsed_s)}] {status.label}\n")
+        if status.paused != self._paused:
+            self._paused = status.paused
+            self._out.write("paused\n" if status.paused else "resumed\n")
+        self._out.flush()
+
+    def close(self, message: str) -> None:
+        self._out.write(message + "\n")
+        self._out.flush()
+
+    def abort(self) -> None:
+        pass
+
+
+class TerminalDisplay:
+    """The current step and the time, redrawn in place on one line."""
+
+    def __init__(self, out: TextIO, width: int | None = None) -> None:
+        self._out = out
+        self._width = width
+        self._last = ""
+        self._step = -1
+
+    def show(self, status: Status) -> None:
+        width = self._width or _terminal_width(self._out)
+        state = "paused - space resumes" if status.paused else "space pause  n next  b back  q quit"
+        head = (f"{clock(status.elapsed_s)} / -{clock(status.remaining_s)}"
+                f"  step {status.step + 1}/{status.steps}  ")
+        if status.step != self._step:
+            if self._step >= 0:
+                self._out.write("\r\x1b[2K")
+            self._step = status.step
+        text = f"{head}{status.label}"
+        line = _fit(text, width - len(state) - 3) + "  " + state
+        if line != self._last:
+            self._out.write("\r\x1b[2K" + line)
+            self._out.flush()
+            self._last = line
+
+    def close(self, message: str) -> None:
+        self._out.write("\r\x1b[2K" + message + "\n")
+        self._out.flush()
+
+    def abort(self) -> None:
+        self._out.write("\r\x1b[2K")
+        self._out.flush()
+
+
+class QuietDisplay:
+    def show(self, status: Status) -> None:
+        pass
+
+    def close(self, message: str) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def display_for(out: TextIO, quiet: bool) -> Display:
+    if quiet:
+        return QuietDisplay()
+    return TerminalDisplay(out) if out.isatty() else LineDisplay(out)
+
+
+def _fit(text: str, width: int) -> str:
+    width = max(width, 10)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _terminal_width(out: TextIO) -> int:
+    try:
+        return os.get_terminal_size(out.fileno()).columns
+    except (OSError, ValueError):
+        return 80
