@@ -1,0 +1,432 @@
+"""Settings that stick: every key's exact message, atomic rewrites, Click's precedence."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import platformdirs
+import pytest
+from click.testing import CliRunner
+
+from voice_coach.config import (
+    HEADER,
+    MAX_RATE_WPM,
+    MIN_RATE_WPM,
+    SETTINGS,
+    ConfigError,
+    Setting,
+    click_default_map,
+    config_path,
+    effective_settings,
+    load_config,
+    parse_value,
+    set_value,
+    unset_value,
+)
+
+KNOWN = "breath, caution, chime_volume, history, minutes, rate, routine, voice, volume"
+
+
+def write(tmp_path: Path, text: str | bytes) -> Path:
+    path = tmp_path / "config.toml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return str(caught.value)
+
+
+# --- Where the file is --------------------------------------------------------------
+
+
+def test_config_path_from_environment_or_platform_folder() -> None:
+    assert config_path({"VOICE_COACH_CONFIG": "/etc/vc.toml"}) == Path("/etc/vc.toml")
+    expected = Path(platformdirs.user_config_dir("voice-coach")) / "config.toml"
+    assert config_path({}) == expected
+    assert config_path({"VOICE_COACH_CONFIG": ""}) == expected
+
+
+def test_config_error_is_a_usage_error() -> None:
+    assert ConfigError.exit_code == 2
+
+
+def test_settings_table_names_each_key_and_its_environment_variable() -> None:
+    assert ", ".join(SETTINGS) == KNOWN
+    assert [spec.envvar for spec in SETTINGS.values()] == [
+        "VOICE_COACH_BREATH", "VOICE_COACH_CAUTION", "VOICE_COACH_CHIME_VOLUME",
+        "VOICE_COACH_HISTORY", "VOICE_COACH_MINUTES", "VOICE_COACH_RATE",
+        "VOICE_COACH_ROUTINE", "VOICE_COACH_VOICE", "VOICE_COACH_VOLUME"]
+    assert all(spec.help.endswith(".") for spec in SETTINGS.values())
+
+
+def test_rate_bounds_agree_with_the_speech_layer() -> None:
+    speech = pytest.importorskip("voice_coach.speech")
+    assert (MIN_RATE_WPM, MAX_RATE_WPM) == (speech.MIN_RATE_WPM, speech.MAX_RATE_WPM)
+
+
+# --- Reading ------------------------------------------------------------------------
+
+
+def test_missing_file_is_no_settings(tmp_path: Path) -> None:
+    assert load_config(tmp_path / "nope.toml") == {}
+
+
+def test_every_key_loads_converted_and_sorted(tmp_path: Path) -> None:
+    path = write(tmp_path, "\n".join([
+        "# mine", "volume = 1", "rate = 130", 'voice = " en-gb "', "chime_volume = 0.5",
+        "minutes = 10", 'breath = "4:7:8:0"', 'routine = "~/my routine.toml"',
+        "caution = false", "history = true", ""]))
+    values = load_config(path)
+    assert values == {"breath": "4:7:8:0", "caution": False, "chime_volume": 0.5,
+                      "history": True, "minutes": 10.0, "rate": 130,
+                      "routine": "~/my routine.toml", "voice": "en-gb", "volume": 1.0}
+    assert list(values) == sorted(values)
+    assert type(values["volume"]) is float and type(values["minutes"]) is float
+    assert type(values["rate"]) is int
+
+
+@pytest.mark.parametrize("line", [
+    "rate = 80", "rate = 400", "volume = 0", "volume = 1.0", "chime_volume = 2",
+    "minutes = 1", "minutes = 180", 'breath = "0.5:0:0.5:60"',
+])
+def test_bounds_are_inclusive(tmp_path: Path, line: str) -> None:
+    key = line.split(" ")[0]
+    assert key in load_config(write(tmp_path, line))
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('rate = "fast"', "rate: expected a whole number from 80 to 400, got 'fast'"),
+    ("rate = 79", "rate: expected a whole number from 80 to 400, got 79"),
+    ("rate = 401", "rate: expected a whole number from 80 to 400, got 401"),
+    ("rate = 130.5", "rate: expected a whole number from 80 to 400, got 130.5"),
+    ("rate = true", "rate: expected a whole number from 80 to 400, got true"),
+    ('voice = ""', "voice: expected some text, got an empty string"),
+    ('voice = "   "', "voice: expected some text, got an empty string"),
+    ("voice = 3", "voice: expected a string, got 3"),
+    ("voice = 1979-05-27", "voice: expected a string, got a date"),
+    ("volume = 1.5", "volume: expected a number from 0 to 1, got 1.5"),
+    ("volume = -0.1", "volume: expected a number from 0 to 1, got -0.1"),
+    ("volume = nan", "volume: expected a number from 0 to 1, got nan"),
+    ('volume = "loud"', "volume: expected a number from 0 to 1, got 'loud'"),
+    ("chime_volume = 2.5", "chime_volume: expected a number from 0 to 2, got 2.5"),
+    ("chime_volume = inf", "chime_volume: expected a number from 0 to 2, got inf"),
+    ("minutes = 0.5", "minutes: expected a number from 1 to 180, got 0.5"),
+    ("minutes = 181", "minutes: expected a number from 1 to 180, got 181"),
+    ("minutes = false", "minutes: expected a number from 1 to 180, got false"),
+    ('breath = "4:7:8"', "breath: '4:7:8' is not IN:OUT or IN:HOLD:OUT:HOLD (seconds)"),
+    ('breath = "4:0.1"', "breath: '4:0.1': exhale must be from 0.5 to 60 seconds"),
+    ('breath = "in:out"', "breath: 'in:out': every part must be a number of seconds"),
+    ("breath = 4", "breath: expected a string such as '4:6' or '4:7:8:0', got 4"),
+    ('routine = ""', "routine: expected some text, got an empty string"),
+    ('routine = ["a"]', "routine: expected a string, got a list"),
+    ('caution = "yes"', "caution: expected true or false, got 'yes'"),
+    ("history = 1", "history: expected true or false, got 1"),
+    ("history = {on = true}", "history: expected true or false, got a table"),
+])
+def test_each_invalid_value_names_file_and_key(tmp_path: Path, line: str, message: str) -> None:
+    valid = "minutes = 10\n" if line.startswith("rate") else "rate = 130\n"
+    path = write(tmp_path, f"# settings\n{valid}{line}\n")
+    assert load_error(path) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize("text", ["speed = 1\n", "[play]\nrate = 130\n", "Rate = 130\n",
+                                  "chime-volume = 1\n"])
+def test_unknown_key_lists_the_known_ones(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    key = text.split()[0].strip("[]")
+    assert load_error(path) == f"{path}: {key}: unknown setting; known: {KNOWN}"
+
+
+@pytest.mark.parametrize(("text", "where", "reason"), [
+    ("rate = 130\nvoice = en-gb\n", 2, "Invalid value"),
+    ("rate = 130\nrate = 140\n", 2, "Cannot overwrite a value"),
+    ('\n\nvoice = "en\n', 3, "Illegal character '\\n'"),
+    ("rate = ", 1, "Invalid value"),                     # "at end of document"
+    ("rate = 130\nvolume =\n", 2, "Invalid value"),
+])
+def test_malformed_toml_names_the_line(tmp_path: Path, text: str, where: int, reason: str) -> None:
+    path = write(tmp_path, text)
+    assert load_error(path) == f"{path}:{where}: invalid TOML: {reason}"
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = write(tmp_path, b'voice = "caf\xe9"\n')
+    assert load_error(path) == (f"{path}: not UTF-8 text (byte 12);"
+                                " the settings file is UTF-8 TOML")
+
+
+def test_a_directory_is_not_a_settings_file(tmp_path: Path) -> None:
+    assert load_error(tmp_path) == f"{tmp_path}: is a directory, not a settings file"
+
+
+# --- Command-line values ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "raw", "value"), [
+    ("rate", "130", 130), ("rate", " 80 ", 80), ("rate", "+400", 400),
+    ("volume", "1", 1.0), ("volume", "0.25", 0.25), ("chime_volume", "2", 2.0),
+    ("minutes", "10", 10.0), ("breath", "4:6", "4:6"), ("breath", " 4:7:8:0 ", "4:7:8:0"),
+    ("voice", "gmw/en-us", "gmw/en-us"), ("routine", "box-breathing", "box-breathing"),
+    ("caution", "true", True), ("caution", "FALSE", False), ("caution", "yes", True),
+    ("caution", "no", False), ("history", "on", True), ("history", "Off", False),
+    ("history", "1", True), ("history", "0", False),
+])
+def test_parse_value_converts(key: str, raw: str, value: object) -> None:
+    parsed = parse_value(key, raw)
+    assert parsed == value
+    assert type(parsed) is type(value)
+
+
+@pytest.mark.parametrize(("key", "raw", "message"), [
+    ("rate", "fast", "rate: expected a whole number from 80 to 400, got 'fast'"),
+    ("rate", "500", "rate: expected a whole number from 80 to 400, got 500"),
+    ("rate", "130.0", "rate: expected a whole number from 80 to 400, got '130.0'"),
+    ("rate", "", "rate: expected a whole number from 80 to 400, got ''"),
+    ("volume", "loud", "volume: expected a number from 0 to 1, got 'loud'"),
+    ("volume", "nan", "volume: expected a number from 0 to 1, got nan"),
+    ("chime_volume", "-1", "chime_volume: expected a number from 0 to 2, got -1.0"),
+    ("minutes", "200", "minutes: expected a number from 1 to 180, got 200.0"),
+    ("breath", "4", "breath: '4' is not IN:OUT or IN:HOLD:OUT:HOLD (seconds)"),
+    ("voice", "  ", "voice: expected some text, got an empty string"),
+    ("routine", "", "routine: expected some text, got an empty string"),
+    ("caution", "maybe", "caution: expected true or false, got 'maybe'"),
+    ("history", "", "history: expected true or false, got ''"),
+    ("speed", "1", f"speed: unknown setting; known: {KNOWN}"),
+    ("chime-volume", "1", f"chime-volume: unknown setting; known: {KNOWN}"),
+])
+def test_parse_value_rejects(key: str, raw: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_value(key, raw)
+    assert str(caught.value) == message
+
+
+# --- Writing ------------------------------------------------------------------------
+
+
+def test_set_and_unset_round_trip_keeping_other_keys(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "config.toml"
+    assert set_value(path, "voice", "en-gb") == "en-gb"
+    assert set_value(path, "rate", "130") == 130
+    assert set_value(path, "caution", "off") is False
+    assert set_value(path, "volume", "0.5") == 0.5
+    assert path.read_text(encoding="utf-8") == HEADER + (
+        'caution = false\nrate = 130\nvoice = "en-gb"\nvolume = 0.5\n')
+    assert set_value(path, "rate", "150") == 150
+    assert load_config(path) == {"caution": False, "rate": 150, "voice": "en-gb",
+                                 "volume": 0.5}
+    assert unset_value(path, "rate") is True
+    assert load_config(path) == {"caution": False, "voice": "en-gb", "volume": 0.5}
+    assert unset_value(path, "rate") is False
+    assert path.read_text(encoding="utf-8") == HEADER + (
+        'caution = false\nvoice = "en-gb"\nvolume = 0.5\n')
+
+
+def test_every_key_survives_a_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    typed = {"breath": "4:7:8:0", "caution": "yes", "chime_volume": "1.75", "history": "0",
+             "minutes": "12.5", "rate": "95", "routine": "/tmp/my routine.toml",
+             "voice": "en-gb", "volume": "0.1"}
+    stored = {key: set_value(path, key, raw) for key, raw in typed.items()}
+    assert load_config(path) == stored
+
+
+def test_strings_are_escaped_for_toml(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    awkward = 'a "quoted" \\ back\tslash\x01 é ☃ \x7f # not a comment'
+    assert set_value(path, "routine", awkward) == awkward
+    assert load_config(path) == {"routine": awkward}
+
+
+def test_unset_without_a_file_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    assert unset_value(path, "rate") is False
+    assert not path.exists()
+
+
+def test_unset_unknown_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        unset_value(tmp_path / "config.toml", "speed")
+    assert str(caught.value) == f"speed: unknown setting; known: {KNOWN}"
+
+
+def test_invalid_value_leaves_the_file_alone(tmp_path: Path) -> None:
+    path = write(tmp_path, "rate = 130\n")
+    with pytest.raises(ConfigError) as caught:
+        set_value(path, "volume", "2")
+    assert str(caught.value) == "volume: expected a number from 0 to 1, got 2.0"
+    assert path.read_text(encoding="utf-8") == "rate = 130\n"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("rate = \n", "{path}:1: invalid TOML: Invalid value"),
+    ("rate = 1000\n", "{path}: rate: expected a whole number from 80 to 400, got 1000"),
+    ("speed = 1\n", "{path}: speed: unknown setting; known: " + KNOWN),
+])
+def test_a_malformed_file_is_never_clobbered(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    changes: list[Callable[[], object]] = [lambda: set_value(path, "voice", "en"),
+                                           lambda: unset_value(path, "rate")]
+    for change in changes:
+        with pytest.raises(ConfigError) as caught:
+            change()
+        assert str(caught.value) == message.format(path=path)
+        assert path.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("step", ["replace", "fsync"])
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    """A crash between writing and renaming: a fault we cannot cause for real."""
+    path = write(tmp_path, HEADER + "rate = 130\n")
+    before = path.read_bytes()
+
+    def fail(*args: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, step, fail)
+    with pytest.raises(ConfigError) as caught:
+        set_value(path, "voice", "en-gb")
+    assert str(caught.value) == f"{path}: cannot write (Input/output error)"
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["config.toml"]
+
+
+def test_interrupt_mid_write_leaves_no_temporary(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "rate = 130\n")
+
+    def interrupt(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        set_value(path, "rate", "140")
+    assert path.read_text(encoding="utf-8") == "rate = 130\n"
+    assert os.listdir(tmp_path) == ["config.toml"]
+
+
+def test_a_file_in_the_way_of_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    path = tmp_path / "file" / "config.toml"
+    changes: list[Callable[[], object]] = [lambda: set_value(path, "rate", "130"),
+                                           lambda: load_config(path)]
+    for change in changes:
+        with pytest.raises(ConfigError) as caught:
+            change()
+        assert str(caught.value) == f"{path}: cannot read (Not a directory)"
+
+
+def test_file_mode_is_kept_and_new_files_are_private(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.toml"
+    set_value(fresh, "rate", "130")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    shared = write(tmp_path, "rate = 130\n")
+    shared.chmod(0o644)
+    set_value(shared, "rate", "140")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+
+
+def test_a_symlinked_file_is_written_through_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "voice-coach.toml"
+    real.parent.mkdir()
+    real.write_text("rate = 130\n", encoding="utf-8")
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    set_value(link, "voice", "en-gb")
+    assert link.is_symlink()
+    assert load_config(real) == {"rate": 130, "voice": "en-gb"}
+
+
+# --- Click --------------------------------------------------------------------------
+
+
+def test_click_default_map_shape() -> None:
+    values = {"breath": "4:6", "caution": False, "chime_volume": 0.5, "history": True,
+              "minutes": 10.0, "rate": 130, "routine": "box-breathing", "voice": "en-gb",
+              "volume": 0.8}
+    sound = {"rate": 130, "voice": "en-gb", "volume": 0.8, "chime_volume": 0.5,
+             "minutes": 10.0, "breath": "4:6", "no_caution": True, "routine": "box-breathing"}
+    assert click_default_map(values) == {
+        "play": sound,
+        "export": sound,
+        "plan": {"minutes": 10.0, "breath": "4:6", "no_caution": True, "rate": 130,
+                 "routine": "box-breathing"},
+    }
+    assert click_default_map({"caution": True}) == {
+        "play": {"no_caution": False}, "export": {"no_caution": False},
+        "plan": {"no_caution": False}}
+    assert click_default_map({"history": False, "voice": "en"}) == {
+        "play": {"voice": "en"}, "export": {"voice": "en"}, "plan": {}}
+    assert click_default_map({}) == {"play": {}, "export": {}, "plan": {}}
+
+
+def test_click_default_map_sits_between_environment_and_default() -> None:
+    """The documented order, with a command shaped like ``plan``."""
+
+    @click.command()
+    @click.argument("routine", default="psoas-release", envvar="VOICE_COACH_ROUTINE")
+    @click.option("--rate", type=click.IntRange(80, 400), default=140,
+                  envvar="VOICE_COACH_RATE")
+    @click.option("--minutes", type=click.FloatRange(1, 180), envvar="VOICE_COACH_MINUTES")
+    @click.option("--no-caution", is_flag=True)
+    def plan(routine: str, rate: int, minutes: float | None, no_caution: bool) -> None:
+        click.echo(f"{routine} {rate} {minutes} {no_caution}")
+
+    def run(args: list[str], config: dict[str, object], env: dict[str, str]) -> str:
+        default_map = click_default_map(config)["plan"]
+        result = CliRunner().invoke(plan, args, default_map=default_map, env=env,
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output.strip()
+
+    config: dict[str, object] = {"rate": 130, "minutes": 10.0, "caution": False,
+                                 "routine": "box-breathing"}
+    assert run([], {}, {}) == "psoas-release 140 None False"
+    assert run([], config, {}) == "box-breathing 130 10.0 True"
+    env = {"VOICE_COACH_RATE": "150", "VOICE_COACH_ROUTINE": "four-seven-eight"}
+    assert run([], config, env) == "four-seven-eight 150 10.0 True"
+    assert run(["--rate", "160", "x.toml"], config, env) == "x.toml 160 10.0 True"
+
+
+def test_effective_settings_precedence_case_by_case() -> None:
+    config = {"rate": 130, "voice": "en-gb", "caution": True, "minutes": 10.0}
+    env = {"VOICE_COACH_RATE": "150", "VOICE_COACH_CAUTION": "no", "VOICE_COACH_VOLUME": "",
+           "VOICE_COACH_BREATH": "4:7:8:0", "VOICE_COACH_PLAY_QUIET": "1", "HOME": "/root"}
+    defaults = {"rate": 140, "volume": 1.0, "chime_volume": 1.0, "caution": True,
+                "history": True, "routine": "psoas-release"}
+    assert effective_settings(config, env, defaults) == [
+        Setting("breath", "4:7:8:0", "environment", "VOICE_COACH_BREATH"),
+        Setting("caution", False, "environment", "VOICE_COACH_CAUTION"),
+        Setting("chime_volume", 1.0, "default"),
+        Setting("history", True, "default"),
+        Setting("minutes", 10.0, "config file"),
+        Setting("rate", 150, "environment", "VOICE_COACH_RATE"),
+        Setting("routine", "psoas-release", "default"),
+        Setting("voice", "en-gb", "config file"),
+        Setting("volume", 1.0, "default"),       # an empty variable is unset, as in Click
+    ]
+
+
+def test_effective_settings_with_nothing_set() -> None:
+    settings = effective_settings({}, {}, {})
+    assert [s.key for s in settings] == list(SETTINGS)
+    assert all(s.value is None and s.source == "default" and s.detail == ""
+               for s in settings)
+
+
+def test_effective_settings_names_a_bad_environment_variable() -> None:
+    with pytest.raises(ConfigError) as caught:
+        effective_settings({}, {"VOICE_COACH_RATE": "fast"}, {"rate": 140})
+    assert str(caught.value) == ("VOICE_COACH_RATE: expected a whole number from 80 to 400,"
+                                 " got 'fast'")

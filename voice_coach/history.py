@@ -1,0 +1,239 @@
+"""A local record of sessions: one JSON line each, in a file that never leaves the machine.
+
+Appending is the only side effect and it is one ``os.write`` on an ``O_APPEND`` file, so
+sessions that end at the same moment cannot interleave their lines. Reading tolerates
+damage (a line cut short by a crash, a hand edit): such lines are skipped and counted.
+Everything else here is arithmetic on ``Entry`` values, with the clock and the time zone
+passed in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Final, Literal, TypeAlias
+
+import platformdirs
+
+from voice_coach.errors import VoiceCoachError
+
+HISTORY_ENVVAR: Final = "VOICE_COACH_HISTORY_FILE"
+STREAK_MIN_PLAYED_S: Final = 60.0
+"""A day counts towards the streak when some session on it played at least this long."""
+
+Outcome: TypeAlias = Literal["completed", "stopped"]
+OUTCOMES: Final[tuple[Outcome, ...]] = ("completed", "stopped")
+
+
+class HistoryError(VoiceCoachError):
+    """The history file cannot be read or written; the session itself is unaffected."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One session: when it began, what was played, for how long, how it ended."""
+
+    started_at: datetime
+    routine: str
+    planned_minutes: float
+    played_s: float
+    outcome: Outcome
+
+    def __post_init__(self) -> None:
+        if self.started_at.utcoffset() is None:
+            raise ValueError("started_at must be timezone-aware")
+        if not (math.isfinite(self.played_s) and self.played_s >= 0):
+            raise ValueError(f"played_s must be a finite number >= 0, got {self.played_s!r}")
+        if not math.isfinite(self.planned_minutes):
+            raise ValueError(f"planned_minutes must be finite, got {self.planned_minutes!r}")
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The entries of a history file, by time, and how many damaged lines were skipped."""
+
+    entries: tuple[Entry, ...]
+    skipped: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Totals over a history; ``streak_days`` ends today or yesterday (local days)."""
+
+    total_minutes: float
+    sessions: int
+    completed: int
+    streak_days: int
+
+
+# --- The file -------------------------------------------------------------------------
+
+
+def history_path(env: Mapping[str, str] = os.environ) -> Path:
+    """``$VOICE_COACH_HISTORY_FILE``, else ``history.jsonl`` in the user's data folder."""
+    chosen = env.get(HISTORY_ENVVAR)
+    if chosen:
+        return Path(chosen).expanduser()
+    return Path(platformdirs.user_data_dir("voice-coach")) / "history.jsonl"
+
+
+def append(path: Path, entry: Entry) -> None:
+    """Add ``entry`` as one line; raises HistoryError (one line) when it cannot."""
+    data = (to_json(entry) + "\n").encode("utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot record the session ({_reason(exc)})") from None
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # a line cut short earlier stays apart from this one
+        written = os.write(fd, data)
+        if written != len(data):
+            raise HistoryError(f"{path}: cannot record the session (wrote {written} of"
+                               f" {len(data)} bytes)")
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot record the session ({_reason(exc)})") from None
+    finally:
+        os.close(fd)
+
+
+def read(path: Path) -> Loaded:
+    """Every readable entry, sorted by time; a missing file is an empty history."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Loaded((), 0)
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot read the history ({_reason(exc)})") from None
+    entries: list[Entry] = []
+    skipped = 0
+    for line in raw.split(b"\n"):
+        if not line.strip():
+            continue
+        entry = from_json(line)
+        if entry is None:
+            skipped += 1
+        else:
+            entries.append(entry)
+    entries.sort(key=lambda e: e.started_at)
+    return Loaded(tuple(entries), skipped)
+
+
+def load(path: Path) -> list[Entry]:
+    """The entries of ``path`` sorted by time, damaged lines skipped (see ``read``)."""
+    return list(read(path).entries)
+
+
+def to_json(entry: Entry) -> str:
+    """One line of JSON, the start in UTC as ISO 8601."""
+    return json.dumps({
+        "started_at": entry.started_at.astimezone(UTC).isoformat(),
+        "routine": entry.routine,
+        "planned_minutes": entry.planned_minutes,
+        "played_s": entry.played_s,
+        "outcome": entry.outcome,
+    }, ensure_ascii=False, allow_nan=False)
+
+
+def from_json(line: bytes | str) -> Entry | None:
+    """The entry on one line, or None when the line is damaged. Extra fields are ignored."""
+    try:
+        record = json.loads(line)
+        if not isinstance(record, dict):
+            return None
+        started_at = datetime.fromisoformat(record["started_at"])
+        if started_at.utcoffset() is None:
+            return None
+        routine = record["routine"]
+        planned, played = record["planned_minutes"], record["played_s"]
+        outcome = record["outcome"]
+        if (not isinstance(routine, str) or outcome not in OUTCOMES
+                or not all(_is_number(n) for n in (planned, played))):
+            return None
+        return Entry(started_at.astimezone(UTC), routine, float(planned), float(played),
+                     outcome)
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+
+
+# --- Arithmetic -----------------------------------------------------------------------
+
+
+def summarize(entries: Sequence[Entry], today: date, tz: tzinfo) -> Summary:
+    """Totals, and the run of consecutive local days with a session of a minute or more.
+
+    The streak ends today or yesterday: it is not broken until a whole day is missed.
+    """
+    days = {e.started_at.astimezone(tz).date() for e in entries
+            if e.played_s >= STREAK_MIN_PLAYED_S}
+    day = today if today in days else today - timedelta(days=1)
+    streak = 0
+    while day in days:
+        streak += 1
+        day -= timedelta(days=1)
+    return Summary(
+        total_minutes=sum(e.played_s for e in entries) / 60,
+        sessions=len(entries),
+        completed=sum(1 for e in entries if e.outcome == "completed"),
+        streak_days=streak,
+    )
+
+
+def recent(entries: Sequence[Entry], n: int) -> list[Entry]:
+    """The ``n`` latest entries, oldest first (so the newest sits above the totals)."""
+    if n <= 0:
+        return []
+    return sorted(entries, key=lambda e: e.started_at)[-n:]
+
+
+def format_history(summary: Summary, entries: Sequence[Entry], tz: tzinfo) -> list[str]:
+    """Lines for the ``history`` command: ``entries`` in local time, then the totals.
+
+    ``2025-03-30 23:30  psoas-release   7 min  completed`` ... then
+    ``3 sessions, 21 minutes in all; streak: 2 days``.
+    """
+    if summary.sessions == 0:
+        return ["No sessions recorded yet."]
+    width = max((len(e.routine) for e in entries), default=0)
+    lines = [
+        f"{e.started_at.astimezone(tz):%Y-%m-%d %H:%M}  {e.routine:<{width}}"
+        f"  {_played(e.played_s):>7}  {e.outcome}"
+        for e in entries
+    ]
+    minutes = _whole(summary.total_minutes)
+    lines.append(f"{_plural(summary.sessions, 'session')}, {_plural(minutes, 'minute')} in all;"
+                 f" streak: {_plural(summary.streak_days, 'day')}")
+    return lines
+
+
+def _played(seconds: float) -> str:
+    if seconds < STREAK_MIN_PLAYED_S:
+        return "<1 min"
+    return f"{_whole(seconds / 60)} min"
+
+
+def _whole(minutes: float) -> int:
+    """Rounded half up: 10.5 minutes is 11, not (as ``round`` has it) 10."""
+    return math.floor(minutes + 0.5)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
