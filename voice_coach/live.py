@@ -37,7 +37,7 @@ class PlaybackControl(Protocol):
     def position(self) -> int: ...
     def finished(self) -> bool: ...
     @property
-    def paused(self) -> bool: ...
+    def state(self) -> str: ...
 
 
 class Keys(Protocol):
@@ -72,7 +72,8 @@ def run(timeline: Timeline, samples: Samples, playback: PlaybackControl, keys: K
     playback.play(samples, 0)
     while not playback.finished():
         position = playback.position()
-        display.show(status_at(timeline, position, playback.paused))
+        paused = playback.state == "paused"
+        display.show(status_at(timeline, position, paused))
         key = keys.read(TICK_S)
         if key is None:
             continue
@@ -82,7 +83,7 @@ def run(timeline: Timeline, samples: Samples, playback: PlaybackControl, keys: K
             display.close("Stopped.")
             return "quit"
         if key == " ":
-            if playback.paused:
+            if paused:
                 playback.resume()
             else:
                 playback.pause()
@@ -188,19 +189,17 @@ class TerminalDisplay:
         self._out = out
         self._width = width
         self._last = ""
-        self._step = -1
 
     def show(self, status: Status) -> None:
-        width = self._width or _terminal_width(self._out)
-        state = "paused - space resumes" if status.paused else "space pause  n next  b back  q quit"
+        width = (self._width or _terminal_width(self._out)) - 1
         head = (f"{clock(status.elapsed_s)} / -{clock(status.remaining_s)}"
                 f"  step {status.step + 1}/{status.steps}  ")
-        if status.step != self._step:
-            if self._step >= 0:
-                self._out.write("\r\x1b[2K")
-            self._step = status.step
-        text = f"{head}{status.label}"
-        line = _fit(text, width - len(state) - 3) + "  " + state
+        hint = "paused - space resumes" if status.paused else "space pause  n next  b back  q quit"
+        room = width - len(head) - len(hint) - 2
+        if room < 16:
+            hint = "paused" if status.paused else ""
+            room = width - len(head) - len(hint) - 2
+        line = head + _fit(status.label, room) + ("  " + hint if hint else "")
         if line != self._last:
             self._out.write("\r\x1b[2K" + line)
             self._out.flush()
@@ -233,7 +232,7 @@ def display_for(out: TextIO, quiet: bool) -> Display:
 
 
 def _fit(text: str, width: int) -> str:
-    width = max(width, 10)
+    width = max(width, 8)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

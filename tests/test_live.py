@@ -1,0 +1,174 @@
+"""The live loop with a fake clock, fake keys, a recording device and a fake terminal."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from voice_coach import live
+from voice_coach.plan import Event, Timeline
+from voice_coach.player import Playback
+
+RATE = 1000
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingDevice:
+    """Plays nothing; remembers every start and stop."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self.playing = False
+
+    def start(self, samples, offset: int) -> None:
+        self.calls.append(("start", offset))
+        self.playing = True
+
+    def stop(self) -> None:
+        if self.playing:
+            self.calls.append(("stop", 0))
+        self.playing = False
+
+    def is_playing(self) -> bool:
+        return self.playing
+
+    def close(self) -> None:
+        self.stop()
+
+
+class ScriptedKeys:
+    """Keys pressed at given clock times; reading waits on the fake clock."""
+
+    def __init__(self, clock: FakeClock, presses: list[tuple[float, str]]) -> None:
+        self.clock = clock
+        self.presses = sorted((clock.now + at, key) for at, key in presses)
+
+    def read(self, timeout_s: float) -> str | None:
+        if self.presses and self.presses[0][0] <= self.clock.now + timeout_s:
+            at, key = self.presses.pop(0)
+            self.clock.now = max(self.clock.now, at)
+            return key
+        self.clock.now += timeout_s
+        return None
+
+
+class RecordingDisplay:
+    def __init__(self) -> None:
+        self.shown: list[live.Status] = []
+        self.closed: list[str] = []
+
+    def show(self, status: live.Status) -> None:
+        self.shown.append(status)
+
+    def close(self, message: str) -> None:
+        self.closed.append(message)
+
+    def abort(self) -> None:
+        self.closed.append("<abort>")
+
+
+def timeline() -> Timeline:
+    """Three steps: 0-2 s, 2-5 s, 5-10 s."""
+    return Timeline("t", RATE, (
+        Event(0, 2000, "speech", 0, text="one"),
+        Event(2000, 5000, "speech", 1, text="two"),
+        Event(5000, 10000, "silence", 2),
+    ), ("first", "second", "third"))
+
+
+def run(presses: list[tuple[float, str]]):
+    clock = FakeClock()
+    device = RecordingDevice()
+    playback = Playback(device, clock=clock, sample_rate=RATE)
+    display = RecordingDisplay()
+    outcome = live.run(timeline(), np.zeros(10000, np.int16), playback,
+                       ScriptedKeys(clock, presses), display)
+    return outcome, device.calls, display, clock
+
+
+def test_plays_to_the_end_untouched():
+    outcome, calls, display, clock = run([])
+    assert outcome == "completed"
+    assert calls == [("start", 0)]
+    assert display.closed == ["Session complete."]
+    assert round(clock.now - 100.0, 6) == 10.0
+    assert [s.step for s in display.shown][:1] == [0]
+    assert {s.step for s in display.shown} == {0, 1, 2}
+    assert display.shown[-1].remaining_s == 0.0
+
+
+def test_space_pauses_and_resumes_from_the_same_sample():
+    outcome, calls, display, clock = run([(1.5, " "), (4.0, " ")])
+    assert outcome == "completed"
+    assert calls == [("start", 0), ("stop", 0), ("start", 1500)]
+    assert any(s.paused for s in display.shown)
+    paused = [s for s in display.shown if s.paused]
+    assert {s.elapsed_s for s in paused} == {1.5}
+    assert round(clock.now - 100.0, 6) == 12.5  # 10 s of session + 2.5 s paused
+
+
+def test_n_skips_to_the_next_step_and_b_repeats_the_current_one():
+    outcome, calls, _, _ = run([(0.5, "n"), (3.0, "b"), (3.5, "n")])
+    assert outcome == "completed"
+    assert calls == [("start", 0), ("start", 2000),   # n in step 0 -> step 1 at 2 s
+                     ("start", 2000),                 # b at 4.5 s in step 2? no: 2+2.5=4.5 s is step 1
+                     ("start", 5000)]                 # n from step 1 (2.5 s in) -> step 2
+
+
+def test_n_on_the_last_step_does_nothing():
+    _, calls, _, _ = run([(6.0, "n")])
+    assert calls == [("start", 0)]
+
+
+def test_q_stops_at_once():
+    outcome, calls, display, clock = run([(3.0, "q")])
+    assert outcome == "quit"
+    assert calls == [("start", 0), ("stop", 0)]
+    assert display.closed == ["Stopped."]
+    assert clock.now - 100.0 == 3.0
+
+
+def test_terminal_display_redraws_one_line_in_place():
+    out = io.StringIO()
+    display = live.TerminalDisplay(out, width=80)
+    display.show(live.Status(0, 3, "Lie down on your back, on a bed or on the floor", 1.2, 418.8, False))
+    display.show(live.Status(0, 3, "Lie down on your back, on a bed or on the floor", 1.3, 418.7, False))
+    display.show(live.Status(1, 3, "Breathe", 65.0, 355.0, True))
+    display.close("Session complete.")
+    text = out.getvalue()
+    assert text.count("\n") == 1
+    frames = [f for f in text.split("\r\x1b[2K") if f]
+    assert frames[0] == "0:01 / -6:59  step 1/3  Lie down on your …  space pause  n next  b back  q quit"
+    assert frames[1] == "1:05 / -5:55  step 2/3  Breathe  paused - space resumes"
+    assert frames[-1] == "Session complete.\n"
+    assert all(len(f.rstrip("\n")) < 80 for f in frames)
+    narrow = io.StringIO()
+    live.TerminalDisplay(narrow, width=40).show(live.Status(0, 3, "Lie down on your back", 1, 2, False))
+    assert narrow.getvalue() == "\r\x1b[2K0:01 / -0:02  step 1/3  Lie down on your b…"
+
+
+def test_line_display_for_pipes_prints_each_step_once():
+    out = io.StringIO()
+    display = live.LineDisplay(out)
+    for status in (live.Status(0, 2, "first", 0.0, 10, False), live.Status(0, 2, "first", 0.5, 9.5, False),
+                   live.Status(1, 2, "second", 2.0, 8, False), live.Status(1, 2, "second", 2.0, 8, True),
+                   live.Status(1, 2, "second", 2.0, 8, False)):
+        display.show(status)
+    display.close("Session complete.")
+    assert out.getvalue() == ("[0:00] first\n[0:02] second\npaused\nresumed\nSession complete.\n")
+
+
+def test_quiet_prints_nothing():
+    out = io.StringIO()
+    display = live.display_for(out, quiet=True)
+    display.show(live.Status(0, 1, "x", 0, 1, False))
+    display.close("done")
+    assert out.getvalue() == ""
