@@ -152,7 +152,7 @@ def test_terminal_display_redraws_one_line_in_place():
     assert all(len(f.rstrip("\n")) < 80 for f in frames)
     narrow = io.StringIO()
     live.TerminalDisplay(narrow, width=40).show(live.Status(0, 3, "Lie down on your back", 1, 2, False))
-    assert narrow.getvalue() == "\r\x1b[2K0:01 / -0:02  step 1/3  Lie down on your b…"
+    assert narrow.getvalue() == "\r\x1b[2K0:01 / -0:02  step 1/3  Lie down on yo…"
 
 
 def test_line_display_for_pipes_prints_each_step_once():

@@ -198,7 +198,7 @@ class TerminalDisplay:
         room = width - len(head) - len(hint) - 2
         if room < 16:
             hint = "paused" if status.paused else ""
-            room = width - len(head) - len(hint) - 2
+            room = width - len(head) - (len(hint) + 2 if hint else 0)
         line = head + _fit(status.label, room) + ("  " + hint if hint else "")
         if line != self._last:
             self._out.write("\r\x1b[2K" + line)
