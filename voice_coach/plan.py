@@ -162,8 +162,9 @@ class _Builder:
         self.add_cue(opening, "start")
         before: list[_Block] = [opening]
         if self.settings.caution and self.routine.caution:
-            caution = _Block(self.routine.caution)
-            self.add_speech(caution, self.routine.caution, self.routine.pause_s)
+            text = fill_placeholders(self.routine.caution, None)
+            caution = _Block(text)
+            self.add_speech(caution, text, self.routine.pause_s)
             before.append(caution)
         after: list[_Block] = []
         fill: Repeat | None = None

@@ -7,6 +7,7 @@ the file, the line where TOML gives one, and the key path (``steps[3].breathe.co
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import string
@@ -36,6 +37,7 @@ MIN_MINUTES: Final = 1.0
 MAX_MINUTES: Final = 180.0
 
 _ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_BARE_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class RoutineError(VoiceCoachError):
@@ -236,6 +238,10 @@ def parse_routine(text: str, *, source: str, default_id: str | None = None,
         reason = _TOML_LINE.sub("", message).strip()
         where = f"{source}:{found.group(1)}" if found else source
         raise RoutineError(f"{where}: invalid TOML: {reason}") from None
+    except ValueError:  # an integer literal past Python's 4,300-digit limit
+        raise RoutineError(f"{source}: invalid TOML: a number has too many digits") from None
+    except RecursionError:
+        raise RoutineError(f"{source}: invalid TOML: nested too deeply") from None
     return _Reader(source, base_dir).routine(document, default_id)
 
 
@@ -293,10 +299,15 @@ class _Reader:
             elif name in BUILTIN_CUES:
                 chosen.append((role, name))
             elif name.lower().endswith(".wav"):
-                file = Path(name).expanduser()
-                if not file.is_absolute() and self.base_dir is not None:
-                    file = self.base_dir / file
-                if not file.is_file():
+                try:
+                    file = Path(name).expanduser()
+                    if not file.is_absolute() and self.base_dir is not None:
+                        file = self.base_dir / file
+                    found = file.is_file()
+                except (OSError, RuntimeError) as exc:
+                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    raise self.fail(path, f"cannot use {_show(name)}: {reason}") from None
+                if not found:
                     raise self.fail(path, f"no such file: {file}")
                 chosen.append((role, file))
             else:
@@ -403,7 +414,8 @@ class _Reader:
     def only_keys(self, table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
         for key in table:
             if key not in allowed:
-                where = f"{path}.{key}" if path else key
+                shown = key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+                where = f"{path}.{shown}" if path else shown
                 raise self.fail(where, f"unknown key; expected one of {', '.join(sorted(allowed))}")
 
     def string(self, value: object, path: str, allow_empty: bool = False) -> str:
@@ -421,11 +433,14 @@ class _Reader:
             raise self.fail(path, f"text is {len(cleaned):,} characters; at most"
                                   f" {MAX_TEXT_CHARS:,} per line")
         try:
-            fields = [field for _, field, spec, conv in string.Formatter().parse(cleaned)
-                      if field is not None or spec or conv]
+            fields = [(field, spec, conv) for _, field, spec, conv
+                      in string.Formatter().parse(cleaned) if field is not None]
         except ValueError as exc:
             raise self.fail(path, f"bad placeholder ({exc}); write {{{{ and }}}} for braces") from None
-        for field in fields:
+        for field, spec, conv in fields:
+            if spec or conv:
+                raise self.fail(path, f"placeholder {{{field}...}} takes no format or conversion;"
+                                      " write {n} or {nth}")
             if not in_repeat:
                 raise self.fail(path, f"placeholder {{{field}}} is only allowed inside a repeat;"
                                       " write {{ and }} for braces")
@@ -436,8 +451,9 @@ class _Reader:
     def number(self, value: object, path: str, low: float, high: float) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(path, f"expected a number from {low:g} to {high:g}, got {_show(value)}")
-        if not (math.isfinite(value) and low <= value <= high):
-            raise self.fail(path, f"expected a number from {low:g} to {high:g}, got {value!r}")
+        in_range = isinstance(value, int) or math.isfinite(value)
+        if not (in_range and low <= value <= high):
+            raise self.fail(path, f"expected a number from {low:g} to {high:g}, got {_show(value)}")
         return float(value)
 
     def integer(self, value: object, path: str, low: int, high: int) -> int:
@@ -456,6 +472,8 @@ def _show(value: object) -> str:
     """A value as the user wrote it, in a few words."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and abs(value) >= 10**15:
+        return f"a {len(str(abs(value)))}-digit number"
     if isinstance(value, str):
         return repr(value if len(value) <= 40 else value[:37] + "...")
     if isinstance(value, dict):
