@@ -1,0 +1,313 @@
+"""Real sound for tests: ALSA's ``file`` plugin, and a private PulseAudio with a null sink.
+
+ALSA reads its configuration once per process, so whatever plays through these plays in a
+child process (``run_python``) whose environment points ALSA at the right place.
+
+- ``alsa_file`` (per test): everything the child plays lands, sample for sample, in a raw
+  file. Faster than real time: it shows *what* was played, not *when*.
+- ``sound_server`` (per session): a private PulseAudio whose only sink is a null sink at
+  the session format (mono s16le 22050 Hz, so nothing is resampled), kept running by a
+  silent stream. ``sound_server.recording()`` records what the sink plays, in real time.
+
+Use them with ``pytest_plugins = ["tests.soundserver"]`` in a test module. A missing
+``pulseaudio`` is a failure, not a skip: ``scripts/setup.sh`` installs it.
+
+PYTEST_DONT_REWRITE: this module asserts nothing, and test modules import it before
+pytest could rewrite it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Final
+
+import numpy as np
+import pytest
+
+from voice_coach.pcm import SAMPLE_RATE, Samples
+
+PROJECT: Final = Path(__file__).resolve().parent.parent
+SINK: Final = "vc"
+STREAM_LATENCY_MS: Final = 10
+"""Latency of the silent stream and the recorder; the sink runs at about this latency."""
+SETTLED_LATENCY_US: Final = 20_000
+START_TIMEOUT_S: Final = 15.0
+TOOLS: Final = ("pulseaudio", "pactl", "pacat", "parecord")
+INSTALL_HINT: Final = ("run scripts/setup.sh, or install the Debian packages pulseaudio,"
+                       " pulseaudio-utils and libasound2-plugins")
+
+
+def alsa_file_config(raw: Path) -> str:
+    """An ALSA configuration whose default device writes raw S16_LE mono 22050 Hz to ``raw``.
+
+    ``plug`` with a fixed slave format makes ALSA convert anything else to the session
+    format instead of passing it through, so the file always holds session samples.
+    """
+    return textwrap.dedent(f"""\
+        pcm.!default {{
+            type plug
+            slave {{
+                pcm {{ type file; slave.pcm {{ type null }}; file "{raw}"; format "raw" }}
+                format S16_LE
+                rate {SAMPLE_RATE}
+                channels 1
+            }}
+        }}
+        """)
+
+
+PULSE_ALSA_CONFIG: Final = "pcm.!default { type pulse }\nctl.!default { type pulse }\n"
+NO_DEVICE_ALSA_CONFIG: Final = "# nothing: the default device does not exist\n"
+
+
+def run_python(code: str, env: Mapping[str, str],
+               timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (this one) with ``env`` added to the environment."""
+    python_path = os.pathsep.join(p for p in (str(PROJECT), os.environ.get("PYTHONPATH")) if p)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, "PYTHONPATH": python_path, **env},
+        cwd=PROJECT, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+@dataclass(frozen=True)
+class AlsaFile:
+    """A config that sends ALSA's default device into ``raw``."""
+
+    config: Path
+    raw: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"ALSA_CONFIG_PATH": str(self.config)}
+
+    def samples(self) -> Samples:
+        return np.fromfile(self.raw, dtype="<i2").astype(np.int16)
+
+
+@pytest.fixture
+def alsa_file(tmp_path: Path) -> AlsaFile:
+    raw = tmp_path / "played.raw"
+    config = tmp_path / "asound-file.conf"
+    config.write_text(alsa_file_config(raw))
+    return AlsaFile(config, raw)
+
+
+# --- PulseAudio ----------------------------------------------------------------------
+
+
+@dataclass
+class Recording:
+    """What the sink played while a ``recording()`` block ran; ``samples`` once it ended."""
+
+    path: Path
+    samples: Samples = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+
+
+class SoundServer:
+    """A private PulseAudio with one null sink, and a way to record what it plays."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.socket = root / "native"
+        self.log = root / "pulseaudio.log"
+        self.alsa_config = root / "asound-pulse.conf"
+        home = root / "home"
+        run = root / "run"
+        self._server_env = {
+            **{k: v for k, v in os.environ.items()
+               if not k.startswith("PULSE_") and k not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS")},
+            "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_RUNTIME_DIR": str(run), "PULSE_RUNTIME_PATH": str(run / "pulse"),
+            "PULSE_STATE_PATH": str(root / "state"), "LC_ALL": "C",
+        }
+        self.env = {
+            "PULSE_SERVER": f"unix:{self.socket}", "ALSA_CONFIG_PATH": str(self.alsa_config),
+            "HOME": str(home), "XDG_RUNTIME_DIR": str(run), "LC_ALL": "C",
+        }
+        """The environment a client (a child playing through ALSA, pactl, ...) needs."""
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._names: dict[int, str] = {}
+
+    def start(self) -> None:
+        missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+        if missing:
+            pytest.fail(f"{', '.join(missing)} not found; {INSTALL_HINT}", pytrace=False)
+        for directory in ("home", "run", "state"):
+            (self.root / directory).mkdir(mode=0o700)
+        self.alsa_config.write_text(PULSE_ALSA_CONFIG)
+        sink = f"module-null-sink sink_name={SINK} rate={SAMPLE_RATE} channels=1 format=s16le"
+        native = f"module-native-protocol-unix auth-anonymous=1 socket={self.socket}"
+        with self.log.open("wb") as log:
+            self._spawn(["pulseaudio", "-n", "--daemonize=no", "--system=no", "--exit-idle-time=-1",
+                         "--use-pid-file=no", "--realtime=no", "--high-priority=no",
+                         "--disable-shm=yes", "--log-target=stderr",
+                         f"--load={sink}", f"--load={native}"],
+                        env=self._server_env, stdout=log, stderr=log)
+        self._wait_until(self._answers, "did not answer")
+        with open("/dev/zero", "rb") as zeros:
+            self._spawn(["pacat", "--playback", f"--device={SINK}", *self._stream_format(),
+                         "--client-name=voice-coach-tests", "--stream-name=keep-alive"],
+                        stdin=zeros)
+        self._wait_until(self._settled, f"sink latency did not fall under {SETTLED_LATENCY_US} us")
+        probe = run_python("from voice_coach.player import probe_device; print(probe_device())",
+                           self.env, timeout=30)
+        if probe.stdout != "None\n":
+            pytest.fail(f"ALSA cannot play through the PulseAudio test server:"
+                        f" {probe.stdout.strip()} {probe.stderr.strip()}; {INSTALL_HINT}",
+                        pytrace=False)
+
+    def close(self) -> None:
+        for process in reversed(self._processes):
+            _end(process)
+        self._processes.clear()
+
+    @contextlib.contextmanager
+    def recording(self, tail_s: float = 0.3) -> Iterator[Recording]:
+        """Record the sink's monitor for the duration of the block, plus ``tail_s``."""
+        descriptor, name = tempfile.mkstemp(suffix=".raw", dir=self.root)
+        os.close(descriptor)
+        path = Path(name)
+        recording = Recording(path)
+        with path.open("wb") as out:
+            recorder = self._spawn(["parecord", f"--device={SINK}.monitor",
+                                    *self._stream_format()], stdout=out)
+        try:
+            self._wait_until(lambda: path.stat().st_size >= SAMPLE_RATE // 5 * 2,
+                             "recorder produced nothing", process=recorder)
+            yield recording
+            time.sleep(tail_s)
+        finally:
+            _end(recorder)
+            self._processes.remove(recorder)
+        recording.samples = np.fromfile(path, dtype="<i2").astype(np.int16)
+        path.unlink()
+
+    def pactl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["pactl", *args], env={**os.environ, **self.env}, capture_output=True,
+                              text=True, timeout=10, check=False)
+
+    def _stream_format(self) -> list[str]:
+        return ["--raw", f"--rate={SAMPLE_RATE}", "--channels=1", "--format=s16le",
+                f"--latency-msec={STREAM_LATENCY_MS}"]
+
+    def _spawn(self, command: list[str], *, env: Mapping[str, str] | None = None,
+               stdin: IO[bytes] | int | None = subprocess.DEVNULL,
+               stdout: IO[bytes] | int | None = subprocess.DEVNULL,
+               stderr: IO[bytes] | int | None = None) -> subprocess.Popen[bytes]:
+        log = self.log.open("ab") if stderr is None else None
+        try:
+            process = subprocess.Popen(
+                command, env=env or {**os.environ, **self.env}, stdin=stdin, stdout=stdout,
+                stderr=stderr or log, start_new_session=True, preexec_fn=_die_with_parent)
+        finally:
+            if log is not None:
+                log.close()
+        self._processes.append(process)
+        self._names[process.pid] = command[0]
+        return process
+
+    def _answers(self) -> bool:
+        return self.socket.exists() and self.pactl("info").returncode == 0
+
+    def _settled(self) -> bool:
+        """The sink has played out the long buffer it starts with (its latency is low)."""
+        readings: list[int] = []
+        for _ in range(3):
+            sinks = self.pactl("list", "sinks").stdout
+            match = re.search(r"^\s*Latency: (\d+) usec", sinks, re.MULTILINE)
+            readings.append(int(match[1]) if match else sys.maxsize)
+            time.sleep(0.05)
+        return max(readings) < SETTLED_LATENCY_US
+
+    def _wait_until(self, ready: Callable[[], bool], failure: str, *,
+                    process: subprocess.Popen[bytes] | None = None) -> None:
+        watched = process or self._processes[0]
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ready():
+            if watched.poll() is not None:
+                pytest.fail(f"PulseAudio test server: {failure}; {self._names[watched.pid]} exited"
+                            f" with {watched.returncode}: {self._log_tail()}", pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"PulseAudio test server: {failure} within {START_TIMEOUT_S:g} s:"
+                            f" {self._log_tail()}", pytrace=False)
+            time.sleep(0.05)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return " | ".join(lines[-8:]) or "(empty log)"
+
+
+@pytest.fixture(scope="session")
+def sound_server() -> Iterator[SoundServer]:
+    root = Path(tempfile.mkdtemp(prefix="vc-pulse-"))
+    server = SoundServer(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+# --- Looking at audio ----------------------------------------------------------------
+
+
+def onsets(samples: Samples, threshold: int, min_gap: int) -> list[int]:
+    """Where the sound first reaches ``threshold`` after ``min_gap`` samples below it."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= threshold)
+    if not len(loud):
+        return []
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(loud) > min_gap) + 1])
+    return [int(i) for i in loud[starts]]
+
+
+def runs(samples: Samples, min_length: int = 1) -> list[tuple[int, int]]:
+    """``(start, end)`` of every stretch of non-zero samples at least ``min_length`` long."""
+    edges = np.diff(np.concatenate([[0], (samples != 0).astype(np.int8), [0]]))
+    pairs = zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+    return [(int(s), int(e)) for s, e in pairs if e - s >= min_length]
+
+
+def locate(window: Samples, source: Samples) -> int | None:
+    """The offset in ``source`` where ``window`` appears exactly, if it does (first match)."""
+    size = len(window)
+    if not size or size > len(source):
+        return None
+    for start in np.flatnonzero(source[: len(source) - size + 1] == window[0]):
+        if np.array_equal(source[start : start + size], window):
+            return int(start)
+    return None

@@ -1,0 +1,370 @@
+"""player: Playback on a fake clock and device; SimpleaudioDevice through ALSA for real.
+
+Playback's arithmetic is tested with literal times and samples. The device is tested in
+child processes (ALSA reads its configuration once per process): through ALSA's file
+plugin to see exactly what was played, and against devices that cannot be opened.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from simpleaudio._simpleaudio import SimpleaudioError
+
+from tests.soundserver import (
+    NO_DEVICE_ALSA_CONFIG,
+    PROJECT,
+    PULSE_ALSA_CONFIG,
+    AlsaFile,
+    run_python,
+)
+from voice_coach.pcm import SAMPLE_RATE, Samples
+from voice_coach.player import Playback, PlaybackError, describe_error
+
+pytest_plugins = ["tests.soundserver"]
+
+NO_DEVICE = ("no sound device could be opened (ALSA: No such file or directory);"
+             " 'voice-coach export' writes the session to WAV without one")
+NO_SERVER = ("no sound server is running (ALSA: Connection refused); start PulseAudio or"
+             " PipeWire, or use 'voice-coach export' to write the session to WAV")
+
+
+class FakeClock:
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class RecordingDevice:
+    """Writes down what it is asked; stopping takes ``stop_s`` of the clock, like a drain."""
+
+    def __init__(self, clock: FakeClock, stop_s: float = 0.0) -> None:
+        self.clock = clock
+        self.stop_s = stop_s
+        self.calls: list[str] = []
+        self.playing = False
+        self.fail_next: PlaybackError | None = None
+
+    def start(self, samples: Samples, offset: int) -> None:
+        self.stop()
+        self.calls.append(f"start {offset}")
+        if self.fail_next is not None:
+            raise self.fail_next
+        self.playing = True
+
+    def stop(self) -> None:
+        if self.playing:
+            self.calls.append("stop")
+            self.clock.advance(self.stop_s)
+            self.playing = False
+
+    def is_playing(self) -> bool:
+        return self.playing
+
+    def close(self) -> None:
+        self.stop()
+
+
+SECONDS_10 = np.zeros(10 * SAMPLE_RATE, dtype=np.int16)
+
+
+def make(stop_s: float = 0.0) -> tuple[Playback, RecordingDevice, FakeClock]:
+    clock = FakeClock()
+    device = RecordingDevice(clock, stop_s)
+    return Playback(device, clock), device, clock
+
+
+# --- Playback -------------------------------------------------------------------------
+
+
+def test_position_is_the_start_sample_plus_the_clock() -> None:
+    playback, device, clock = make()
+
+    playback.play(SECONDS_10, from_sample=22050)
+    clock.advance(2.5)
+
+    assert (playback.state, playback.position()) == ("playing", 77175)
+    assert device.calls == ["start 22050"]
+    assert not playback.finished()
+
+
+def test_position_stops_at_the_end_and_then_it_is_finished() -> None:
+    playback, _, clock = make()
+
+    playback.play(SECONDS_10)
+    clock.advance(9.9)
+    assert (playback.position(), playback.finished()) == (218295, False)
+    clock.advance(5.0)
+
+    assert (playback.position(), playback.finished()) == (220500, True)
+
+
+def test_pause_then_resume_continues_from_the_same_sample() -> None:
+    playback, device, clock = make()
+    playback.play(SECONDS_10)
+    clock.advance(1.5)
+
+    playback.pause()
+    clock.advance(30.0)
+    paused_at = playback.position()
+    playback.resume()
+    clock.advance(1.0)
+
+    assert paused_at == 33075
+    assert device.calls == ["start 0", "stop", "start 33075"]
+    assert (playback.state, playback.position()) == ("playing", 33075 + 22050)
+
+
+def test_pause_reads_the_clock_once_the_device_has_played_out() -> None:
+    playback, _, clock = make(stop_s=0.2)
+    playback.play(SECONDS_10)
+    clock.advance(1.0)
+
+    playback.pause()
+
+    assert (playback.state, playback.position()) == ("paused", 26460)
+
+
+def test_seek_while_playing_plays_from_there() -> None:
+    playback, device, clock = make()
+    playback.play(SECONDS_10)
+    clock.advance(3.0)
+
+    playback.seek(110250)
+    clock.advance(0.5)
+
+    assert device.calls == ["start 0", "stop", "start 110250"]
+    assert (playback.state, playback.position()) == ("playing", 121275)
+
+
+def test_seek_while_paused_moves_without_playing() -> None:
+    playback, device, clock = make()
+    playback.play(SECONDS_10)
+    clock.advance(3.0)
+    playback.pause()
+
+    playback.seek(-5)
+    assert (playback.state, playback.position(), device.calls) == ("paused", 0, ["start 0", "stop"])
+    playback.seek(10**9)
+    assert playback.position() == len(SECONDS_10)
+    playback.seek(44100)
+    playback.resume()
+
+    assert device.calls == ["start 0", "stop", "start 44100"]
+
+
+def test_stop_is_idempotent_and_keeps_the_position() -> None:
+    playback, device, clock = make()
+    playback.play(SECONDS_10)
+    clock.advance(2.0)
+
+    playback.stop()
+    playback.stop()
+    clock.advance(5.0)
+
+    assert (playback.state, playback.position()) == ("stopped", 44100)
+    assert device.calls == ["start 0", "stop"]
+    playback.resume()
+    assert device.calls == ["start 0", "stop", "start 44100"]
+
+
+def test_play_while_playing_replaces_the_play() -> None:
+    playback, device, clock = make()
+    playback.play(SECONDS_10)
+    clock.advance(2.0)
+    other = np.zeros(SAMPLE_RATE, dtype=np.int16)
+
+    playback.play(other, from_sample=100)
+    clock.advance(0.5)
+
+    assert device.calls == ["start 0", "stop", "start 100"]
+    assert (playback.length, playback.position()) == (SAMPLE_RATE, 100 + 11025)
+
+
+def test_nothing_loaded_means_nothing_happens() -> None:
+    playback, device, _ = make()
+
+    playback.pause()
+    playback.resume()
+    playback.seek(100)
+    playback.stop()
+
+    assert (playback.state, playback.position(), playback.finished()) == ("idle", 0, False)
+    assert device.calls == []
+
+
+def test_resume_at_the_end_is_finished_at_once() -> None:
+    playback, _, _ = make()
+    playback.play(SECONDS_10)
+    playback.pause()
+    playback.seek(len(SECONDS_10))
+
+    playback.resume()
+
+    assert (playback.state, playback.finished()) == ("playing", True)
+
+
+def test_a_start_that_fails_leaves_playback_stopped_where_it_was_asked_to_start() -> None:
+    playback, device, clock = make()
+    playback.play(SECONDS_10)
+    clock.advance(1.0)
+    device.fail_next = PlaybackError(NO_DEVICE)
+
+    with pytest.raises(PlaybackError, match="no sound device"):
+        playback.seek(50000)
+
+    assert (playback.state, playback.position()) == ("stopped", 50000)
+
+
+# --- Errors: one line each ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("error", "line"), [
+    (SimpleaudioError("Error opening PCM device. -- CODE: -2 -- MSG: No such file or directory"),
+     NO_DEVICE),
+    (SimpleaudioError("Error opening PCM device. -- CODE: -111 -- MSG: Connection refused"),
+     NO_SERVER),
+    (SimpleaudioError("Error opening PCM device. -- CODE: -16 -- MSG: Device or resource busy"),
+     "the sound device is busy (ALSA: Device or resource busy); close the program using it,"
+     " or use 'voice-coach export' to write the session to WAV"),
+    (SimpleaudioError("Error opening PCM device. -- CODE: -13 -- MSG: Permission denied"),
+     "the sound device could not be opened (ALSA: Permission denied); 'voice-coach export'"
+     " writes the session to WAV without one"),
+    (SimpleaudioError("Error setting parameters. -- CODE: -22 -- MSG: Invalid argument"),
+     "the sound device cannot play mono 16-bit 22050 Hz audio (ALSA: Invalid argument)"),
+    (SimpleaudioError("Could not create playback thread. -- CODE: 11 -- MSG: "),
+     "the sound device could not play (Could not create playback thread: code 11)"),
+    (ValueError("Weird sample rates are not supported."),
+     "the sound device could not play (Weird sample rates are not supported.)"),
+    (OSError("two\nlines"), "the sound device could not play (two lines)"),
+])
+def test_every_simpleaudio_error_becomes_one_line(error: Exception, line: str) -> None:
+    assert describe_error(error) == line
+
+
+# --- The real device, through ALSA ------------------------------------------------------
+
+
+PLAY_TO_THE_END = """\
+import time
+import numpy as np
+from voice_coach.player import SimpleaudioDevice
+samples = (np.arange(50_001) * 7 % 60_001 - 30_000).astype(np.int16)
+device = SimpleaudioDevice()
+device.start(samples, {offset})
+while device.is_playing():
+    time.sleep(0.001)
+device.close()
+"""
+
+
+def expected_samples() -> Samples:
+    return (np.arange(50_001) * 7 % 60_001 - 30_000).astype(np.int16)
+
+
+@pytest.mark.sound
+@pytest.mark.parametrize("offset", [0, 12_345, 50_000])
+def test_the_device_plays_exactly_the_samples_from_the_offset(alsa_file: AlsaFile,
+                                                              offset: int) -> None:
+    child = run_python(PLAY_TO_THE_END.format(offset=offset), alsa_file.env)
+
+    assert (child.returncode, child.stderr) == (0, "")
+    assert np.array_equal(alsa_file.samples(), expected_samples()[offset:])
+
+
+@pytest.mark.sound
+def test_the_device_keeps_an_array_nobody_else_holds_until_it_is_played(
+        alsa_file: AlsaFile) -> None:
+    child = run_python("""\
+        import gc, time
+        import numpy as np
+        from voice_coach.player import SimpleaudioDevice
+        device = SimpleaudioDevice()
+        device.start(np.full(30 * 22050, 1234, dtype=np.int16), 22050)
+        gc.collect()
+        junk = [np.full(30 * 22050, -1, dtype=np.int16) for _ in range(20)]
+        while device.is_playing():
+            time.sleep(0.001)
+        device.close()
+        """, alsa_file.env)
+
+    assert (child.returncode, child.stderr) == (0, "")
+    assert np.array_equal(alsa_file.samples(), np.full(29 * 22050, 1234, dtype=np.int16))
+
+
+@pytest.mark.sound
+def test_a_play_left_running_is_stopped_at_exit(alsa_file: AlsaFile) -> None:
+    child = run_python("""\
+        import atexit
+        import numpy as np
+        from voice_coach.player import SimpleaudioDevice
+        device = SimpleaudioDevice()
+        atexit.register(lambda: print("at exit:", device.is_playing()))
+        device.start(np.ones(600 * 22050, dtype=np.int16), 0)
+        print("playing:", device.is_playing())
+        """, alsa_file.env)
+
+    assert (child.returncode, child.stderr) == (0, "")
+    assert child.stdout == "playing: True\nat exit: False\n"
+    assert 0 < len(alsa_file.samples()) < 600 * 22050
+
+
+@pytest.mark.sound
+def test_probe_finds_a_working_device(alsa_file: AlsaFile) -> None:
+    child = run_python("from voice_coach.player import probe_device; print(probe_device())",
+                       alsa_file.env)
+
+    assert (child.returncode, child.stdout, child.stderr) == (0, "None\n", "")
+
+
+OPEN_AND_REPORT = """\
+import numpy as np
+from voice_coach.player import PlaybackError, SimpleaudioDevice, probe_device
+device = SimpleaudioDevice()
+try:
+    device.start(np.zeros(2205, dtype=np.int16), 0)
+except PlaybackError as error:
+    print(error)
+    print(probe_device())
+    print("ALSA lib" in error.detail, "ALSA lib" in device.noise)
+"""
+
+
+@pytest.mark.parametrize(("config", "env", "line"), [
+    (NO_DEVICE_ALSA_CONFIG, {}, NO_DEVICE),
+    (PULSE_ALSA_CONFIG, {"PULSE_SERVER": "unix:{tmp}/no-server"}, NO_SERVER),
+])
+def test_no_device_is_one_line_and_nothing_on_stderr(tmp_path: Path, config: str,
+                                                     env: dict[str, str], line: str) -> None:
+    conf = tmp_path / "asound.conf"
+    conf.write_text(config)
+    env = {key: value.format(tmp=tmp_path) for key, value in env.items()}
+
+    child = run_python(OPEN_AND_REPORT, {"ALSA_CONFIG_PATH": str(conf), **env})
+
+    assert (child.returncode, child.stderr) == (0, "")
+    assert child.stdout == f"{line}\n{line}\nTrue True\n"
+
+
+# --- Stress ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.sound
+def test_many_starts_stops_and_exits_do_not_crash() -> None:
+    child = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "stress_player.py"), "--cycles", "300"],
+        capture_output=True, text=True, timeout=120, check=False)
+
+    assert child.returncode not in (-11, 139), "segmentation fault"
+    assert (child.returncode, child.stderr) == (0, "")
+    assert child.stdout.startswith("300 cycles in ")

@@ -1,0 +1,157 @@
+"""player through a real sound server, recorded in real time: spacing, lead-in, pause.
+
+Each test writes a session array to ``tmp_path``, plays it in a child process through a
+private PulseAudio null sink (``tests.soundserver``) and finds it again in the recording.
+The sink runs at the session format, so what was played comes back sample for sample.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from tests.soundserver import SoundServer, locate, onsets, run_python, runs
+from voice_coach.pcm import SAMPLE_RATE, Samples
+from voice_coach.plan import LEAD_IN_S
+
+pytest_plugins = ["tests.soundserver"]
+pytestmark = pytest.mark.sound
+
+MS = SAMPLE_RATE / 1000
+BURST_PEAK = 20000
+
+
+def burst() -> Samples:
+    """A 60 ms 880 Hz ping at full strength from its first sample, dying away."""
+    t = np.arange(round(0.060 * SAMPLE_RATE)) / SAMPLE_RATE
+    wave = np.round(BURST_PEAK * np.cos(2 * np.pi * 880 * t) * np.exp(-t / 0.015))
+    return wave.astype(np.int16)
+
+
+def noise(seconds: float, seed: int) -> Samples:
+    """Loud noise without a zero sample, so silence in a recording means nothing played."""
+    rng = np.random.default_rng(seed)
+    loud = np.clip(rng.normal(0, 6000, round(seconds * SAMPLE_RATE)), -32000, 32000)
+    samples = loud.astype(np.int16)
+    samples[samples == 0] = 1
+    return samples
+
+
+def envelope(samples: Samples) -> npt.NDArray[np.int32]:
+    """Peak of every millisecond."""
+    frames = np.abs(samples.astype(np.int32))[: len(samples) // 22 * 22].reshape(-1, 22)
+    peaks: npt.NDArray[np.int32] = frames.max(axis=1)
+    return peaks
+
+
+def play_in_child(server: SoundServer, session: Path, body: str) -> str:
+    """Run ``body`` in a child with ``samples`` loaded and ``device``/``playback`` made."""
+    code = f"""\
+import json, time
+import numpy as np
+from voice_coach.player import Playback, SimpleaudioDevice
+samples = np.load({str(session)!r})
+device = SimpleaudioDevice()
+playback = Playback(device)
+def wait_s(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(0.002)
+""" + body + "\ndevice.close()\n"
+    child = run_python(code, server.env, timeout=120)
+    assert (child.returncode, child.stderr) == (0, ""), child.stderr
+    return child.stdout
+
+
+def test_cues_keep_their_spacing_to_the_sample(sound_server: SoundServer, tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    gaps = rng.integers(round(0.6 * SAMPLE_RATE), round(3.2 * SAMPLE_RATE), size=12)
+    planned = np.concatenate([[0], np.cumsum(gaps)]) + round(LEAD_IN_S * SAMPLE_RATE)
+    ping = burst()
+    session = np.zeros(planned[-1] + SAMPLE_RATE, dtype=np.int16)
+    for start in planned:
+        session[start : start + len(ping)] = ping
+    np.save(tmp_path / "session.npy", session)
+
+    with sound_server.recording() as recording:
+        play_in_child(sound_server, tmp_path / "session.npy", """
+playback.play(samples)
+while not playback.finished():
+    time.sleep(0.01)
+""")
+    heard = onsets(recording.samples, threshold=BURST_PEAK // 10, min_gap=round(0.3 * SAMPLE_RATE))
+
+    assert len(heard) == len(planned)
+    error = (np.array(heard) - heard[0]) - (planned - planned[0])
+    print(f"spacing error, ms: median {np.median(np.abs(error)) / MS:.3f},"
+          f" max {np.abs(error).max() / MS:.3f}")
+    assert np.abs(error).max() <= round(MS)
+    first = recording.samples[heard[0] : heard[0] + len(ping)]
+    assert np.abs(envelope(first) - envelope(ping)).max() <= 0.05 * BURST_PEAK
+
+
+def test_pause_then_resume_continues_where_the_sound_stopped(
+        sound_server: SoundServer, tmp_path: Path) -> None:
+    session = noise(3.0, seed=11)
+    np.save(tmp_path / "session.npy", session)
+
+    with sound_server.recording() as recording:
+        out = play_in_child(sound_server, tmp_path / "session.npy", """
+playback.play(samples)
+wait_s(1.0)
+playback.pause()
+paused_at = playback.position()
+wait_s(0.5)
+playback.resume()
+while not playback.finished():
+    time.sleep(0.01)
+print(json.dumps({"paused_at": paused_at}))
+""")
+    paused_at = json.loads(out)["paused_at"]
+    pieces = runs(recording.samples, min_length=64)
+
+    assert len(pieces) == 2
+    (start1, end1), (start2, end2) = pieces
+    first = locate(recording.samples[start1 : start1 + 64], session)
+    second = locate(recording.samples[start2 : start2 + 64], session)
+    assert first is not None and second is not None
+    assert np.array_equal(recording.samples[start1:end1], session[first : first + end1 - start1])
+    assert np.array_equal(recording.samples[start2:end2], session[second : second + end2 - start2])
+    stopped = first + end1 - start1
+    print(f"lead-in lost {first / MS:.1f} ms; stopped at {stopped}, clock said {paused_at};"
+          f" resumed at {second}: skipped {(second - stopped) / MS:.1f} ms;"
+          f" silent for {(start2 - end1) / MS:.0f} ms")
+    assert first <= 0.25 * LEAD_IN_S * SAMPLE_RATE
+    assert 0.9 * SAMPLE_RATE <= stopped <= 1.5 * SAMPLE_RATE
+    # The clock counts the device's latency as played (start to first sound, last sound
+    # to stopped: ~3-7 ms on this sink) and a new stream drops ~0-2 ms: 3-9.4 ms measured.
+    assert abs(second - stopped) <= 15 * MS
+    assert second + end2 - start2 == len(session)
+
+
+def test_starting_while_playing_stops_the_first_play(
+        sound_server: SoundServer, tmp_path: Path) -> None:
+    before, after = noise(3.0, seed=21), noise(1.0, seed=22)
+    np.save(tmp_path / "session.npy", np.concatenate([before, after]))
+
+    with sound_server.recording() as recording:
+        play_in_child(sound_server, tmp_path / "session.npy", f"""
+device.start(samples, 0)
+wait_s(0.5)
+device.start(samples, {len(before)})
+while device.is_playing():
+    time.sleep(0.01)
+""")
+    pieces = runs(recording.samples, min_length=64)
+
+    assert len(pieces) == 2
+    (start1, end1), (start2, end2) = pieces
+    assert locate(recording.samples[start1 : start1 + 64], before) is not None
+    assert end1 - start1 < 1.0 * SAMPLE_RATE
+    lost = locate(recording.samples[start2 : start2 + 64], after)
+    assert lost is not None and lost <= 10 * MS
+    assert np.array_equal(recording.samples[start2:end2], after[lost:])
