@@ -1,0 +1,292 @@
+"""The clip cache: real files in tmp_path, real concurrent processes, a fake engine."""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voice_coach.cache import ClipCache
+from voice_coach.pcm import Samples
+from voice_coach.speech import SpeechSettings, VoiceInfo, render_clips
+
+
+class FakeEngine:
+    name = "fake"
+    version = "1.0"
+
+    def __init__(self, rendered: list[str]) -> None:
+        self.rendered = rendered
+
+    def render(self, text: str, settings: SpeechSettings) -> Samples:
+        self.rendered.append(text)
+        return clip_for(text, settings.rate_wpm)
+
+    def voices(self) -> list[VoiceInfo]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class FakeFactory:
+    """Counts how often the engine is opened and what it renders."""
+
+    name = "fake"
+    version = "1.0"
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.rendered: list[str] = []
+
+    def __call__(self) -> FakeEngine:
+        self.opened += 1
+        return FakeEngine(self.rendered)
+
+
+def clip_for(text: str, rate_wpm: int) -> Samples:
+    return np.array([len(text), rate_wpm, -32768, 32767, *map(ord, text)], dtype=np.int16)
+
+
+SETTINGS = SpeechSettings()
+KEY = ClipCache.key("Breathe in.", SETTINGS, FakeFactory())
+
+
+def test_key_covers_everything_that_changes_the_sound() -> None:
+    class Other:
+        name = "other"
+        version = "1.0"
+
+    class Newer:
+        name = "fake"
+        version = "1.1"
+
+    engine = FakeFactory()
+    variants = [
+        ClipCache.key("Breathe in.", SpeechSettings(), engine),
+        ClipCache.key("Breathe in!", SpeechSettings(), engine),
+        ClipCache.key("Breathe in.", SpeechSettings(rate_wpm=141), engine),
+        ClipCache.key("Breathe in.", SpeechSettings(voice="en"), engine),
+        ClipCache.key("Breathe in.", SpeechSettings(volume=0.5), engine),
+        ClipCache.key("Breathe in.", SpeechSettings(), Other()),
+        ClipCache.key("Breathe in.", SpeechSettings(), Newer()),
+    ]
+    assert len(set(variants)) == len(variants)
+    assert ClipCache.key("Breathe in.", SpeechSettings(), FakeFactory()) == variants[0] == KEY
+    assert KEY == "1d6ad5f9f94c20701fb070ced2539c31ea7b8d8413cdac76315074f35e089fc7"
+
+
+def test_put_then_get(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path / "clips")
+    samples = clip_for("Breathe in.", 140)
+    assert cache.get(KEY) is None
+    cache.put(KEY, samples)
+    got = cache.get(KEY)
+    assert got is not None
+    assert got.dtype == np.int16
+    assert got.tolist() == samples.tolist()
+    assert [path.name for path in (tmp_path / "clips").iterdir()] == [f"{KEY}.clip"]
+
+
+def test_an_empty_clip_round_trips(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    cache.put(KEY, np.zeros(0, dtype=np.int16))
+    got = cache.get(KEY)
+    assert got is not None
+    assert got.size == 0
+
+
+def truncate_by_one(data: bytes) -> bytes:
+    return data[:-1]
+
+
+def header_only(data: bytes) -> bytes:
+    return data[:10]
+
+
+def flip_last_sample(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 0x01])
+
+
+def flip_magic(data: bytes) -> bytes:
+    return bytes([data[0] ^ 0x20]) + data[1:]
+
+
+def extend(data: bytes) -> bytes:
+    return data + b"\0\0"
+
+
+def empty(data: bytes) -> bytes:
+    return b""
+
+
+@pytest.mark.parametrize("damage", [truncate_by_one, header_only, flip_last_sample, flip_magic,
+                                    extend, empty])
+def test_a_damaged_entry_is_a_miss_and_is_removed(tmp_path: Path,
+                                                  damage: Callable[[bytes], bytes]) -> None:
+    cache = ClipCache(tmp_path)
+    cache.put(KEY, clip_for("Breathe in.", 140))
+    path = cache.path(KEY)
+    path.write_bytes(damage(path.read_bytes()))
+    assert cache.get(KEY) is None
+    assert not path.exists()
+
+
+def test_an_entry_under_the_wrong_key_is_a_miss(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    other = ClipCache.key("Breathe out.", SETTINGS, FakeFactory())
+    cache.put(KEY, clip_for("Breathe in.", 140))
+    shutil.copy(cache.path(KEY), cache.path(other))
+    assert cache.get(other) is None
+    assert cache.get(KEY) is not None
+
+
+def test_a_warm_cache_opens_no_engine(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    texts = ["One.", "Two.", "One.", "Three."]
+    cold_factory, warm_factory = FakeFactory(), FakeFactory()
+    progress: list[tuple[int, int]] = []
+    cold = render_clips(texts, SETTINGS, cold_factory, cache)
+    warm = render_clips(texts, SETTINGS, warm_factory, cache,
+                        progress=lambda done, total: progress.append((done, total)))
+    assert (cold_factory.opened, cold_factory.rendered) == (1, ["One.", "Two.", "Three."])
+    assert (warm_factory.opened, warm_factory.rendered) == (0, [])
+    assert list(warm) == ["One.", "Two.", "Three."]
+    assert all(warm[text].tolist() == clip_for(text, 140).tolist() for text in warm)
+    assert all(warm[text].tolist() == cold[text].tolist() for text in warm)
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_a_factory_that_does_not_know_its_engine_opens_it_to_ask(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    render_clips(["One."], SETTINGS, FakeFactory(), cache)
+    rendered: list[str] = []
+    opened: list[FakeEngine] = []
+
+    def plain_factory() -> FakeEngine:
+        opened.append(FakeEngine(rendered))
+        return opened[-1]
+
+    clips = render_clips(["One."], SETTINGS, plain_factory, cache)
+    assert (len(opened), rendered) == (1, [])
+    assert clips["One."].tolist() == clip_for("One.", 140).tolist()
+
+
+def test_new_settings_miss_the_cache(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    render_clips(["One."], SETTINGS, FakeFactory(), cache)
+    factory = FakeFactory()
+    clips = render_clips(["One."], SpeechSettings(rate_wpm=200), factory, cache)
+    assert (factory.opened, factory.rendered) == (1, ["One."])
+    assert clips["One."].tolist() == clip_for("One.", 200).tolist()
+
+
+def test_damaged_entries_are_rendered_again(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    texts = ["One.", "Two.", "Three."]
+    render_clips(texts, SETTINGS, FakeFactory(), cache)
+    path = cache.path(ClipCache.key("Two.", SETTINGS, FakeFactory()))
+    data = path.read_bytes()
+    path.write_bytes(data[:-3] + bytes([data[-3] ^ 0xFF]) + data[-2:])
+    factory = FakeFactory()
+    progress: list[tuple[int, int]] = []
+    clips = render_clips(texts, SETTINGS, factory, cache,
+                         progress=lambda done, total: progress.append((done, total)))
+    assert (factory.opened, factory.rendered) == (1, ["Two."])
+    assert clips["Two."].tolist() == clip_for("Two.", 140).tolist()
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+    again = FakeFactory()
+    render_clips(texts, SETTINGS, again, cache)
+    assert again.opened == 0
+
+
+def test_a_directory_that_cannot_be_created_means_no_cache(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    warnings: list[str] = []
+    cache = ClipCache(blocker / "clips", warn=warnings.append)
+    assert warnings == [f"speech cache off: cannot create {blocker / 'clips'} (Not a directory);"
+                        " speech will be rendered every time"]
+    assert not cache.enabled
+    cache.put(KEY, clip_for("One.", 140))
+    assert cache.get(KEY) is None
+    factory = FakeFactory()
+    render_clips(["One."], SETTINGS, factory, cache)
+    render_clips(["One."], SETTINGS, factory, cache)
+    assert (factory.opened, factory.rendered) == (2, ["One.", "One."])
+    assert len(warnings) == 1
+
+
+def test_a_directory_that_cannot_be_written_means_no_cache(tmp_path: Path) -> None:
+    directory = tmp_path / "clips"
+    warnings: list[str] = []
+    cache = ClipCache(directory, warn=warnings.append)
+    assert cache.enabled
+    directory.rmdir()
+    directory.write_text("replaced by a file")
+    cache.put(KEY, clip_for("One.", 140))
+    cache.put(KEY, clip_for("One.", 140))
+    assert not cache.enabled
+    assert warnings == [f"speech cache off: cannot write to {directory} (Not a directory);"
+                        " speech will be rendered every time"]
+    assert cache.get(KEY) is None
+
+
+WRITER_KEYS = 12
+WRITER_ROUNDS = 150
+
+
+def version_of(key_index: int, writer: int) -> Samples:
+    """Two writers store different (but each valid) clips under the same keys."""
+    generator = np.random.default_rng(100 * key_index + writer)
+    return generator.integers(-32768, 32768, size=3000 + 997 * writer + key_index, dtype=np.int16)
+
+
+def writer_key(key_index: int) -> str:
+    return ClipCache.key(f"line {key_index}", SETTINGS, FakeFactory())
+
+
+def fill_cache(directory: str, writer: int) -> None:
+    cache = ClipCache(Path(directory))
+    clips = [version_of(index, writer) for index in range(WRITER_KEYS)]
+    for _ in range(WRITER_ROUNDS):
+        for index, clip in enumerate(clips):
+            cache.put(writer_key(index), clip)
+
+
+def test_concurrent_writers_never_produce_a_bad_read(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=fill_cache, args=(str(tmp_path), writer))
+               for writer in (0, 1)]
+    for process in writers:
+        process.start()
+    cache = ClipCache(tmp_path)
+    valid = {index: ({version_of(index, 0).tobytes(), version_of(index, 1).tobytes()})
+             for index in range(WRITER_KEYS)}
+    bad, hits, misses = 0, 0, 0
+    deadline = time.monotonic() + 120
+    while any(process.is_alive() for process in writers) and time.monotonic() < deadline:
+        for index in range(WRITER_KEYS):
+            got = cache.get(writer_key(index))
+            if got is None:
+                misses += 1
+            elif got.tobytes() in valid[index]:
+                hits += 1
+            else:
+                bad += 1
+    for process in writers:
+        process.join(timeout=60)
+    assert [process.exitcode for process in writers] == [0, 0]
+    assert bad == 0
+    assert hits > 0
+    for index in range(WRITER_KEYS):
+        final = cache.get(writer_key(index))
+        assert final is not None
+        assert final.tobytes() in valid[index]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        f"{writer_key(index)}.clip" for index in range(WRITER_KEYS))

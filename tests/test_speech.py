@@ -1,0 +1,497 @@
+"""Speech: the real espeak-ng through pyttsx3, and fakes for the faults we cannot cause."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import subprocess
+import sys
+import threading
+import wave
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voice_coach.cache import ClipCache
+from voice_coach.pcm import SAMPLE_RATE, Samples, decode_audio
+from voice_coach.speech import (
+    ENGINE_NOT_FOUND,
+    Pyttsx3Engine,
+    SpeechError,
+    SpeechSettings,
+    SynthJob,
+    SynthReport,
+    VoiceInfo,
+    apply_volume,
+    open_engine,
+    render_clips,
+    resolve_voice,
+    speakable_text,
+)
+
+LINES = (
+    "Breathe in.",
+    "Let your shoulders drop and soften. Notice the weight of your arms. Good.",
+    "5 slow breaths, then rest; 10 seconds — or more, if you like?",
+    "Now slowly roll your head to the left, and hold it there for a moment, feeling the"
+    " stretch along the right side of your neck. Then come back to the centre.",
+)
+
+
+def espeak_reference(text: str, rate_wpm: int, voice: str | None, tmp_path: Path) -> Samples:
+    """What the espeak-ng command line writes for the same text, rate and voice."""
+    path = tmp_path / f"ref-{hashlib.sha256(f'{text}|{rate_wpm}|{voice}'.encode()).hexdigest()}.wav"
+    voice_args = ["-v", voice] if voice else []
+    subprocess.run(["espeak-ng", "-s", str(rate_wpm), *voice_args, "-w", str(path), text],
+                   check=True, capture_output=True)
+    return decode_audio(path.read_bytes(), path.name)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Pyttsx3Engine]:
+    with open_engine() as opened:
+        yield opened
+
+
+# --- Pure parts -------------------------------------------------------------------------
+
+
+def test_speakable_text_removes_control_characters_and_keeps_markup() -> None:
+    assert speakable_text("Relax\x01 50S\tnow\n") == "Relax 50S now"
+    assert speakable_text("a\x00b\x1bc\x7fd\ud800e") == "a b c d e"
+    hostile = "<speak>Hi</speak> $(rm -rf /); ls"
+    assert speakable_text(hostile) == hostile
+    assert speakable_text(" \x01 \n") == ""
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rate_wpm": 79}, "rate must be a whole number from 80 to 400 words per minute, got 79"),
+        ({"rate_wpm": 401}, "rate must be a whole number from 80 to 400 words per minute, got 401"),
+        ({"rate_wpm": 140.0}, "rate must be a whole number from 80 to 400 words per minute,"
+                              " got 140.0"),
+        ({"volume": 1.5}, "volume must be from 0 to 1, got 1.5"),
+        ({"volume": float("nan")}, "volume must be from 0 to 1, got nan"),
+        ({"voice": " "}, "voice must not be empty; run 'voice-coach voices' to list them"),
+    ],
+)
+def test_settings_are_validated(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(SpeechError) as caught:
+        SpeechSettings(**kwargs)  # type: ignore[arg-type]
+    assert str(caught.value) == message
+
+
+def test_settings_default_to_a_calm_pace() -> None:
+    assert SpeechSettings() == SpeechSettings(rate_wpm=140, voice=None, volume=1.0)
+
+
+def test_apply_volume_scales_and_rounds() -> None:
+    samples = np.array([0, 1, 3, -3, 32767, -32768], dtype=np.int16)
+    assert apply_volume(samples, 1.0) is samples
+    assert apply_volume(samples, 0.5).tolist() == [0, 0, 2, -2, 16384, -16384]
+    assert apply_volume(samples, 0.0).tolist() == [0, 0, 0, 0, 0, 0]
+
+
+class VoiceList:
+    """Just enough of an engine for ``resolve_voice``."""
+
+    name = "voices"
+    version = "1"
+
+    def __init__(self, voices: list[VoiceInfo]) -> None:
+        self._voices = voices
+
+    def voices(self) -> list[VoiceInfo]:
+        return self._voices
+
+    def render(self, text: str, settings: SpeechSettings) -> Samples:
+        raise AssertionError("not used")
+
+    def close(self) -> None:
+        pass
+
+
+VOICES = [
+    VoiceInfo("gmw/en-029", "English (Caribbean)", ("en-029",)),
+    VoiceInfo("gmw/en", "English (Great Britain)", ("en-gb",)),
+    VoiceInfo("gmw/en-us", "English (America)", ("en-us",)),
+    VoiceInfo("roa/fr-be", "French (Belgium)", ("fr-be",)),
+    VoiceInfo("roa/fr", "French (France)", ("fr-fr",)),
+    VoiceInfo("sit/cmn", "Chinese (Mandarin)", ("cmn",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("wanted", "voice_id"),
+    [
+        ("gmw/en-us", "gmw/en-us"),
+        ("GMW/EN-US", "gmw/en-us"),
+        ("English (America)", "gmw/en-us"),
+        ("en-us", "gmw/en-us"),
+        ("en_US", "gmw/en-us"),
+        ("en", "gmw/en"),
+        ("fr", "roa/fr"),
+        ("en-gb", "gmw/en"),
+        ("fr-fr", "roa/fr"),
+        ("cmn", "sit/cmn"),
+    ],
+)
+def test_resolve_voice_by_id_name_or_language(wanted: str, voice_id: str) -> None:
+    assert resolve_voice(VoiceList(VOICES), wanted) == voice_id
+
+
+def test_resolve_voice_rejects_unknown_voices() -> None:
+    with pytest.raises(SpeechError) as caught:
+        resolve_voice(VoiceList(VOICES), "xx")
+    assert str(caught.value) == "unknown voice 'xx'; run 'voice-coach voices' to list them"
+
+
+# --- Verification, with a fake backend that misbehaves on purpose ------------------------
+
+
+def fake_speech(text: str, rate_wpm: int) -> Samples:
+    """A deterministic stand-in for speech: a sawtooth lasting words at ``rate_wpm``."""
+    count = round(len(text.split()) * 60 / rate_wpm * SAMPLE_RATE)
+    return ((np.arange(count) % 200 - 100) * 100).astype(np.int16)
+
+
+def write_wav(path: Path, samples: Samples) -> None:
+    with wave.open(str(path), "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(SAMPLE_RATE)
+        file.writeframes(samples.astype("<i2").tobytes())
+
+
+class FakeBackend:
+    """Writes real WAV files like the engine does; its faults are chosen by the test.
+
+    ``lose_rate``: how many main renders ignore the rate property and speak at 175 wpm
+    (the check render carries the rate in-band and always honours it). ``truncate``: how
+    many files are written shorter than the samples reported.
+    """
+
+    def __init__(self, *, lose_rate: int = 0, truncate: int = 0) -> None:
+        self.lose_rate = lose_rate
+        self.truncate = truncate
+        self.jobs: list[SynthJob] = []
+
+    def run(self, jobs: Sequence[SynthJob]) -> list[SynthReport]:
+        reports = []
+        for job in jobs:
+            self.jobs.append(job)
+            rate = job.rate_wpm
+            if job.rate_property and self.lose_rate > 0:
+                self.lose_rate -= 1
+                rate = 175
+            samples = fake_speech(job.text, rate)
+            written = samples
+            if self.truncate > 0:
+                self.truncate -= 1
+                written = samples[: samples.size // 2]
+            write_wav(job.path, written)
+            digest = hashlib.sha256(samples.astype("<i2").tobytes()).hexdigest()
+            reports.append(SynthReport(error=None, delivered=samples.size, sha256=digest))
+        return reports
+
+    def voices(self) -> list[VoiceInfo]:
+        return VOICES
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_lost_rate_is_caught_and_rendered_again() -> None:
+    backend = FakeBackend(lose_rate=1)
+    with Pyttsx3Engine(backend, version="fake") as engine:
+        samples = engine.render("Breathe in slowly.", SpeechSettings(rate_wpm=140))
+    assert np.array_equal(samples, fake_speech("Breathe in slowly.", 140))
+    assert [(job.rate_property, job.rate_wpm) for job in backend.jobs] == [
+        (True, 140), (False, 140), (True, 140), (False, 140)]
+
+
+def test_a_rate_lost_twice_is_an_error() -> None:
+    with Pyttsx3Engine(FakeBackend(lose_rate=2), version="fake") as engine, \
+            pytest.raises(SpeechError) as caught:
+        engine.render("Breathe in slowly.", SpeechSettings(rate_wpm=140))
+    assert str(caught.value) == (
+        'could not render "Breathe in slowly.": two renders at 140 wpm differ'
+        " (22680 and 28350 samples), so the engine did not apply the rate (tried twice)"
+    )
+
+
+def test_a_truncated_file_is_caught_and_rendered_again() -> None:
+    backend = FakeBackend(truncate=1)
+    with Pyttsx3Engine(backend, version="fake") as engine:
+        samples = engine.render("Breathe out.", SpeechSettings(rate_wpm=120))
+    assert np.array_equal(samples, fake_speech("Breathe out.", 120))
+    assert len(backend.jobs) == 4
+
+
+def test_a_file_truncated_twice_is_an_error() -> None:
+    with Pyttsx3Engine(FakeBackend(truncate=4), version="fake") as engine, \
+            pytest.raises(SpeechError) as caught:
+        engine.render("Breathe out.", SpeechSettings(rate_wpm=120))
+    assert str(caught.value) == (
+        'could not render "Breathe out.": the file holds 11025 samples, not the 22050'
+        " the engine produced (tried twice)"
+    )
+
+
+def test_only_failed_lines_are_rendered_again() -> None:
+    backend = FakeBackend(lose_rate=1)
+    texts = ["One two.", "Three four five.", "One two."]
+    with Pyttsx3Engine(backend, version="fake") as engine:
+        clips = engine.render_many(texts, SpeechSettings(rate_wpm=200, volume=0.5))
+    assert [clip.tolist() for clip in clips] == [
+        apply_volume(fake_speech(text, 200), 0.5).tolist() for text in texts]
+    assert [job.text for job in backend.jobs] == [
+        "One two.", "One two.", "Three four five.", "Three four five.", "One two.", "One two.",
+        "One two.", "One two."]
+
+
+def test_blank_lines_are_silent_without_the_engine() -> None:
+    backend = FakeBackend()
+    with Pyttsx3Engine(backend, version="fake") as engine:
+        clips = engine.render_many(["\x01 \n", ""], SpeechSettings())
+    assert [clip.size for clip in clips] == [0, 0]
+    assert backend.jobs == []
+
+
+def test_the_engine_stays_on_its_thread() -> None:
+    errors: list[BaseException] = []
+    with Pyttsx3Engine(FakeBackend(), version="fake") as engine:
+        def use() -> None:
+            try:
+                engine.render("Hello.", SpeechSettings())
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=use)
+        thread.start()
+        thread.join()
+    assert [str(error) for error in errors] == [
+        "a Pyttsx3Engine must be used only by the thread that opened it"]
+
+
+def test_a_closed_engine_refuses_work() -> None:
+    engine = Pyttsx3Engine(FakeBackend(), version="fake")
+    engine.close()
+    engine.close()
+    with pytest.raises(RuntimeError) as caught:
+        engine.render("Hello.", SpeechSettings())
+    assert str(caught.value) == "this Pyttsx3Engine is closed"
+
+
+def test_missing_espeak_is_a_speech_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the library load the way it fails without libespeak-ng1 installed."""
+    import pyttsx3
+    import pyttsx3.drivers
+
+    def no_library(name: str) -> ctypes.CDLL:
+        raise OSError(f"{name}: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(ctypes.cdll, "LoadLibrary", no_library)
+    for module in ("_espeak", "espeak"):
+        monkeypatch.delitem(sys.modules, f"pyttsx3.drivers.{module}", raising=False)
+        monkeypatch.delattr(pyttsx3.drivers, module, raising=False)
+    with pytest.raises(RuntimeError) as raised:
+        pyttsx3.init("espeak")
+    assert str(raised.value) == (
+        "This means you probably do not have eSpeak or eSpeak-ng installed!")
+    with pytest.raises(SpeechError) as caught:
+        open_engine()
+    assert str(caught.value) == ENGINE_NOT_FOUND
+    assert ENGINE_NOT_FOUND == ("speech engine not found: install espeak-ng"
+                                " (on Debian/Ubuntu: sudo apt-get install espeak-ng)")
+
+
+# --- The real engine ----------------------------------------------------------------------
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("voice", [None, "gmw/en-us", "roa/fr"])
+@pytest.mark.parametrize("rate_wpm", [80, 140, 400])
+def test_clips_equal_the_espeak_command_line(engine: Pyttsx3Engine, tmp_path: Path,
+                                             voice: str | None, rate_wpm: int) -> None:
+    settings = SpeechSettings(rate_wpm=rate_wpm, voice=voice)
+    clips = engine.render_many(LINES, settings)
+    for text, clip in zip(LINES, clips, strict=True):
+        reference = espeak_reference(text, rate_wpm, voice, tmp_path)
+        assert clip.size == reference.size
+        assert np.array_equal(clip, reference)
+
+
+@pytest.mark.engine
+def test_slow_speech_is_longer(engine: Pyttsx3Engine) -> None:
+    text = LINES[1]
+    slow = engine.render(text, SpeechSettings(rate_wpm=120))
+    fast = engine.render(text, SpeechSettings(rate_wpm=240))
+    assert slow.size >= 1.5 * fast.size
+
+
+@pytest.mark.engine
+def test_alternating_rates_in_one_engine_equal_fresh_renders(engine: Pyttsx3Engine,
+                                                             tmp_path: Path) -> None:
+    """The lost-rate bug: a rate changed per line was sometimes never applied."""
+    sequence = [(text, rate) for text in LINES[:2] for rate in (120, 240, 120)]
+    for text, rate in sequence:
+        clip = engine.render(text, SpeechSettings(rate_wpm=rate))
+        assert np.array_equal(clip, espeak_reference(text, rate, None, tmp_path)), (text, rate)
+
+
+RENDER_IN_SUBPROCESS = """
+import sys
+from voice_coach.speech import SpeechSettings, open_engine
+with open_engine() as engine:
+    for text in sys.argv[1:]:
+        sys.stdout.buffer.write(engine.render(text, SpeechSettings(rate_wpm=130)).tobytes())
+"""
+
+
+@pytest.mark.engine
+def test_cold_renders_are_identical_across_engines_and_processes() -> None:
+    settings = SpeechSettings(rate_wpm=130)
+    with open_engine() as first:
+        one = [first.render(text, settings) for text in LINES]
+    with open_engine() as second:
+        two = second.render_many(list(reversed(LINES)), settings)[::-1]
+    result = subprocess.run([sys.executable, "-c", RENDER_IN_SUBPROCESS, *LINES],
+                            capture_output=True, check=True)
+    three = result.stdout
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
+    assert three == b"".join(clip.tobytes() for clip in one)
+    assert result.stderr == b""
+
+
+@pytest.mark.engine
+def test_nothing_is_printed(capfd: pytest.CaptureFixture[str]) -> None:
+    with open_engine() as engine:
+        engine.voices()
+        engine.render_many(LINES, SpeechSettings())
+    out, err = capfd.readouterr()
+    assert "Audio saved" not in out + err
+    assert (out, err) == ("", "")
+
+
+@pytest.mark.engine
+def test_hostile_text_is_spoken_and_never_run(engine: Pyttsx3Engine, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    (canary / "alive").write_text("yes")
+    touched = tmp_path / "touched"
+    line = (f"Relax\x0150S now <speak>ok</speak> $(rm -rf {canary}) ; ls `touch {touched}`"
+            f" && touch {touched} | touch {touched}")
+    clip = engine.render(line, SpeechSettings())
+    assert np.array_equal(clip, espeak_reference(speakable_text(line), 140, None, tmp_path))
+    assert (canary / "alive").read_text() == "yes"
+    assert not touched.exists()
+    # Markup is spoken, not obeyed: the tags make the line longer.
+    tagged = engine.render("<speak>Hello</speak>", SpeechSettings())
+    plain = engine.render("Hello", SpeechSettings())
+    assert tagged.size > plain.size
+
+
+@pytest.mark.engine
+def test_voices_by_language_and_unknown_voices(engine: Pyttsx3Engine, tmp_path: Path) -> None:
+    voices = {voice.id: voice for voice in engine.voices()}
+    assert voices["gmw/en-us"] == VoiceInfo("gmw/en-us", "English (America)", ("en-us",))
+    assert resolve_voice(engine, "fr") == "roa/fr"
+    assert resolve_voice(engine, "en-us") == "gmw/en-us"
+    assert resolve_voice(engine, "en") == "gmw/en"
+    clip = engine.render("Bonjour, respirez.", SpeechSettings(voice="fr"))
+    assert np.array_equal(clip, espeak_reference("Bonjour, respirez.", 140, "roa/fr", tmp_path))
+    with pytest.raises(SpeechError) as caught:
+        engine.render("Hello.", SpeechSettings(voice="xx"))
+    assert str(caught.value) == "unknown voice 'xx'; run 'voice-coach voices' to list them"
+
+
+@pytest.mark.engine
+def test_volume_scales_the_engine_output(engine: Pyttsx3Engine, tmp_path: Path) -> None:
+    clip = engine.render("Breathe out.", SpeechSettings(volume=0.25))
+    reference = espeak_reference("Breathe out.", 140, None, tmp_path)
+    assert np.array_equal(clip, apply_volume(reference, 0.25))
+    assert int(np.abs(clip).max()) < int(np.abs(reference).max())
+
+
+@pytest.mark.engine
+def test_render_clips_renders_once_then_reads_the_cache(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path / "clips")
+    opened: list[Pyttsx3Engine] = []
+
+    class CountingFactory:
+        name = open_engine.name
+        version = open_engine.version
+
+        def __call__(self) -> Pyttsx3Engine:
+            opened.append(open_engine())
+            return opened[-1]
+
+    texts = [*LINES, LINES[0]]
+    cold = render_clips(texts, SpeechSettings(), CountingFactory(), cache)
+    warm = render_clips(texts, SpeechSettings(), CountingFactory(), cache)
+    assert len(opened) == 1
+    assert list(cold) == list(warm) == list(LINES)
+    assert all(np.array_equal(cold[text], warm[text]) for text in LINES)
+    assert np.array_equal(cold[LINES[0]], espeak_reference(LINES[0], 140, None, tmp_path))
+
+
+@pytest.mark.engine
+def test_a_helper_that_dies_is_started_again(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from voice_coach.speech import ForkingBackend
+
+    backend = ForkingBackend(tmp_path)
+    with Pyttsx3Engine(backend, version="test") as engine:
+        before = engine.render(LINES[0], SpeechSettings())
+        os.kill(backend._process.pid, signal.SIGKILL)
+        after = engine.render(LINES[0], SpeechSettings())
+    assert np.array_equal(before, after)
+
+
+@pytest.mark.engine
+def test_a_stuck_engine_is_killed_and_reported(tmp_path: Path) -> None:
+    from voice_coach.speech import ForkingBackend
+
+    backend = ForkingBackend(tmp_path, job_timeout_s=0.001)
+    with Pyttsx3Engine(backend, version="test") as engine, pytest.raises(SpeechError) as caught:
+        engine.render("Breathe in.", SpeechSettings())
+    assert str(caught.value) == (
+        'could not render "Breathe in.": the engine did not finish in 0.001 s (tried twice)')
+
+
+WARM_SESSION = """
+import sys, time
+from pathlib import Path
+started = time.perf_counter()
+from voice_coach.cache import ClipCache
+from voice_coach.speech import SpeechSettings, open_engine, render_clips
+
+def no_engine():
+    raise AssertionError("the engine was opened")
+
+class Factory:
+    name = open_engine.name
+    version = open_engine.version
+    __call__ = staticmethod(no_engine)
+
+clips = render_clips(sys.argv[2:], SpeechSettings(), Factory(), ClipCache(Path(sys.argv[1])))
+elapsed = time.perf_counter() - started
+assert "pyttsx3" not in sys.modules, "pyttsx3 was imported"
+print(len(clips), sum(clip.size for clip in clips.values()), f"{elapsed:.3f}")
+"""
+
+
+@pytest.mark.engine
+def test_a_warm_cache_never_loads_pyttsx3(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path / "clips")
+    clips = render_clips(LINES, SpeechSettings(), open_engine, cache)
+    result = subprocess.run([sys.executable, "-c", WARM_SESSION, str(tmp_path / "clips"), *LINES],
+                            capture_output=True, text=True, check=True)
+    count, samples, _elapsed_s = result.stdout.split()
+    assert (int(count), int(samples)) == (len(LINES), sum(clip.size for clip in clips.values()))

@@ -1,0 +1,142 @@
+"""A directory of rendered speech clips, keyed by everything that changes their sound.
+
+Each entry is one file, ``<key>.clip``: a fixed header (magic, format version, sample rate,
+sample count, SHA-256 of key and samples) followed by the samples as little-endian 16-bit
+PCM. A damaged entry (truncated, wrong header, checksum mismatch) is a miss and is removed.
+Entries are written to a temporary file in the same directory and renamed into place, so
+several processes may fill the cache at once and a reader sees a whole entry or none.
+The cache is an optimisation: when the directory cannot be written it switches itself off,
+says so once through ``warn``, and never raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from voice_coach.pcm import SAMPLE_RATE, Samples
+
+if TYPE_CHECKING:
+    from voice_coach.speech import EngineIdentity, SpeechSettings
+
+FORMAT_VERSION: Final = 1
+"""Bump when the entry layout or what a key covers changes."""
+MAGIC: Final = b"VCCLIP\r\n"
+_HEADER: Final = struct.Struct("<8sIIQ32s")  # magic, format, sample rate, samples, sha256
+SUFFIX: Final = ".clip"
+
+
+class ClipCache:
+    """Clips on disk. ``warn`` receives one line when the cache switches itself off."""
+
+    def __init__(self, directory: Path, warn: Callable[[str], None] | None = None) -> None:
+        self.directory = directory
+        self._warn = warn
+        self.enabled = True
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._disable("create", exc)
+
+    @staticmethod
+    def key(text: str, settings: SpeechSettings, engine: EngineIdentity) -> str:
+        """SHA-256 (hex) of everything that changes how ``text`` sounds."""
+        identity = {
+            "format": FORMAT_VERSION,
+            "sample_rate": SAMPLE_RATE,
+            "engine": engine.name,
+            "engine_version": engine.version,
+            "text": text,
+            "voice": settings.voice,
+            "rate_wpm": settings.rate_wpm,
+            "volume": float(settings.volume).hex(),
+        }
+        encoded = json.dumps(identity, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        return hashlib.sha256(encoded).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}{SUFFIX}"
+
+    def get(self, key: str) -> Samples | None:
+        """The clip stored under ``key``; None when absent, unreadable or damaged."""
+        if not self.enabled:
+            return None
+        path = self.path(key)
+        try:
+            with path.open("rb") as file:
+                identity = os.fstat(file.fileno())
+                data = file.read()
+        except OSError:
+            return None
+        samples = _decode(key, data)
+        if samples is None:
+            _remove_if_same(path, identity)
+        return samples
+
+    def put(self, key: str, samples: Samples) -> None:
+        """Store ``samples`` under ``key`` atomically; on failure switch the cache off."""
+        if not self.enabled:
+            return
+        data = _encode(key, samples)
+        temporary: str | None = None
+        try:
+            descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-",
+                                                     suffix=SUFFIX)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+            os.replace(temporary, self.path(key))
+            temporary = None
+        except OSError as exc:
+            self._disable("write to", exc)
+        finally:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+
+    def _disable(self, action: str, exc: OSError) -> None:
+        self.enabled = False
+        if self._warn is not None:
+            reason = exc.strerror or type(exc).__name__
+            self._warn(f"speech cache off: cannot {action} {self.directory} ({reason});"
+                       " speech will be rendered every time")
+
+
+def _encode(key: str, samples: Samples) -> bytes:
+    pcm = np.asarray(samples, dtype="<i2").tobytes()
+    digest = _digest(key, pcm)
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, SAMPLE_RATE, len(pcm) // 2, digest) + pcm
+
+
+def _decode(key: str, data: bytes) -> Samples | None:
+    if len(data) < _HEADER.size:
+        return None
+    magic, version, rate, count, digest = _HEADER.unpack_from(data)
+    pcm = data[_HEADER.size:]
+    if (magic, version, rate) != (MAGIC, FORMAT_VERSION, SAMPLE_RATE) or len(pcm) != 2 * count:
+        return None
+    if _digest(key, pcm) != digest:
+        return None
+    return np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+
+
+def _digest(key: str, pcm: bytes) -> bytes:
+    return hashlib.sha256(key.encode("utf-8") + b"\0" + pcm).digest()
+
+
+def _remove_if_same(path: Path, identity: os.stat_result) -> None:
+    """Remove a damaged entry unless another process has already replaced it."""
+    try:
+        current = os.stat(path)
+        if (current.st_ino, current.st_dev) == (identity.st_ino, identity.st_dev):
+            os.unlink(path)
+    except OSError:
+        pass

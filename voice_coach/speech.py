@@ -1,0 +1,867 @@
+"""Speech: text in, verified session-format samples out.
+
+The engine is espeak-ng driven through pyttsx3 2.99, whose measured faults shape this module
+(see AUDIO-NOTES.md; the numbers below were re-measured with espeak-ng 1.51):
+
+- espeak keeps state between utterances (pitch flutter, wave phase, gain), so in one process
+  the same line comes out differently depending on what was said before (±250 samples).
+  Only the first utterance of a fresh engine equals ``espeak-ng -w`` sample for sample, and
+  espeak cannot be re-initialised in-process. So every utterance is rendered by a *fresh*
+  engine: a helper process (started once per ``Pyttsx3Engine``) forks one child per
+  utterance. Children are cheap (~40 ms, most of it pyttsx3's 10 ms polling sleeps), run
+  in parallel, and keep pyttsx3's prints, espeak's stderr, hangs and crashes away from us.
+- ``setProperty('rate')`` is queued inside espeak and dropped when ``runAndWait`` cancels a
+  busy engine; ``getProperty('rate')`` is mis-declared and may report a value never applied.
+  The rate is therefore also given in-band, as espeak's embedded speed command at the head
+  of the text (output identical to ``espeak-ng -s``), and every line is rendered twice by
+  independent engines, once with the property and once with the in-band command only; the
+  two must agree sample for sample. Lengths differ by 20-30 % when a rate is lost, so this
+  catches it on lines of any length; a length model cannot (espeak's pauses make the
+  duration of short lines scale unevenly with the rate).
+- ``runAndWait`` after ``setProperty`` with no text queued never returns, and a failing
+  file write inside the synthesis callback leaves the loop running forever: children only
+  call ``runAndWait`` with a text queued, and a child that overruns is killed.
+- pyttsx3 writes the WAV on the end-of-message event *before* appending that callback's
+  samples, and appends chunks quadratically; a wrapped callback collects the chunks itself
+  and hands the driver the whole buffer first. (With espeak-ng 1.51 the final callback
+  carried no samples in 900 utterances measured, so nothing was lost, but it is cheap.)
+- pyttsx3 initialises espeak with 1000 ms buffers, and espeak's samples depend on buffer
+  size in rare cases; children use the library default, as the command line does, so
+  every clip equals ``espeak-ng -s RATE -v VOICE -w`` (656 of 656 lines x rates x voices).
+
+Volume is applied by scaling the verified samples (exact and independent of the engine);
+the engine always renders at full amplitude, which is espeak's default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unicodedata
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+
+import numpy as np
+
+from voice_coach.errors import VoiceCoachError
+from voice_coach.pcm import AudioFormatError, Samples, decode_audio
+
+if TYPE_CHECKING:
+    from voice_coach.cache import ClipCache
+
+DEFAULT_RATE_WPM: Final = 140
+"""A calm guided-relaxation pace; relaxation narration is commonly 120-150 wpm."""
+MIN_RATE_WPM: Final = 80
+MAX_RATE_WPM: Final = 400
+
+ENGINE_NAME: Final = "pyttsx3-espeak"
+RECIPE_VERSION: Final = 1
+"""Bump when the way lines are rendered changes the sound (it is part of cache keys)."""
+
+ENGINE_NOT_FOUND: Final = (
+    "speech engine not found: install espeak-ng (on Debian/Ubuntu: sudo apt-get install espeak-ng)"
+)
+JOB_TIMEOUT_S: Final = 30.0
+"""A child that has not finished one line by then is stuck (synthesis runs ~100x real time)."""
+RENDER_CHUNK: Final = 8
+"""Lines rendered per batch by ``render_clips``: progress is reported between batches."""
+
+
+class SpeechError(VoiceCoachError):
+    """Speech could not be rendered."""
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    """How lines are spoken. ``voice`` is an engine voice id or a language; None: default."""
+
+    rate_wpm: int = DEFAULT_RATE_WPM
+    voice: str | None = None
+    volume: float = 1.0
+
+    def __post_init__(self) -> None:
+        rate = self.rate_wpm
+        if isinstance(rate, bool) or not isinstance(rate, int) or not (
+            MIN_RATE_WPM <= rate <= MAX_RATE_WPM
+        ):
+            raise SpeechError(
+                f"rate must be a whole number from {MIN_RATE_WPM} to {MAX_RATE_WPM}"
+                f" words per minute, got {rate!r}"
+            )
+        if not (isinstance(self.volume, int | float) and math.isfinite(self.volume)
+                and 0.0 <= self.volume <= 1.0):
+            raise SpeechError(f"volume must be from 0 to 1, got {self.volume!r}")
+        if self.voice is not None and not self.voice.strip():
+            raise SpeechError("voice must not be empty; run 'voice-coach voices' to list them")
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """One engine voice: ``id`` is what ``--voice`` takes (``gmw/en-us``)."""
+
+    id: str
+    name: str
+    languages: tuple[str, ...]
+
+
+@runtime_checkable
+class EngineIdentity(Protocol):
+    """What identifies the sound an engine makes; part of every cache key."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+class Engine(EngineIdentity, Protocol):
+    """A text-to-speech engine producing session-format samples."""
+
+    def render(self, text: str, settings: SpeechSettings) -> Samples: ...
+
+    def voices(self) -> list[VoiceInfo]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchEngine(Engine, Protocol):
+    """An engine that renders several lines faster together than one by one."""
+
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings) -> list[Samples]: ...
+
+
+class EngineFactory(EngineIdentity, Protocol):
+    """Opens an engine and knows its identity before opening it (see ``render_clips``)."""
+
+    def __call__(self) -> Engine: ...
+
+
+# --- Pure helpers ---------------------------------------------------------------------
+
+
+def speakable_text(text: str) -> str:
+    """The text as the engine gets it: control characters become spaces, spaces collapse.
+
+    espeak reads ``\\x01`` as the start of an embedded command, so no control character may
+    reach it. Markup is not interpreted (no SSML flag is ever passed): ``<speak>`` is spoken.
+    """
+    visible = "".join(" " if unicodedata.category(char) in ("Cc", "Cs") else char
+                      for char in text)
+    return " ".join(visible.split())
+
+
+def resolve_voice(engine: Engine, wanted: str) -> str:
+    """The engine voice id for ``wanted``: a voice id or name, or a language (``en-us``, ``fr``).
+
+    A language picks the voice named after it (``fr`` -> ``roa/fr``), else the first voice
+    speaking it, else the first speaking a variant of it (``en`` -> ``en-gb``).
+    """
+    voices = engine.voices()
+    want = wanted.strip().lower().replace("_", "-")
+    rules: tuple[Callable[[VoiceInfo], bool], ...] = (
+        lambda v: v.id.lower() == want or v.name.lower() == want,
+        lambda v: v.id.lower().rsplit("/", 1)[-1] == want,
+        lambda v: want in (language.lower() for language in v.languages),
+        lambda v: any(language.lower().startswith(want + "-") for language in v.languages),
+    )
+    for rule in rules:
+        for voice in voices:
+            if rule(voice):
+                return voice.id
+    raise SpeechError(f"unknown voice {wanted!r}; run 'voice-coach voices' to list them")
+
+
+def render_clips(texts: Iterable[str], settings: SpeechSettings,
+                 engine_factory: Callable[[], Engine], cache: ClipCache | None,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Samples]:
+    """Samples for every distinct text, from the cache or rendered (and then cached).
+
+    The engine is opened only on the first cache miss and closed before returning, so a
+    warm cache never loads it, provided the factory knows the engine's ``name`` and
+    ``version`` (``open_engine`` does); any other factory is opened to learn them.
+    ``progress(done, total)`` counts distinct texts.
+    """
+    wanted = list(dict.fromkeys(texts))
+    total = len(wanted)
+    clips: dict[str, Samples] = {}
+    engine: Engine | None = None
+    try:
+        keys: dict[str, str] = {}
+        if cache is not None:
+            identity: EngineIdentity
+            if isinstance(engine_factory, EngineIdentity):
+                identity = engine_factory
+            else:
+                identity = engine = engine_factory()
+            keys = {text: cache.key(text, settings, identity) for text in wanted}
+        missing: list[str] = []
+        for text in wanted:
+            hit = cache.get(keys[text]) if cache is not None else None
+            if hit is None:
+                missing.append(text)
+            else:
+                clips[text] = hit
+                if progress is not None:
+                    progress(len(clips), total)
+        if missing and engine is None:
+            engine = engine_factory()
+        for start in range(0, len(missing), RENDER_CHUNK):
+            assert engine is not None
+            chunk = missing[start:start + RENDER_CHUNK]
+            if isinstance(engine, BatchEngine):
+                rendered = engine.render_many(chunk, settings)
+            else:
+                rendered = [engine.render(text, settings) for text in chunk]
+            for text, samples in zip(chunk, rendered, strict=True):
+                clips[text] = samples
+                if cache is not None:
+                    cache.put(keys[text], samples)
+            if progress is not None:
+                progress(len(clips), total)
+    finally:
+        if engine is not None:
+            engine.close()
+    return {text: clips[text] for text in wanted}
+
+
+def apply_volume(samples: Samples, volume: float) -> Samples:
+    """Samples scaled linearly by ``volume`` (0-1), rounded to the nearest integer."""
+    if volume == 1.0:
+        return samples
+    return np.rint(samples.astype(np.float64) * volume).astype(np.int16)
+
+
+# --- Verified rendering ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SynthJob:
+    """One utterance for one fresh engine, written as WAV to ``path``.
+
+    ``rate_property``: also set the rate as the engine property (the main render); without
+    it the rate travels only in-band (the check render).
+    """
+
+    text: str
+    rate_wpm: int
+    voice: str | None
+    rate_property: bool
+    path: Path
+
+
+@dataclass(frozen=True)
+class SynthReport:
+    """What the engine said it did: samples delivered to its callback and their checksum."""
+
+    error: str | None
+    delivered: int = 0
+    sha256: str = ""
+
+
+class SynthBackend(Protocol):
+    """Runs jobs, each in a fresh engine, in any order but reporting in job order."""
+
+    def run(self, jobs: Sequence[SynthJob]) -> list[SynthReport]: ...
+
+    def voices(self) -> list[VoiceInfo]: ...
+
+    def close(self) -> None: ...
+
+
+def pcm_sha256(samples: Samples) -> str:
+    """Checksum of samples as little-endian 16-bit PCM."""
+    return hashlib.sha256(samples.astype("<i2").tobytes()).hexdigest()
+
+
+def read_take(job: SynthJob, report: SynthReport) -> Samples | str:
+    """The samples a job left in its file, or what is wrong with them (the file is removed)."""
+    if report.error is not None:
+        return report.error
+    try:
+        data = job.path.read_bytes()
+    except FileNotFoundError:
+        return "the engine wrote no file"
+    except OSError as exc:
+        return f"cannot read the engine's file ({exc.strerror or exc})"
+    finally:
+        job.path.unlink(missing_ok=True)
+    try:
+        samples = decode_audio(data, job.path.name)
+    except AudioFormatError as exc:
+        return str(exc)
+    if samples.size == 0:
+        return "the engine wrote an empty clip"
+    if samples.size != report.delivered or pcm_sha256(samples) != report.sha256:
+        return (f"the file holds {samples.size} samples, not the {report.delivered}"
+                " the engine produced")
+    return samples
+
+
+def _compare(main: Samples | str, check: Samples | str, rate_wpm: int) -> str | None:
+    """Why a main render and its check render are not both good and equal, or None."""
+    if isinstance(main, str):
+        return main
+    if isinstance(check, str):
+        return check
+    if not np.array_equal(main, check):
+        return (f"two renders at {rate_wpm} wpm differ ({main.size} and {check.size} samples),"
+                " so the engine did not apply the rate")
+    return None
+
+
+def _preview(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+# --- The pyttsx3 engine ----------------------------------------------------------------
+
+
+class Pyttsx3Engine:
+    """espeak-ng through pyttsx3: each line rendered twice by fresh engines and checked.
+
+    Use from one thread only (it talks to one helper process). ``backend`` is for tests.
+    """
+
+    def __init__(self, backend: SynthBackend | None = None, *, parallel: int | None = None,
+                 version: str | None = None) -> None:
+        self._owner = threading.get_ident()
+        self.name = ENGINE_NAME
+        self.version = version if version is not None else engine_version()
+        self._dir = Path(tempfile.mkdtemp(prefix="voice-coach-speech-"))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
+        self._count = 0
+        self._closed = False
+        self._voices: list[VoiceInfo] | None = None
+        if backend is None:
+            try:
+                _import_espeak()
+                backend = ForkingBackend(self._dir, parallel=parallel)
+            except BaseException:
+                self._finalizer()
+                raise
+        self._backend = backend
+
+    def __enter__(self) -> Pyttsx3Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def voices(self) -> list[VoiceInfo]:
+        self._check_thread()
+        if self._voices is None:
+            self._voices = self._backend.voices()
+        return list(self._voices)
+
+    def render(self, text: str, settings: SpeechSettings) -> Samples:
+        return self.render_many([text], settings)[0]
+
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings) -> list[Samples]:
+        """Every text rendered and verified; one retry per line, then ``SpeechError``."""
+        self._check_thread()
+        voice = resolve_voice(self, settings.voice) if settings.voice is not None else None
+        spoken = [speakable_text(text) for text in texts]
+        results: dict[int, Samples] = {
+            index: np.zeros(0, dtype=np.int16) for index, text in enumerate(spoken) if not text
+        }
+        pending = [index for index, text in enumerate(spoken) if text]
+        problems: dict[int, str] = {}
+        for _attempt in range(2):
+            if not pending:
+                break
+            jobs = [job for index in pending
+                    for job in self._jobs(spoken[index], settings.rate_wpm, voice)]
+            reports = self._backend.run(jobs)
+            takes = [read_take(job, report) for job, report in zip(jobs, reports, strict=True)]
+            failed = []
+            for number, index in enumerate(pending):
+                main, check = takes[2 * number], takes[2 * number + 1]
+                problem = _compare(main, check, settings.rate_wpm)
+                if problem is None:
+                    assert not isinstance(main, str)
+                    results[index] = apply_volume(main, settings.volume)
+                else:
+                    problems[index] = problem
+                    failed.append(index)
+            pending = failed
+        if pending:
+            index = pending[0]
+            raise SpeechError(
+                f'could not render "{_preview(spoken[index])}": {problems[index]} (tried twice)'
+            )
+        return [results[index] for index in range(len(texts))]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._check_thread()
+        self._closed = True
+        try:
+            self._backend.close()
+        finally:
+            self._finalizer()
+
+    def _jobs(self, text: str, rate_wpm: int, voice: str | None) -> tuple[SynthJob, SynthJob]:
+        self._count += 1
+        stem = self._dir / f"{self._count:06d}"
+        return (SynthJob(text, rate_wpm, voice, True, stem.with_suffix(".main.wav")),
+                SynthJob(text, rate_wpm, voice, False, stem.with_suffix(".check.wav")))
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._owner:
+            raise RuntimeError("a Pyttsx3Engine must be used only by the thread that opened it")
+        if self._closed:
+            raise RuntimeError("this Pyttsx3Engine is closed")
+
+
+class _Pyttsx3Factory:
+    """Opens a ``Pyttsx3Engine``; knows its identity without loading pyttsx3 or espeak."""
+
+    name = ENGINE_NAME
+
+    @functools.cached_property
+    def version(self) -> str:
+        return engine_version()
+
+    def __call__(self) -> Pyttsx3Engine:
+        return Pyttsx3Engine(version=self.version)
+
+
+open_engine: Final = _Pyttsx3Factory()
+"""The engine factory: ``open_engine()`` opens one; ``open_engine.version`` costs ~8 ms."""
+
+
+def engine_version() -> str:
+    """pyttsx3's and espeak-ng's versions and ours, read without importing pyttsx3."""
+    try:
+        pyttsx3_version = importlib.metadata.version("pyttsx3")
+    except importlib.metadata.PackageNotFoundError:
+        pyttsx3_version = "missing"
+    return f"pyttsx3 {pyttsx3_version}; espeak-ng {_espeak_ng_version()}; recipe {RECIPE_VERSION}"
+
+
+_LIBRARY_NAMES: Final = ("libespeak-ng.so.1", "/usr/local/lib/libespeak-ng.so.1",
+                         "/opt/homebrew/lib/libespeak-ng.1.dylib",
+                         "/usr/local/lib/libespeak-ng.1.dylib")
+
+
+def _espeak_ng_version() -> str:
+    for name in _LIBRARY_NAMES:
+        try:
+            library = ctypes.CDLL(name)
+        except OSError:
+            continue
+        info = library.espeak_Info
+        info.restype = ctypes.c_char_p
+        info.argtypes = [ctypes.c_void_p]
+        version: bytes | None = info(None)
+        return version.decode("ascii", "replace") if version else "unknown"
+    return "missing"
+
+
+def _import_espeak() -> Any:
+    """pyttsx3's espeak binding; loading it loads libespeak-ng (pyttsx3.init does the same)."""
+    try:
+        from pyttsx3.drivers import _espeak
+    except ImportError as exc:
+        raise SpeechError(f"pyttsx3 is missing ({exc}); reinstall voice-coach") from None
+    except (RuntimeError, OSError) as exc:
+        raise _engine_error(exc) from None
+    return _espeak
+
+
+def _engine_error(exc: BaseException) -> SpeechError:
+    """The user's view of a failure to load or start the engine."""
+    if "espeak" in str(exc).lower() or isinstance(exc, OSError):
+        return SpeechError(ENGINE_NOT_FOUND)
+    return SpeechError(f"speech engine failed to start: {exc}")
+
+
+# --- The helper process (imperative shell around pyttsx3) ------------------------------
+
+
+class ForkingBackend:
+    """A helper process that forks one fresh pyttsx3 engine per job, several at a time.
+
+    The helper is single-threaded (it never loads espeak itself), so forking it is safe.
+    It runs in its own session: Ctrl-C reaches only us, and ``close`` ends it and its
+    children together. A helper that dies is started again once per request.
+    """
+
+    def __init__(self, directory: Path, *, parallel: int | None = None,
+                 job_timeout_s: float = JOB_TIMEOUT_S) -> None:
+        self._parallel = parallel or min(8, 4 * (os.cpu_count() or 1))
+        self._job_timeout_s = job_timeout_s
+        self._log = directory / "engine.log"
+        self._process = self._start()
+        self._finalizer = weakref.finalize(self, _stop_helper, self._process, False)
+
+    def run(self, jobs: Sequence[SynthJob]) -> list[SynthReport]:
+        if not jobs:
+            return []
+        tasks = [{"op": "render", "text": job.text, "rate": job.rate_wpm, "voice": job.voice,
+                  "rate_property": job.rate_property, "path": str(job.path)} for job in jobs]
+        results = self._request(tasks)
+        return [SynthReport(error=result.get("error"), delivered=int(result.get("delivered", 0)),
+                            sha256=str(result.get("sha256", ""))) for result in results]
+
+    def voices(self) -> list[VoiceInfo]:
+        result = self._request([{"op": "voices"}])[0]
+        if result.get("error"):
+            raise SpeechError(f"cannot list the engine's voices: {result['error']}")
+        return [VoiceInfo(id=str(v["id"]), name=str(v["name"]),
+                          languages=tuple(str(x) for x in v["languages"]))
+                for v in result["voices"]]
+
+    def close(self) -> None:
+        self._finalizer.detach()
+        _stop_helper(self._process, False)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        bootstrap = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]);"
+                     " from voice_coach.speech import serve_helper; serve_helper()")
+        single = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                         "MKL_NUM_THREADS")}
+        try:
+            with self._log.open("ab") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-c", bootstrap, json.dumps(sys.path)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                    env={**os.environ, **single}, start_new_session=True,
+                )
+        except OSError as exc:
+            raise SpeechError(f"cannot start the speech engine ({exc.strerror or exc})") from None
+        self._buffer = b""
+        try:
+            ready = self._receive(process, deadline=time.monotonic() + 30.0)
+        except BaseException:
+            _stop_helper(process, True)
+            raise
+        if not ready.get("ready"):
+            _stop_helper(process, True)
+            raise SpeechError(str(ready.get("error")))
+        return process
+
+    def _request(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        rounds = -(-len(tasks) // self._parallel)
+        message = json.dumps({"tasks": tasks, "parallel": self._parallel,
+                              "timeout_s": self._job_timeout_s, "log": str(self._log)})
+        for attempt in range(2):
+            if self._process.poll() is not None:
+                self._finalizer.detach()
+                self._process = self._start()
+                self._finalizer = weakref.finalize(self, _stop_helper, self._process, False)
+            deadline = time.monotonic() + rounds * self._job_timeout_s + 10.0
+            try:
+                reply = self._exchange(message, deadline)
+            except _HelperDied:
+                if attempt == 1:
+                    raise SpeechError(
+                        f"the speech engine stopped unexpectedly{self._last_words()}") from None
+                continue
+            results = reply.get("results")
+            if isinstance(results, list) and len(results) == len(tasks):
+                return results
+            raise SpeechError("the speech engine gave a malformed answer")
+        raise AssertionError("unreachable")
+
+    def _exchange(self, message: str, deadline: float) -> dict[str, Any]:
+        """Send one request and wait for its answer; if interrupted, end the helper at once."""
+        process = self._process
+        assert process.stdin is not None
+        finished = False
+        try:
+            process.stdin.write(message.encode() + b"\n")
+            process.stdin.flush()
+            reply = self._receive(process, deadline)
+            finished = True
+            return reply
+        except OSError:
+            raise _HelperDied() from None
+        finally:
+            if not finished:
+                _stop_helper(process, True)
+
+    def _receive(self, process: subprocess.Popen[bytes], deadline: float) -> dict[str, Any]:
+        """The helper's next JSON line."""
+        assert process.stdout is not None
+        fd = process.stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SpeechError("the speech engine stopped answering")
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if readable:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise _HelperDied()
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def _last_words(self) -> str:
+        """The last line the helper logged, as ``" (...)"``, or nothing."""
+        try:
+            lines = self._log.read_text(encoding="utf-8", errors="replace").split("\n")
+        except OSError:
+            return ""
+        last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+        return f" ({last})" if last else ""
+
+
+class _HelperDied(Exception):
+    """The helper process closed its end of the conversation."""
+
+
+def _stop_helper(process: subprocess.Popen[bytes], at_once: bool) -> None:
+    """End the helper: politely (close its input, wait 2 s) unless ``at_once``, then by force,
+    together with any children it is running."""
+    if process.poll() is None and not at_once:
+        assert process.stdin is not None
+        try:
+            process.stdin.close()
+            process.wait(timeout=2.0)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def serve_helper() -> None:
+    """The helper process: JSON lines in on stdin, out on the original stdout.
+
+    Anything else printed goes to the log, so it can never corrupt the replies.
+    """
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    try:
+        _import_espeak()
+    except SpeechError as exc:
+        channel.write(json.dumps({"ready": False, "error": str(exc)}) + "\n")
+        return
+    channel.write(json.dumps({"ready": True}) + "\n")
+    for line in sys.stdin:
+        request = json.loads(line)
+        results = _run_children(request["tasks"], int(request["parallel"]),
+                                float(request["timeout_s"]), request["log"])
+        channel.write(json.dumps({"results": results}) + "\n")
+
+
+@dataclass
+class _Child:
+    index: int
+    pid: int
+    fd: int
+    deadline: float
+    output: bytes = b""
+
+
+def _run_children(tasks: list[dict[str, Any]], parallel: int, timeout_s: float,
+                  log: str) -> list[dict[str, Any]]:
+    """Fork one child per task, at most ``parallel`` at once; their results in task order."""
+    results: list[dict[str, Any] | None] = [None] * len(tasks)
+    running: dict[int, _Child] = {}
+    queue = list(range(len(tasks)))
+    if threading.active_count() != 1:
+        raise RuntimeError("the speech helper must stay single-threaded to fork safely")
+    while queue or running:
+        while queue and len(running) < parallel:
+            index = queue.pop(0)
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                os.closerange(3, write_fd)
+                os.closerange(write_fd + 1, 1 << 16)
+                _child_main(tasks[index], write_fd, log)
+            os.close(write_fd)
+            running[read_fd] = _Child(index, pid, read_fd, time.monotonic() + timeout_s)
+        wait_s = max(0.0, min(child.deadline for child in running.values()) - time.monotonic())
+        readable, _, _ = select.select(list(running), [], [], wait_s)
+        for fd in readable:
+            child = running[fd]
+            chunk = os.read(fd, 65536)
+            if chunk:
+                child.output += chunk
+                continue
+            del running[fd]
+            os.close(fd)
+            _, status = os.waitpid(child.pid, 0)
+            results[child.index] = _child_result(child.output, status)
+        now = time.monotonic()
+        for fd, child in list(running.items()):
+            if now >= child.deadline:
+                os.kill(child.pid, signal.SIGKILL)
+                os.waitpid(child.pid, 0)
+                os.close(fd)
+                del running[fd]
+                results[child.index] = {"error": f"the engine did not finish in {timeout_s:g} s"}
+    return [result if result is not None else {"error": "lost"} for result in results]
+
+
+def _child_result(output: bytes, status: int) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = json.loads(output)
+        return result
+    except ValueError:
+        if os.WIFSIGNALED(status):
+            return {"error": f"the engine crashed (signal {os.WTERMSIG(status)})"}
+        return {"error": f"the engine exited without a result (status {status})"}
+
+
+def _child_main(task: dict[str, Any], result_fd: int, log: str) -> None:  # pragma: no cover
+    """A forked child: one fresh pyttsx3 engine, one task, then exit without cleanup."""
+    try:
+        log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        if task["op"] == "voices":
+            result = _voices_in_fresh_engine()
+        else:
+            result = _render_in_fresh_engine(task)
+    except BaseException as exc:
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    data = json.dumps(result).encode()
+    while data:
+        data = data[os.write(result_fd, data):]
+    os._exit(0)
+
+
+def _wait_until(condition: Callable[[], bool], deadline: float, what: str) -> None:
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.0005)
+
+
+class _Capture:
+    """Wraps the driver's synthesis callback: collects samples in linear time and hands the
+    driver the complete buffer (including the final callback's samples) before it writes."""
+
+    def __init__(self, driver: Any, espeak: Any) -> None:
+        self.driver = driver
+        self.espeak = espeak
+        self.original = driver._onSynth
+        self.chunks: list[bytes] = []
+        self.terminated = False
+        self.final_samples = 0
+        self.error: str | None = None
+        espeak.SetSynthCallback(self.on_synth)
+
+    def on_synth(self, wav: Any, numsamples: int, events: Any) -> int:
+        if not self.driver._speaking:
+            return 0
+        if numsamples > 0:
+            self.chunks.append(ctypes.string_at(wav, numsamples * ctypes.sizeof(ctypes.c_short)))
+        terminating = False
+        index = 0
+        while events[index].type != self.espeak.EVENT_LIST_TERMINATED:
+            terminating = terminating or events[index].type == self.espeak.EVENT_MSG_TERMINATED
+            index += 1
+        if terminating:
+            self.final_samples = numsamples
+            self.driver._data_buffer = b"".join(self.chunks)
+        try:
+            self.original(wav, 0, events)
+        except Exception as exc:  # a failed write would otherwise leave runAndWait spinning
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.driver._speaking = False
+            self.driver.endLoop()
+        if terminating:
+            self.terminated = True
+        return 0
+
+    @property
+    def pcm(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def _render_in_fresh_engine(task: dict[str, Any]) -> dict[str, Any]:
+    """The measured recipe, in a process whose espeak has said nothing yet."""
+    import pyttsx3
+
+    espeak = _import_espeak()
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+
+    def idle() -> None:
+        _wait_until(lambda: not espeak.IsPlaying(), deadline, "espeak to go idle")
+
+    _buffer_like_the_command_line(espeak)
+    engine = pyttsx3.init("espeak")
+    driver = engine.proxy._driver
+    engine.runAndWait()  # the first loop after init returns before anything is rendered
+    idle()
+    capture = _Capture(driver, espeak)
+    voice = task["voice"]
+    if voice is not None:
+        engine.setProperty("voice", voice)
+        idle()
+        current = engine.getProperty("voice")
+        if str(current).lower() != voice.lower():
+            return {"error": f"the engine did not switch to voice {voice!r}"}
+    rate = int(task["rate"])
+    if task["rate_property"]:
+        engine.setProperty("rate", rate)
+        idle()
+    # The embedded speed command carries the rate with the text itself.
+    engine.save_to_file(f"\x01{rate}S{task['text']}", task["path"])
+    idle()
+    engine.runAndWait()
+    _wait_until(lambda: capture.terminated or capture.error is not None, deadline,
+                "the end of synthesis")
+    _wait_until(lambda: not driver._speaking and not espeak.IsPlaying(), deadline,
+                "the engine to finish")
+    if capture.error is not None:
+        return {"error": f"the engine failed to write its file ({capture.error})"}
+    pcm = capture.pcm
+    return {"error": None, "delivered": len(pcm) // 2, "sha256": hashlib.sha256(pcm).hexdigest(),
+            "final_samples": capture.final_samples}
+
+
+def _buffer_like_the_command_line(espeak: Any) -> None:
+    """Have pyttsx3 initialise espeak with the library's default buffers (60 ms, as the
+    ``espeak-ng`` command line does) instead of its own 1000 ms.
+
+    espeak's samples depend on its buffer size in rare cases (measured: a long French line
+    at 390-420 wpm differed over 35 ms); with the default every clip equals ``espeak-ng -w``.
+    This child process exits after one line, so the patch dies with it.
+    """
+    initialize = espeak.Initialize
+    espeak.Initialize = lambda output, _buffer_ms: initialize(output, 0)
+
+
+def _voices_in_fresh_engine() -> dict[str, Any]:
+    import pyttsx3
+
+    engine = pyttsx3.init("espeak")
+    voices = [{"id": voice.id, "name": voice.name, "languages": list(voice.languages)}
+              for voice in engine.getProperty("voices")]
+    return {"error": None, "voices": voices}
+
