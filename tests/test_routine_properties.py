@@ -24,8 +24,8 @@ Three sources of input, checked against that contract:
 from __future__ import annotations
 
 import datetime as dt
-import math
 import json
+import math
 import re
 import tomllib
 from collections.abc import Callable, Iterator

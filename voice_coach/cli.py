@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,9 +34,12 @@ from voice_coach.routine import (
     Pace,
     builtin_ids,
     load_builtin,
+    load_file,
     parse_pace,
     resolve,
+    user_ids,
 )
+from voice_coach.speech import DEFAULT_RATE_WPM, MAX_RATE_WPM, MIN_RATE_WPM
 
 if TYPE_CHECKING:
     from voice_coach.session import Session, SessionOptions
@@ -54,12 +59,18 @@ class Interrupted(click.ClickException):
         super().__init__("interrupted")
 
 
+class UsageError(click.ClickException):
+    """Bad input from the environment: exit code 2, like a bad option."""
+
+    exit_code = 2
+
+
 class UserError(click.ClickException):
     """A VoiceCoachError, shown as one line with its own exit code."""
 
     def __init__(self, error: VoiceCoachError) -> None:
         super().__init__(str(error))
-        self.exit_code = error.exit_code
+        self.exit_code = error.exit_code  # type: ignore[misc]  # per error, not per class
 
 
 class VoiceCoachGroup(click.Group):
@@ -90,7 +101,7 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-class PaceType(click.ParamType):
+class PaceType(click.ParamType):  # type: ignore[type-arg]  # generic only in newer Click
     """``--breath 4:6`` or ``4:7:8:0``."""
 
     name = "IN:OUT|IN:HOLD:OUT:HOLD"
@@ -105,7 +116,7 @@ class PaceType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class CueType(click.ParamType):
+class CueType(click.ParamType):  # type: ignore[type-arg]
     """``--cue inhale=~/bell.wav`` or ``--cue hold=none``."""
 
     name = "ROLE=WAV"
@@ -119,24 +130,26 @@ class CueType(click.ParamType):
             self.fail(f"{value!r}: expected ROLE=WAV with ROLE one of {', '.join(CUE_ROLES)}",
                       param, ctx)
         if where == "none":
-            return role, None  # type: ignore[return-value]
+            return role, None
         path = Path(where).expanduser()
         if not path.is_file():
             self.fail(f"{value!r}: no such file: {path}", param, ctx)
-        return role, path  # type: ignore[return-value]
+        return role, path
 
 
 def routine_argument(func: F) -> F:
-    return click.argument("routine", default=DEFAULT_ROUTINE, metavar="[ROUTINE]")(func)
+    return click.argument("routine", default=DEFAULT_ROUTINE, metavar="[ROUTINE]",
+                          envvar="VOICE_COACH_ROUTINE")(func)
 
 
 def plan_options(func: F) -> F:
     """Options that shape the timeline: shared by plan, play and export."""
     options = [
         click.option("--minutes", "-m", type=click.FloatRange(MIN_MINUTES, MAX_MINUTES),
+                     envvar="VOICE_COACH_MINUTES",
                      help="Target session length; the repeating part fills it."
                           " [default: the routine's]"),
-        click.option("--breath", "-b", type=PaceType(),
+        click.option("--breath", "-b", type=PaceType(), envvar="VOICE_COACH_BREATH",
                      help="Breath pace in seconds, overriding the routine's, e.g. 4:6 or 4:7:8:0."),
         click.option("--no-caution", is_flag=True, help="Skip the spoken safety caution."),
     ]
@@ -145,17 +158,18 @@ def plan_options(func: F) -> F:
 
 def sound_options(func: F) -> F:
     """Options that change what is heard: shared by play and export, so they never drift."""
-    from voice_coach.speech import DEFAULT_RATE_WPM, MAX_RATE_WPM, MIN_RATE_WPM
-
     options = [
         click.option("--rate", "-r", type=click.IntRange(MIN_RATE_WPM, MAX_RATE_WPM),
-                     default=DEFAULT_RATE_WPM, show_default=True,
+                     default=DEFAULT_RATE_WPM, show_default=True, envvar="VOICE_COACH_RATE",
                      help="Speech speed in words per minute; the session keeps its length."),
-        click.option("--voice", help="Engine voice id or language, e.g. en-gb or gmw/en-us."
+        click.option("--voice", envvar="VOICE_COACH_VOICE",
+                     help="Engine voice id or language, e.g. en-gb or gmw/en-us."
                                      " See 'voice-coach voices'."),
         click.option("--volume", type=click.FloatRange(0.0, 1.0), default=1.0,
+                     envvar="VOICE_COACH_VOLUME",
                      show_default=True, help="Voice volume, 0 to 1."),
         click.option("--chime-volume", type=click.FloatRange(0.0, 2.0), default=1.0,
+                     envvar="VOICE_COACH_CHIME_VOLUME",
                      show_default=True, help="Chime volume relative to the voice, 0 to 2."),
         click.option("--cue", "cues", type=CueType(), multiple=True,
                      help="Use your own WAV for a cue (ROLE=WAV, or ROLE=none). Repeatable."),
@@ -166,7 +180,8 @@ def sound_options(func: F) -> F:
 
 @click.group(cls=VoiceCoachGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="voice-coach")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Voice-guided body-work sessions: lie down, close your eyes, follow the voice.
 
     \b
@@ -175,12 +190,36 @@ def cli() -> None:
       voice-coach play --minutes 10 --rate 130
       voice-coach export -o ~/psoas         # WAV files to play anywhere
       voice-coach plan box-breathing        # what you will hear, second by second
+      voice-coach config set rate 130       # make a setting stick
     """
+    if ctx.invoked_subcommand == "config":
+        return  # the settings file is what 'config' repairs; never refuse it for its content
+    from voice_coach.config import click_default_map, config_path, load_config, parse_value
+
+    values = load_config(config_path())
+    caution = os.environ.get("VOICE_COACH_CAUTION")
+    if caution:
+        try:
+            values["caution"] = parse_value("caution", caution)
+        except VoiceCoachError as error:
+            raise UsageError(f"VOICE_COACH_CAUTION: {error}".replace("caution: ", "", 1)) from None
+    ctx.default_map = click_default_map(values)
+    ctx.meta["voice_coach.settings"] = values
+
+
+def _user_routines() -> Path:
+    """The folder where ``voice-coach new --user`` puts routines, found by id."""
+    import platformdirs
+
+    override = os.environ.get("VOICE_COACH_ROUTINES_DIR")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir("voice-coach")) / "routines"
 
 
 @cli.command()
 def routines() -> None:
-    """List the built-in routines.
+    """List the built-in routines, and yours from the user routines folder.
 
     \b
     Example:
@@ -190,20 +229,35 @@ def routines() -> None:
         routine = load_builtin(routine_id)
         click.echo(f"{routine.id:<18} {routine.minutes:>4g} min  {routine.title}"
                    f" - {routine.summary}")
+    folder = _user_routines()
+    for routine_id in user_ids(folder):
+        if routine_id in builtin_ids():
+            continue
+        try:
+            routine = load_file(folder / f"{routine_id}.toml")
+        except VoiceCoachError as error:
+            click.echo(f"{routine_id:<18}    ?       (yours, invalid: {error})")
+            continue
+        click.echo(f"{routine_id:<18} {routine.minutes:>4g} min  {routine.title}"
+                   f" - {routine.summary} (yours)")
 
 
 @cli.command()
 @routine_argument
 @plan_options
-@click.option("--rate", "-r", type=int, default=None,
-              help="Speech speed used to estimate spoken lengths. [default: 140]")
+@click.option("--rate", "-r", type=click.IntRange(MIN_RATE_WPM, MAX_RATE_WPM),
+              default=DEFAULT_RATE_WPM, show_default=True, envvar="VOICE_COACH_RATE",
+              help="Speech speed, which sets the spoken lengths.")
+@click.option("--render", is_flag=True,
+              help="Render the speech (or take it from the cache) and use its real lengths.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable timeline.")
 def plan(routine: str, minutes: float | None, breath: Pace | None, no_caution: bool,
-         rate: int | None, as_json: bool) -> None:
+         rate: int, render: bool, as_json: bool) -> None:
     """Show the session second by second: every line, chime and pause.
 
-    ROUTINE is a built-in id (see 'voice-coach routines') or a path to a TOML file.
-    Spoken lengths are estimated from the word count and the speech rate.
+    ROUTINE is a routine id (see 'voice-coach routines') or a path to a TOML file.
+    Spoken lengths are estimated from the word count and the speech rate, or, with
+    --render, measured on the rendered speech, exactly as 'play' and 'export' use it.
 
     \b
     Examples:
@@ -212,22 +266,22 @@ def plan(routine: str, minutes: float | None, breath: Pace | None, no_caution: b
       voice-coach plan my-routine.toml --breath 4:7:8:0
     """
     from voice_coach.session import SessionOptions, estimate_timeline
-    from voice_coach.speech import DEFAULT_RATE_WPM, MAX_RATE_WPM, MIN_RATE_WPM, SpeechSettings
+    from voice_coach.speech import SpeechSettings
 
-    rate_wpm = DEFAULT_RATE_WPM if rate is None else rate
-    if not MIN_RATE_WPM <= rate_wpm <= MAX_RATE_WPM:
-        raise click.BadParameter(f"{rate_wpm} is not in the range {MIN_RATE_WPM}<=x<={MAX_RATE_WPM}.",
-                                 param_hint="'--rate' / '-r'")
-    loaded = resolve(routine)
+    loaded = resolve(routine, _user_routines())
     options = SessionOptions(plan=PlanSettings(minutes=minutes, pace=breath,
                                                caution=not no_caution),
-                             speech=SpeechSettings(rate_wpm=rate_wpm))
-    timeline = estimate_timeline(loaded, options)
+                             speech=SpeechSettings(rate_wpm=rate))
+    if render:
+        timeline = _build(routine, options, no_cache=False, quiet=as_json).timeline
+        how = f"speech rendered at {rate} words per minute"
+    else:
+        timeline = estimate_timeline(loaded, options)
+        how = f"speech estimated at {rate} words per minute"
     if as_json:
         click.echo(json.dumps(to_dict(timeline), indent=2, ensure_ascii=False))
         return
-    click.echo(f"{loaded.title} ({loaded.id}): {_clock(timeline.duration_s)}"
-               f" with speech estimated at {rate_wpm} words per minute")
+    click.echo(f"{loaded.title} ({loaded.id}): {_clock(timeline.duration_s)} with {how}")
     for line in describe(timeline):
         click.echo(line)
     for note in timeline.notes:
@@ -254,7 +308,7 @@ def _build(routine: str, options: SessionOptions, no_cache: bool, quiet: bool) -
     from voice_coach.session import build_session
     from voice_coach.speech import open_engine
 
-    loaded = resolve(routine)
+    loaded = resolve(routine, _user_routines())
     cache = None if no_cache else ClipCache(_cache_dir())
     with _progress("Preparing speech", quiet) as progress:
         return build_session(loaded, options, open_engine, cache, progress)
@@ -322,7 +376,8 @@ def export(routine: str, minutes: float | None, breath: Pace | None, no_caution:
                                  progress=lambda done, total: progress(done * 100 // total, 100))
     if not quiet:
         timeline = session.timeline
-        click.echo(f"Wrote {len(written)} files to {output} ({_clock(timeline.duration_s)} session)")
+        length = _clock(timeline.duration_s)
+        click.echo(f"Wrote {len(written)} files to {output} ({length} session)")
         for note in timeline.notes:
             click.echo(f"note: {note}", err=True)
 
@@ -332,9 +387,12 @@ def export(routine: str, minutes: float | None, breath: Pace | None, no_caution:
 @plan_options
 @sound_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
-def play(routine: str, minutes: float | None, breath: Pace | None, no_caution: bool,
-         rate: int, voice: str | None, volume: float, chime_volume: float,
-         cues: tuple[tuple[CueRole, CueSource], ...], no_cache: bool, quiet: bool) -> None:
+@click.option("--no-history", is_flag=True, help="Do not record this session in the history.")
+@click.pass_context
+def play(ctx: click.Context, routine: str, minutes: float | None, breath: Pace | None,
+         no_caution: bool, rate: int, voice: str | None, volume: float, chime_volume: float,
+         cues: tuple[tuple[CueRole, CueSource], ...], no_cache: bool, quiet: bool,
+         no_history: bool) -> None:
     """Play a session: lie down, close your eyes, follow the voice and the chimes.
 
     A rising chime means breathe in, a falling chime breathe out, a double chime move
@@ -357,15 +415,52 @@ def play(routine: str, minutes: float | None, breath: Pace | None, no_caution: b
     device = SimpleaudioDevice()
     playback = Playback(device, sample_rate=session.timeline.sample_rate)
     display = live.display_for(sys.stdout, quiet)
+    started_at = datetime.now(UTC)
+    outcome: live.Outcome = "quit"
     try:
         with live.keys_for(sys.stdin) as keys:
-            live.run(session.timeline, samples, playback, keys, display)
+            outcome = live.run(session.timeline, samples, playback, keys, display)
     except BaseException:
         display.abort()
         raise
     finally:
+        started = playback.state != "idle"
+        played_s = playback.position() / session.timeline.sample_rate
         playback.stop()
         device.close()
+        if started and _history_enabled(ctx, no_history):
+            _record(routine_id=session.timeline.routine_id, started_at=started_at,
+                    planned_s=session.timeline.duration_s, played_s=played_s,
+                    completed=outcome == "completed", quiet=quiet)
+
+
+def _history_enabled(ctx: click.Context, no_history: bool) -> bool:
+    if no_history:
+        return False
+    settings = ctx.find_root().meta.get("voice_coach.settings", {})
+    raw = os.environ.get("VOICE_COACH_HISTORY")
+    if raw:
+        from voice_coach.config import parse_value
+
+        try:
+            return bool(parse_value("history", raw))
+        except VoiceCoachError:
+            return True
+    return bool(settings.get("history", True))
+
+
+def _record(routine_id: str, started_at: datetime, planned_s: float, played_s: float,
+            completed: bool, quiet: bool) -> None:
+    """Append the session to the history; a failure is a warning, never fatal."""
+    from voice_coach.history import Entry, append, history_path
+
+    entry = Entry(started_at=started_at, routine=routine_id, planned_minutes=planned_s / 60,
+                  played_s=played_s, outcome="completed" if completed else "stopped")
+    try:
+        append(history_path(), entry)
+    except VoiceCoachError as error:
+        if not quiet:
+            click.echo(f"warning: {error}", err=True)
 
 
 @cli.command()
@@ -386,9 +481,190 @@ def voices(lang: str | None) -> None:
     finally:
         engine.close()
     for voice in found:
-        if lang and not any(code == lang or code.startswith(lang + "-") for code in voice.languages):
+        codes = voice.languages
+        if lang and not any(code == lang or code.startswith(lang + "-") for code in codes):
             continue
         click.echo(f"{voice.id:<24} {voice.name:<28} {', '.join(voice.languages)}")
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def config(ctx: click.Context) -> None:
+    """Show the settings in effect and where each comes from; change them.
+
+    Order: command line > environment (VOICE_COACH_*) > this file > routine > default.
+
+    \b
+    Examples:
+      voice-coach config                    # every setting, its value and source
+      voice-coach config set rate 130
+      voice-coach config set breath 4:6
+      voice-coach config unset rate
+      voice-coach config path
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from voice_coach.config import config_path, effective_settings, load_config
+
+    path = config_path()
+    defaults: dict[str, object] = {"rate": DEFAULT_RATE_WPM, "volume": 1.0, "chime_volume": 1.0,
+                                   "caution": True, "history": True, "routine": DEFAULT_ROUTINE}
+    for setting in effective_settings(load_config(path), os.environ, defaults):
+        if setting.value is None:
+            by_routine = setting.key in ("minutes", "breath")
+            shown = "(the routine's)" if by_routine else "(engine default)"
+        else:
+            shown = _setting_text(setting.value)
+        source = setting.detail if setting.source == "environment" else setting.source
+        click.echo(f"{setting.key:<13} {shown:<18} {source}")
+    click.echo(f"settings file: {path}{'' if path.exists() else ' (not created yet)'}")
+
+
+def _setting_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:g}"
+    return str(value)
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+def config_set(key: str, value: str) -> None:
+    """Store KEY = VALUE in the settings file (validated; written atomically).
+
+    \b
+    Keys: breath, caution, chime_volume, history, minutes, rate, routine, voice, volume.
+    Example:
+      voice-coach config set minutes 10
+    """
+    from voice_coach.config import config_path, set_value
+
+    stored = set_value(config_path(), key, value)
+    click.echo(f"{key} = {_setting_text(stored)}")
+
+
+@config.command("unset")
+@click.argument("key")
+def config_unset(key: str) -> None:
+    """Remove KEY from the settings file, back to its default.
+
+    \b
+    Example:
+      voice-coach config unset rate
+    """
+    from voice_coach.config import config_path, unset_value
+
+    removed = unset_value(config_path(), key)
+    click.echo(f"{key} unset" if removed else f"{key} was not set")
+
+
+@config.command("path")
+def config_path_command() -> None:
+    """Print the settings file's path.
+
+    \b
+    Example:
+      voice-coach config path
+    """
+    from voice_coach.config import config_path
+
+    click.echo(str(config_path()))
+
+
+@cli.command()
+def doctor() -> None:
+    """Check that everything a session needs works here, with a fix for what does not.
+
+    \b
+    Example:
+      voice-coach doctor
+    """
+    from voice_coach import doctor as checks
+
+    results = checks.run_all(cache_dir=_cache_dir(), routines_dir=_user_routines())
+    for result in results:
+        click.echo(f"{'ok ' if result.ok else 'FAIL'}  {result.name}: {result.detail}")
+        if not result.ok and result.fix:
+            click.echo(f"      fix: {result.fix}")
+    failed = sum(not r.ok for r in results)
+    if failed:
+        raise click.ClickException(f"{failed} of {len(results)} checks failed")
+    click.echo("Everything needed for a session works.")
+
+
+@cli.command()
+@click.option("--limit", "-n", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="How many recent sessions to show.")
+def history(limit: int) -> None:
+    """Your recent sessions, minutes in all, and your streak of days.
+
+    The history is a local file that never leaves this machine; 'play --no-history' or
+    'voice-coach config set history false' stops recording.
+
+    \b
+    Example:
+      voice-coach history -n 20
+    """
+    from voice_coach.history import format_history, history_path, read, recent, summarize
+
+    loaded = read(history_path())
+    tz = datetime.now().astimezone().tzinfo or UTC
+    today = datetime.now(tz).date()
+    summary = summarize(loaded.entries, today, tz)
+    for line in format_history(summary, recent(loaded.entries, limit), tz):
+        click.echo(line)
+    if loaded.skipped:
+        click.echo(f"note: {loaded.skipped} damaged line(s) in {history_path()} were skipped",
+                   err=True)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--user", "into_user", is_flag=True,
+              help="Write it into your routines folder, so it is found by id.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def new(name: str, into_user: bool, force: bool) -> None:
+    """Write a commented routine template, NAME.toml, to edit and play.
+
+    \b
+    Examples:
+      voice-coach new neck-release          # ./neck-release.toml
+      voice-coach new neck-release --user   # found as 'voice-coach play neck-release'
+      voice-coach check neck-release.toml
+    """
+    from voice_coach.template import write_template
+
+    folder = _user_routines() if into_user else Path.cwd()
+    path = write_template(name, folder, force=force)
+    click.echo(f"Wrote {path}; check it with: voice-coach check {path}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rate", "-r", type=click.IntRange(MIN_RATE_WPM, MAX_RATE_WPM),
+              default=DEFAULT_RATE_WPM, show_default=True, envvar="VOICE_COACH_RATE",
+              help="Speech speed for the estimate.")
+def check(file: Path, rate: int) -> None:
+    """Validate a routine file and summarise its plan.
+
+    \b
+    Example:
+      voice-coach check neck-release.toml
+    """
+    from voice_coach.session import SessionOptions, estimate_timeline
+    from voice_coach.speech import SpeechSettings
+
+    loaded = load_file(file)
+    timeline = estimate_timeline(loaded, SessionOptions(speech=SpeechSettings(rate_wpm=rate)))
+    spoken = [e for e in timeline.events if e.kind == "speech"]
+    chimes = [e for e in timeline.events if e.kind == "cue"]
+    click.echo(f"{file}: ok - {loaded.title} ({loaded.id}), about {_clock(timeline.duration_s)}"
+               f" at {rate} words per minute: {len(timeline.step_labels)} steps,"
+               f" {len(spoken)} spoken lines, {len(chimes)} chimes")
+    for note in timeline.notes:
+        click.echo(f"note: {note}")
 
 
 def describe(timeline: Timeline) -> Iterator[str]:
@@ -398,8 +674,9 @@ def describe(timeline: Timeline) -> Iterator[str]:
     for event in timeline.events:
         if event.step != step:
             step = event.step
+            label = timeline.step_labels[step]
             yield ""
-            yield f"[{step}] {timeline.step_labels[step]}"
+            yield f"step {step}" if event.text == label else f"step {step}: {label}"
         seconds = (event.end - event.start) / rate
         at = _clock(event.start / rate, tenths=True)
         if event.kind == "speech":
@@ -426,4 +703,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
@@ -64,9 +65,9 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
         for target in targets:
             temporary = target.path.with_name(f".{target.path.name}.partial")
             written.append((temporary, target.path))
-            _guarded(out_dir, target.path, lambda t=target, tmp=temporary: t.write(tmp))
+            _guarded(out_dir, target.path, functools.partial(target.write, temporary))
         for temporary, final in written:
-            _guarded(out_dir, final, lambda tmp=temporary, fin=final: os.replace(tmp, fin))
+            _guarded(out_dir, final, functools.partial(os.replace, temporary, final))
     finally:
         for temporary, _ in written:
             with contextlib.suppress(FileNotFoundError):
@@ -126,7 +127,7 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None) -> list[Exp
         clip = mixer.clip_for(event)
         assert clip is not None
         path = out_dir / NARRATION_DIR / narration_name(index, event.text or "")
-        targets.append(ExportTarget(path, lambda p, c=clip: write_wav(p, iter([c]), rate)))
+        targets.append(ExportTarget(path, functools.partial(_write_clip, clip=clip, rate=rate)))
 
     def session_chunks() -> Iterator[Samples]:
         step = CHUNK_S * rate
@@ -135,12 +136,21 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None) -> list[Exp
             if progress is not None:
                 progress(min(start + step, timeline.duration), timeline.duration)
 
-    targets.append(ExportTarget(out_dir / "session.wav",
-                                lambda p: write_wav(p, session_chunks(), rate)))
-    targets.append(ExportTarget(out_dir / "session.vtt", lambda p: write_text(p, webvtt(timeline))))
+    def write_session(path: Path) -> None:
+        write_wav(path, session_chunks(), rate)
+
     document = json.dumps(to_dict(timeline), indent=2, ensure_ascii=False) + "\n"
-    targets.append(ExportTarget(out_dir / "timeline.json", lambda p: write_text(p, document)))
+    targets.append(ExportTarget(out_dir / "session.wav", write_session))
+    targets.append(ExportTarget(out_dir / "session.vtt",
+                                functools.partial(write_text, text=webvtt(timeline))))
+    targets.append(ExportTarget(out_dir / "timeline.json",
+                                functools.partial(write_text, text=document)))
     return targets
+
+
+def _write_clip(path: Path, *, clip: Samples, rate: int) -> None:
+    write_wav(path, iter([clip]), rate)
+
 
 
 def _prepare_folder(out_dir: Path, paths: list[Path], force: bool) -> list[Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import fcntl
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,9 @@ def append(path: Path, entry: Entry) -> None:
     except OSError as exc:
         raise HistoryError(f"{path}: cannot record the session ({_reason(exc)})") from None
     try:
+        # Another session may be mid-write: its bytes land page by page, so the size and
+        # last byte seen without the lock can belong to half a line.
+        fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # a line cut short earlier stays apart from this one

@@ -96,4 +96,5 @@ def _scaled(clip: Samples, gain: float) -> Samples:
     peak = int(np.max(np.abs(clip.astype(np.int32))))
     safe_gain = min(gain, FULL_SCALE / peak) if peak else gain
     scaled = np.rint(clip.astype(np.float32) * np.float32(safe_gain))
-    return np.clip(scaled, -FULL_SCALE, FULL_SCALE).astype(np.int16)
+    limited: Samples = np.clip(scaled, -FULL_SCALE, FULL_SCALE).astype(np.int16)
+    return limited

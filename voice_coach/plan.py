@@ -170,11 +170,12 @@ class _Builder:
         fill: Repeat | None = None
         for step in self.routine.steps:
             target = after if fill is not None else before
-            if isinstance(step, Repeat) and step.times is None:
-                fill = step
-            elif isinstance(step, Repeat):
-                target.extend(self.repetition(step, number)
-                              for number in range(step.count_from, step.count_from + step.times))
+            if isinstance(step, Repeat):
+                if step.times is None:
+                    fill = step
+                    continue
+                numbers = range(step.count_from, step.count_from + step.times)
+                target.extend(self.repetition(step, number) for number in numbers)
             else:
                 target.append(self.block(step, None))
         closing = _Block(SESSION_COMPLETE)
@@ -232,9 +233,13 @@ class _Builder:
     def breathe(self, step: Breathe, number: int | None) -> _Block:
         pace = self.settings.pace or step.pace or self.routine.pace
         noun = "breath" if step.count == 1 else "breaths"
-        block = _Block(f"{step.count} {noun}: in {pace.inhale_s:g} s, out {pace.exhale_s:g} s")
-        inhale_prompt = fill_placeholders(step.inhale_prompt, number) if step.inhale_prompt else None
-        exhale_prompt = fill_placeholders(step.exhale_prompt, number) if step.exhale_prompt else None
+        phases = [f"in {pace.inhale_s:g} s", f"hold {pace.hold_in_s:g} s",
+                  f"out {pace.exhale_s:g} s", f"hold {pace.hold_out_s:g} s"]
+        lasts = (1.0, pace.hold_in_s, 1.0, pace.hold_out_s)
+        shown = [phase for phase, seconds in zip(phases, lasts, strict=True) if seconds]
+        block = _Block(f"{step.count} {noun}: {', '.join(shown)}")
+        inhale_prompt, exhale_prompt = (fill_placeholders(prompt, number) if prompt else None
+                                        for prompt in (step.inhale_prompt, step.exhale_prompt))
         for breath in range(step.count):
             prompted = breath < step.prompt_breaths
             self.add_phase(block, "inhale", pace.inhale_s, inhale_prompt if prompted else None)

@@ -265,8 +265,8 @@ def _import_simpleaudio() -> ModuleType:
     try:
         import simpleaudio
     except ImportError as exc:
-        raise PlaybackError(f"the sound library simpleaudio could not be loaded ({exc}); reinstall"
-                            " voice-coach, or use 'voice-coach export' to write the session to WAV") from None
+        raise PlaybackError(f"the sound library simpleaudio could not be loaded ({exc});"
+                            f" reinstall voice-coach, {_EXPORT_INSTEAD}") from None
     module: ModuleType = simpleaudio
     return module
 

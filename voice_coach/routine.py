@@ -172,13 +172,29 @@ def load_file(path: Path) -> Routine:
                          base_dir=path.parent)
 
 
-def resolve(ref: str) -> Routine:
-    """A routine named on the command line: a built-in id, or a path to a TOML file."""
+def user_ids(user_dir: Path | None) -> list[str]:
+    """Ids of the routines in the user's routines folder (``ID.toml``), sorted."""
+    if user_dir is None or not user_dir.is_dir():
+        return []
+    return sorted(p.stem for p in user_dir.glob("*.toml") if _ID_PATTERN.fullmatch(p.stem))
+
+
+def resolve(ref: str, user_dir: Path | None = None) -> Routine:
+    """A routine named on the command line: a built-in id, one of the user's routine ids
+    (``user_dir/ID.toml``), or a path to a TOML file. Built-ins come first."""
     path = Path(ref)
     looks_like_path = ref.endswith(".toml") or "/" in ref or path.exists()
     if looks_like_path:
         return load_file(path)
-    return load_builtin(ref)
+    if ref in builtin_ids():
+        return load_builtin(ref)
+    if ref in user_ids(user_dir):
+        assert user_dir is not None
+        return load_file(user_dir / f"{ref}.toml")
+    known = ", ".join(builtin_ids())
+    yours = ", ".join(user_ids(user_dir))
+    raise RoutineError(f"unknown routine {ref!r}; built-in routines: {known}"
+                       + (f"; yours: {yours}" if yours else ""))
 
 
 def parse_pace(text: str) -> Pace:
@@ -265,7 +281,8 @@ class _Reader:
         if "id" in doc:
             routine_id = self.string(doc["id"], "id")
             if not _ID_PATTERN.fullmatch(routine_id):
-                raise self.fail("id", f"expected lowercase letters, digits and '-', got {routine_id!r}")
+                raise self.fail("id", "expected lowercase letters, digits and '-',"
+                                      f" got {routine_id!r}")
         elif default_id is not None:
             routine_id = default_id
         else:
@@ -333,7 +350,8 @@ class _Reader:
         kinds = [key for key in ("say", "breathe", "repeat") if key in table]
         if len(kinds) != 1:
             found = " and ".join(kinds) if kinds else "none of them"
-            raise self.fail(path, f"expected exactly one of 'say', 'breathe' or 'repeat', found {found}")
+            raise self.fail(path, "expected exactly one of 'say', 'breathe' or 'repeat',"
+                                  f" found {found}")
         kind = kinds[0]
         if kind == "say":
             self.only_keys(table, path, {"say", "hold_s"})
@@ -436,7 +454,8 @@ class _Reader:
             fields = [(field, spec, conv) for _, field, spec, conv
                       in string.Formatter().parse(cleaned) if field is not None]
         except ValueError as exc:
-            raise self.fail(path, f"bad placeholder ({exc}); write {{{{ and }}}} for braces") from None
+            raise self.fail(path, f"bad placeholder ({exc});"
+                                  " write {{ and }} for braces") from None
         for field, spec, conv in fields:
             if spec or conv:
                 raise self.fail(path, f"placeholder {{{field}...}} takes no format or conversion;"
@@ -458,7 +477,8 @@ class _Reader:
 
     def integer(self, value: object, path: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.fail(path, f"expected a whole number from {low} to {high}, got {_show(value)}")
+            raise self.fail(path, f"expected a whole number from {low} to {high},"
+                                  f" got {_show(value)}")
         return value
 
 

@@ -1,0 +1,120 @@
+"""``voice-coach doctor``: each thing a session needs, checked for real, one line each."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from voice_coach.errors import VoiceCoachError
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's result; ``fix`` says what to do when it failed."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+SAFE_SIMPLEAUDIO = ("simpleaudio-patched", "simpleaudio-312compat")
+
+
+def check_simpleaudio(version: tuple[int, int] = sys.version_info[:2],
+                      installed: Callable[[str], str] = importlib.metadata.version) -> Check:
+    """The simpleaudio build is one that plays on this Python (1.0.4 segfaults on 3.12+)."""
+    name = "sound library"
+    python = f"Python {version[0]}.{version[1]}"
+    for dist in SAFE_SIMPLEAUDIO:
+        try:
+            return Check(name, True, f"{dist} {installed(dist)} on {python}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    try:
+        plain = installed("simpleaudio")
+    except importlib.metadata.PackageNotFoundError:
+        return Check(name, False, "simpleaudio is not installed",
+                     "pip install simpleaudio-patched (needs gcc and libasound2-dev)")
+    if version >= (3, 12):
+        return Check(name, False, f"simpleaudio {plain} crashes on {python}",
+                     "pip uninstall simpleaudio && pip install simpleaudio-patched")
+    return Check(name, True, f"simpleaudio {plain} on {python}")
+
+
+def check_speech() -> tuple[Check, Check]:
+    """The engine loads and renders a test phrase; it has voices."""
+    from voice_coach.pcm import SAMPLE_RATE
+    from voice_coach.speech import SpeechSettings, open_engine
+
+    try:
+        started = time.monotonic()
+        engine = open_engine()
+        try:
+            samples = engine.render("Testing, one, two, three.", SpeechSettings())
+            took_ms = (time.monotonic() - started) * 1000
+            voices = engine.voices()
+        finally:
+            engine.close()
+    except VoiceCoachError as error:
+        failed = Check("speech engine", False, str(error),
+                       "sudo apt-get install espeak-ng (Debian/Ubuntu)")
+        return failed, Check("voices", False, "no engine to ask")
+    seconds = len(samples) / SAMPLE_RATE
+    if seconds <= 0.2:
+        return (Check("speech engine", False, f"the test phrase came out {seconds:.2f} s long",
+                      "reinstall espeak-ng"), Check("voices", False, "not checked"))
+    speech = Check("speech engine", True,
+                   f"{engine.version} rendered a test phrase ({seconds:.1f} s of speech"
+                   f" in {took_ms:.0f} ms)")
+    english = sum(1 for v in voices if any(lang.startswith("en") for lang in v.languages))
+    found = Check("voices", bool(voices), f"{len(voices)} voices, {english} of them English",
+                  "" if voices else "reinstall espeak-ng-data")
+    return speech, found
+
+
+def check_device() -> Check:
+    """The default sound device opens and plays a short silence."""
+    from voice_coach.player import probe_device
+
+    problem = probe_device()
+    if problem is None:
+        return Check("sound device", True, "the default device played a silent test")
+    return Check("sound device", False, problem,
+                 "on a desktop, start PulseAudio or PipeWire; without a device,"
+                 " 'voice-coach export' writes the session to WAV")
+
+
+def check_writable(name: str, folder: Path) -> Check:
+    """A folder voice-coach writes to exists (or can be made) and takes a file."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check(name, False, f"{folder}: {exc.strerror or exc}",
+                     f"make {folder} writable, or point XDG dirs elsewhere")
+    return Check(name, True, f"{folder} is writable")
+
+
+def run_all(cache_dir: Path, routines_dir: Path) -> list[Check]:
+    """Every check, in the order a session meets them."""
+    from voice_coach.config import config_path
+    from voice_coach.history import history_path
+
+    speech, voices = check_speech()
+    return [
+        check_simpleaudio(),
+        speech,
+        voices,
+        check_device(),
+        check_writable("speech cache", cache_dir),
+        check_writable("settings folder", config_path().parent),
+        check_writable("history folder", history_path().parent),
+        check_writable("routines folder", routines_dir),
+    ]

@@ -1,0 +1,97 @@
+"""``voice-coach new``: a commented routine template to copy and edit."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Final
+
+from voice_coach.errors import VoiceCoachError
+
+TEMPLATE: Final = '''\
+# A voice-coach routine. Check it with:  voice-coach check {name}.toml
+# Hear what it will sound like with:     voice-coach plan {name}.toml
+# The README's "Writing a routine" explains every key.
+
+id = "{name}"
+title = "{title}"
+summary = "One line saying what this routine is for."
+minutes = 6                 # default session length; --minutes overrides it
+pause_s = 1.5               # silence after each spoken line, unless a step sets hold_s
+# caution = "Spoken first (skip with --no-caution): move gently, stop if anything hurts."
+
+[breath]                    # the breath pace, in seconds; holds may be 0
+inhale_s = 4
+hold_in_s = 0
+exhale_s = 6
+hold_out_s = 0
+
+# [cues]                    # optional: a built-in cue, "none", or your own .wav file
+# spot = "spot"             # built-ins: start, inhale, exhale, hold, spot, end
+# hold = "none"
+
+[[steps]]
+say = "Lie down on your back and let your whole body rest on the floor."
+hold_s = 5                  # seconds of silence after the line
+
+[[steps]]
+# A rising chime means breathe in, a falling chime breathe out.
+breathe = {{ count = 3, exhale_prompt = "Let go a little more as you breathe out.", prompt_breaths = 1 }}
+
+[[steps]]
+[steps.repeat]
+fill = true                 # repeat until the session fills its length; or: times = 4
+cue = "spot"                # a double chime at each repetition ("none" for silence)
+count_from = 1              # {{n}} counts 1, 2, 3 ... and {{nth}} says first, second ...
+
+[[steps.repeat.steps]]
+say = "Round {{n}}. Rest your attention somewhere new."
+hold_s = 3
+
+[[steps.repeat.steps]]
+breathe = {{ count = 3 }}
+
+[[steps]]
+say = "Take your time, then roll onto your side and sit up slowly."
+hold_s = 4
+'''
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+class TemplateError(VoiceCoachError):
+    """The template cannot be written."""
+
+
+def render_template(name: str) -> str:
+    """The template text for a routine called ``name``."""
+    title = name.replace("-", " ").capitalize()
+    return TEMPLATE.format(name=name, title=title)
+
+
+def write_template(name: str, folder: Path, *, force: bool = False) -> Path:
+    """Write ``folder/NAME.toml`` atomically; refuse to replace a file unless ``force``."""
+    if not _NAME.fullmatch(name):
+        raise TemplateError(
+            f"{name!r} is not a routine name: use lowercase letters, digits and '-'"
+            " (for example neck-release)")
+    path = folder / f"{name}.toml"
+    if path.exists() and not force:
+        raise TemplateError(f"{path} already exists; use --force to replace it")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(render_template(name))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise TemplateError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
