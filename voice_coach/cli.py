@@ -585,7 +585,8 @@ def doctor() -> None:
 
     results = checks.run_all(cache_dir=_cache_dir(), routines_dir=_user_routines())
     for result in results:
-        click.echo(f"{'ok ' if result.ok else 'FAIL'}  {result.name}: {result.detail}")
+        mark = "ok" if result.ok else "FAIL"
+        click.echo(f"{mark:<4}  {result.name}: {result.detail}")
         if not result.ok and result.fix:
             click.echo(f"      fix: {result.fix}")
     failed = sum(not r.ok for r in results)
