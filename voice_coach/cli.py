@@ -8,17 +8,17 @@ interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -58,6 +58,10 @@ class Interrupted(click.ClickException):
     def __init__(self) -> None:
         super().__init__("interrupted")
 
+    def show(self, file: IO[Any] | None = None) -> None:
+        with contextlib.suppress(OSError):  # a closed terminal cannot show it; exit anyway
+            super().show(file)
+
 
 class UsageError(click.ClickException):
     """Bad input from the environment: exit code 2, like a bad option."""
@@ -86,7 +90,7 @@ class VoiceCoachGroup(click.Group):
             raise Interrupted() from None
 
 
-@contextmanager
+@contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP unwind like Ctrl-C, so clean-up code runs."""
 
@@ -320,7 +324,7 @@ def _cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("voice-coach")) / "clips"
 
 
-@contextmanager
+@contextlib.contextmanager
 def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     """``label 12/40`` redrawn in place on a terminal's stderr; nothing elsewhere."""
     shown = False

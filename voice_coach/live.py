@@ -141,7 +141,8 @@ class TerminalKeys:
         return data.decode("latin-1")
 
     def restore(self) -> None:
-        termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+        with contextlib.suppress(termios.error, OSError):  # the terminal may be gone
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
 
 
 @contextlib.contextmanager
@@ -210,8 +211,9 @@ class TerminalDisplay:
         self._out.flush()
 
     def abort(self) -> None:
-        self._out.write("\r\x1b[2K")
-        self._out.flush()
+        with contextlib.suppress(OSError):  # the terminal may be gone
+            self._out.write("\r\x1b[2K")
+            self._out.flush()
 
 
 class QuietDisplay:

@@ -245,9 +245,15 @@ class Playback:
         return self._state != "idle" and self.position() >= self.length
 
     def _start(self, sample: int) -> None:
+        never_played = self._state == "idle"
         self._offset = _clamp(sample, self.length)
         self._state = "stopped"
-        self._device.start(self._samples, self._offset)
+        try:
+            self._device.start(self._samples, self._offset)
+        except BaseException:
+            if never_played:
+                self._state = "idle"  # nothing was heard: a session that never started
+            raise
         self._started = self._clock()
         self._state = "playing"
 

@@ -1,0 +1,571 @@
+"""``voice-coach play`` end to end, as a person meets it: the installed command in a child.
+
+What the child plays goes to a real ALSA device: the ``file`` plugin (exactly what was
+handed to the device, faster than real time) or a private PulseAudio null sink (what was
+heard, in real time). Keys, the status line, Ctrl-C and a closed terminal go through a
+real pseudo-terminal. ``export`` run with the same settings is the reference: what play
+plays must be its ``session.wav``, to the sample, and on time to the sample.
+
+``play`` paces itself by the clock whatever the device, so a test that only needs what was
+handed to the device stops the child once all of it has arrived.
+
+``measure_first_sound`` is importable by a benchmark script (run from the project root).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import itertools
+import json
+import os
+import re
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+import wave
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pytest
+
+from tests.soundserver import (
+    NO_DEVICE_ALSA_CONFIG,
+    AlsaFile,
+    SoundServer,
+    alsa_file_config,
+    locate,
+    runs,
+)
+from voice_coach.pcm import SAMPLE_RATE, Samples
+
+pytest_plugins = ["tests.soundserver"]
+
+VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
+MS: Final = SAMPLE_RATE / 1000
+NON_DEFAULT: Final = ("psoas-release", "--minutes", "5", "--rate", "180", "--breath", "3:2:5:0",
+                      "--chime-volume", "0.5", "--no-caution")
+NO_DEVICE: Final = ("Error: no sound device could be opened (ALSA: No such file or directory);"
+                    " 'voice-coach export' writes the session to WAV without one\n")
+INTERRUPTED_WITHIN_S: Final = 1.0
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    if not VOICE_COACH.is_file():
+        pytest.fail(f"{VOICE_COACH} not found: install voice-coach into this interpreter's"
+                    " environment (scripts/setup.sh)", pytrace=False)
+
+
+# --- Running the command -------------------------------------------------------------
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, **(extra or {})}
+
+
+def voice_coach(*args: str, env: Mapping[str, str] | None = None,
+                timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run the command to its end with stdin not a terminal; stdout and stderr captured."""
+    return subprocess.run([str(VOICE_COACH), *args], env=child_env(env), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def export(out: Path, *args: str) -> tuple[Samples, dict[str, Any]]:
+    """``voice-coach export ARGS -o OUT``: the session's samples and its timeline.json."""
+    child = voice_coach("export", *args, "-o", str(out), "--quiet")
+    assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
+    with wave.open(str(out / "session.wav")) as reader:
+        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (
+            1, 2, SAMPLE_RATE)
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), "<i2").astype(np.int16)
+    timeline = json.loads((out / "timeline.json").read_text())
+    return samples, timeline
+
+
+def history_entries() -> list[dict[str, Any]]:
+    path = Path(os.environ["XDG_DATA_HOME"]) / "voice-coach" / "history.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def wait_until(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout_s:g} s", pytrace=False)
+        time.sleep(0.005)
+
+
+def size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
+def processes_in_session(session_id: int) -> list[int]:
+    """Live processes whose session is ``session_id`` (a child started with a new session)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[3]) == session_id:
+            found.append(int(entry.name))
+    return found
+
+
+def streams_of(server: SoundServer, pid: int) -> int:
+    """How many streams process ``pid`` is playing into the sound server."""
+    listing = server.pactl("list", "sink-inputs").stdout
+    return len(re.findall(rf'application\.process\.id = "{pid}"', listing))
+
+
+# --- 1. What play hands the device is what export writes --------------------------------
+
+
+@pytest.mark.sound
+@pytest.mark.parametrize("args", [("four-seven-eight",), NON_DEFAULT],
+                         ids=["four-seven-eight", "psoas-non-default"])
+def test_play_hands_the_device_exactly_what_export_writes(
+        alsa_file: AlsaFile, tmp_path: Path, args: tuple[str, ...]) -> None:
+    expected, timeline = export(tmp_path / "export", *args)
+    assert len(expected) == timeline["duration_samples"]
+    assert np.abs(expected.astype(np.int32)).max() > 5000
+
+    play = subprocess.Popen([str(VOICE_COACH), "play", *args, "--quiet"],
+                            env=child_env(alsa_file.env), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: size_of(alsa_file.raw) >= 2 * len(expected) or play.poll() is not None,
+                   60, "play did not hand the whole session to the device")
+        time.sleep(0.3)
+        still_playing = play.poll() is None
+        play.send_signal(signal.SIGTERM)
+        stdout, stderr = play.communicate(timeout=10)
+    finally:
+        if play.poll() is None:
+            play.kill()
+            play.wait()
+
+    played = alsa_file.samples()
+    assert still_playing, "play ended before the session's length had passed on the clock"
+    assert (play.returncode, stdout, stderr) == (130, "", "Error: interrupted\n")
+    assert len(played) == timeline["duration_samples"]
+    assert np.array_equal(played, expected)
+    assert [e["outcome"] for e in history_entries()] == ["stopped"]
+
+
+# --- 2. A whole session through the sound server, in real time --------------------------
+
+
+def best_match(recording: Samples, segment: Samples, around: int,
+               radius: int) -> tuple[int, float]:
+    """Where ``segment`` best matches ``recording`` within ``radius`` of ``around``, and how well.
+
+    The score is the normalised cross-correlation at that offset: 1.0 for the same samples.
+    """
+    lo = max(0, around - radius)
+    hi = min(len(recording), around + radius + len(segment))
+    window = recording[lo:hi].astype(np.float64)
+    wanted = segment.astype(np.float64)
+    if len(window) < len(wanted):
+        return around, 0.0
+    size = 1 << (len(window) + len(wanted)).bit_length()
+    spectrum = np.fft.rfft(window, size) * np.conj(np.fft.rfft(wanted, size))
+    products = np.fft.irfft(spectrum, size)[: len(window) - len(wanted) + 1]
+    energy = np.concatenate([[0.0], np.cumsum(window**2)])
+    local = energy[len(wanted):] - energy[: len(window) - len(wanted) + 1]
+    scores = products / np.sqrt(np.maximum(local, 1.0) * max(float(wanted @ wanted), 1.0))
+    best = int(np.argmax(scores))
+    return lo + best, float(scores[best])
+
+
+@pytest.mark.sound
+def test_a_whole_session_through_the_sound_server_has_every_cue_on_time(
+        sound_server: SoundServer, tmp_path: Path) -> None:
+    session, timeline = export(tmp_path / "export", "four-seven-eight")
+
+    with sound_server.recording() as recording:
+        child = voice_coach("play", "four-seven-eight", "--quiet", env=sound_server.env,
+                            timeout=timeline["duration_s"] + 60)
+    heard = recording.samples
+
+    assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
+    events = [e for e in timeline["events"] if e["kind"] in ("cue", "speech")]
+    first = events[0]
+    assert first["cue"] == "start"
+    start_cue = session[first["start_sample"] : first["end_sample"]]
+    origin, score = best_match(heard, start_cue, around=0, radius=15 * SAMPLE_RATE)
+    assert score > 0.99, f"start chime not found (best correlation {score:.3f})"
+    origin -= first["start_sample"]
+
+    found: list[tuple[dict[str, Any], int, float]] = []
+    for event in events:
+        planned = origin + event["start_sample"]
+        at, score = best_match(heard, session[event["start_sample"] : event["end_sample"]],
+                               around=planned, radius=SAMPLE_RATE // 4)
+        found.append((event, at, score))
+    missing = [(e["kind"], e.get("cue") or e.get("text"), round(s, 3))
+               for e, _, s in found if s < 0.99]
+    assert not missing, f"not heard as exported: {missing}"
+
+    cues = [(e["start_sample"], at) for e, at, _ in found if e["kind"] == "cue"]
+    errors = np.array([(b_at - a_at) - (b_planned - a_planned)
+                       for (a_planned, a_at), (b_planned, b_at) in itertools.pairwise(cues)])
+    drift = (found[-1][1] - origin) - found[-1][0]["start_sample"]
+    print(f"{len(cues)} cues, {len(errors)} spacings; spacing error, ms: median"
+          f" {np.median(np.abs(errors)) / MS:.3f}, max {np.abs(errors).max() / MS:.3f};"
+          f" drift over the session {drift / MS:.3f} ms;"
+          f" lowest correlation {min(s for _, _, s in found):.4f}")
+    assert len(cues) == sum(e["kind"] == "cue" for e in timeline["events"]) == 14
+    assert np.abs(errors).max() <= round(MS)
+    onset = round(10 * MS)
+    assert np.array_equal(heard[origin + first["start_sample"] :][:onset], start_cue[:onset])
+    assert np.abs(start_cue[:onset].astype(np.int32)).max() > 5000
+
+
+# --- A pseudo-terminal ----------------------------------------------------------------
+
+
+ERASE_LINE: Final = "\x1b[2K"
+
+
+def screen_of(transcript: str) -> list[str]:
+    """The lines a terminal shows after ``transcript``; it may only use CR, LF and erase-line."""
+    lines: list[list[str]] = [[]]
+    column = 0
+    index = 0
+    while index < len(transcript):
+        if transcript.startswith(ERASE_LINE, index):
+            lines[-1] = []
+            index += len(ERASE_LINE)
+            continue
+        char = transcript[index]
+        if char == "\r":
+            column = 0
+        elif char == "\n":
+            lines.append([])
+            column = 0
+        elif char < " " or char == "\x7f":
+            raise AssertionError(f"unexpected control character {char!r} in {transcript!r}")
+        else:
+            line = lines[-1]
+            line.extend(" " * (column + 1 - len(line)))
+            line[column] = char
+            column += 1
+        index += 1
+    return ["".join(line).rstrip() for line in lines]
+
+
+def _controlling_terminal() -> None:
+    """In the child, a session leader already: make its stdin its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """The command on a pseudo-terminal of its own, as in a terminal window.
+
+    stdin, stdout and stderr are the terminal, which is the child's controlling terminal,
+    so Ctrl-C typed on it interrupts the child and closing it hangs the child up.
+    """
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str], columns: int = 100) -> None:
+        self.master, self.slave = os.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
+        self.attributes = termios.tcgetattr(self.slave)
+        """The terminal's settings before the command ran."""
+        self.output = bytearray()
+        self.process = subprocess.Popen(
+            [str(VOICE_COACH), *args], env=child_env(env), stdin=self.slave, stdout=self.slave,
+            stderr=self.slave, start_new_session=True, preexec_fn=_controlling_terminal)
+
+    def screen(self) -> list[str]:
+        return screen_of(self.output.decode(errors="replace"))
+
+    def line(self) -> str:
+        """The line the cursor is on: the status line while playing."""
+        return self.screen()[-1]
+
+    def send(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def pump(self, seconds: float) -> None:
+        """Read what the command shows for ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while self.master >= 0:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.master], [], [], max(0.0, min(left, 0.005)))
+            if ready:
+                try:
+                    self.output += os.read(self.master, 4096)
+                except OSError as exc:
+                    if exc.errno != errno.EIO:
+                        raise
+                    return
+            elif left <= 0:
+                return
+
+    def wait_for(self, shown: Callable[[str], bool], timeout_s: float, what: str) -> str:
+        """Pump until the status line satisfies ``shown``; return it."""
+        deadline = time.monotonic() + timeout_s
+        while not shown(self.line()):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{what}: the terminal shows {self.screen()!r},"
+                            f" exit code {self.process.poll()}", pytrace=False)
+            self.pump(0.01)
+        return self.line()
+
+    def wait_exit(self, timeout_s: float = 10.0) -> float:
+        """Pump until the command exits; return how long that took."""
+        started = time.monotonic()
+        while self.process.poll() is None:
+            if time.monotonic() - started > timeout_s:
+                pytest.fail(f"still running {timeout_s:g} s later: {self.screen()!r}",
+                            pytrace=False)
+            if self.master >= 0:
+                self.pump(0.002)
+            else:
+                time.sleep(0.002)
+        took = time.monotonic() - started
+        self.pump(0.1)
+        return took
+
+    def hang_up(self) -> None:
+        """Close the terminal, as when its window is closed."""
+        os.close(self.master)
+        self.master = -1
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for fd in (self.master, self.slave):
+            if fd >= 0:
+                os.close(fd)
+        self.master = self.slave = -1
+
+
+def playing(line: str) -> bool:
+    return bool(re.match(r"\d+:\d\d / -\d+:\d\d  step \d+/\d+  ", line))
+
+
+# --- 3. Ctrl-C, SIGTERM and a closed terminal --------------------------------------------
+
+
+
+@pytest.mark.sound
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGINT", "SIGTERM", "SIGHUP", "closed terminal"])
+def test_an_interrupt_stops_at_once_and_restores_the_terminal(
+        sound_server: SoundServer, how: str) -> None:
+    terminal = Terminal(["play", "four-seven-eight"], sound_server.env)
+    try:
+        terminal.wait_for(playing, 30, "no status line")
+        terminal.pump(1.0)
+        while_playing = termios.tcgetattr(terminal.slave)
+        pid = terminal.process.pid
+        assert streams_of(sound_server, pid) == 1
+
+        if how == "ctrl-c":
+            terminal.send(b"\x03")
+        elif how == "closed terminal":
+            terminal.hang_up()
+        else:
+            terminal.process.send_signal(getattr(signal, how))
+        took = terminal.wait_exit()
+
+        wait_until(lambda: streams_of(sound_server, pid) == 0, 2, "a stream is still playing")
+        assert processes_in_session(pid) == []
+        print(f"{how}: exited {terminal.process.returncode} {took * 1000:.0f} ms later")
+        assert (while_playing[3] & termios.ICANON) == 0
+        if how != "closed terminal":  # a closed terminal has no settings left to read
+            assert termios.tcgetattr(terminal.slave) == terminal.attributes
+            assert terminal.screen() == ["Error: interrupted", ""]
+        assert took <= INTERRUPTED_WITHIN_S
+        assert terminal.process.returncode == 130
+    finally:
+        terminal.close()
+
+
+# --- 4. Keys through a real terminal ---------------------------------------------------
+
+
+KEYS_ROUTINE: Final = """\
+id = "keys"
+title = "Keys"
+summary = "A session steered with keys."
+pause_s = 0.5
+
+[cues]
+start = "noise.wav"
+
+[[steps]]
+say = "First step."
+hold_s = 1
+
+[[steps]]
+say = "Second step."
+hold_s = 1
+"""
+
+
+def write_noise(path: Path, seconds: float, seed: int) -> Samples:
+    """Loud noise without a zero sample, so silence in a recording means nothing played."""
+    rng = np.random.default_rng(seed)
+    samples = np.clip(rng.normal(0, 6000, round(seconds * SAMPLE_RATE)), -32000, 32000)
+    noise = samples.astype(np.int16)
+    noise[noise == 0] = 1
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(SAMPLE_RATE)
+        writer.writeframes(noise.astype("<i2").tobytes())
+    return noise
+
+
+@pytest.mark.sound
+def test_keys_pause_resume_skip_and_quit(sound_server: SoundServer, tmp_path: Path) -> None:
+    noise = write_noise(tmp_path / "noise.wav", 6.0, seed=3)
+    routine = tmp_path / "keys.toml"
+    routine.write_text(KEYS_ROUTINE)
+    session, timeline = export(tmp_path / "export", str(routine))
+    steps = len(timeline["steps"])
+    first_step = timeline["steps"][1]
+
+    with sound_server.recording() as recording:
+        terminal = Terminal(["play", str(routine)], sound_server.env)
+        try:
+            assert f"step 1/{steps}  Starting" in terminal.wait_for(playing, 30, "no status line")
+            terminal.pump(1.0)
+
+            terminal.send(b" ")
+            pressed_at = time.monotonic()
+            line = terminal.wait_for(lambda line: "paused" in line, 1, "space did not pause")
+            shown_at = time.monotonic()
+            assert line.endswith(f"step 1/{steps}  Starting  paused - space resumes")
+            terminal.pump(1.0)
+            terminal.send(b" ")
+            resumed_at = time.monotonic()
+            terminal.wait_for(lambda line: playing(line) and "paused" not in line, 1,
+                              "space did not resume")
+            terminal.pump(0.5)
+
+            terminal.send(b"n")
+            line = terminal.wait_for(lambda line: "step 2/" in line, 1, "n did not skip")
+            assert f"step 2/{steps}  {first_step['label']}  space pause" in line
+            terminal.pump(0.5)
+
+            terminal.send(b"q")
+            terminal.wait_exit()
+            assert terminal.process.returncode == 0
+            assert terminal.screen() == ["Stopped.", ""]
+            assert termios.tcgetattr(terminal.slave) == terminal.attributes
+        finally:
+            terminal.close()
+
+    heard = recording.samples
+    step_start = next(e["start_sample"] for e in timeline["events"] if e["step"] == 1)
+    first_sound = step_start + int(np.flatnonzero(session[step_start:])[0])
+    pieces = runs(heard, min_length=64)
+    assert len(pieces) >= 3, f"expected noise, pause, noise, skip; heard {pieces}"
+    (start1, end1), (start2, end2), (start3, _) = pieces[:3]
+    first = locate(heard[start1 : start1 + 64], noise)
+    second = locate(heard[start2 : start2 + 64], noise)
+    after_skip = locate(heard[start3 : start3 + 64], session)
+    silent_s = (start2 - end1) / SAMPLE_RATE
+    print(f"space to space {(resumed_at - pressed_at) * 1000:.0f} ms, 'paused' shown to space"
+          f" {(resumed_at - shown_at) * 1000:.0f} ms; silent {silent_s * 1000:.0f} ms;"
+          f" resumed at noise sample {second}, stopped at {end1 - start1}; after n the next"
+          f" sound is session sample {after_skip}, step 2's first sound {first_sound}")
+
+    assert first == 0, "the start cue lost its onset"
+    assert np.array_equal(heard[start1:end1], noise[: end1 - start1])
+    # Silent from the moment the screen said paused until space was pressed again.
+    assert resumed_at - shown_at - 0.05 <= silent_s <= resumed_at - pressed_at + 0.05
+    assert second is not None and abs(second - (end1 - start1)) <= 15 * MS
+    assert np.array_equal(heard[start2:end2], noise[second : second + end2 - start2])
+    assert second + end2 - start2 < len(noise), "n did not cut the start cue short"
+    assert after_skip is not None and 0 <= after_skip - first_sound <= 10 * MS
+
+
+# --- 5. No sound device ----------------------------------------------------------------
+
+
+def test_no_device_is_one_line_and_no_history(tmp_path: Path) -> None:
+    config = tmp_path / "asound.conf"
+    config.write_text(NO_DEVICE_ALSA_CONFIG)
+
+    child = voice_coach("play", env={"ALSA_CONFIG_PATH": str(config)})
+
+    assert (child.returncode, child.stdout, child.stderr) == (1, "", NO_DEVICE)
+    assert history_entries() == []
+
+
+# --- 6. Time to first sound --------------------------------------------------------------
+
+
+def measure_first_sound(env: Mapping[str, str], cache_dir: Path,
+                        args: Sequence[str] = ("play",), timeout_s: float = 60.0) -> float:
+    """Seconds from starting ``voice-coach ARGS`` to its first bytes reaching the device.
+
+    The device is ALSA's file plugin in a temporary folder; ``cache_dir`` is the child's
+    XDG_CACHE_HOME (a fresh one is a cold clip cache); ``env`` is added to this process's
+    environment. The child is stopped once it has sounded, and records no history.
+    """
+    with tempfile.TemporaryDirectory(prefix="vc-first-sound-") as folder:
+        raw = Path(folder) / "played.raw"
+        config = Path(folder) / "asound.conf"
+        config.write_text(alsa_file_config(raw))
+        errors = Path(folder) / "stderr.txt"
+        environment = {**os.environ, **env, "XDG_CACHE_HOME": str(cache_dir),
+                       "ALSA_CONFIG_PATH": str(config), "VOICE_COACH_HISTORY": "false"}
+        with errors.open("wb") as stderr:
+            started = time.monotonic()
+            child = subprocess.Popen([str(VOICE_COACH), *args], env=environment,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=stderr)
+            try:
+                while size_of(raw) <= 0:
+                    if child.poll() is not None:
+                        raise RuntimeError(f"voice-coach exited with {child.returncode} before"
+                                           f" any sound: {errors.read_text().strip()}")
+                    if time.monotonic() - started > timeout_s:
+                        raise TimeoutError(f"no sound within {timeout_s:g} s")
+                    time.sleep(0.0005)
+                return time.monotonic() - started
+            finally:
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+
+
+@pytest.mark.sound
+def test_time_to_first_sound_is_measured(tmp_path: Path) -> None:
+    runs_each = 5
+    warm_cache = tmp_path / "warm"
+    measure_first_sound({}, warm_cache)
+    warm = [measure_first_sound({}, warm_cache) for _ in range(runs_each)]
+    cold = [measure_first_sound({}, tmp_path / f"cold-{n}") for n in range(runs_each)]
+
+    for name, times in (("warm", warm), ("cold", cold)):
+        print(f"first sound, {name} cache: median {statistics.median(times) * 1000:.0f} ms,"
+              f" min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}")
+    assert all(t > 0 for t in warm + cold)
+    assert any((warm_cache / "voice-coach").rglob("*")), "the warm runs filled no cache"
