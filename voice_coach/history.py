@@ -9,9 +9,9 @@ passed in.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
-import fcntl
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
