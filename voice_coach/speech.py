@@ -666,7 +666,7 @@ def serve_helper() -> None:
         _import_espeak()
         # Imported once here rather than in every child (about 7 ms each); importing
         # starts no thread and initialises no engine, so forking stays safe.
-        import pyttsx3.drivers.espeak  # noqa: F401
+        import pyttsx3.drivers.espeak
         import pyttsx3.engine  # noqa: F401
     except SpeechError as exc:
         channel.write(json.dumps({"ready": False, "error": str(exc)}) + "\n")
