@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import signal
 import sys
@@ -141,6 +142,17 @@ class CueType(click.ParamType):  # type: ignore[type-arg]
         return role, path
 
 
+class FiniteRange(click.FloatRange):
+    """A FloatRange that refuses NaN, which compares false with both ends and slips through."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{number} is not in the range {self._describe_range()}.", param, ctx)
+        return number
+
+
 def routine_argument(func: F) -> F:
     return click.argument("routine", default=DEFAULT_ROUTINE, metavar="[ROUTINE]",
                           envvar="VOICE_COACH_ROUTINE")(func)
@@ -149,7 +161,7 @@ def routine_argument(func: F) -> F:
 def plan_options(func: F) -> F:
     """Options that shape the timeline: shared by plan, play and export."""
     options = [
-        click.option("--minutes", "-m", type=click.FloatRange(MIN_MINUTES, MAX_MINUTES),
+        click.option("--minutes", "-m", type=FiniteRange(MIN_MINUTES, MAX_MINUTES),
                      envvar="VOICE_COACH_MINUTES",
                      help="Target session length; the repeating part fills it."
                           " [default: the routine's]"),
@@ -169,10 +181,10 @@ def sound_options(func: F) -> F:
         click.option("--voice", envvar="VOICE_COACH_VOICE",
                      help="Engine voice id or language, e.g. en-gb or gmw/en-us."
                                      " See 'voice-coach voices'."),
-        click.option("--volume", type=click.FloatRange(0.0, 1.0), default=1.0,
+        click.option("--volume", type=FiniteRange(0.0, 1.0), default=1.0,
                      envvar="VOICE_COACH_VOLUME",
                      show_default=True, help="Voice volume, 0 to 1."),
-        click.option("--chime-volume", type=click.FloatRange(0.0, 2.0), default=1.0,
+        click.option("--chime-volume", type=FiniteRange(0.0, 2.0), default=1.0,
                      envvar="VOICE_COACH_CHIME_VOLUME",
                      show_default=True, help="Chime volume relative to the voice, 0 to 2."),
         click.option("--cue", "cues", type=CueType(), multiple=True,
@@ -200,7 +212,12 @@ def cli(ctx: click.Context) -> None:
         return  # the settings file is what 'config' repairs; never refuse it for its content
     from voice_coach.config import click_default_map, config_path, load_config, parse_value
 
-    values = load_config(config_path())
+    try:
+        values = load_config(config_path())
+    except VoiceCoachError as error:
+        # Only the commands that take settings refuse to run; help and the rest still work.
+        ctx.meta["voice_coach.settings_error"] = error
+        return
     caution = os.environ.get("VOICE_COACH_CAUTION")
     if caution:
         try:
@@ -272,6 +289,7 @@ def plan(routine: str, minutes: float | None, breath: Pace | None, no_caution: b
     from voice_coach.session import SessionOptions, estimate_timeline
     from voice_coach.speech import SpeechSettings
 
+    _require_settings()
     loaded = resolve(routine, _user_routines())
     options = SessionOptions(plan=PlanSettings(minutes=minutes, pace=breath,
                                                caution=not no_caution),
@@ -292,12 +310,20 @@ def plan(routine: str, minutes: float | None, breath: Pace | None, no_caution: b
         click.echo(f"note: {note}", err=True)
 
 
+def _require_settings() -> None:
+    """Raise the settings file's problem, for the commands whose defaults it holds."""
+    problem = click.get_current_context().find_root().meta.get("voice_coach.settings_error")
+    if problem is not None:
+        raise problem
+
+
 def _session_options(minutes: float | None, breath: Pace | None, no_caution: bool, rate: int,
                      voice: str | None, volume: float, chime_volume: float,
                      cues: tuple[tuple[CueRole, CueSource], ...]) -> SessionOptions:
     from voice_coach.session import SessionOptions
     from voice_coach.speech import SpeechSettings
 
+    _require_settings()
     return SessionOptions(
         plan=PlanSettings(minutes=minutes, pace=breath, caution=not no_caution),
         speech=SpeechSettings(rate_wpm=rate, voice=voice, volume=volume),

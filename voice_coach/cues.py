@@ -29,6 +29,8 @@ MAX_CUE_BYTES: Final = 64 * 1024 * 1024
 class CueError(VoiceCoachError):
     """A cue sound cannot be found or read."""
 
+    exit_code = 2  # the user named the file: bad input, like a bad routine
+
 
 def builtin_cue_dir() -> Path:
     """The folder holding the built-in cue WAVs.

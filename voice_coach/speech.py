@@ -88,6 +88,12 @@ class SpeechError(VoiceCoachError):
     """Speech could not be rendered."""
 
 
+class UnknownVoiceError(SpeechError):
+    """The voice asked for is not one the engine has."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class SpeechSettings:
     """How lines are spoken. ``voice`` is an engine voice id or a language; None: default."""
@@ -187,7 +193,7 @@ def resolve_voice(engine: Engine, wanted: str) -> str:
         for voice in voices:
             if rule(voice):
                 return voice.id
-    raise SpeechError(f"unknown voice {wanted!r}; run 'voice-coach voices' to list them")
+    raise UnknownVoiceError(f"unknown voice {wanted!r}; run 'voice-coach voices' to list them")
 
 
 def render_clips(texts: Iterable[str], settings: SpeechSettings,
