@@ -94,11 +94,8 @@ class VoiceCoachGroup(click.Group):
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP unwind like Ctrl-C, so clean-up code runs."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, _raise_interrupt)
+                for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
@@ -729,8 +726,36 @@ def _clock(seconds: float, tenths: bool = False) -> str:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="voice-coach")
+    """Console-script entry point: one line and an exit code for every way a run can end.
+
+    Signals are handled for the whole run, not only inside the command: a Ctrl-C or
+    SIGTERM that lands while Click is parsing, or just after the command finished,
+    still ends in one line (or a clean 0), never a traceback or a death by signal.
+    """
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_interrupt)
+    try:
+        code = cli.main(prog_name="voice-coach", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        error: click.ClickException = Interrupted()
+    except click.ClickException as raised:
+        error = raised
+    else:
+        _ignore_signals()
+        sys.exit(code if isinstance(code, int) else 0)
+    _ignore_signals()
+    error.show()
+    sys.exit(error.exit_code)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _ignore_signals() -> None:
+    """The outcome is decided; a late signal must not turn it into a traceback."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 if __name__ == "__main__":  # pragma: no cover

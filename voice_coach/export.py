@@ -14,10 +14,13 @@ import functools
 import json
 import os
 import re
+import signal
+import threading
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from voice_coach.errors import VoiceCoachError
 from voice_coach.mix import Mixer
@@ -66,16 +69,44 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
             temporary = target.path.with_name(f".{target.path.name}.partial")
             written.append((temporary, target.path))
             _guarded(out_dir, target.path, functools.partial(target.write, temporary))
-        for temporary, final in written:
-            _guarded(out_dir, final, functools.partial(os.replace, temporary, final))
+        with _signals_deferred():  # the renames land all together, or an error stops them
+            for temporary, final in written:
+                _guarded(out_dir, final, functools.partial(os.replace, temporary, final))
+            for old in stale:
+                with contextlib.suppress(FileNotFoundError):
+                    old.unlink()
     finally:
         for temporary, _ in written:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
-    for old in stale:
-        with contextlib.suppress(FileNotFoundError):
-            old.unlink()
     return [t.path for t in targets]
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block is done, then interrupt.
+
+    Python runs a signal's handler between bytecodes, possibly well after the signal
+    came, so the handlers themselves are swapped: one that arrives during the block, or
+    just before it and is handled inside it, is remembered and raised once it is done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals
+        return
+    received: list[int] = []
+
+    def remember(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, remember) for sig in held}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def write_wav(path: Path, chunks: Iterator[Samples], sample_rate: int) -> None:
