@@ -15,8 +15,8 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import struct
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -87,20 +87,18 @@ class ClipCache:
         if not self.enabled:
             return
         data = _encode(key, samples)
-        temporary: str | None = None
+        # Named before it exists, so an interrupt at any point leaves nothing behind.
+        temporary = self.directory / f".tmp-{secrets.token_hex(8)}{SUFFIX}"
         try:
-            descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-",
-                                                     suffix=SUFFIX)
-            with os.fdopen(descriptor, "wb") as file:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            with os.fdopen(os.open(temporary, flags, 0o600), "wb") as file:
                 file.write(data)
             os.replace(temporary, self.path(key))
-            temporary = None
         except OSError as exc:
             self._disable("write to", exc)
         finally:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)  # gone already after a successful replace
 
     def _disable(self, action: str, exc: OSError) -> None:
         self.enabled = False

@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import threading
-import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from types import FrameType
 
 from voice_coach.errors import VoiceCoachError
 from voice_coach.mix import Mixer
-from voice_coach.pcm import Samples
+from voice_coach.pcm import Samples, wav_header
 from voice_coach.plan import Timeline, to_dict
 
 CHUNK_S = 10
@@ -110,14 +109,20 @@ def _signals_deferred() -> Iterator[None]:
 
 
 def write_wav(path: Path, chunks: Iterator[Samples], sample_rate: int) -> None:
-    """A mono 16-bit WAV from chunks of samples, flushed to disk before returning."""
+    """A mono 16-bit WAV from chunks of samples, flushed to disk before returning.
+
+    The header is written here rather than by ``wave``: a ``Wave_write`` interrupted
+    before its ``__init__`` ran prints a traceback from ``__del__`` ("Exception ignored").
+    """
     with open(path, "wb") as raw:
-        with wave.open(raw, "wb") as writer:
-            writer.setnchannels(1)
-            writer.setsampwidth(2)
-            writer.setframerate(sample_rate)
-            for chunk in chunks:
-                writer.writeframes(chunk.astype("<i2").tobytes())
+        raw.write(wav_header(0, sample_rate))
+        frames = 0
+        for chunk in chunks:
+            data = chunk.astype("<i2").tobytes()
+            raw.write(data)
+            frames += len(data) // 2
+        raw.seek(0)
+        raw.write(wav_header(frames, sample_rate))
         raw.flush()
         os.fsync(raw.fileno())
 

@@ -43,6 +43,7 @@ import importlib.metadata
 import json
 import math
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -352,8 +353,10 @@ class Pyttsx3Engine:
         self._owner = threading.get_ident()
         self.name = ENGINE_NAME
         self.version = version if version is not None else engine_version()
-        self._dir = Path(tempfile.mkdtemp(prefix="voice-coach-speech-"))
+        # Its removal is arranged before the folder exists: no interrupt can strand it.
+        self._dir = Path(tempfile.gettempdir()) / f"voice-coach-speech-{secrets.token_hex(8)}"
         self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
+        self._dir.mkdir(mode=0o700)
         self._count = 0
         self._closed = False
         self._voices: list[VoiceInfo] | None = None
