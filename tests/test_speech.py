@@ -169,29 +169,28 @@ def write_wav(path: Path, samples: Samples) -> None:
 class FakeBackend:
     """Writes real WAV files like the engine does; its faults are chosen by the test.
 
-    ``lose_rate``: how many main renders ignore the rate property and speak at 175 wpm
-    (the check render carries the rate in-band and always honours it). ``truncate``: how
-    many files are written shorter than the samples reported.
+    ``ignore_in_band``: how many calls ignore the in-band rate command, as an espeak without
+    embedded commands would: renders without the rate property then come out at pyttsx3's
+    default of 200 wpm. ``truncate_jobs``: which jobs (numbered from 0 over all calls) are
+    written shorter than the samples reported.
     """
 
-    def __init__(self, *, lose_rate: int = 0, truncate: int = 0) -> None:
-        self.lose_rate = lose_rate
-        self.truncate = truncate
+    def __init__(self, *, ignore_in_band: int = 0, truncate_jobs: frozenset[int] = frozenset()
+                 ) -> None:
+        self.ignore_in_band = ignore_in_band
+        self.truncate_jobs = truncate_jobs
         self.jobs: list[SynthJob] = []
 
     def run(self, jobs: Sequence[SynthJob]) -> list[SynthReport]:
+        ignoring = self.ignore_in_band > 0
+        self.ignore_in_band -= ignoring
         reports = []
         for job in jobs:
+            number = len(self.jobs)
             self.jobs.append(job)
-            rate = job.rate_wpm
-            if job.rate_property and self.lose_rate > 0:
-                self.lose_rate -= 1
-                rate = 175
+            rate = job.rate_wpm if job.rate_property or not ignoring else 200
             samples = fake_speech(job.text, rate)
-            written = samples
-            if self.truncate > 0:
-                self.truncate -= 1
-                written = samples[: samples.size // 2]
+            written = samples[: samples.size // 2] if number in self.truncate_jobs else samples
             write_wav(job.path, written)
             digest = hashlib.sha256(samples.astype("<i2").tobytes()).hexdigest()
             reports.append(SynthReport(error=None, delivered=samples.size, sha256=digest))
@@ -204,35 +203,49 @@ class FakeBackend:
         pass
 
 
-def test_a_lost_rate_is_caught_and_rendered_again() -> None:
-    backend = FakeBackend(lose_rate=1)
+def test_each_line_is_rendered_once_and_each_call_checks_its_first_line() -> None:
+    backend = FakeBackend()
+    texts = ["One two.", "Three four five.", "Six."]
     with Pyttsx3Engine(backend, version="fake") as engine:
-        samples = engine.render("Breathe in slowly.", SpeechSettings(rate_wpm=140))
-    assert np.array_equal(samples, fake_speech("Breathe in slowly.", 140))
-    assert [(job.rate_property, job.rate_wpm) for job in backend.jobs] == [
-        (True, 140), (False, 140), (True, 140), (False, 140)]
+        clips = engine.render_many(texts, SpeechSettings(rate_wpm=200, volume=0.5))
+    assert [clip.tolist() for clip in clips] == [
+        apply_volume(fake_speech(text, 200), 0.5).tolist() for text in texts]
+    assert [(job.text, job.rate_property, job.rate_wpm) for job in backend.jobs] == [
+        ("One two.", True, 200), ("One two.", False, 200), ("Three four five.", False, 200),
+        ("Six.", False, 200)]
 
 
-def test_a_rate_lost_twice_is_an_error() -> None:
-    with Pyttsx3Engine(FakeBackend(lose_rate=2), version="fake") as engine, \
+def test_an_ignored_in_band_rate_is_caught_and_every_line_rendered_again() -> None:
+    backend = FakeBackend(ignore_in_band=1)
+    texts = ["Breathe in slowly.", "And out."]
+    with Pyttsx3Engine(backend, version="fake") as engine:
+        clips = engine.render_many(texts, SpeechSettings(rate_wpm=140))
+    assert [clip.tolist() for clip in clips] == [fake_speech(text, 140).tolist() for text in texts]
+    assert [(job.text, job.rate_property) for job in backend.jobs] == [
+        ("Breathe in slowly.", True), ("Breathe in slowly.", False), ("And out.", False)] * 2
+
+
+def test_an_in_band_rate_ignored_twice_is_an_error() -> None:
+    with Pyttsx3Engine(FakeBackend(ignore_in_band=2), version="fake") as engine, \
             pytest.raises(SpeechError) as caught:
         engine.render("Breathe in slowly.", SpeechSettings(rate_wpm=140))
     assert str(caught.value) == (
         'could not render "Breathe in slowly.": two renders at 140 wpm differ'
-        " (22680 and 28350 samples), so the engine did not apply the rate (tried twice)"
+        " (28350 and 19845 samples), so the engine did not apply the rate (tried twice)"
     )
 
 
-def test_a_truncated_file_is_caught_and_rendered_again() -> None:
-    backend = FakeBackend(truncate=1)
+def test_a_truncated_check_is_caught_and_every_line_rendered_again() -> None:
+    backend = FakeBackend(truncate_jobs=frozenset({0}))
     with Pyttsx3Engine(backend, version="fake") as engine:
-        samples = engine.render("Breathe out.", SpeechSettings(rate_wpm=120))
-    assert np.array_equal(samples, fake_speech("Breathe out.", 120))
-    assert len(backend.jobs) == 4
+        clips = engine.render_many(["Breathe out.", "Rest."], SpeechSettings(rate_wpm=120))
+    assert [clip.tolist() for clip in clips] == [
+        fake_speech("Breathe out.", 120).tolist(), fake_speech("Rest.", 120).tolist()]
+    assert len(backend.jobs) == 6
 
 
 def test_a_file_truncated_twice_is_an_error() -> None:
-    with Pyttsx3Engine(FakeBackend(truncate=4), version="fake") as engine, \
+    with Pyttsx3Engine(FakeBackend(truncate_jobs=frozenset(range(4))), version="fake") as engine, \
             pytest.raises(SpeechError) as caught:
         engine.render("Breathe out.", SpeechSettings(rate_wpm=120))
     assert str(caught.value) == (
@@ -241,16 +254,16 @@ def test_a_file_truncated_twice_is_an_error() -> None:
     )
 
 
-def test_only_failed_lines_are_rendered_again() -> None:
-    backend = FakeBackend(lose_rate=1)
+def test_only_lines_whose_take_failed_are_rendered_again() -> None:
+    backend = FakeBackend(truncate_jobs=frozenset({2}))
     texts = ["One two.", "Three four five.", "One two."]
     with Pyttsx3Engine(backend, version="fake") as engine:
         clips = engine.render_many(texts, SpeechSettings(rate_wpm=200, volume=0.5))
     assert [clip.tolist() for clip in clips] == [
         apply_volume(fake_speech(text, 200), 0.5).tolist() for text in texts]
-    assert [job.text for job in backend.jobs] == [
-        "One two.", "One two.", "Three four five.", "Three four five.", "One two.", "One two.",
-        "One two.", "One two."]
+    assert [(job.text, job.rate_property) for job in backend.jobs] == [
+        ("One two.", True), ("One two.", False), ("Three four five.", False), ("One two.", False),
+        ("Three four five.", True), ("Three four five.", False)]
 
 
 def test_blank_lines_are_silent_without_the_engine() -> None:
@@ -463,6 +476,38 @@ def test_a_stuck_engine_is_killed_and_reported(tmp_path: Path) -> None:
         engine.render("Breathe in.", SpeechSettings())
     assert str(caught.value) == (
         'could not render "Breathe in.": the engine did not finish in 0.001 s (tried twice)')
+
+
+@pytest.mark.engine
+def test_the_check_catches_real_takes_spoken_at_another_rate(tmp_path: Path) -> None:
+    """The real engine renders the takes at 175 wpm, as if the in-band rate were ignored."""
+    import dataclasses
+    import re
+
+    from voice_coach.speech import ForkingBackend
+
+    real = ForkingBackend(tmp_path)
+
+    class WrongRate:
+        def run(self, jobs: Sequence[SynthJob]) -> list[SynthReport]:
+            return real.run([job if job.rate_property else dataclasses.replace(job, rate_wpm=175)
+                             for job in jobs])
+
+        def voices(self) -> list[VoiceInfo]:
+            return real.voices()
+
+        def close(self) -> None:
+            real.close()
+
+    with Pyttsx3Engine(WrongRate(), version="test") as engine, \
+            pytest.raises(SpeechError) as caught:
+        engine.render_many(LINES[:2], SpeechSettings(rate_wpm=140))
+    sizes = re.fullmatch(r'could not render "Breathe in\.": two renders at 140 wpm differ'
+                         r" \((\d+) and (\d+) samples\), so the engine did not apply the rate"
+                         r" \(tried twice\)", str(caught.value))
+    assert sizes is not None, str(caught.value)
+    check_samples, take_samples = map(int, sizes.groups())
+    assert take_samples < check_samples * 0.9
 
 
 WARM_SESSION = """

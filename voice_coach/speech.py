@@ -7,17 +7,18 @@ The engine is espeak-ng driven through pyttsx3 2.99, whose measured faults shape
   the same line comes out differently depending on what was said before (±250 samples).
   Only the first utterance of a fresh engine equals ``espeak-ng -w`` sample for sample, and
   espeak cannot be re-initialised in-process. So every utterance is rendered by a *fresh*
-  engine: a helper process (started once per ``Pyttsx3Engine``) forks one child per
-  utterance. Children are cheap (~40 ms, most of it pyttsx3's 10 ms polling sleeps), run
-  in parallel, and keep pyttsx3's prints, espeak's stderr, hangs and crashes away from us.
+  engine: a helper process (``synth_helper``, started once per ``Pyttsx3Engine``) forks one
+  child per utterance. Children are cheap (~30 ms wall, ~10 ms CPU, the rest pyttsx3's
+  10 ms polling sleeps), run in parallel, and keep pyttsx3's prints, espeak's stderr, hangs
+  and crashes away from us.
 - ``setProperty('rate')`` is queued inside espeak and dropped when ``runAndWait`` cancels a
   busy engine; ``getProperty('rate')`` is mis-declared and may report a value never applied.
-  The rate is therefore also given in-band, as espeak's embedded speed command at the head
-  of the text (output identical to ``espeak-ng -s``), and every line is rendered twice by
-  independent engines, once with the property and once with the in-band command only; the
-  two must agree sample for sample. Lengths differ by 20-30 % when a rate is lost, so this
-  catches it on lines of any length; a length model cannot (espeak's pauses make the
-  duration of short lines scale unevenly with the rate).
+  The rate therefore travels in-band, as espeak's embedded speed command at the head of the
+  text (output identical to ``espeak-ng -s``), so the property is never relied on. That the
+  in-band command is honoured is checked on every batch: its first line is rendered a
+  second time by another engine with the rate also set as the property, and the two must
+  agree sample for sample (lengths differ by 20-30 % when a rate is not applied, which a
+  length model cannot tell on short lines: espeak's pauses scale unevenly with the rate).
 - ``runAndWait`` after ``setProperty`` with no text queued never returns, and a failing
   file write inside the synthesis callback leaves the loop running forever: children only
   call ``runAndWait`` with a text queued, and a child that overruns is killed.
@@ -35,6 +36,7 @@ the engine always renders at full amplitude, which is espeak's default.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import functools
@@ -54,7 +56,7 @@ import threading
 import time
 import unicodedata
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
@@ -81,8 +83,11 @@ ENGINE_NOT_FOUND: Final = (
 )
 JOB_TIMEOUT_S: Final = 30.0
 """A child that has not finished one line by then is stuck (synthesis runs ~100x real time)."""
-RENDER_CHUNK: Final = 8
-"""Lines rendered per batch by ``render_clips``: progress is reported between batches."""
+RENDER_CHUNK: Final = 32
+"""Lines rendered per batch by ``render_clips``: progress is reported between batches.
+Bigger batches keep the helper's children busy (fewer waits for a batch's slowest line)."""
+CACHE_READERS: Final = 4
+"""Threads reading cached clips (a warm 120-line session: 70 ms read one by one)."""
 
 
 class SpeechError(VoiceCoachError):
@@ -221,8 +226,8 @@ def render_clips(texts: Iterable[str], settings: SpeechSettings,
                 identity = engine = engine_factory()
             keys = {text: cache.key(text, settings, identity) for text in wanted}
         missing: list[str] = []
-        for text in wanted:
-            hit = cache.get(keys[text]) if cache is not None else None
+        for text, hit in zip(wanted, _cached(cache, [keys.get(text, "") for text in wanted]),
+                             strict=True):
             if hit is None:
                 missing.append(text)
             else:
@@ -250,6 +255,19 @@ def render_clips(texts: Iterable[str], settings: SpeechSettings,
     return {text: clips[text] for text in wanted}
 
 
+def _cached(cache: ClipCache | None, keys: list[str]) -> Iterator[Samples | None]:
+    """Each key's clip from the cache, or None: read by a few threads (reading and
+    checksumming release the GIL), yielded in order as they come."""
+    if cache is None:
+        yield from (None for _ in keys)
+        return
+    if len(keys) < 4:
+        yield from map(cache.get, keys)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=CACHE_READERS) as pool:
+        yield from pool.map(cache.get, keys)
+
+
 def apply_volume(samples: Samples, volume: float) -> Samples:
     """Samples scaled linearly by ``volume`` (0-1), rounded to the nearest integer."""
     if volume == 1.0:
@@ -264,8 +282,8 @@ def apply_volume(samples: Samples, volume: float) -> Samples:
 class SynthJob:
     """One utterance for one fresh engine, written as WAV to ``path``.
 
-    ``rate_property``: also set the rate as the engine property (the main render); without
-    it the rate travels only in-band (the check render).
+    The rate always travels in-band; ``rate_property`` also sets it as the engine property
+    (the check render, see ``Pyttsx3Engine.render_many``).
     """
 
     text: str
@@ -323,14 +341,14 @@ def read_take(job: SynthJob, report: SynthReport) -> Samples | str:
     return samples
 
 
-def _compare(main: Samples | str, check: Samples | str, rate_wpm: int) -> str | None:
-    """Why a main render and its check render are not both good and equal, or None."""
-    if isinstance(main, str):
-        return main
+def _compare(take: Samples | str, check: Samples | str, rate_wpm: int) -> str | None:
+    """Why a take and its check render are not both good and equal, or None."""
+    if isinstance(take, str):
+        return take
     if isinstance(check, str):
         return check
-    if not np.array_equal(main, check):
-        return (f"two renders at {rate_wpm} wpm differ ({main.size} and {check.size} samples),"
+    if not np.array_equal(take, check):
+        return (f"two renders at {rate_wpm} wpm differ ({check.size} and {take.size} samples),"
                 " so the engine did not apply the rate")
     return None
 
@@ -343,7 +361,7 @@ def _preview(text: str, limit: int = 40) -> str:
 
 
 class Pyttsx3Engine:
-    """espeak-ng through pyttsx3: each line rendered twice by fresh engines and checked.
+    """espeak-ng through pyttsx3: each line rendered by a fresh engine and checked.
 
     Use from one thread only (it talks to one helper process). ``backend`` is for tests.
     """
@@ -385,7 +403,12 @@ class Pyttsx3Engine:
         return self.render_many([text], settings)[0]
 
     def render_many(self, texts: Sequence[str], settings: SpeechSettings) -> list[Samples]:
-        """Every text rendered and verified; one retry per line, then ``SpeechError``."""
+        """Every text rendered and verified; one retry per line, then ``SpeechError``.
+
+        Each line is rendered once, with the rate in-band. One check per call renders the
+        first line again with the rate also set as the property; if the two differ, the
+        engine did not honour the in-band rate and every line of the call is redone.
+        """
         self._check_thread()
         voice = resolve_voice(self, settings.voice) if settings.voice is not None else None
         spoken = [speakable_text(text) for text in texts]
@@ -397,17 +420,19 @@ class Pyttsx3Engine:
         for _attempt in range(2):
             if not pending:
                 break
-            jobs = [job for index in pending
-                    for job in self._jobs(spoken[index], settings.rate_wpm, voice)]
+            check_job = self._job(spoken[pending[0]], settings.rate_wpm, voice, rate_property=True)
+            jobs = [check_job] + [self._job(spoken[index], settings.rate_wpm, voice)
+                                  for index in pending]
             reports = self._backend.run(jobs)
-            takes = [read_take(job, report) for job, report in zip(jobs, reports, strict=True)]
+            check, *takes = [read_take(job, report)
+                             for job, report in zip(jobs, reports, strict=True)]
+            rate_problem = _compare(takes[0], check, settings.rate_wpm)
             failed = []
-            for number, index in enumerate(pending):
-                main, check = takes[2 * number], takes[2 * number + 1]
-                problem = _compare(main, check, settings.rate_wpm)
+            for index, take in zip(pending, takes, strict=True):
+                problem = take if isinstance(take, str) else rate_problem
                 if problem is None:
-                    assert not isinstance(main, str)
-                    results[index] = apply_volume(main, settings.volume)
+                    assert not isinstance(take, str)
+                    results[index] = apply_volume(take, settings.volume)
                 else:
                     problems[index] = problem
                     failed.append(index)
@@ -429,11 +454,12 @@ class Pyttsx3Engine:
         finally:
             self._finalizer()
 
-    def _jobs(self, text: str, rate_wpm: int, voice: str | None) -> tuple[SynthJob, SynthJob]:
+    def _job(self, text: str, rate_wpm: int, voice: str | None, *,
+             rate_property: bool = False) -> SynthJob:
         self._count += 1
-        stem = self._dir / f"{self._count:06d}"
-        return (SynthJob(text, rate_wpm, voice, True, stem.with_suffix(".main.wav")),
-                SynthJob(text, rate_wpm, voice, False, stem.with_suffix(".check.wav")))
+        kind = "check" if rate_property else "take"
+        return SynthJob(text, rate_wpm, voice, rate_property,
+                        self._dir / f"{self._count:06d}.{kind}.wav")
 
     def _check_thread(self) -> None:
         if threading.get_ident() != self._owner:
@@ -547,15 +573,13 @@ class ForkingBackend:
 
     def _start(self) -> subprocess.Popen[bytes]:
         bootstrap = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]);"
-                     " from voice_coach.speech import serve_helper; serve_helper()")
-        single = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                         "MKL_NUM_THREADS")}
+                     " from voice_coach.synth_helper import serve_helper; serve_helper()")
         try:
             with self._log.open("ab") as log:
                 process = subprocess.Popen(
                     [sys.executable, "-c", bootstrap, json.dumps(sys.path)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                    env={**os.environ, **single}, start_new_session=True,
+                    start_new_session=True,
                 )
         except OSError as exc:
             raise SpeechError(f"cannot start the speech engine ({exc.strerror or exc})") from None
@@ -567,7 +591,7 @@ class ForkingBackend:
             raise
         if not ready.get("ready"):
             _stop_helper(process, True)
-            raise SpeechError(str(ready.get("error")))
+            raise SpeechError(f"speech engine failed to start: {ready.get('error')}")
         return process
 
     def _request(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -660,221 +684,3 @@ def _stop_helper(process: subprocess.Popen[bytes], at_once: bool) -> None:
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
-
-
-def serve_helper() -> None:
-    """The helper process: JSON lines in on stdin, out on the original stdout.
-
-    Anything else printed goes to the log, so it can never corrupt the replies.
-    """
-    channel = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    os.close(null)
-    try:
-        _import_espeak()
-        # Imported once here rather than in every child (about 7 ms each); importing
-        # starts no thread and initialises no engine, so forking stays safe.
-        import pyttsx3.drivers.espeak
-        import pyttsx3.engine  # noqa: F401
-    except SpeechError as exc:
-        channel.write(json.dumps({"ready": False, "error": str(exc)}) + "\n")
-        return
-    channel.write(json.dumps({"ready": True}) + "\n")
-    for line in sys.stdin:
-        request = json.loads(line)
-        results = _run_children(request["tasks"], int(request["parallel"]),
-                                float(request["timeout_s"]), request["log"])
-        channel.write(json.dumps({"results": results}) + "\n")
-
-
-@dataclass
-class _Child:
-    index: int
-    pid: int
-    fd: int
-    deadline: float
-    output: bytes = b""
-
-
-def _run_children(tasks: list[dict[str, Any]], parallel: int, timeout_s: float,
-                  log: str) -> list[dict[str, Any]]:
-    """Fork one child per task, at most ``parallel`` at once; their results in task order."""
-    results: list[dict[str, Any] | None] = [None] * len(tasks)
-    running: dict[int, _Child] = {}
-    queue = list(range(len(tasks)))
-    if threading.active_count() != 1:
-        raise RuntimeError("the speech helper must stay single-threaded to fork safely")
-    while queue or running:
-        while queue and len(running) < parallel:
-            index = queue.pop(0)
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child
-                os.closerange(3, write_fd)
-                os.closerange(write_fd + 1, 1 << 16)
-                _child_main(tasks[index], write_fd, log)
-            os.close(write_fd)
-            running[read_fd] = _Child(index, pid, read_fd, time.monotonic() + timeout_s)
-        wait_s = max(0.0, min(child.deadline for child in running.values()) - time.monotonic())
-        readable, _, _ = select.select(list(running), [], [], wait_s)
-        for fd in readable:
-            child = running[fd]
-            chunk = os.read(fd, 65536)
-            if chunk:
-                child.output += chunk
-                continue
-            del running[fd]
-            os.close(fd)
-            _, status = os.waitpid(child.pid, 0)
-            results[child.index] = _child_result(child.output, status)
-        now = time.monotonic()
-        for fd, child in list(running.items()):
-            if now >= child.deadline:
-                os.kill(child.pid, signal.SIGKILL)
-                os.waitpid(child.pid, 0)
-                os.close(fd)
-                del running[fd]
-                results[child.index] = {"error": f"the engine did not finish in {timeout_s:g} s"}
-    return [result if result is not None else {"error": "lost"} for result in results]
-
-
-def _child_result(output: bytes, status: int) -> dict[str, Any]:
-    try:
-        result: dict[str, Any] = json.loads(output)
-        return result
-    except ValueError:
-        if os.WIFSIGNALED(status):
-            return {"error": f"the engine crashed (signal {os.WTERMSIG(status)})"}
-        return {"error": f"the engine exited without a result (status {status})"}
-
-
-def _child_main(task: dict[str, Any], result_fd: int, log: str) -> None:  # pragma: no cover
-    """A forked child: one fresh pyttsx3 engine, one task, then exit without cleanup."""
-    try:
-        log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
-        if task["op"] == "voices":
-            result = _voices_in_fresh_engine()
-        else:
-            result = _render_in_fresh_engine(task)
-    except BaseException as exc:
-        result = {"error": f"{type(exc).__name__}: {exc}"}
-    data = json.dumps(result).encode()
-    while data:
-        data = data[os.write(result_fd, data):]
-    os._exit(0)
-
-
-def _wait_until(condition: Callable[[], bool], deadline: float, what: str) -> None:
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.0005)
-
-
-class _Capture:
-    """Wraps the driver's synthesis callback: collects samples in linear time and hands the
-    driver the complete buffer (including the final callback's samples) before it writes."""
-
-    def __init__(self, driver: Any, espeak: Any) -> None:
-        self.driver = driver
-        self.espeak = espeak
-        self.original = driver._onSynth
-        self.chunks: list[bytes] = []
-        self.terminated = False
-        self.final_samples = 0
-        self.error: str | None = None
-        espeak.SetSynthCallback(self.on_synth)
-
-    def on_synth(self, wav: Any, numsamples: int, events: Any) -> int:
-        if not self.driver._speaking:
-            return 0
-        if numsamples > 0:
-            self.chunks.append(ctypes.string_at(wav, numsamples * ctypes.sizeof(ctypes.c_short)))
-        terminating = False
-        index = 0
-        while events[index].type != self.espeak.EVENT_LIST_TERMINATED:
-            terminating = terminating or events[index].type == self.espeak.EVENT_MSG_TERMINATED
-            index += 1
-        if terminating:
-            self.final_samples = numsamples
-            self.driver._data_buffer = b"".join(self.chunks)
-        try:
-            self.original(wav, 0, events)
-        except Exception as exc:  # a failed write would otherwise leave runAndWait spinning
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.driver._speaking = False
-            self.driver.endLoop()
-        if terminating:
-            self.terminated = True
-        return 0
-
-    @property
-    def pcm(self) -> bytes:
-        return b"".join(self.chunks)
-
-
-def _render_in_fresh_engine(task: dict[str, Any]) -> dict[str, Any]:
-    """The measured recipe, in a process whose espeak has said nothing yet."""
-    import pyttsx3
-
-    espeak = _import_espeak()
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-
-    def idle() -> None:
-        _wait_until(lambda: not espeak.IsPlaying(), deadline, "espeak to go idle")
-
-    _buffer_like_the_command_line(espeak)
-    engine = pyttsx3.init("espeak")
-    driver = engine.proxy._driver
-    engine.runAndWait()  # the first loop after init returns before anything is rendered
-    idle()
-    capture = _Capture(driver, espeak)
-    voice = task["voice"]
-    if voice is not None:
-        engine.setProperty("voice", voice)
-        idle()
-        current = engine.getProperty("voice")
-        if str(current).lower() != voice.lower():
-            return {"error": f"the engine did not switch to voice {voice!r}"}
-    rate = int(task["rate"])
-    if task["rate_property"]:
-        engine.setProperty("rate", rate)
-        idle()
-    # The embedded speed command carries the rate with the text itself.
-    engine.save_to_file(f"\x01{rate}S{task['text']}", task["path"])
-    idle()
-    engine.runAndWait()
-    _wait_until(lambda: capture.terminated or capture.error is not None, deadline,
-                "the end of synthesis")
-    _wait_until(lambda: not driver._speaking and not espeak.IsPlaying(), deadline,
-                "the engine to finish")
-    if capture.error is not None:
-        return {"error": f"the engine failed to write its file ({capture.error})"}
-    pcm = capture.pcm
-    return {"error": None, "delivered": len(pcm) // 2, "sha256": hashlib.sha256(pcm).hexdigest(),
-            "final_samples": capture.final_samples}
-
-
-def _buffer_like_the_command_line(espeak: Any) -> None:
-    """Have pyttsx3 initialise espeak with the library's default buffers (60 ms, as the
-    ``espeak-ng`` command line does) instead of its own 1000 ms.
-
-    espeak's samples depend on its buffer size in rare cases (measured: a long French line
-    at 390-420 wpm differed over 35 ms); with the default every clip equals ``espeak-ng -w``.
-    This child process exits after one line, so the patch dies with it.
-    """
-    initialize = espeak.Initialize
-    espeak.Initialize = lambda output, _buffer_ms: initialize(output, 0)
-
-
-def _voices_in_fresh_engine() -> dict[str, Any]:
-    import pyttsx3
-
-    engine = pyttsx3.init("espeak")
-    voices = [{"id": voice.id, "name": voice.name, "languages": list(voice.languages)}
-              for voice in engine.getProperty("voices")]
-    return {"error": None, "voices": voices}
-
