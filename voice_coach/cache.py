@@ -109,25 +109,29 @@ class ClipCache:
 
 
 def _encode(key: str, samples: Samples) -> bytes:
-    pcm = np.asarray(samples, dtype="<i2").tobytes()
+    pcm = np.ascontiguousarray(samples, dtype="<i2").data
     digest = _digest(key, pcm)
-    return _HEADER.pack(MAGIC, FORMAT_VERSION, SAMPLE_RATE, len(pcm) // 2, digest) + pcm
+    return b"".join((_HEADER.pack(MAGIC, FORMAT_VERSION, SAMPLE_RATE, pcm.nbytes // 2, digest),
+                     pcm))
 
 
 def _decode(key: str, data: bytes) -> Samples | None:
     if len(data) < _HEADER.size:
         return None
     magic, version, rate, count, digest = _HEADER.unpack_from(data)
-    pcm = data[_HEADER.size:]
-    if (magic, version, rate) != (MAGIC, FORMAT_VERSION, SAMPLE_RATE) or len(pcm) != 2 * count:
+    pcm = memoryview(data)[_HEADER.size:]
+    if (magic, version, rate) != (MAGIC, FORMAT_VERSION, SAMPLE_RATE) or pcm.nbytes != 2 * count:
         return None
     if _digest(key, pcm) != digest:
         return None
     return np.frombuffer(pcm, dtype="<i2").astype(np.int16)
 
 
-def _digest(key: str, pcm: bytes) -> bytes:
-    return hashlib.sha256(key.encode("utf-8") + b"\0" + pcm).digest()
+def _digest(key: str, pcm: memoryview) -> bytes:
+    """SHA-256 of the key, a NUL and the PCM (fed in parts: a clip is never copied)."""
+    digest = hashlib.sha256(key.encode("utf-8") + b"\0")
+    digest.update(pcm)
+    return digest.digest()
 
 
 def _remove_if_same(path: Path, identity: os.stat_result) -> None:
