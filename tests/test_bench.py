@@ -1,0 +1,122 @@
+"""scripts/bench.py --quick: all five sections measured, as valid JSON and as a table.
+
+A smoke test of the benchmark itself, not of the numbers it reports (they depend on the
+machine). It renders speech and plays through ALSA's file plugin and a private PulseAudio.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.sound, pytest.mark.engine]
+
+PROJECT = Path(__file__).resolve().parent.parent
+SECTIONS = [
+    (1, "synthesis", "Synthesis against its floor"),
+    (2, "default_session", "The default session"),
+    (3, "first_sound", "Time to first sound"),
+    (4, "cue_timing", "Cue timing, live"),
+    (5, "memory_cpu", "Memory and CPU"),
+]
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_COACH_")}
+    return subprocess.run([sys.executable, str(PROJECT / "scripts" / "bench.py"), *args],
+                          env=env, cwd=PROJECT, capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+@pytest.fixture(scope="module")
+def quick_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = bench("--quick", "--json")
+    assert run.returncode == 0, run.stderr
+    path = tmp_path_factory.mktemp("bench") / "quick.json"
+    path.write_text(run.stdout, encoding="utf-8")
+    return path
+
+
+def test_quick_json_has_every_section_measured(quick_json: Path) -> None:
+    document: dict[str, Any] = json.loads(quick_json.read_text(encoding="utf-8"))
+    machine = document["machine"]
+    assert machine["mode"] == "quick"
+    assert machine["cores"] >= 1
+    assert machine["python"].count(".") == 2
+    assert machine["espeak_ng"].startswith("1.")
+    assert machine["date"][:2] == "20"
+    sections = document["sections"]
+    assert [(s["number"], s["key"]) for s in sections] == [(n, k) for n, k, _ in SECTIONS]
+    for section in sections:
+        assert section["error"] is None, section
+        assert section["rows"], section["key"]
+        for row in section["rows"]:
+            assert isinstance(row["ours"], float) and math.isfinite(row["ours"]), row
+            assert row["met"] in (True, False, None), row
+    assert document["summary"]["not_measured"] == []
+    rows = {row["measurement"]: row for s in sections for row in s["rows"]}
+    floor = rows["export, cold cache: wall"]
+    assert floor["peer_label"] == "espeak-ng -w"
+    assert floor["ratio"] == pytest.approx(floor["ours"] / floor["peer"])
+    assert rows["export psoas-release, warm: real time"]["goal"] == "≥ 1000x"
+    assert 0 < rows["play, warm cache: first sound"]["ours"] < 30
+    assert 0 < rows["play 60 min: peak RSS"]["ours"] < 4096
+    live = sections[3]["details"]
+    assert live["voice_coach"]["cues_found"] == live["voice_coach"]["cues_planned"] == 4
+    assert live["naive"]["cues_found"] >= 2
+
+
+def test_the_table_shows_every_section(quick_json: Path) -> None:
+    run = bench("--table-from", str(quick_json))
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("voice-coach benchmark (quick run), 20")
+    assert lines[1].startswith("machine: ")
+    assert "espeak-ng 1." in lines[1]
+    header = next(line for line in lines if line.startswith("measurement"))
+    assert header.split() == ["measurement", "ours", "peer", "/", "floor", "ratio", "goal"]
+    for number, _, title in SECTIONS:
+        assert any(line.startswith(f"{number}. {title}") for line in lines), title
+        assert any(line.startswith(f"{number}. {title}") and line.endswith(": details")
+                   for line in lines), title
+    measured = [line for line in lines if line.startswith("   ") and line.rstrip().endswith(
+        ("met", "MISSED", "—"))]
+    assert len(measured) == sum(len(s["rows"]) for s in
+                                json.loads(quick_json.read_text(encoding="utf-8"))["sections"])
+    assert any(line.startswith("goals: ") for line in lines)
+
+
+def test_runs_merge_section_by_section(quick_json: Path, tmp_path: Path) -> None:
+    """A later run's section replaces the same section of an earlier run."""
+    document = json.loads(quick_json.read_text(encoding="utf-8"))
+    early = {**document, "machine": {**document["machine"], "date": "2001-01-01T00:00:00+00:00"}}
+    late = {**document, "sections": [s for s in document["sections"] if s["number"] in (2, 5)]}
+    late["sections"] = [{**s, "rows": [{**s["rows"][0], "measurement": "replaced"}]}
+                        for s in late["sections"]]
+    (tmp_path / "early.json").write_text(json.dumps(early), encoding="utf-8")
+    (tmp_path / "late.json").write_text(json.dumps(late), encoding="utf-8")
+    run = bench("--table-from", str(tmp_path / "early.json"), str(tmp_path / "late.json"))
+    assert run.returncode == 0, run.stderr
+    rows = [line.strip().split("  ")[0] for line in run.stdout.splitlines()
+            if line.startswith("   ") and line.rstrip().endswith(("met", "MISSED", "—"))]
+    assert rows.count("replaced") == 2
+    assert len(rows) == sum(len(s["rows"]) for s in document["sections"] if s["number"]
+                            not in (2, 5)) + 2
+    assert "  section 1: 2001-01-01T00:00:00+00:00, load" in run.stdout
+    assert f"  section 2: {document['machine']['date']}, load" in run.stdout
+
+
+def test_a_file_that_is_not_a_run_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not json\n", encoding="utf-8")
+    run = bench("--table-from", str(path))
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == (f"bench: cannot read the runs: {path}: not a --json run"
+                          " (Expecting value: line 1 column 1 (char 0))\n")
