@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "wheel_smoke.sh"
 OTHER_VERSIONS = ("3.12", "3.13")
 SKIP_OTHERS = "VOICE_COACH_SKIP_OTHER_PYTHONS"
+SKIPPING_OTHERS = os.environ.get(SKIP_OTHERS) == "1"
+"""Read at import: conftest removes every VOICE_COACH_* variable before a test runs."""
 TIMEOUT_S = 900
 
 
@@ -65,6 +67,20 @@ def find_python(version: str) -> Path | None:
     return None
 
 
+def require_python(version: str) -> Path:
+    """Python ``version`` (see find_python); a missing one fails the test, or skips it with
+    VOICE_COACH_SKIP_OTHER_PYTHONS=1."""
+    python = find_python(version)
+    if python is None:
+        message = (f"no Python {version}: looked for {pyenv_root()}/versions/{version}.*/bin/python"
+                   f" and python{version} on PATH. Install it (pyenv install {version}) or set"
+                   f" {SKIP_OTHERS}=1 to test only the current Python.")
+        if SKIPPING_OTHERS:
+            pytest.skip(message)
+        pytest.fail(message)
+    return python
+
+
 def smoke(python: Path, record_property: Callable[[str, object], None]) -> None:
     started = time.monotonic()
     try:
@@ -93,14 +109,7 @@ def test_wheel_installs_and_runs_on_the_current_python(
 @pytest.mark.parametrize("version", OTHER_VERSIONS)
 def test_wheel_installs_and_runs_on_other_pythons(
         version: str, record_property: Callable[[str, object], None]) -> None:
-    python = find_python(version)
-    if python is None:
-        message = (f"no Python {version}: looked for {pyenv_root()}/versions/{version}.*/bin/python"
-                   f" and python{version} on PATH. Install it (pyenv install {version}) or set"
-                   f" {SKIP_OTHERS}=1 to test only the current Python.")
-        if os.environ.get(SKIP_OTHERS) == "1":
-            pytest.skip(message)
-        pytest.fail(message)
+    python = require_python(version)
     if python.resolve() == base_python().resolve():
         pytest.skip(f"Python {version} is the current interpreter, tested above")
     smoke(python, record_property)
