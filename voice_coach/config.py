@@ -27,6 +27,7 @@ from typing import Final, Literal, TypeAlias
 import platformdirs
 
 from voice_coach.errors import VoiceCoachError
+from voice_coach.files import decode_utf8, read_user_file
 from voice_coach.routine import MAX_MINUTES, MIN_MINUTES, parse_pace
 
 MIN_RATE_WPM: Final = 80
@@ -121,21 +122,10 @@ def config_path(env: Mapping[str, str] = os.environ) -> Path:
 def load_config(path: Path) -> dict[str, object]:
     """The settings in ``path``, validated and converted; {} when there is no file."""
     try:
-        if path.is_dir():
-            raise ConfigError(f"{path}: is a directory, not a settings file")
-        raw = path.read_bytes()
+        raw = read_user_file(path, ConfigError, kind="a settings file")
     except FileNotFoundError:
         return {}
-    except PermissionError:
-        raise ConfigError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({_reason(exc)})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not UTF-8 text (byte {exc.start}); the settings file is UTF-8 TOML"
-        ) from None
+    text = decode_utf8(raw, path, ConfigError, expected="the settings file is UTF-8 TOML")
     return parse_config(text, source=str(path))
 
 

@@ -18,6 +18,7 @@ from typing import Final
 import numpy as np
 
 from voice_coach.errors import VoiceCoachError
+from voice_coach.files import SizeLimit, read_user_file
 from voice_coach.pcm import SAMPLE_RATE, AudioFormatError, Samples, decode_audio
 from voice_coach.routine import BUILTIN_CUES, CUE_ROLES, CueRole, CueSource, Routine
 
@@ -97,22 +98,12 @@ def _builtin(name: str) -> Samples:
 
 def _decode_file(path: Path) -> Samples:
     name = str(path)
+    limit = SizeLimit(MAX_CUE_BYTES, f"a cue may be at most {MAX_CUE_BYTES:,} bytes and"
+                                     f" {MAX_CUE_S:g} s")
     try:
-        if path.is_dir():
-            raise CueError(f"{name}: is a directory, not a sound file")
-        size = path.stat().st_size
-        if size > MAX_CUE_BYTES:
-            raise CueError(
-                f"{name}: file is {size:,} bytes; a cue may be at most {MAX_CUE_BYTES:,}"
-                f" bytes and {MAX_CUE_S:g} s"
-            )
-        data = path.read_bytes()
+        data = read_user_file(path, CueError, kind="a sound file", limit=limit)
     except FileNotFoundError:
         raise CueError(f"{name}: no such file") from None
-    except PermissionError:
-        raise CueError(f"{name}: permission denied") from None
-    except OSError as exc:
-        raise CueError(f"{name}: cannot read ({exc.strerror or exc})") from None
     try:
         samples = decode_audio(data, name)
     except AudioFormatError as exc:

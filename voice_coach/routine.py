@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
 
 from voice_coach.errors import VoiceCoachError
+from voice_coach.files import SizeLimit, decode_utf8, read_user_file
 
 CueRole: TypeAlias = Literal["start", "inhale", "exhale", "hold", "spot", "end"]
 CUE_ROLES: Final[tuple[CueRole, ...]] = ("start", "inhale", "exhale", "hold", "spot", "end")
@@ -145,30 +146,13 @@ def load_builtin(routine_id: str) -> Routine:
 
 def load_file(path: Path) -> Routine:
     """Read and validate a routine file."""
-    name = str(path)
+    limit = SizeLimit(MAX_FILE_BYTES, f"a routine file may be at most {MAX_FILE_BYTES:,} bytes")
     try:
-        if path.is_dir():
-            raise RoutineError(f"{name}: is a directory, not a routine file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise RoutineError(
-                f"{name}: file is {size:,} bytes; a routine file may be at most"
-                f" {MAX_FILE_BYTES:,} bytes"
-            )
-        raw = path.read_bytes()
+        raw = read_user_file(path, RoutineError, kind="a routine file", limit=limit)
     except FileNotFoundError:
-        raise RoutineError(f"{name}: no such file") from None
-    except PermissionError:
-        raise RoutineError(f"{name}: permission denied") from None
-    except OSError as exc:
-        raise RoutineError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RoutineError(
-            f"{name}: not UTF-8 text (byte {exc.start}); a routine is a UTF-8 TOML file"
-        ) from None
-    return parse_routine(text, source=name, default_id=_id_from_stem(path.stem),
+        raise RoutineError(f"{path}: no such file") from None
+    text = decode_utf8(raw, path, RoutineError, expected="a routine is a UTF-8 TOML file")
+    return parse_routine(text, source=str(path), default_id=_id_from_stem(path.stem),
                          base_dir=path.parent)
 
 
