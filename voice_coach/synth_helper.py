@@ -25,11 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def main() -> None:
-    """Entry point of ``python -m voice_coach.synth_helper``."""
-    serve_helper()
-
-
 def import_espeak() -> Any:
     """pyttsx3's espeak binding; importing it loads libespeak-ng."""
     from pyttsx3.drivers import _espeak
@@ -252,7 +247,3 @@ def _voices_in_fresh_engine() -> dict[str, Any]:
     voices = [{"id": voice.id, "name": voice.name, "languages": list(voice.languages)}
               for voice in engine.getProperty("voices")]
     return {"error": None, "voices": voices}
-
-
-if __name__ == "__main__":
-    main()
