@@ -550,3 +550,58 @@ def test_the_helper_process_imports_neither_numpy_nor_the_rest_of_voice_coach() 
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True)
     assert result.stdout == "['voice_coach', 'voice_coach.synth_helper']\n"
+
+
+IDENTITY_PROBE = """
+import json, sys
+from voice_coach.speech import engine_identity
+identity = engine_identity()
+maps = open("/proc/self/maps").read()
+print(json.dumps({"identity": identity, "loaded": "libespeak-ng" in maps,
+                  "modules": sorted(m for m in ("pyttsx3", "importlib.metadata")
+                                    if m in sys.modules)}))
+"""
+
+
+def identity_of(tmp_path: Path, library_path: str = "") -> dict[str, object]:
+    import json
+    import os
+
+    env = {**os.environ, "LD_LIBRARY_PATH": library_path}
+    result = subprocess.run([sys.executable, "-c", IDENTITY_PROBE], capture_output=True,
+                            text=True, check=True, env=env, cwd=tmp_path)
+    found: dict[str, object] = json.loads(result.stdout)
+    return found
+
+
+def test_the_cache_identity_is_read_without_loading_espeak_or_metadata(tmp_path: Path) -> None:
+    import importlib.metadata
+
+    from voice_coach.speech import RECIPE_VERSION
+
+    probe = identity_of(tmp_path)
+    assert probe["loaded"] is False
+    assert probe["modules"] == []
+    identity = str(probe["identity"])
+    assert identity.startswith(f"pyttsx3 {importlib.metadata.version('pyttsx3')}; /")
+    assert identity.endswith(f"; recipe {RECIPE_VERSION}")
+    assert "libespeak-ng.so.1" in identity
+
+
+def test_replacing_the_espeak_library_changes_the_cache_identity(tmp_path: Path) -> None:
+    """A libespeak-ng.so.1 first on the loader's path is part of the identity, and a new one
+    there (an upgrade) gives another identity, so old clips are not served."""
+    import os
+
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    library = folder / "libespeak-ng.so.1"
+    library.write_bytes(b"version one")
+    first = str(identity_of(tmp_path, str(folder))["identity"])
+    assert f"{library} 11 " in first
+    library.write_bytes(b"version two, longer")
+    os.utime(library, ns=(1, 1))
+    second = str(identity_of(tmp_path, str(folder))["identity"])
+    assert f"{library} 19 1; " in second
+    assert first != second
+    assert str(identity_of(tmp_path)["identity"]) not in (first, second)

@@ -50,7 +50,7 @@ def check_simpleaudio(version: tuple[int, int] = sys.version_info[:2],
 def check_speech() -> tuple[Check, Check]:
     """The engine loads and renders a test phrase; it has voices."""
     from voice_coach.pcm import SAMPLE_RATE
-    from voice_coach.speech import SpeechSettings, open_engine
+    from voice_coach.speech import SpeechSettings, engine_version, open_engine
 
     try:
         started = time.monotonic()
@@ -70,7 +70,7 @@ def check_speech() -> tuple[Check, Check]:
         return (Check("speech engine", False, f"the test phrase came out {seconds:.2f} s long",
                       "reinstall espeak-ng"), Check("voices", False, "not checked"))
     speech = Check("speech engine", True,
-                   f"{engine.version} rendered a test phrase ({seconds:.1f} s of speech"
+                   f"{engine_version()} rendered a test phrase ({seconds:.1f} s of speech"
                    f" in {took_ms:.0f} ms)")
     english = sum(1 for v in voices if any(lang.startswith("en") for lang in v.languages))
     found = Check("voices", bool(voices), f"{len(voices)} voices, {english} of them English",
