@@ -581,3 +581,28 @@ def test_version(tmp_path: Path, env: dict[str, str]) -> None:
     result = run(["--version"], cwd=tmp_path, env=env)
     assert (result.returncode, result.stdout, result.stderr) == (
         0, f"voice-coach, version {__version__}\n", "")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["routines"], ["plan", "psoas-release", "--json"]],
+                         ids=["buffered to the end", "a long document"])
+def test_output_to_a_full_disk_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    """Python itself would print "Exception ignored ... OSError" and exit 120."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([str(VOICE_COACH), *args], cwd=tmp_path, stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    assert (result.returncode, result.stderr) == (
+        1, "Error: cannot write the output (No space left on device)\n")
+
+
+def test_a_reader_that_has_left_is_no_error_message(tmp_path: Path) -> None:
+    """`voice-coach plan --json | head -c 0`: the pipe is closed before anything is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([str(VOICE_COACH), "plan", "psoas-release", "--json"],
+                                cwd=tmp_path, stdout=write_end, stderr=subprocess.PIPE,
+                                text=True, timeout=60, check=False)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (1, "")

@@ -740,6 +740,11 @@ def main() -> None:
         error: click.ClickException = Interrupted()
     except click.ClickException as raised:
         error = raised
+    except BrokenPipeError:  # the reader left (`voice-coach plan | head`): nobody to tell
+        _ignore_signals()
+        sys.exit(1)
+    except OSError as raised:  # commands word their own file errors; this is our output
+        error = click.ClickException(f"cannot write the output ({raised.strerror or raised})")
     else:
         _ignore_signals()
         sys.exit(code if isinstance(code, int) else 0)

@@ -8,9 +8,14 @@ nothing heavy, so it can take over from the interpreter's first moment.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import signal
 import sys
+import threading
 from types import FrameType
+from typing import NoReturn
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -28,4 +33,36 @@ def main() -> None:
             signal.signal(sig, signal.SIG_IGN)
         print("Error: interrupted", file=sys.stderr)
         sys.exit(130)
-    run()
+    try:
+        run()
+    except SystemExit as done:
+        leave(done.code)
+    leave(0)
+
+
+def leave(code: object) -> NoReturn:
+    """Exit with ``code`` once the run is over, skipping the interpreter's teardown.
+
+    Freeing every module (numpy, Click, ...) took ~20 ms of a 0.2 s warm start and does
+    nothing for the user. What teardown does that matters is done here: the atexit
+    handlers run (temporary folders, the speech helper) and stdout and stderr are flushed.
+    With any other thread still running, Python's own exit waits for it as usual.
+    """
+    status = code if isinstance(code, int) else 0 if code is None else 1
+    if not isinstance(code, int) and code is not None:
+        print(code, file=sys.stderr)
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if others:
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left: nobody to tell
+        status = status or 1
+    except OSError as exc:  # a full disk: Python itself would only say "Exception ignored"
+        print(f"Error: cannot write the output ({exc.strerror or exc})", file=sys.stderr)
+        status = status or 1
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(status)
