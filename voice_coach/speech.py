@@ -83,9 +83,8 @@ ENGINE_NOT_FOUND: Final = (
 )
 JOB_TIMEOUT_S: Final = 30.0
 """A child that has not finished one line by then is stuck (synthesis runs ~100x real time)."""
-RENDER_CHUNK: Final = 32
-"""Lines rendered per batch by ``render_clips``: progress is reported between batches.
-Bigger batches keep the helper's children busy (fewer waits for a batch's slowest line)."""
+CHECK_EVERY: Final = 32
+"""Lines per rate check (see ``Pyttsx3Engine.render_many``)."""
 CACHE_READERS: Final = 4
 """Threads reading cached clips (a warm 120-line session: 70 ms read one by one)."""
 
@@ -158,7 +157,9 @@ class Engine(EngineIdentity, Protocol):
 class BatchEngine(Engine, Protocol):
     """An engine that renders several lines faster together than one by one."""
 
-    def render_many(self, texts: Sequence[str], settings: SpeechSettings) -> list[Samples]: ...
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
+                    on_clip: Callable[[int, Samples], None] | None = None
+                    ) -> list[Samples]: ...
 
 
 class EngineFactory(EngineIdentity, Protocol):
@@ -236,19 +237,22 @@ def render_clips(texts: Iterable[str], settings: SpeechSettings,
                     progress(len(clips), total)
         if missing and engine is None:
             engine = engine_factory()
-        for start in range(0, len(missing), RENDER_CHUNK):
-            assert engine is not None
-            chunk = missing[start:start + RENDER_CHUNK]
-            if isinstance(engine, BatchEngine):
-                rendered = engine.render_many(chunk, settings)
-            else:
-                rendered = [engine.render(text, settings) for text in chunk]
-            for text, samples in zip(chunk, rendered, strict=True):
-                clips[text] = samples
-                if cache is not None:
-                    cache.put(keys[text], samples)
+
+        def store(position: int, samples: Samples) -> None:
+            text = missing[position]
+            clips[text] = samples
+            if cache is not None:
+                cache.put(keys[text], samples)
             if progress is not None:
                 progress(len(clips), total)
+
+        if missing:
+            assert engine is not None
+            if isinstance(engine, BatchEngine):
+                engine.render_many(missing, settings, on_clip=store)
+            else:
+                for position, text in enumerate(missing):
+                    store(position, engine.render(text, settings))
     finally:
         if engine is not None:
             engine.close()
@@ -303,9 +307,9 @@ class SynthReport:
 
 
 class SynthBackend(Protocol):
-    """Runs jobs, each in a fresh engine, in any order but reporting in job order."""
+    """Runs jobs, each in a fresh engine; yields each job's number and report as it ends."""
 
-    def run(self, jobs: Sequence[SynthJob]) -> list[SynthReport]: ...
+    def run(self, jobs: Sequence[SynthJob]) -> Iterator[tuple[int, SynthReport]]: ...
 
     def voices(self) -> list[VoiceInfo]: ...
 
@@ -380,7 +384,6 @@ class Pyttsx3Engine:
         self._voices: list[VoiceInfo] | None = None
         if backend is None:
             try:
-                _import_espeak()
                 backend = ForkingBackend(self._dir, parallel=parallel)
             except BaseException:
                 self._finalizer()
@@ -402,47 +405,81 @@ class Pyttsx3Engine:
     def render(self, text: str, settings: SpeechSettings) -> Samples:
         return self.render_many([text], settings)[0]
 
-    def render_many(self, texts: Sequence[str], settings: SpeechSettings) -> list[Samples]:
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
+                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
         """Every text rendered and verified; one retry per line, then ``SpeechError``.
 
-        Each line is rendered once, with the rate in-band. One check per call renders the
-        first line again with the rate also set as the property; if the two differ, the
-        engine did not honour the in-band rate and every line of the call is redone.
+        Each line is rendered once, with the rate in-band. Every ``CHECK_EVERY`` lines, one
+        check renders the first of them again with the rate also set as the property; if
+        the two differ, the engine did not honour the in-band rate and those lines are
+        redone. ``on_clip(index, samples)`` hears of each line as soon as it is verified,
+        while the others are still being rendered.
         """
         self._check_thread()
         voice = resolve_voice(self, settings.voice) if settings.voice is not None else None
         spoken = [speakable_text(text) for text in texts]
-        results: dict[int, Samples] = {
-            index: np.zeros(0, dtype=np.int16) for index, text in enumerate(spoken) if not text
-        }
-        pending = [index for index, text in enumerate(spoken) if text]
+        results: dict[int, Samples] = {}
         problems: dict[int, str] = {}
+
+        def settle(index: int, take: Samples | str, rate_problem: str | None) -> None:
+            problem = take if isinstance(take, str) else rate_problem
+            if problem is not None:
+                problems[index] = problem
+                return
+            assert not isinstance(take, str)
+            results[index] = apply_volume(take, settings.volume)
+            problems.pop(index, None)
+            if on_clip is not None:
+                on_clip(index, results[index])
+
+        for index, text in enumerate(spoken):
+            if not text:
+                settle(index, np.zeros(0, dtype=np.int16), None)
+        pending = [index for index, text in enumerate(spoken) if text]
         for _attempt in range(2):
-            if not pending:
-                break
-            check_job = self._job(spoken[pending[0]], settings.rate_wpm, voice, rate_property=True)
-            jobs = [check_job] + [self._job(spoken[index], settings.rate_wpm, voice)
-                                  for index in pending]
-            reports = self._backend.run(jobs)
-            check, *takes = [read_take(job, report)
-                             for job, report in zip(jobs, reports, strict=True)]
-            rate_problem = _compare(takes[0], check, settings.rate_wpm)
-            failed = []
-            for index, take in zip(pending, takes, strict=True):
-                problem = take if isinstance(take, str) else rate_problem
-                if problem is None:
-                    assert not isinstance(take, str)
-                    results[index] = apply_volume(take, settings.volume)
-                else:
-                    problems[index] = problem
-                    failed.append(index)
-            pending = failed
+            if pending:
+                self._render_checked(spoken, pending, settings.rate_wpm, voice, settle)
+            pending = [index for index in pending if index not in results]
         if pending:
             index = pending[0]
             raise SpeechError(
                 f'could not render "{_preview(spoken[index])}": {problems[index]} (tried twice)'
             )
         return [results[index] for index in range(len(texts))]
+
+    def _render_checked(self, spoken: Sequence[str], lines: list[int], rate_wpm: int,
+                        voice: str | None,
+                        settle: Callable[[int, Samples | str, str | None], None]) -> None:
+        """One pass over ``lines``: jobs for a check and the takes of each group, their
+        takes settled with the group's verdict as the reports come in."""
+        groups = [lines[start:start + CHECK_EVERY] for start in range(0, len(lines), CHECK_EVERY)]
+        jobs: list[SynthJob] = []
+        owner: list[tuple[int, int | None]] = []  # (group, line) of each job; line None: check
+        for number, group in enumerate(groups):
+            jobs.append(self._job(spoken[group[0]], rate_wpm, voice, rate_property=True))
+            owner.append((number, None))
+            for index in group:
+                jobs.append(self._job(spoken[index], rate_wpm, voice))
+                owner.append((number, index))
+        checks: dict[int, Samples | str] = {}
+        takes: dict[int, Samples | str] = {}
+        verdicts: dict[int, str | None] = {}
+        waiting: dict[int, list[int]] = {number: [] for number in range(len(groups))}
+        for job_number, report in self._backend.run(jobs):
+            number, line = owner[job_number]
+            take = read_take(jobs[job_number], report)
+            if line is None:
+                checks[number] = take
+            else:
+                takes[line] = take
+                waiting[number].append(line)
+            first = groups[number][0]
+            if number not in verdicts and number in checks and first in takes:
+                verdicts[number] = _compare(takes[first], checks[number], rate_wpm)
+            if number in verdicts:
+                for ready in waiting[number]:
+                    settle(ready, takes[ready], verdicts[number])
+                waiting[number] = []
 
     def close(self) -> None:
         if self._closed:
@@ -556,22 +593,14 @@ def _espeak_ng_version() -> str:
     return "missing"
 
 
-def _import_espeak() -> Any:
-    """pyttsx3's espeak binding; loading it loads libespeak-ng (pyttsx3.init does the same)."""
-    try:
-        from pyttsx3.drivers import _espeak
-    except ImportError as exc:
-        raise SpeechError(f"pyttsx3 is missing ({exc}); reinstall voice-coach") from None
-    except (RuntimeError, OSError) as exc:
-        raise _engine_error(exc) from None
-    return _espeak
-
-
-def _engine_error(exc: BaseException) -> SpeechError:
-    """The user's view of a failure to load or start the engine."""
-    if "espeak" in str(exc).lower() or isinstance(exc, OSError):
+def _not_ready_error(reply: dict[str, Any]) -> SpeechError:
+    """The user's view of a helper that could not load pyttsx3 or espeak-ng."""
+    cause, error = reply.get("cause"), reply.get("error")
+    if cause == "engine":
         return SpeechError(ENGINE_NOT_FOUND)
-    return SpeechError(f"speech engine failed to start: {exc}")
+    if cause == "pyttsx3":
+        return SpeechError(f"pyttsx3 is missing ({error}); reinstall voice-coach")
+    return SpeechError(f"speech engine failed to start: {error}")
 
 
 # --- The helper process (imperative shell around pyttsx3) ------------------------------
@@ -593,17 +622,16 @@ class ForkingBackend:
         self._process = self._start()
         self._finalizer = weakref.finalize(self, _stop_helper, self._process, False)
 
-    def run(self, jobs: Sequence[SynthJob]) -> list[SynthReport]:
-        if not jobs:
-            return []
+    def run(self, jobs: Sequence[SynthJob]) -> Iterator[tuple[int, SynthReport]]:
         tasks = [{"op": "render", "text": job.text, "rate": job.rate_wpm, "voice": job.voice,
                   "rate_property": job.rate_property, "path": str(job.path)} for job in jobs]
-        results = self._request(tasks)
-        return [SynthReport(error=result.get("error"), delivered=int(result.get("delivered", 0)),
-                            sha256=str(result.get("sha256", ""))) for result in results]
+        for index, result in self._request(tasks):
+            yield index, SynthReport(error=result.get("error"),
+                                     delivered=int(result.get("delivered", 0)),
+                                     sha256=str(result.get("sha256", "")))
 
     def voices(self) -> list[VoiceInfo]:
-        result = self._request([{"op": "voices"}])[0]
+        result = next(result for _, result in self._request([{"op": "voices"}]))
         if result.get("error"):
             raise SpeechError(f"cannot list the engine's voices: {result['error']}")
         return [VoiceInfo(id=str(v["id"]), name=str(v["name"]),
@@ -634,43 +662,59 @@ class ForkingBackend:
             raise
         if not ready.get("ready"):
             _stop_helper(process, True)
-            raise SpeechError(f"speech engine failed to start: {ready.get('error')}")
+            raise _not_ready_error(ready)
         return process
 
-    def _request(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        rounds = -(-len(tasks) // self._parallel)
-        message = json.dumps({"tasks": tasks, "parallel": self._parallel,
-                              "timeout_s": self._job_timeout_s, "log": str(self._log)})
+    def _request(self, tasks: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Each task's number and result, as the helper's children finish them. A helper
+        that dies is started again once, for the tasks it had not answered."""
+        remaining = dict(enumerate(tasks))
         for attempt in range(2):
+            if not remaining:
+                return
             if self._process.poll() is not None:
                 self._finalizer.detach()
                 self._process = self._start()
                 self._finalizer = weakref.finalize(self, _stop_helper, self._process, False)
-            deadline = time.monotonic() + rounds * self._job_timeout_s + 10.0
+            numbers = list(remaining)
+            message = json.dumps({"tasks": [remaining[n] for n in numbers],
+                                  "parallel": self._parallel, "timeout_s": self._job_timeout_s,
+                                  "log": str(self._log)})
             try:
-                reply = self._exchange(message, deadline)
+                for position, result in self._exchange(message, len(numbers)):
+                    number = numbers[position]
+                    del remaining[number]
+                    yield number, result
+                return
             except _HelperDied:
                 if attempt == 1:
                     raise SpeechError(
                         f"the speech engine stopped unexpectedly{self._last_words()}") from None
-                continue
-            results = reply.get("results")
-            if isinstance(results, list) and len(results) == len(tasks):
-                return results
-            raise SpeechError("the speech engine gave a malformed answer")
-        raise AssertionError("unreachable")
 
-    def _exchange(self, message: str, deadline: float) -> dict[str, Any]:
-        """Send one request and wait for its answer; if interrupted, end the helper at once."""
+    def _exchange(self, message: str, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Send one request and yield its answers; if stopped before the end (an interrupt, a
+        caller that gave up), end the helper at once, children and all."""
         process = self._process
         assert process.stdin is not None
         finished = False
         try:
             process.stdin.write(message.encode() + b"\n")
             process.stdin.flush()
-            reply = self._receive(process, deadline)
-            finished = True
-            return reply
+            answered: set[int] = set()
+            while True:
+                # A child that hangs is killed after the job timeout, so answers keep coming.
+                reply = self._receive(process, time.monotonic() + self._job_timeout_s + 10.0)
+                if "done" in reply:
+                    if answered != set(range(count)):
+                        raise SpeechError("the speech engine gave a malformed answer")
+                    finished = True
+                    return
+                position = reply.get("index")
+                if not isinstance(position, int) or not 0 <= position < count \
+                        or position in answered or not isinstance(reply.get("result"), dict):
+                    raise SpeechError("the speech engine gave a malformed answer")
+                answered.add(position)
+                yield position, reply["result"]
         except OSError:
             raise _HelperDied() from None
         finally:

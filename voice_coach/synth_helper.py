@@ -35,7 +35,9 @@ def import_espeak() -> Any:
 def serve_helper() -> None:
     """The helper process: JSON lines in on stdin, out on the original stdout.
 
-    Anything else printed goes to the log, so it can never corrupt the replies.
+    A request is a list of tasks; the answer is a line per task as its child finishes
+    (``{"index": i, "result": ...}``), then ``{"done": n}``. Anything else printed goes to
+    the log, so it can never corrupt the answers.
     """
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     null = os.open(os.devnull, os.O_WRONLY)
@@ -48,14 +50,21 @@ def serve_helper() -> None:
         import pyttsx3.drivers.espeak
         import pyttsx3.engine  # noqa: F401
     except Exception as exc:  # reported to the caller, who words it for the user
-        channel.write(json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"}) + "\n")
+        cause = ("pyttsx3" if isinstance(exc, ImportError)
+                 else "engine" if isinstance(exc, OSError) or "espeak" in str(exc).lower()
+                 else "other")
+        channel.write(json.dumps({"ready": False, "cause": cause, "error": str(exc)}) + "\n")
         return
     channel.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)
-        results = _run_children(request["tasks"], int(request["parallel"]),
-                                float(request["timeout_s"]), request["log"])
-        channel.write(json.dumps({"results": results}) + "\n")
+
+        def emit(index: int, result: dict[str, Any]) -> None:
+            channel.write(json.dumps({"index": index, "result": result}) + "\n")
+
+        _run_children(request["tasks"], int(request["parallel"]), float(request["timeout_s"]),
+                      request["log"], emit)
+        channel.write(json.dumps({"done": len(request["tasks"])}) + "\n")
 
 
 @dataclass
@@ -67,10 +76,10 @@ class _Child:
     output: bytes = b""
 
 
-def _run_children(tasks: list[dict[str, Any]], parallel: int, timeout_s: float,
-                  log: str) -> list[dict[str, Any]]:
-    """Fork one child per task, at most ``parallel`` at once; their results in task order."""
-    results: list[dict[str, Any] | None] = [None] * len(tasks)
+def _run_children(tasks: list[dict[str, Any]], parallel: int, timeout_s: float, log: str,
+                  emit: Callable[[int, dict[str, Any]], None]) -> None:
+    """Fork one child per task, at most ``parallel`` at once; ``emit`` each task's result as
+    its child finishes."""
     running: dict[int, _Child] = {}
     queue = list(range(len(tasks)))
     if threading.active_count() != 1:
@@ -97,7 +106,7 @@ def _run_children(tasks: list[dict[str, Any]], parallel: int, timeout_s: float,
             del running[fd]
             os.close(fd)
             _, status = os.waitpid(child.pid, 0)
-            results[child.index] = _child_result(child.output, status)
+            emit(child.index, _child_result(child.output, status))
         now = time.monotonic()
         for fd, child in list(running.items()):
             if now >= child.deadline:
@@ -105,8 +114,7 @@ def _run_children(tasks: list[dict[str, Any]], parallel: int, timeout_s: float,
                 os.waitpid(child.pid, 0)
                 os.close(fd)
                 del running[fd]
-                results[child.index] = {"error": f"the engine did not finish in {timeout_s:g} s"}
-    return [result if result is not None else {"error": "lost"} for result in results]
+                emit(child.index, {"error": f"the engine did not finish in {timeout_s:g} s"})
 
 
 def _child_result(output: bytes, status: int) -> dict[str, Any]:
