@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import wave
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -193,8 +194,8 @@ class FakeBackend:
             samples = fake_speech(job.text, rate)
             written = samples[: samples.size // 2] if number in self.truncate_jobs else samples
             write_wav(job.path, written)
-            digest = hashlib.sha256(samples.astype("<i2").tobytes()).hexdigest()
-            reports.append(SynthReport(error=None, delivered=samples.size, sha256=digest))
+            digest = zlib.crc32(samples.astype("<i2").tobytes())
+            reports.append(SynthReport(error=None, delivered=samples.size, crc32=digest))
         yield from reversed(list(enumerate(reports)))
 
     def voices(self) -> list[VoiceInfo]:
@@ -216,32 +217,40 @@ def test_each_line_is_rendered_once_and_each_call_checks_its_first_line() -> Non
         ("Six.", False, 200)]
 
 
-def test_every_32_lines_have_a_check_and_each_clip_is_handed_over_once_verified() -> None:
+def many_lines() -> list[str]:
+    """Two full check groups and a short third one."""
     from voice_coach.speech import CHECK_EVERY
 
-    backend = FakeBackend(ignore_in_band=0)
-    texts = [f"Line number {n} of seventy." for n in range(70)]
+    return [f"Line number {n} of many." for n in range(2 * CHECK_EVERY + 6)]
+
+
+def test_every_group_of_lines_has_a_check_and_each_clip_is_handed_over_once_verified() -> None:
+    from voice_coach.speech import CHECK_EVERY
+
+    backend = FakeBackend()
+    texts = many_lines()
     handed: list[tuple[int, int]] = []
     with Pyttsx3Engine(backend, version="fake") as engine:
         clips = engine.render_many(texts, SpeechSettings(rate_wpm=150),
                                    on_clip=lambda index, clip: handed.append((index, clip.size)))
     checks = [job.text for job in backend.jobs if job.rate_property]
-    assert CHECK_EVERY == 32
-    assert checks == [texts[0], texts[32], texts[64]]
-    assert len(backend.jobs) == 73
+    assert checks == [texts[0], texts[CHECK_EVERY], texts[2 * CHECK_EVERY]]
+    assert len(backend.jobs) == len(texts) + 3
     assert sorted(handed) == [(n, clip.size) for n, clip in enumerate(clips)]
     assert [clip.tolist() for clip in clips] == [fake_speech(t, 150).tolist() for t in texts]
 
 
 def test_a_group_with_a_failed_check_is_redone_and_the_others_kept() -> None:
-    """The check of lines 32-63 (job 33) comes back short: only that group is rendered again."""
-    backend = FakeBackend(truncate_jobs=frozenset({33}))
-    texts = [f"Line number {n} of seventy." for n in range(70)]
+    """The second group's check comes back short: only that group is rendered again."""
+    from voice_coach.speech import CHECK_EVERY
+
+    backend = FakeBackend(truncate_jobs=frozenset({CHECK_EVERY + 1}))
+    texts = many_lines()
     with Pyttsx3Engine(backend, version="fake") as engine:
         clips = engine.render_many(texts, SpeechSettings(rate_wpm=150))
     assert [clip.tolist() for clip in clips] == [fake_speech(t, 150).tolist() for t in texts]
-    again = [job.text for job in backend.jobs[73:]]
-    assert again == [texts[32], *texts[32:64]]
+    again = [job.text for job in backend.jobs[len(texts) + 3:]]
+    assert again == [texts[CHECK_EVERY], *texts[CHECK_EVERY:2 * CHECK_EVERY]]
 
 
 def test_an_ignored_in_band_rate_is_caught_and_every_line_rendered_again() -> None:
