@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure voice-coach against its floors and peers: five measurements, one run, one table.
 
-    .venv/bin/python scripts/bench.py             # the full run (about 30 minutes)
+    .venv/bin/python scripts/bench.py             # the full run (about 20 minutes)
     .venv/bin/python scripts/bench.py --quick     # small runs, for the smoke test (~1 minute)
     .venv/bin/python scripts/bench.py --json      # the same data as JSON on stdout
     .venv/bin/python scripts/bench.py --only 1,3  # some sections only
