@@ -584,12 +584,18 @@ def test_version(tmp_path: Path, env: dict[str, str]) -> None:
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "PYTHONUNBUFFERED"])
 @pytest.mark.parametrize("args", [["routines"], ["plan", "psoas-release", "--json"]],
-                         ids=["buffered to the end", "a long document"])
-def test_output_to_a_full_disk_is_one_line(tmp_path: Path, args: list[str]) -> None:
-    """Python itself would print "Exception ignored ... OSError" and exit 120."""
+                         ids=["a short list", "a long document"])
+def test_output_to_a_full_disk_is_one_line(tmp_path: Path, args: list[str],
+                                           unbuffered: bool) -> None:
+    """Python itself would print "Exception ignored ... OSError" and exit 120. Buffered, a
+    short output fails only at the final flush; unbuffered, in the command itself."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
     with open("/dev/full", "w") as full:
-        result = subprocess.run([str(VOICE_COACH), *args], cwd=tmp_path, stdout=full,
+        result = subprocess.run([str(VOICE_COACH), *args], cwd=tmp_path, stdout=full, env=env,
                                 stderr=subprocess.PIPE, text=True, timeout=60, check=False)
     assert (result.returncode, result.stderr) == (
         1, "Error: cannot write the output (No space left on device)\n")

@@ -61,8 +61,9 @@ def leave(code: object) -> NoReturn:
     except BrokenPipeError:  # the reader left: nobody to tell
         status = status or 1
     except OSError as exc:  # a full disk: Python itself would only say "Exception ignored"
-        print(f"Error: cannot write the output ({exc.strerror or exc})", file=sys.stderr)
-        status = status or 1
+        if status == 0:  # else the failure was told already (cli.main), maybe this same one
+            print(f"Error: cannot write the output ({exc.strerror or exc})", file=sys.stderr)
+            status = 1
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()
     os._exit(status)
