@@ -661,3 +661,18 @@ def test_replacing_the_espeak_library_changes_the_cache_identity(tmp_path: Path)
     assert f"{library} 19 1; " in second
     assert first != second
     assert str(identity_of(tmp_path)["identity"]) not in (first, second)
+
+
+@pytest.mark.engine
+def test_asking_for_voices_keeps_the_helper_running(tmp_path: Path) -> None:
+    """A request read only in part ends the helper (it may be mid-way); voices() must read
+    its answer to the end, or every render after it pays for a new helper."""
+    from voice_coach.speech import ForkingBackend
+
+    with Pyttsx3Engine(ForkingBackend(tmp_path), version="test") as engine:
+        backend = engine._backend
+        assert isinstance(backend, ForkingBackend)
+        started = backend._process.pid
+        engine.render(LINES[0], SpeechSettings(voice="en-us"))
+        assert backend._process.poll() is None
+        assert backend._process.pid == started

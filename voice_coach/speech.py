@@ -632,7 +632,8 @@ class ForkingBackend:
                                      crc32=int(result.get("crc32", -1)))
 
     def voices(self) -> list[VoiceInfo]:
-        result = next(result for _, result in self._request([{"op": "voices"}]))
+        # Read to the end: a request left half-read ends the helper.
+        result = dict(self._request([{"op": "voices"}]))[0]
         if result.get("error"):
             raise SpeechError(f"cannot list the engine's voices: {result['error']}")
         return [VoiceInfo(id=str(v["id"]), name=str(v["name"]),
