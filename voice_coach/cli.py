@@ -18,12 +18,12 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from voice_coach import __version__
+from voice_coach.entry import ignore_signals, raise_interrupt
 from voice_coach.errors import VoiceCoachError
 from voice_coach.plan import PlanSettings, Timeline, to_dict
 from voice_coach.routine import (
@@ -94,7 +94,7 @@ class VoiceCoachGroup(click.Group):
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP unwind like Ctrl-C, so clean-up code runs."""
-    previous = {sig: signal.signal(sig, _raise_interrupt)
+    previous = {sig: signal.signal(sig, raise_interrupt)
                 for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
@@ -733,7 +733,7 @@ def main() -> None:
     still ends in one line (or a clean 0), never a traceback or a death by signal.
     """
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_interrupt)
+        signal.signal(sig, raise_interrupt)
     try:
         code = cli.main(prog_name="voice-coach", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
@@ -741,26 +741,16 @@ def main() -> None:
     except click.ClickException as raised:
         error = raised
     except BrokenPipeError:  # the reader left (`voice-coach plan | head`): nobody to tell
-        _ignore_signals()
+        ignore_signals()
         sys.exit(1)
     except OSError as raised:  # commands word their own file errors; this is our output
         error = click.ClickException(f"cannot write the output ({raised.strerror or raised})")
     else:
-        _ignore_signals()
+        ignore_signals()
         sys.exit(code if isinstance(code, int) else 0)
-    _ignore_signals()
+    ignore_signals()
     error.show()
     sys.exit(error.exit_code)
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def _ignore_signals() -> None:
-    """The outcome is decided; a late signal must not turn it into a traceback."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,19 +19,25 @@ from types import FrameType
 from typing import NoReturn
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+def raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    """A signal handler: SIGTERM and SIGHUP unwind like Ctrl-C, so clean-up code runs."""
     raise KeyboardInterrupt
+
+
+def ignore_signals() -> None:
+    """The outcome is decided; a late signal must not turn it into a traceback."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def main() -> None:
     """Console-script entry point."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_interrupt)
+        signal.signal(sig, raise_interrupt)
     try:
         from voice_coach.cli import main as run
     except KeyboardInterrupt:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
+        ignore_signals()
         print("Error: interrupted", file=sys.stderr)
         sys.exit(130)
     try:

@@ -30,8 +30,9 @@ from voice_coach.pcm import Samples, wav_header
 from voice_coach.plan import Timeline, to_dict
 
 CHUNK_S = 10
-FLUSH_THREADS = 8
 """Seconds of session mixed and written at a time: bounds memory for long sessions."""
+FLUSH_THREADS = 8
+"""Threads that fsync written files while the next ones are written (see ``Flusher``)."""
 NARRATION_DIR = "narration"
 _NARRATION_NAME = re.compile(r"\d{3,}-[a-z0-9-]*\.wav")
 
