@@ -82,7 +82,8 @@ def voice_coach(*args: str, env: Mapping[str, str] | None = None,
 def export(out: Path, *args: str) -> tuple[Samples, dict[str, Any]]:
     """``voice-coach export ARGS -o OUT``: the session's samples and its timeline.json."""
     child = voice_coach("export", *args, "-o", str(out), "--quiet")
-    assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
+    # The whole of stderr in the report: pytest's diff elides the middle of a long line.
+    assert (child.returncode, child.stdout, child.stderr) == (0, "", ""), child.stderr
     with wave.open(str(out / "session.wav")) as reader:
         assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (
             1, 2, SAMPLE_RATE)
