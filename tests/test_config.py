@@ -1,17 +1,16 @@
-"""Settings that stick: every key's exact message, atomic rewrites, Click's precedence."""
+"""Settings: every key's exact message, atomic rewrites that repair, one order of precedence."""
 
 from __future__ import annotations
 
 import errno
 import os
 import stat
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-import click
 import platformdirs
 import pytest
-from click.testing import CliRunner
 
 from voice_coach.config import (
     HEADER,
@@ -20,11 +19,12 @@ from voice_coach.config import (
     SETTINGS,
     ConfigError,
     Setting,
-    click_default_map,
     config_path,
-    effective_settings,
     load_config,
     parse_value,
+    read_config,
+    resolve,
+    resolve_one,
     set_value,
     unset_value,
 )
@@ -268,20 +268,52 @@ def test_invalid_value_leaves_the_file_alone(tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8") == "rate = 130\n"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("rate = \n", "{path}:1: invalid TOML: Invalid value"),
-    ("rate = 1000\n", "{path}: rate: expected a whole number from 80 to 400, got 1000"),
-    ("speed = 1\n", "{path}: speed: unknown setting; known: " + KNOWN),
-])
-def test_a_malformed_file_is_never_clobbered(tmp_path: Path, text: str, message: str) -> None:
+def test_a_file_that_is_not_toml_is_never_clobbered(tmp_path: Path) -> None:
+    text = "rate = \n"
     path = write(tmp_path, text)
     changes: list[Callable[[], object]] = [lambda: set_value(path, "voice", "en"),
                                            lambda: unset_value(path, "rate")]
     for change in changes:
         with pytest.raises(ConfigError) as caught:
             change()
-        assert str(caught.value) == message.format(path=path)
+        assert str(caught.value) == f"{path}:1: invalid TOML: Invalid value"
         assert path.read_text(encoding="utf-8") == text
+
+
+def test_set_repairs_an_invalid_value_and_keeps_the_rest_as_written(tmp_path: Path) -> None:
+    path = write(tmp_path, 'rate = "fast"\nspeed = 1\nvolume = 5\n')
+    assert set_value(path, "rate", "120") == 120
+    assert path.read_text(encoding="utf-8") == HEADER + "rate = 120\nspeed = 1\nvolume = 5\n"
+    assert read_config(path).problems == (
+        f"{path}: speed: unknown setting; known: {KNOWN}",
+        f"{path}: volume: expected a number from 0 to 1, got 5")
+
+
+def test_unset_removes_an_invalid_or_unknown_key(tmp_path: Path) -> None:
+    path = write(tmp_path, 'rate = "fast"\nspeed = 1\nvoice = "en"\n')
+    assert unset_value(path, "speed") is True
+    assert unset_value(path, "rate") is True
+    assert load_config(path) == {"voice": "en"}
+    assert unset_value(path, "rate") is False
+
+
+def test_read_config_reports_every_bad_key_and_keeps_the_good_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, 'rate = "fast"\nvoice = "en"\nhistory = 2\n')
+    found = read_config(path)
+    assert found.values == {"voice": "en"}
+    assert found.problems == (
+        f"{path}: rate: expected a whole number from 80 to 400, got 'fast'",
+        f"{path}: history: expected true or false, got 2")
+    assert found.written == {"rate": "fast", "voice": "en", "history": 2}
+    assert load_error(path) == found.problems[0]
+
+
+def test_values_of_every_toml_type_are_kept_as_written(tmp_path: Path) -> None:
+    text = ("a = [1, 2.5]\nb = 1979-05-27\nc = {x = true}\nd = inf\n"
+            'e = "q\\"uote"\n')
+    path = write(tmp_path, text)
+    set_value(path, "rate", "130")
+    assert read_config(path).written == {**tomllib.loads(text), "rate": 130}
 
 
 @pytest.mark.parametrize("step", ["replace", "fsync"])
@@ -348,69 +380,20 @@ def test_a_symlinked_file_is_written_through_the_link(tmp_path: Path) -> None:
     assert load_config(real) == {"rate": 130, "voice": "en-gb"}
 
 
-# --- Click --------------------------------------------------------------------------
+# --- Resolving ----------------------------------------------------------------------
 
 
-def test_click_default_map_shape() -> None:
-    values = {"breath": "4:6", "caution": False, "chime_volume": 0.5, "history": True,
-              "minutes": 10.0, "rate": 130, "routine": "box-breathing", "voice": "en-gb",
-              "volume": 0.8}
-    sound = {"rate": 130, "voice": "en-gb", "volume": 0.8, "chime_volume": 0.5,
-             "minutes": 10.0, "breath": "4:6", "no_caution": True, "routine": "box-breathing"}
-    assert click_default_map(values) == {
-        "play": sound,
-        "export": sound,
-        "plan": {"minutes": 10.0, "breath": "4:6", "no_caution": True, "rate": 130,
-                 "routine": "box-breathing"},
-    }
-    assert click_default_map({"caution": True}) == {
-        "play": {"no_caution": False}, "export": {"no_caution": False},
-        "plan": {"no_caution": False}}
-    assert click_default_map({"history": False, "voice": "en"}) == {
-        "play": {"voice": "en"}, "export": {"voice": "en"}, "plan": {}}
-    assert click_default_map({}) == {"play": {}, "export": {}, "plan": {}}
-
-
-def test_click_default_map_sits_between_environment_and_default() -> None:
-    """The documented order, with a command shaped like ``plan``."""
-
-    @click.command()
-    @click.argument("routine", default="psoas-release", envvar="VOICE_COACH_ROUTINE")
-    @click.option("--rate", type=click.IntRange(80, 400), default=140,
-                  envvar="VOICE_COACH_RATE")
-    @click.option("--minutes", type=click.FloatRange(1, 180), envvar="VOICE_COACH_MINUTES")
-    @click.option("--no-caution", is_flag=True)
-    def plan(routine: str, rate: int, minutes: float | None, no_caution: bool) -> None:
-        click.echo(f"{routine} {rate} {minutes} {no_caution}")
-
-    def run(args: list[str], config: dict[str, object], env: dict[str, str]) -> str:
-        default_map = click_default_map(config)["plan"]
-        result = CliRunner().invoke(plan, args, default_map=default_map, env=env,
-                                    catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output.strip()
-
-    config: dict[str, object] = {"rate": 130, "minutes": 10.0, "caution": False,
-                                 "routine": "box-breathing"}
-    assert run([], {}, {}) == "psoas-release 140 None False"
-    assert run([], config, {}) == "box-breathing 130 10.0 True"
-    env = {"VOICE_COACH_RATE": "150", "VOICE_COACH_ROUTINE": "four-seven-eight"}
-    assert run([], config, env) == "four-seven-eight 150 10.0 True"
-    assert run(["--rate", "160", "x.toml"], config, env) == "x.toml 160 10.0 True"
-
-
-def test_effective_settings_precedence_case_by_case() -> None:
+def test_resolve_precedence_case_by_case() -> None:
     config = {"rate": 130, "voice": "en-gb", "caution": True, "minutes": 10.0}
     env = {"VOICE_COACH_RATE": "150", "VOICE_COACH_CAUTION": "no", "VOICE_COACH_VOLUME": "",
            "VOICE_COACH_BREATH": "4:7:8:0", "VOICE_COACH_PLAY_QUIET": "1", "HOME": "/root"}
-    defaults = {"rate": 140, "volume": 1.0, "chime_volume": 1.0, "caution": True,
-                "history": True, "routine": "psoas-release"}
-    assert effective_settings(config, env, defaults) == [
+    command_line = {"minutes": 12.0, "voice": None, "rate": None}
+    assert list(resolve(SETTINGS, command_line, env, config).values()) == [
         Setting("breath", "4:7:8:0", "environment", "VOICE_COACH_BREATH"),
         Setting("caution", False, "environment", "VOICE_COACH_CAUTION"),
         Setting("chime_volume", 1.0, "default"),
         Setting("history", True, "default"),
-        Setting("minutes", 10.0, "config file"),
+        Setting("minutes", 12.0, "command line"),
         Setting("rate", 150, "environment", "VOICE_COACH_RATE"),
         Setting("routine", "psoas-release", "default"),
         Setting("voice", "en-gb", "config file"),
@@ -418,15 +401,25 @@ def test_effective_settings_precedence_case_by_case() -> None:
     ]
 
 
-def test_effective_settings_with_nothing_set() -> None:
-    settings = effective_settings({}, {}, {})
-    assert [s.key for s in settings] == list(SETTINGS)
-    assert all(s.value is None and s.source == "default" and s.detail == ""
-               for s in settings)
+def test_resolve_with_nothing_set_gives_the_table_defaults() -> None:
+    found = resolve(SETTINGS, {}, {}, {})
+    assert {key: s.value for key, s in found.items()} == {
+        "breath": None, "caution": True, "chime_volume": 1.0, "history": True,
+        "minutes": None, "rate": 140, "routine": "psoas-release", "voice": None,
+        "volume": 1.0}
+    assert all(s.source == "default" and s.detail == "" for s in found.values())
 
 
-def test_effective_settings_names_a_bad_environment_variable() -> None:
+@pytest.mark.parametrize(("name", "raw", "message"), [
+    ("VOICE_COACH_RATE", "fast", "expected a whole number from 80 to 400, got 'fast'"),
+    ("VOICE_COACH_HISTORY", "banana", "expected true or false, got 'banana'"),
+    ("VOICE_COACH_CAUTION", "banana", "expected true or false, got 'banana'"),
+    ("VOICE_COACH_BREATH", "4", "'4' is not IN:OUT or IN:HOLD:OUT:HOLD (seconds)"),
+    ("VOICE_COACH_MINUTES", "0", "expected a number from 1 to 180, got 0.0"),
+])
+def test_resolve_names_a_bad_environment_variable(name: str, raw: str, message: str) -> None:
+    spec = SETTINGS[name.removeprefix("VOICE_COACH_").lower()]
     with pytest.raises(ConfigError) as caught:
-        effective_settings({}, {"VOICE_COACH_RATE": "fast"}, {"rate": 140})
-    assert str(caught.value) == ("VOICE_COACH_RATE: expected a whole number from 80 to 400,"
-                                 " got 'fast'")
+        resolve_one(spec, {}, {name: raw}, {})
+    assert str(caught.value) == f"{name}: {message}"
+    assert caught.value.exit_code == 2

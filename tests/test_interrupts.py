@@ -351,7 +351,7 @@ HOOK = textwrap.dedent("""\
 
     os.replace = replace
     sys.argv[0] = "voice-coach"
-    from voice_coach.cli import main
+    from voice_coach.entry import main
     main()
     """)
 
@@ -408,7 +408,7 @@ CACHE_HOOK = textwrap.dedent("""\
 
     os.open, builtins.open = os_open, open_
     sys.argv[0] = "voice-coach"
-    from voice_coach.cli import main
+    from voice_coach.entry import main
     main()
     """)
 
@@ -450,7 +450,7 @@ ENGINE_HOOK = textwrap.dedent("""\
 
     os.mkdir = mkdir
     sys.argv[0] = "voice-coach"
-    from voice_coach.cli import main
+    from voice_coach.entry import main
     main()
     """)
 

@@ -259,6 +259,26 @@ def test_resolve_by_id_or_path(tmp_path):
                                  " four-seven-eight, psoas-release")
 
 
+def test_a_file_named_like_a_builtin_never_shadows_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "box-breathing").mkdir()
+    (tmp_path / "box-breathing" / "x.toml").write_text(HEAD + '[[steps]]\nsay = "x"\n')
+    (tmp_path / "four-seven-eight").write_text(HEAD + '[[steps]]\nsay = "x"\n')
+    (tmp_path / "mine").write_text(HEAD + '[[steps]]\nsay = "x"\n')
+    notes: list[str] = []
+    assert resolve("box-breathing", warn=notes.append).id == "box-breathing"
+    assert resolve("four-seven-eight", warn=notes.append).id == "four-seven-eight"
+    assert notes == [
+        "'box-breathing' is the built-in routine, not the folder here; for the folder,"
+        " write ./box-breathing",
+        "'four-seven-eight' is the built-in routine, not the file here; for the file,"
+        " write ./four-seven-eight"]
+    assert resolve("./four-seven-eight").source == "four-seven-eight"
+    assert resolve("box-breathing/x.toml").source == "box-breathing/x.toml"
+    assert resolve("mine", warn=notes.append).source == "mine"  # no id of that name
+    assert len(notes) == 2
+
+
 @pytest.mark.parametrize("text, pace", [
     ("4:6", Pace(4, 0, 6, 0)), ("4:7:8:0", Pace(4, 7, 8, 0)), ("3.5:0:5.5:1", Pace(3.5, 0, 5.5, 1)),
 ])

@@ -1,9 +1,10 @@
 """The ``voice-coach`` command: parse options, call the library, print.
 
-Settings resolve in one order: command line > ``VOICE_COACH_*`` environment > routine >
-built-in default. Every failure a user can cause is one line on stderr and a non-zero
-exit: 2 for bad input (options, routine files), 1 for everything else, 130 when
-interrupted.
+The options that are settings (rate, minutes, breath, ...) are built from the settings
+table (``config.SETTINGS``), and each value resolves in ``config.resolve``: command line >
+``VOICE_COACH_*`` environment > settings file > routine > built-in default. Every failure
+a user can cause is one line on stderr and a non-zero exit: 2 for bad input (options,
+environment, routine and settings files), 1 for everything else, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import functools
 import json
 import math
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -23,16 +23,15 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import click
 
 from voice_coach import __version__
-from voice_coach.entry import ignore_signals, raise_interrupt
+from voice_coach.config import SETTINGS, Command, Spec
 from voice_coach.errors import VoiceCoachError
 from voice_coach.plan import PlanSettings, Timeline, to_dict
 from voice_coach.routine import (
     CUE_ROLES,
-    MAX_MINUTES,
-    MIN_MINUTES,
     CueRole,
     CueSource,
     Pace,
+    Routine,
     builtin_ids,
     load_builtin,
     load_file,
@@ -40,12 +39,13 @@ from voice_coach.routine import (
     resolve,
     user_ids,
 )
-from voice_coach.speech import DEFAULT_RATE_WPM, MAX_RATE_WPM, MIN_RATE_WPM
+from voice_coach.signals import ignore_stop
+from voice_coach.timefmt import minutes_seconds
 
 if TYPE_CHECKING:
+    from voice_coach.config import ConfigFile
     from voice_coach.session import Session, SessionOptions
 
-DEFAULT_ROUTINE = "psoas-release"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "VOICE_COACH"}
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,12 +64,6 @@ class Interrupted(click.ClickException):
             super().show(file)
 
 
-class UsageError(click.ClickException):
-    """Bad input from the environment: exit code 2, like a bad option."""
-
-    exit_code = 2
-
-
 class UserError(click.ClickException):
     """A VoiceCoachError, shown as one line with its own exit code."""
 
@@ -79,28 +73,57 @@ class UserError(click.ClickException):
 
 
 class VoiceCoachGroup(click.Group):
-    """Turns library errors and interrupts into one line and an exit code."""
+    """Every way a run ends is one line and an exit code, in a terminal and under test."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with _signals_interrupt():
-                return super().invoke(ctx)
+            return super().invoke(ctx)
         except VoiceCoachError as error:
             raise UserError(error) from None
         except KeyboardInterrupt:
             raise Interrupted() from None
 
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """Click's ``main``, with its endings worded here (see ``finish``)."""
+        run = functools.partial(super().main, args, prog_name or "voice-coach", complete_var,
+                                standalone_mode=False, **extra)
+        if not standalone_mode:
+            return run()
+        finish(run)
 
-@contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so clean-up code runs."""
-    previous = {sig: signal.signal(sig, raise_interrupt)
-                for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+def finish(run: Callable[[], Any]) -> None:
+    """Run the command and exit: one line and an exit code for every way a run can end.
+
+    A usage error is one line too (Click's own is four: usage, hint, blank, error).
+    A Ctrl-C or SIGTERM that lands while Click is parsing, or just after the command
+    finished, still ends in one line (or a clean 0), never a traceback.
+    """
     try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        code = run()
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        error: click.ClickException = Interrupted()
+    except click.UsageError as raised:
+        ignore_stop()
+        where = raised.ctx.command_path if raised.ctx is not None else "voice-coach"
+        with contextlib.suppress(OSError):
+            click.echo(f"Error: {raised.format_message()} (see '{where} -h')", err=True)
+        sys.exit(raised.exit_code)
+    except click.ClickException as raised:
+        error = raised
+    except BrokenPipeError:  # the reader left (`voice-coach plan | head`): nobody to tell
+        ignore_stop()
+        sys.exit(1)
+    except OSError as raised:  # commands word their own file errors; this is our output
+        error = click.ClickException(f"cannot write the output ({raised.strerror or raised})")
+    else:
+        ignore_stop()
+        sys.exit(code if isinstance(code, int) else 0)
+    ignore_stop()
+    error.show()
+    sys.exit(error.exit_code)
 
 
 class PaceType(click.ParamType):  # type: ignore[type-arg]  # generic only in newer Click
@@ -151,39 +174,50 @@ class FiniteRange(click.FloatRange):
 
 
 def routine_argument(func: F) -> F:
-    return click.argument("routine", default=DEFAULT_ROUTINE, metavar="[ROUTINE]",
-                          envvar="VOICE_COACH_ROUTINE")(func)
+    """``[ROUTINE]``: given, else the ``routine`` setting (see ``_settings``)."""
+    return click.argument("routine", required=False, metavar="[ROUTINE]")(func)
 
 
-def plan_options(func: F) -> F:
-    """Options that shape the timeline: shared by plan, play and export."""
-    options = [
-        click.option("--minutes", "-m", type=FiniteRange(MIN_MINUTES, MAX_MINUTES),
-                     envvar="VOICE_COACH_MINUTES",
-                     help="Target session length; the repeating part fills it."
-                          " [default: the routine's]"),
-        click.option("--breath", "-b", type=PaceType(), envvar="VOICE_COACH_BREATH",
-                     help="Breath pace in seconds, overriding the routine's, e.g. 4:6 or 4:7:8:0."),
-        click.option("--no-caution", is_flag=True, help="Skip the spoken safety caution."),
-    ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), func)
+def setting_options(command: Command) -> Callable[[F], F]:
+    """The options of ``command`` that are settings, built from ``config.SETTINGS``.
+
+    They have no default and no environment variable of their own: a value not given is
+    None, and ``config.resolve`` finds it in the environment, the file or the defaults.
+    """
+    specs = [spec for spec in SETTINGS.values() if command in spec.commands]
+
+    def decorate(func: F) -> F:
+        for spec in reversed(specs):
+            func = _setting_option(spec)(func)
+        return func
+
+    return decorate
+
+
+def _setting_option(spec: Spec) -> Callable[[F], F]:
+    assert spec.option is not None
+    kinds: dict[str, Any] = {
+        "int": click.IntRange(int(spec.low), int(spec.high)),
+        "float": FiniteRange(spec.low, spec.high),
+        "pace": PaceType(),
+        "str": click.STRING,
+        "bool": None,
+    }
+    names = [spec.option] + ([spec.short] if spec.short else [])
+    if spec.default is None:
+        shown = "the engine's" if spec.key == "voice" else "the routine's"
+    elif isinstance(spec.default, bool):
+        shown = spec.option.split("/")[0 if spec.default else 1].lstrip("-")
+    else:
+        shown = f"{spec.default:g}" if isinstance(spec.default, float) else str(spec.default)
+    help_text = f"{spec.help} [default: {shown}; setting: {spec.key}, {spec.envvar}]"
+    return click.option(*names, spec.key, type=kinds[spec.kind], default=None, help=help_text,
+                        allow_from_autoenv=False)
 
 
 def sound_options(func: F) -> F:
-    """Options that change what is heard: shared by play and export, so they never drift."""
+    """Options of play and export that are not settings."""
     options = [
-        click.option("--rate", "-r", type=click.IntRange(MIN_RATE_WPM, MAX_RATE_WPM),
-                     default=DEFAULT_RATE_WPM, show_default=True, envvar="VOICE_COACH_RATE",
-                     help="Speech speed in words per minute; the session keeps its length."),
-        click.option("--voice", envvar="VOICE_COACH_VOICE",
-                     help="Engine voice id or language, e.g. en-gb or gmw/en-us."
-                                     " See 'voice-coach voices'."),
-        click.option("--volume", type=FiniteRange(0.0, 1.0), default=1.0,
-                     envvar="VOICE_COACH_VOLUME",
-                     show_default=True, help="Voice volume, 0 to 1."),
-        click.option("--chime-volume", type=FiniteRange(0.0, 2.0), default=1.0,
-                     envvar="VOICE_COACH_CHIME_VOLUME",
-                     show_default=True, help="Chime volume relative to the voice, 0 to 2."),
         click.option("--cue", "cues", type=CueType(), multiple=True,
                      help="Use your own WAV for a cue (ROLE=WAV, or ROLE=none). Repeatable."),
         click.option("--no-cache", is_flag=True, help="Render all speech afresh."),
@@ -191,10 +225,27 @@ def sound_options(func: F) -> F:
     return functools.reduce(lambda f, option: option(f), reversed(options), func)
 
 
-@click.group(cls=VoiceCoachGroup, context_settings=CONTEXT_SETTINGS)
+def _settings(command: Command, routine: str | None = None,
+              **given: object) -> dict[str, Any]:
+    """The settings ``command`` uses, each from the first place that has it.
+
+    ``given`` holds the command line's values (None: not given). A broken settings file
+    or environment value stops the command here, with one line and exit 2.
+    """
+    from voice_coach.config import config_path, load_config
+    from voice_coach.config import resolve as resolve_settings
+
+    keys = [key for key, spec in SETTINGS.items() if command in spec.commands]
+    if command != "check":
+        keys.append("routine")
+    file_values = load_config(config_path())
+    found = resolve_settings(keys, {**given, "routine": routine}, os.environ, file_values)
+    return {key: setting.value for key, setting in found.items()}
+
+
+@click.group("voice-coach", cls=VoiceCoachGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="voice-coach")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli() -> None:
     """Voice-guided body-work sessions: lie down, close your eyes, follow the voice.
 
     \b
@@ -205,24 +256,12 @@ def cli(ctx: click.Context) -> None:
       voice-coach plan box-breathing        # what you will hear, second by second
       voice-coach config set rate 130       # make a setting stick
     """
-    if ctx.invoked_subcommand == "config":
-        return  # the settings file is what 'config' repairs; never refuse it for its content
-    from voice_coach.config import click_default_map, config_path, load_config, parse_value
 
-    try:
-        values = load_config(config_path())
-    except VoiceCoachError as error:
-        # Only the commands that take settings refuse to run; help and the rest still work.
-        ctx.meta["voice_coach.settings_error"] = error
-        return
-    caution = os.environ.get("VOICE_COACH_CAUTION")
-    if caution:
-        try:
-            values["caution"] = parse_value("caution", caution)
-        except VoiceCoachError as error:
-            raise UsageError(f"VOICE_COACH_CAUTION: {error}".replace("caution: ", "", 1)) from None
-    ctx.default_map = click_default_map(values)
-    ctx.meta["voice_coach.settings"] = values
+
+def _routine(ref: str) -> Routine:
+    """The routine ``ref`` names (see ``routine.resolve``); an ambiguous name is a note."""
+    return resolve(ref, _user_routines(),
+                   warn=lambda message: click.echo(f"note: {message}", err=True))
 
 
 def _user_routines() -> Path:
@@ -262,15 +301,11 @@ def routines() -> None:
 
 @cli.command()
 @routine_argument
-@plan_options
-@click.option("--rate", "-r", type=click.IntRange(MIN_RATE_WPM, MAX_RATE_WPM),
-              default=DEFAULT_RATE_WPM, show_default=True, envvar="VOICE_COACH_RATE",
-              help="Speech speed, which sets the spoken lengths.")
+@setting_options("plan")
 @click.option("--render", is_flag=True,
               help="Render the speech (or take it from the cache) and use its real lengths.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable timeline.")
-def plan(routine: str, minutes: float | None, breath: Pace | None, no_caution: bool,
-         rate: int, render: bool, as_json: bool) -> None:
+def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None:
     """Show the session second by second: every line, chime and pause.
 
     ROUTINE is a routine id (see 'voice-coach routines') or a path to a TOML file.
@@ -283,16 +318,14 @@ def plan(routine: str, minutes: float | None, breath: Pace | None, no_caution: b
       voice-coach plan psoas-release --minutes 10 --json
       voice-coach plan my-routine.toml --breath 4:7:8:0
     """
-    from voice_coach.session import SessionOptions, estimate_timeline
-    from voice_coach.speech import SpeechSettings
+    from voice_coach.session import estimate_timeline
 
-    _require_settings()
-    loaded = resolve(routine, _user_routines())
-    options = SessionOptions(plan=PlanSettings(minutes=minutes, pace=breath,
-                                               caution=not no_caution),
-                             speech=SpeechSettings(rate_wpm=rate))
+    values = _settings("plan", routine, **given)
+    options = _session_options(values)
+    loaded = _routine(values["routine"])
+    rate = values["rate"]
     if render:
-        timeline = _build(routine, options, no_cache=False, quiet=as_json).timeline
+        timeline = _build(values["routine"], options, no_cache=False, quiet=as_json).timeline
         how = f"speech rendered at {rate} words per minute"
     else:
         timeline = estimate_timeline(loaded, options)
@@ -300,33 +333,33 @@ def plan(routine: str, minutes: float | None, breath: Pace | None, no_caution: b
     if as_json:
         click.echo(json.dumps(to_dict(timeline), indent=2, ensure_ascii=False))
         return
-    click.echo(f"{loaded.title} ({loaded.id}): {_clock(timeline.duration_s)} with {how}")
+    click.echo(f"{loaded.title} ({loaded.id}): {minutes_seconds(timeline.duration_s)}"
+               f" with {how}")
     for line in describe(timeline):
         click.echo(line)
     for note in timeline.notes:
         click.echo(f"note: {note}", err=True)
 
 
-def _require_settings() -> None:
-    """Raise the settings file's problem, for the commands whose defaults it holds."""
-    problem = click.get_current_context().find_root().meta.get("voice_coach.settings_error")
-    if problem is not None:
-        raise problem
-
-
-def _session_options(minutes: float | None, breath: Pace | None, no_caution: bool, rate: int,
-                     voice: str | None, volume: float, chime_volume: float,
-                     cues: tuple[tuple[CueRole, CueSource], ...]) -> SessionOptions:
+def _session_options(values: dict[str, Any],
+                     cues: tuple[tuple[CueRole, CueSource], ...] = ()) -> SessionOptions:
+    """What the session is made of, from the resolved settings."""
     from voice_coach.session import SessionOptions
     from voice_coach.speech import SpeechSettings
 
-    _require_settings()
     return SessionOptions(
-        plan=PlanSettings(minutes=minutes, pace=breath, caution=not no_caution),
-        speech=SpeechSettings(rate_wpm=rate, voice=voice, volume=volume),
-        chime_volume=chime_volume,
+        plan=PlanSettings(minutes=values["minutes"], pace=_pace(values["breath"]),
+                          caution=values["caution"]),
+        speech=SpeechSettings(rate_wpm=values["rate"], voice=values.get("voice"),
+                              volume=values.get("volume", 1.0)),
+        chime_volume=values.get("chime_volume", 1.0),
         cue_overrides=dict(cues),
     )
+
+
+def _pace(breath: Pace | str | None) -> Pace | None:
+    """A pace from the command line (parsed) or from the environment or file (text)."""
+    return parse_pace(breath) if isinstance(breath, str) else breath
 
 
 def _build(routine: str, options: SessionOptions, no_cache: bool, quiet: bool) -> Session:
@@ -335,7 +368,7 @@ def _build(routine: str, options: SessionOptions, no_cache: bool, quiet: bool) -
     from voice_coach.session import build_session
     from voice_coach.speech import open_engine
 
-    loaded = resolve(routine, _user_routines())
+    loaded = _routine(routine)
     cache = None if no_cache else ClipCache(_cache_dir())
     with _progress("Preparing speech", quiet) as progress:
         return build_session(loaded, options, open_engine, cache, progress)
@@ -368,17 +401,15 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
 @cli.command()
 @routine_argument
-@plan_options
+@setting_options("export")
 @sound_options
 @click.option("--output", "-o", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the files; created if missing.")
 @click.option("--force", is_flag=True, help="Replace files from an earlier export.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
-def export(routine: str, minutes: float | None, breath: Pace | None, no_caution: bool,
-           rate: int, voice: str | None, volume: float, chime_volume: float,
-           cues: tuple[tuple[CueRole, CueSource], ...], no_cache: bool, output: Path,
-           force: bool, quiet: bool) -> None:
+def export(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_cache: bool,
+           output: Path, force: bool, quiet: bool, **given: Any) -> None:
     """Write the session to WAV: every spoken line, the whole mix, captions, timeline.
 
     \b
@@ -395,15 +426,14 @@ def export(routine: str, minutes: float | None, breath: Pace | None, no_caution:
     """
     from voice_coach.export import export_session
 
-    options = _session_options(minutes, breath, no_caution, rate, voice, volume, chime_volume,
-                               cues)
-    session = _build(routine, options, no_cache, quiet)
+    values = _settings("export", routine, **given)
+    session = _build(values["routine"], _session_options(values, cues), no_cache, quiet)
     with _progress("Writing session.wav", quiet) as progress:
         written = export_session(session.mixer(), output, force=force,
                                  progress=lambda done, total: progress(done * 100 // total, 100))
     if not quiet:
         timeline = session.timeline
-        length = _clock(timeline.duration_s)
+        length = minutes_seconds(timeline.duration_s)
         click.echo(f"Wrote {len(written)} files to {output} ({length} session)")
         for note in timeline.notes:
             click.echo(f"note: {note}", err=True)
@@ -411,15 +441,11 @@ def export(routine: str, minutes: float | None, breath: Pace | None, no_caution:
 
 @cli.command()
 @routine_argument
-@plan_options
+@setting_options("play")
 @sound_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
-@click.option("--no-history", is_flag=True, help="Do not record this session in the history.")
-@click.pass_context
-def play(ctx: click.Context, routine: str, minutes: float | None, breath: Pace | None,
-         no_caution: bool, rate: int, voice: str | None, volume: float, chime_volume: float,
-         cues: tuple[tuple[CueRole, CueSource], ...], no_cache: bool, quiet: bool,
-         no_history: bool) -> None:
+def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_cache: bool,
+         quiet: bool, **given: Any) -> None:
     """Play a session: lie down, close your eyes, follow the voice and the chimes.
 
     A rising chime means breathe in, a falling chime breathe out, a double chime move
@@ -435,9 +461,8 @@ def play(ctx: click.Context, routine: str, minutes: float | None, breath: Pace |
     from voice_coach import live
     from voice_coach.player import Playback, SimpleaudioDevice
 
-    options = _session_options(minutes, breath, no_caution, rate, voice, volume, chime_volume,
-                               cues)
-    session = _build(routine, options, no_cache, quiet)
+    values = _settings("play", routine, **given)
+    session = _build(values["routine"], _session_options(values, cues), no_cache, quiet)
     samples = session.mixer().render()
     device = SimpleaudioDevice()
     playback = Playback(device, sample_rate=session.timeline.sample_rate)
@@ -455,25 +480,10 @@ def play(ctx: click.Context, routine: str, minutes: float | None, breath: Pace |
         played_s = playback.position() / session.timeline.sample_rate
         playback.stop()
         device.close()
-        if started and _history_enabled(ctx, no_history):
+        if started and values["history"]:
             _record(routine_id=session.timeline.routine_id, started_at=started_at,
                     planned_s=session.timeline.duration_s, played_s=played_s,
                     completed=outcome == "completed", quiet=quiet)
-
-
-def _history_enabled(ctx: click.Context, no_history: bool) -> bool:
-    if no_history:
-        return False
-    settings = ctx.find_root().meta.get("voice_coach.settings", {})
-    raw = os.environ.get("VOICE_COACH_HISTORY")
-    if raw:
-        from voice_coach.config import parse_value
-
-        try:
-            return bool(parse_value("history", raw))
-        except VoiceCoachError:
-            return True
-    return bool(settings.get("history", True))
 
 
 def _record(routine_id: str, started_at: datetime, planned_s: float, played_s: float,
@@ -488,6 +498,12 @@ def _record(routine_id: str, started_at: datetime, planned_s: float, played_s: f
     except VoiceCoachError as error:
         if not quiet:
             click.echo(f"warning: {error}", err=True)
+
+
+class VoicesError(VoiceCoachError):
+    """No voice matches the language asked for: bad input."""
+
+    exit_code = 2
 
 
 @cli.command()
@@ -507,10 +523,12 @@ def voices(lang: str | None) -> None:
         found = engine.voices()
     finally:
         engine.close()
-    for voice in found:
-        codes = voice.languages
-        if lang and not any(code == lang or code.startswith(lang + "-") for code in codes):
-            continue
+    shown = [voice for voice in found if lang is None or any(
+        code == lang or code.startswith(lang + "-") for code in voice.languages)]
+    if not shown:
+        languages = sorted({code.split("-")[0] for v in found for code in v.languages})
+        raise VoicesError(f"no voice for language {lang!r}; languages: {', '.join(languages)}")
+    for voice in shown:
         click.echo(f"{voice.id:<24} {voice.name:<28} {', '.join(voice.languages)}")
 
 
@@ -520,6 +538,7 @@ def config(ctx: click.Context) -> None:
     """Show the settings in effect and where each comes from; change them.
 
     Order: command line > environment (VOICE_COACH_*) > this file > routine > default.
+    A setting that is invalid is shown as such, with the command that repairs it.
 
     \b
     Examples:
@@ -531,20 +550,42 @@ def config(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from voice_coach.config import config_path, effective_settings, load_config
+    from voice_coach.config import ConfigError, ConfigFile, config_path, read_config, resolve_one
 
     path = config_path()
-    defaults: dict[str, object] = {"rate": DEFAULT_RATE_WPM, "volume": 1.0, "chime_volume": 1.0,
-                                   "caution": True, "history": True, "routine": DEFAULT_ROUTINE}
-    for setting in effective_settings(load_config(path), os.environ, defaults):
+    problems: list[str] = []
+    try:
+        found = read_config(path)
+    except ConfigError as error:
+        found = ConfigFile({})
+        problems.append(f"{error} (the file is ignored here; fix it in an editor)")
+    problems += [f"{problem} (repair: voice-coach config set {key} VALUE, or unset {key})"
+                 for problem, key in zip(found.problems, _problem_keys(found), strict=True)]
+    for spec in SETTINGS.values():
+        try:
+            setting = resolve_one(spec, {}, os.environ, found.values)
+        except ConfigError as error:
+            problems.append(str(error))
+            click.echo(f"{spec.key:<13} {'(invalid)':<18} {spec.envvar}")
+            continue
         if setting.value is None:
-            by_routine = setting.key in ("minutes", "breath")
-            shown = "(the routine's)" if by_routine else "(engine default)"
+            shown = "(engine default)" if spec.key == "voice" else "(the routine's)"
+        elif found.written and spec.key in found.written and spec.key not in found.values:
+            shown = "(invalid)"
         else:
             shown = _setting_text(setting.value)
         source = setting.detail if setting.source == "environment" else setting.source
-        click.echo(f"{setting.key:<13} {shown:<18} {source}")
+        if shown == "(invalid)":
+            source = "config file"
+        click.echo(f"{spec.key:<13} {shown:<18} {source}")
     click.echo(f"settings file: {path}{'' if path.exists() else ' (not created yet)'}")
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+
+
+def _problem_keys(found: ConfigFile) -> list[str]:
+    """The key each of ``found.problems`` is about, in the same order."""
+    return [key for key in (found.written or {}) if key not in found.values]
 
 
 def _setting_text(value: object) -> str:
@@ -561,21 +602,35 @@ def _setting_text(value: object) -> str:
 def config_set(key: str, value: str) -> None:
     """Store KEY = VALUE in the settings file (validated; written atomically).
 
+    It replaces whatever the file holds for KEY, so it also repairs an invalid value.
+    A routine must exist: a built-in id, one of yours, or a TOML file (stored as an
+    absolute path).
+
     \b
-    Keys: breath, caution, chime_volume, history, minutes, rate, routine, voice, volume.
     Example:
       voice-coach config set minutes 10
     """
     from voice_coach.config import config_path, set_value
 
+    if key == "routine":
+        value = _routine_setting(value)
     stored = set_value(config_path(), key, value)
     click.echo(f"{key} = {_setting_text(stored)}")
+
+
+def _routine_setting(ref: str) -> str:
+    """A routine reference worth storing: it loads now, and a path does not depend on
+    the folder ``play`` runs in. Raises the routine's own error (exit 2)."""
+    _routine(ref)
+    is_id = ref in builtin_ids() or ref in user_ids(_user_routines())
+    return ref if is_id else str(Path(ref).expanduser().resolve())
 
 
 @config.command("unset")
 @click.argument("key")
 def config_unset(key: str) -> None:
-    """Remove KEY from the settings file, back to its default.
+    """Remove KEY from the settings file, back to its default (also an invalid or
+    misspelt key the file holds).
 
     \b
     Example:
@@ -671,11 +726,9 @@ def new(name: str, into_user: bool, force: bool) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--rate", "-r", type=click.IntRange(MIN_RATE_WPM, MAX_RATE_WPM),
-              default=DEFAULT_RATE_WPM, show_default=True, envvar="VOICE_COACH_RATE",
-              help="Speech speed for the estimate.")
-def check(file: Path, rate: int) -> None:
-    """Validate a routine file and summarise its plan.
+@setting_options("check")
+def check(file: Path, **given: Any) -> None:
+    """Validate a routine file and summarise its plan (at the speech rate in effect).
 
     \b
     Example:
@@ -684,11 +737,13 @@ def check(file: Path, rate: int) -> None:
     from voice_coach.session import SessionOptions, estimate_timeline
     from voice_coach.speech import SpeechSettings
 
+    rate = _settings("check", **given)["rate"]
     loaded = load_file(file)
     timeline = estimate_timeline(loaded, SessionOptions(speech=SpeechSettings(rate_wpm=rate)))
     spoken = [e for e in timeline.events if e.kind == "speech"]
     chimes = [e for e in timeline.events if e.kind == "cue"]
-    click.echo(f"{file}: ok - {loaded.title} ({loaded.id}), about {_clock(timeline.duration_s)}"
+    click.echo(f"{file}: ok - {loaded.title} ({loaded.id}),"
+               f" about {minutes_seconds(timeline.duration_s)}"
                f" at {rate} words per minute: {len(timeline.step_labels)} steps,"
                f" {len(spoken)} spoken lines, {len(chimes)} chimes")
     for note in timeline.notes:
@@ -706,7 +761,7 @@ def describe(timeline: Timeline) -> Iterator[str]:
             yield ""
             yield f"step {step}" if event.text == label else f"step {step}: {label}"
         seconds = (event.end - event.start) / rate
-        at = _clock(event.start / rate, tenths=True)
+        at = minutes_seconds(event.start / rate, tenths=True)
         if event.kind == "speech":
             yield f"  {at}  speak    {event.text}"
         elif event.kind == "cue":
@@ -714,43 +769,12 @@ def describe(timeline: Timeline) -> Iterator[str]:
         else:
             yield f"  {at}  silence  {seconds:.1f} s"
     yield ""
-    yield f"  {_clock(timeline.duration_s, tenths=True)}  end"
-
-
-def _clock(seconds: float, tenths: bool = False) -> str:
-    if tenths:
-        whole, tenth = divmod(round(seconds * 10), 10)
-        return f"{whole // 60:>2d}:{whole % 60:02d}.{tenth}"
-    whole = round(seconds)
-    return f"{whole // 60}:{whole % 60:02d}"
+    yield f"  {minutes_seconds(timeline.duration_s, tenths=True)}  end"
 
 
 def main() -> None:
-    """Console-script entry point: one line and an exit code for every way a run can end.
-
-    Signals are handled for the whole run, not only inside the command: a Ctrl-C or
-    SIGTERM that lands while Click is parsing, or just after the command finished,
-    still ends in one line (or a clean 0), never a traceback or a death by signal.
-    """
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, raise_interrupt)
-    try:
-        code = cli.main(prog_name="voice-coach", standalone_mode=False)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        error: click.ClickException = Interrupted()
-    except click.ClickException as raised:
-        error = raised
-    except BrokenPipeError:  # the reader left (`voice-coach plan | head`): nobody to tell
-        ignore_signals()
-        sys.exit(1)
-    except OSError as raised:  # commands word their own file errors; this is our output
-        error = click.ClickException(f"cannot write the output ({raised.strerror or raised})")
-    else:
-        ignore_signals()
-        sys.exit(code if isinstance(code, int) else 0)
-    ignore_signals()
-    error.show()
-    sys.exit(error.exit_code)
+    """Run the command line (the console script goes through ``entry.main``)."""
+    cli.main(prog_name="voice-coach")
 
 
 if __name__ == "__main__":  # pragma: no cover

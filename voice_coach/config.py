@@ -1,25 +1,24 @@
-"""Settings that stick: a small flat TOML file of defaults for ``play``, ``export``, ``plan``.
+"""Settings: the one table of what can be set, where each value comes from, and the file.
 
-The file only supplies defaults. Click resolves each value in one order, because the
-file's values go in as the context's ``default_map`` (see ``click_default_map``):
+``SETTINGS`` is the only place a setting's name, type, range, built-in default,
+environment variable, command-line option and help are written; the CLI builds its
+options from it. Each value resolves in one order, in one function (``resolve``):
 
-    command line > environment (VOICE_COACH_*) > config file > routine > built-in default
+    command line > environment (VOICE_COACH_*) > settings file > routine > built-in default
 
-Reading is pure apart from ``load_config``; writing replaces the whole file atomically
-(a temporary file in the same folder, fsync, ``os.replace``), so a crash or a full disk
-never leaves half a file behind, and a malformed file is reported, never overwritten.
+The file only supplies defaults: a small flat TOML file. Reading is pure apart from
+``load_config``; writing replaces the whole file atomically, so a crash or a full disk
+never leaves half a file behind. ``config set`` and ``config unset`` work on the file as
+it is, so they can repair a value that ``load_config`` refuses.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
-import stat
-import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, TypeAlias
@@ -27,13 +26,14 @@ from typing import Final, Literal, TypeAlias
 import platformdirs
 
 from voice_coach.errors import VoiceCoachError
-from voice_coach.files import decode_utf8, read_user_file
+from voice_coach.files import decode_utf8, read_user_file, write_atomically
 from voice_coach.routine import MAX_MINUTES, MIN_MINUTES, parse_pace
 
 MIN_RATE_WPM: Final = 80
 MAX_RATE_WPM: Final = 400
-"""The same bounds as ``speech.MIN_RATE_WPM``/``MAX_RATE_WPM`` (kept here so reading
-settings never imports the speech engine)."""
+DEFAULT_RATE_WPM: Final = 140
+"""A calm guided-relaxation pace; relaxation narration is commonly 120-150 wpm."""
+DEFAULT_ROUTINE: Final = "psoas-release"
 
 CONFIG_ENVVAR: Final = "VOICE_COACH_CONFIG"
 ENVVAR_PREFIX: Final = "VOICE_COACH_"
@@ -55,18 +55,32 @@ class ConfigError(VoiceCoachError):
 
 
 Kind: TypeAlias = Literal["int", "float", "str", "bool", "pace"]
-Source: TypeAlias = Literal["environment", "config file", "default"]
+Source: TypeAlias = Literal["command line", "environment", "config file", "default"]
+Command: TypeAlias = Literal["plan", "play", "export", "check"]
+
+_SHAPE: Final[frozenset[Command]] = frozenset({"plan", "play", "export"})
+_SOUND: Final[frozenset[Command]] = frozenset({"play", "export"})
 
 
 @dataclass(frozen=True)
 class Spec:
-    """One setting: its key in the file, what it accepts, and a line of help."""
+    """One setting: its key in the file, what it accepts, its default and its option.
+
+    ``default`` None means the routine's (minutes, breath) or the engine's (voice).
+    ``option`` is the command-line option of the ``commands`` that take it, with
+    ``short`` its one-letter form; a bool's option is a ``--x/--no-x`` pair. A setting
+    without an option (``routine``) is a command's argument.
+    """
 
     key: str
     kind: Kind
     help: str
     low: float = 0.0
     high: float = 0.0
+    default: object = None
+    option: str | None = None
+    short: str | None = None
+    commands: frozenset[Command] = frozenset()
 
     @property
     def envvar(self) -> str:
@@ -77,15 +91,25 @@ class Spec:
 SETTINGS: Final[Mapping[str, Spec]] = {
     spec.key: spec
     for spec in (
-        Spec("breath", "pace", "Breath pace in seconds, IN:OUT or IN:HOLD:OUT:HOLD, e.g. 4:6."),
-        Spec("caution", "bool", "Speak the safety caution at the start."),
-        Spec("chime_volume", "float", "Chime volume relative to the voice, 0 to 2.", 0.0, 2.0),
-        Spec("history", "bool", "Record each session in the local history file."),
-        Spec("minutes", "float", "Target session length in minutes.", MIN_MINUTES, MAX_MINUTES),
-        Spec("rate", "int", "Speech speed in words per minute.", MIN_RATE_WPM, MAX_RATE_WPM),
-        Spec("routine", "str", "Default routine: a built-in id or a path to a TOML file."),
-        Spec("voice", "str", "Engine voice id or language, e.g. en-gb."),
-        Spec("volume", "float", "Voice volume, 0 to 1.", 0.0, 1.0),
+        Spec("breath", "pace", "Breath pace in seconds, IN:OUT or IN:HOLD:OUT:HOLD, e.g. 4:6.",
+             option="--breath", short="-b", commands=_SHAPE),
+        Spec("caution", "bool", "Speak the safety caution at the start.", default=True,
+             option="--caution/--no-caution", commands=_SHAPE),
+        Spec("chime_volume", "float", "Chime volume relative to the voice, 0 to 2.", 0.0, 2.0,
+             default=1.0, option="--chime-volume", commands=_SOUND),
+        Spec("history", "bool", "Record each session in the local history file.",
+             default=True, option="--history/--no-history", commands=frozenset({"play"})),
+        Spec("minutes", "float", "Target session length in minutes.", MIN_MINUTES,
+             MAX_MINUTES, option="--minutes", short="-m", commands=_SHAPE),
+        Spec("rate", "int", "Speech speed in words per minute.", MIN_RATE_WPM, MAX_RATE_WPM,
+             default=DEFAULT_RATE_WPM, option="--rate", short="-r",
+             commands=_SHAPE | {"check"}),
+        Spec("routine", "str", "Default routine: a built-in id or a path to a TOML file.",
+             default=DEFAULT_ROUTINE),
+        Spec("voice", "str", "Engine voice id or language, e.g. en-gb.", option="--voice",
+             commands=_SHAPE),
+        Spec("volume", "float", "Voice volume, 0 to 1.", 0.0, 1.0, default=1.0,
+             option="--volume", commands=_SOUND),
     )
 }
 """Every setting, sorted by key."""
@@ -93,10 +117,10 @@ SETTINGS: Final[Mapping[str, Spec]] = {
 
 @dataclass(frozen=True)
 class Setting:
-    """A setting's effective value and where it came from.
+    """A setting's value and where it came from.
 
     ``detail`` names the environment variable when ``source`` is "environment". A value
-    of None from "default" means the built-in default is the routine's own.
+    of None from "default" means the routine's own (or the engine's).
     """
 
     key: str
@@ -119,37 +143,49 @@ def config_path(env: Mapping[str, str] = os.environ) -> Path:
 # --- Reading --------------------------------------------------------------------------
 
 
-def load_config(path: Path) -> dict[str, object]:
-    """The settings in ``path``, validated and converted; {} when there is no file."""
+@dataclass(frozen=True)
+class ConfigFile:
+    """A settings file as found: its valid settings, and one line per key that is not."""
+
+    values: dict[str, object]
+    problems: tuple[str, ...] = ()
+    written: dict[str, object] | None = None
+    """Every key as the file has it, valid or not (None when there is no file)."""
+
+
+def read_config(path: Path) -> ConfigFile:
+    """The settings in ``path``, with its invalid or unknown keys reported, not refused.
+
+    A file that cannot be read, is not UTF-8 or is not TOML at all raises ConfigError.
+    """
     try:
         raw = read_user_file(path, ConfigError, kind="a settings file")
     except FileNotFoundError:
-        return {}
+        return ConfigFile({})
     text = decode_utf8(raw, path, ConfigError, expected="the settings file is UTF-8 TOML")
-    return parse_config(text, source=str(path))
+    document = _parse_toml(text, source=str(path))
+    values, problems = _validate(document, source=str(path))
+    return ConfigFile(values, problems, document)
+
+
+def load_config(path: Path) -> dict[str, object]:
+    """The settings in ``path``, validated and converted; {} when there is no file.
+
+    Raises ConfigError for the first invalid or unknown key: a session never runs on a
+    setting that was not what the person meant.
+    """
+    found = read_config(path)
+    if found.problems:
+        raise ConfigError(found.problems[0])
+    return found.values
 
 
 def parse_config(text: str, *, source: str) -> dict[str, object]:
     """Validate TOML text as settings; ``source`` names it in every error."""
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        found = _TOML_WHERE.search(message)
-        if found and found.group(1):
-            line = int(found.group(1))
-        else:  # "at end of document": the last line
-            line = max(1, len(text.rstrip("\n").split("\n")))
-        reason = _TOML_WHERE.sub("", message).strip()
-        raise ConfigError(f"{source}:{line}: invalid TOML: {reason}") from None
-    values: dict[str, object] = {}
-    for key, value in document.items():
-        spec = _spec(key, source)
-        try:
-            values[key] = _check(spec, value)
-        except _Invalid as exc:
-            raise ConfigError(f"{source}: {key}: {exc}") from None
-    return dict(sorted(values.items()))
+    values, problems = _validate(_parse_toml(text, source=source), source=source)
+    if problems:
+        raise ConfigError(problems[0])
+    return values
 
 
 def parse_value(key: str, raw: str) -> object:
@@ -168,81 +204,70 @@ def parse_value(key: str, raw: str) -> object:
 
 
 def set_value(path: Path, key: str, raw: str) -> object:
-    """Validate ``raw`` for ``key``, store it, and return the stored value."""
+    """Validate ``raw`` for ``key``, store it, and return the stored value.
+
+    Works on the file as written, so it replaces an invalid value of ``key``; the other
+    keys are kept as they are.
+    """
     value = parse_value(key, raw)
-    values = load_config(path)
-    values[key] = value
-    _write_atomically(path, render_config(values))
+    written = dict(read_config(path).written or {})
+    written[key] = value
+    write_atomically(path, render_config(written).encode("utf-8"), private=True,
+                     error=lambda reason: ConfigError(f"{path}: cannot write ({reason})"))
     return value
 
 
 def unset_value(path: Path, key: str) -> bool:
-    """Remove ``key`` from the file; False (and no write) when it was not set."""
-    _spec(key, None)
-    values = load_config(path)
-    if key not in values:
+    """Remove ``key`` from the file; False (and no write) when it was not set.
+
+    A key the file has is removed even when it is unknown (a typo) or invalid.
+    """
+    written = dict(read_config(path).written or {})
+    if key not in written:
+        _spec(key, None)
         return False
-    del values[key]
-    _write_atomically(path, render_config(values))
+    del written[key]
+    write_atomically(path, render_config(written).encode("utf-8"), private=True,
+                     error=lambda reason: ConfigError(f"{path}: cannot write ({reason})"))
     return True
 
 
 def render_config(values: Mapping[str, object]) -> str:
     """The file's text: the header, then one ``key = value`` line per setting, sorted."""
-    lines = [f"{key} = {_toml_scalar(values[key])}\n" for key in sorted(values)]
+    lines = [f"{key} = {_toml_value(values[key])}\n" for key in sorted(values)]
     return HEADER + "".join(lines)
 
 
-# --- For the command line -------------------------------------------------------------
-
-_PLAY_PARAMS: Final[tuple[str, ...]] = ("rate", "voice", "volume", "chime_volume", "minutes",
-                                        "breath", "no_caution", "routine")
-_PLAN_PARAMS: Final[tuple[str, ...]] = ("minutes", "breath", "no_caution", "rate", "routine")
+# --- Resolving ------------------------------------------------------------------------
 
 
-def click_default_map(values: Mapping[str, object]) -> dict[str, dict[str, object]]:
-    """Settings as Click's ``default_map`` for ``play``, ``export`` and ``plan``.
+def resolve(keys: Collection[str], command_line: Mapping[str, object],
+            env: Mapping[str, str], config: Mapping[str, object]) -> dict[str, Setting]:
+    """Each of ``keys`` from the first place that gives it a value: command line >
+    environment > settings file > built-in default (None: the routine's or engine's).
 
-    Click takes a value from the command line, then the environment, then the
-    ``default_map``, then the parameter's default, which gives the documented order:
-    command line > environment (VOICE_COACH_*) > config file > routine > built-in default.
-    ``caution`` becomes the ``no_caution`` flag; ``routine`` is the ROUTINE argument's
-    default; ``history`` is not an option of any command.
+    ``command_line`` holds values already checked by the option's type; None there means
+    not given. An empty environment variable counts as unset, as in Click. Raises
+    ConfigError naming the variable when an environment value is invalid.
     """
-    params: dict[str, object] = {}
-    for key, value in values.items():
-        if key == "caution":
-            params["no_caution"] = not value
-        elif key != "history":
-            params[key] = value
-    play = {name: params[name] for name in _PLAY_PARAMS if name in params}
-    return {
-        "play": play,
-        "export": dict(play),
-        "plan": {name: params[name] for name in _PLAN_PARAMS if name in params},
-    }
+    return {key: resolve_one(SETTINGS[key], command_line, env, config) for key in keys}
 
 
-def effective_settings(config: Mapping[str, object], env: Mapping[str, str],
-                       defaults: Mapping[str, object]) -> list[Setting]:
-    """Each setting's value before the command line: environment > config file > default.
-
-    An empty environment variable counts as unset, as in Click. A missing default is
-    None. Raises ConfigError naming the variable when an environment value is invalid.
-    """
-    found: list[Setting] = []
-    for key, spec in SETTINGS.items():
-        raw = env.get(spec.envvar)
-        if raw:
-            try:
-                found.append(Setting(key, _from_text(spec, raw), "environment", spec.envvar))
-            except _Invalid as exc:
-                raise ConfigError(f"{spec.envvar}: {exc}") from None
-        elif key in config:
-            found.append(Setting(key, config[key], "config file"))
-        else:
-            found.append(Setting(key, defaults.get(key), "default"))
-    return found
+def resolve_one(spec: Spec, command_line: Mapping[str, object], env: Mapping[str, str],
+                config: Mapping[str, object]) -> Setting:
+    """One setting, as ``resolve`` finds it."""
+    given = command_line.get(spec.key)
+    if given is not None:
+        return Setting(spec.key, given, "command line")
+    raw = env.get(spec.envvar)
+    if raw:
+        try:
+            return Setting(spec.key, _from_text(spec, raw), "environment", spec.envvar)
+        except _Invalid as exc:
+            raise ConfigError(f"{spec.envvar}: {exc}") from None
+    if spec.key in config:
+        return Setting(spec.key, config[spec.key], "config file")
+    return Setting(spec.key, spec.default, "default")
 
 
 def known_keys() -> str:
@@ -255,6 +280,35 @@ def known_keys() -> str:
 
 class _Invalid(Exception):
     """A value that does not fit its setting; the message is "expected ..., got ..."."""
+
+
+def _parse_toml(text: str, *, source: str) -> dict[str, object]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        found = _TOML_WHERE.search(message)
+        if found and found.group(1):
+            line = int(found.group(1))
+        else:  # "at end of document": the last line
+            line = max(1, len(text.rstrip("\n").split("\n")))
+        reason = _TOML_WHERE.sub("", message).strip()
+        raise ConfigError(f"{source}:{line}: invalid TOML: {reason}") from None
+
+
+def _validate(document: Mapping[str, object],
+              source: str) -> tuple[dict[str, object], tuple[str, ...]]:
+    """The valid settings of a parsed file (sorted), and one line per key that is not."""
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    for key, value in document.items():
+        try:
+            values[key] = _check(_spec(key, source), value)
+        except ConfigError as exc:
+            problems.append(str(exc))
+        except _Invalid as exc:
+            problems.append(f"{source}: {key}: {exc}")
+    return dict(sorted(values.items())), tuple(problems)
 
 
 def _spec(key: str, source: str | None) -> Spec:
@@ -328,16 +382,20 @@ def _show(value: object) -> str:
     return f"a {type(value).__name__}"  # TOML dates and times
 
 
-def _toml_scalar(value: object) -> str:
+def _toml_value(value: object) -> str:
+    """A scalar as TOML writes it; a value of another key kept as the file had it."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
+    if isinstance(value, int | float):
+        return repr(value)  # also TOML's spelling of inf, -inf and nan
     if isinstance(value, str):
         return _toml_string(value)
-    raise TypeError(f"cannot write {type(value).__name__} to the settings file")
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_string(k)} = {_toml_value(v)}"
+                               for k, v in value.items()) + "}"
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)  # dates, times
 
 
 def _toml_string(text: str) -> str:
@@ -353,51 +411,3 @@ def _toml_string(text: str) -> str:
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` all at once, or leave it as it was.
-
-    A symlinked file (dotfile managers) is written through the link. A new file is
-    private to the user (0600); an existing file keeps its mode.
-    """
-    target = Path(os.path.realpath(path))
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                    suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot write ({_reason(exc)})") from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(text.encode("utf-8"))
-            file.flush()
-            os.fsync(file.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(temp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError):
-            raise ConfigError(f"{path}: cannot write ({_reason(exc)})") from None
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable; best effort (not every file system allows it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)

@@ -1,43 +1,29 @@
 """The console script's first and last code: interrupts are handled before anything heavy
-loads, and the run ends without the interpreter's teardown (``leave``).
+loads, and output that cannot be written is one line, not Python's "Exception ignored".
 
-Importing ``voice_coach.cli`` takes ~0.1 s (Click, numpy). ``cli.main`` handles signals
-for the whole run, but only once that import is done: until then Ctrl-C printed a
-traceback and SIGTERM or SIGHUP killed the process silently. This module imports
-nothing heavy, so it can take over from the interpreter's first moment.
+Importing ``voice_coach.cli`` takes about a tenth of a second (Click, numpy). Until the
+handlers are in place Ctrl-C printed a traceback and SIGTERM or SIGHUP killed the process
+silently, so this module imports only the standard library and ``voice_coach.signals``,
+and takes over from the interpreter's first moment.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import NoReturn
 
-
-def raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    """A signal handler: SIGTERM and SIGHUP unwind like Ctrl-C, so clean-up code runs."""
-    raise KeyboardInterrupt
-
-
-def ignore_signals() -> None:
-    """The outcome is decided; a late signal must not turn it into a traceback."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
+from voice_coach.signals import ignore_stop, interrupt_on_stop
 
 
 def main() -> None:
     """Console-script entry point."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, raise_interrupt)
+    interrupt_on_stop()
     try:
         from voice_coach.cli import main as run
     except KeyboardInterrupt:
-        ignore_signals()
+        ignore_stop()
         print("Error: interrupted", file=sys.stderr)
         sys.exit(130)
     try:
@@ -48,29 +34,35 @@ def main() -> None:
 
 
 def leave(code: object) -> NoReturn:
-    """Exit with ``code`` once the run is over, skipping the interpreter's teardown.
+    """Exit with ``code``, once stdout's last bytes are out or told as lost.
 
-    Freeing every module (numpy, Click, ...) took ~20 ms of a 0.2 s warm start and does
-    nothing for the user. What teardown does that matters is done here: the atexit
-    handlers run (temporary folders, the speech helper) and stdout and stderr are flushed.
-    With any other thread still running, Python's own exit waits for it as usual.
+    The interpreter flushes stdout at exit, and a failure there (a full disk, a reader
+    that left) becomes "Exception ignored" and exit 120. So the flush is done here: a
+    closed pipe ends the run quietly with exit 1 (nobody is left to tell); any other
+    failure is one line. Either way stdout then points at /dev/null, so the interpreter's
+    own flush finds nothing left to fail on.
     """
     status = code if isinstance(code, int) else 0 if code is None else 1
     if not isinstance(code, int) and code is not None:
         print(code, file=sys.stderr)
-    others = [t for t in threading.enumerate()
-              if t is not threading.main_thread() and not t.daemon and t.is_alive()]
-    if others:
-        sys.exit(status)
-    atexit._run_exitfuncs()
     try:
         sys.stdout.flush()
     except BrokenPipeError:  # the reader left: nobody to tell
         status = status or 1
-    except OSError as exc:  # a full disk: Python itself would only say "Exception ignored"
+        _discard_stdout()
+    except OSError as exc:  # a full disk
         if status == 0:  # else the failure was told already (cli.main), maybe this same one
             print(f"Error: cannot write the output ({exc.strerror or exc})", file=sys.stderr)
             status = 1
+        _discard_stdout()
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()
-    os._exit(status)
+    sys.exit(status)
+
+
+def _discard_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so what is still buffered goes nowhere."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

@@ -15,12 +15,9 @@ import functools
 import json
 import os
 import re
-import signal
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import numpy as np
 
@@ -28,6 +25,7 @@ from voice_coach.errors import VoiceCoachError
 from voice_coach.mix import Mixer
 from voice_coach.pcm import Samples, wav_header
 from voice_coach.plan import Timeline, to_dict
+from voice_coach.signals import stop_deferred
 
 CHUNK_S = 10
 """Seconds of session mixed and written at a time: bounds memory for long sessions."""
@@ -76,7 +74,7 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
                 _guarded(out_dir, target.path, functools.partial(target.write, temporary))
                 flusher.flush(temporary)
             _guarded(out_dir, out_dir, flusher.wait)
-        with _signals_deferred():  # the renames land all together, or an error stops them
+        with stop_deferred():  # the renames land all together, or an error stops them
             for temporary, final in written:
                 _guarded(out_dir, final, functools.partial(os.replace, temporary, final))
             for old in stale:
@@ -87,33 +85,6 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
     return [t.path for t in targets]
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP until the block is done, then interrupt.
-
-    Python runs a signal's handler between bytecodes, possibly well after the signal
-    came, so the handlers themselves are swapped: one that arrives during the block, or
-    just before it and is handled inside it, is remembered and raised once it is done.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread receives signals
-        return
-    received: list[int] = []
-
-    def remember(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-
-    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, remember) for sig in held}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if received:
-        raise KeyboardInterrupt
 
 
 def write_wav(path: Path, chunks: Iterator[Samples], sample_rate: int) -> None:

@@ -1,7 +1,11 @@
-"""Reading a file the user named: each way it can fail is one line, in the caller's error."""
+"""Files a user names or keeps: reading them with one-line errors, replacing them atomically."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,3 +52,56 @@ def decode_utf8(raw: bytes, path: Path, error: ErrorType, *, expected: str) -> s
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not UTF-8 text (byte {exc.start}); {expected}") from None
+
+
+def write_atomically(path: Path, data: bytes, *, error: ErrorType, private: bool = False,
+                     durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` all at once, or leave it as it was.
+
+    The data goes to a temporary file beside the target, named before it exists (so an
+    interrupt at any point leaves no temporary behind), then is renamed over it. A
+    symlinked target (dotfile managers) is written through the link; an existing file
+    keeps its mode; a new one gets 0600 when ``private``, else what the umask allows.
+    ``durable`` fsyncs the file and the folder, so the rename survives a power cut.
+    Any OSError becomes ``error(reason)``.
+    """
+    target = Path(os.path.realpath(path))
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        try:
+            kept: int | None = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            kept = None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        new_mode = 0o600 if private else 0o666  # the umask applies
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_mode)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
+        if kept is not None:
+            os.chmod(temporary, kept)
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise error(exc.strerror or str(exc)) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)  # gone already after a successful replace
+    if durable:
+        fsync_folder(target.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make renames in ``folder`` durable; best effort (not every file system allows it)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+

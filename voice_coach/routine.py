@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import string
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -163,18 +164,31 @@ def user_ids(user_dir: Path | None) -> list[str]:
     return sorted(p.stem for p in user_dir.glob("*.toml") if _ID_PATTERN.fullmatch(p.stem))
 
 
-def resolve(ref: str, user_dir: Path | None = None) -> Routine:
-    """A routine named on the command line: a built-in id, one of the user's routine ids
-    (``user_dir/ID.toml``), or a path to a TOML file. Built-ins come first."""
+def resolve(ref: str, user_dir: Path | None = None,
+            warn: Callable[[str], None] | None = None) -> Routine:
+    """A routine named on the command line: a path to a TOML file when it looks like one
+    (it ends in ``.toml`` or holds a ``/``), else a built-in id, else one of the user's ids
+    (``user_dir/ID.toml``), else a file of that name.
+
+    A file in the working folder never shadows an id silently: when ``ref`` is an id and
+    also a file or folder here, the id wins and ``warn`` says how to name the file.
+    """
     path = Path(ref)
-    looks_like_path = ref.endswith(".toml") or "/" in ref or path.exists()
-    if looks_like_path:
+    if ref.endswith(".toml") or "/" in ref or os.sep in ref:
         return load_file(path)
+    is_id = ref in builtin_ids() or ref in user_ids(user_dir)
+    if is_id and path.exists() and warn is not None:
+        whose = "the built-in" if ref in builtin_ids() else "your"
+        thing = "folder" if path.is_dir() else "file"
+        warn(f"{ref!r} is {whose} routine, not the {thing} here; for the {thing},"
+             f" write ./{ref}")
     if ref in builtin_ids():
         return load_builtin(ref)
     if ref in user_ids(user_dir):
         assert user_dir is not None
         return load_file(user_dir / f"{ref}.toml")
+    if path.is_file():
+        return load_file(path)
     known = ", ".join(builtin_ids())
     yours = ", ".join(user_ids(user_dir))
     raise RoutineError(f"unknown routine {ref!r}; built-in routines: {known}"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Final
 
 from voice_coach.errors import VoiceCoachError
+from voice_coach.files import write_atomically
 
 TEMPLATE: Final = '''\
 # A voice-coach routine. Check it with:  voice-coach check {name}.toml
@@ -65,6 +64,12 @@ class TemplateError(VoiceCoachError):
     """The template cannot be written."""
 
 
+class TemplateNameError(TemplateError):
+    """The name given is not a routine name: bad input."""
+
+    exit_code = 2
+
+
 def render_template(name: str) -> str:
     """The template text for a routine called ``name``."""
     title = name.replace("-", " ").capitalize()
@@ -72,26 +77,17 @@ def render_template(name: str) -> str:
 
 
 def write_template(name: str, folder: Path, *, force: bool = False) -> Path:
-    """Write ``folder/NAME.toml`` atomically; refuse to replace a file unless ``force``."""
+    """Write ``folder/NAME.toml`` atomically; refuse to replace a file unless ``force``.
+
+    The file is the user's to edit and share: its mode is what their umask gives.
+    """
     if not _NAME.fullmatch(name):
-        raise TemplateError(
+        raise TemplateNameError(
             f"{name!r} is not a routine name: use lowercase letters, digits and '-'"
             " (for example neck-release)")
     path = folder / f"{name}.toml"
     if path.exists() and not force:
         raise TemplateError(f"{path} already exists; use --force to replace it")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(render_template(name))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise TemplateError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_atomically(path, render_template(name).encode("utf-8"),
+                     error=lambda reason: TemplateError(f"cannot write {path}: {reason}"))
     return path
