@@ -1,38 +1,38 @@
-"""A directory of rendered speech clips, keyed by everything that changes their sound.
+"""A directory of rendered speech clips: a plain store, get and put by key.
 
-Each entry is one file, ``<key>.clip``: a fixed header (magic, format version, sample rate,
-sample count, SHA-256 of key and samples) followed by the samples as little-endian 16-bit
-PCM. A damaged entry (truncated, wrong header, checksum mismatch) is a miss and is removed.
-Entries are written to a temporary file in the same directory and renamed into place, so
-several processes may fill the cache at once and a reader sees a whole entry or none.
-The cache is an optimisation: when the directory cannot be written it switches itself off,
-says so once through ``warn``, and never raises.
+The caller builds the key (``speech.clip_key`` covers everything that changes how a line
+sounds); the store needs it to be a SHA-256 in hex. Each entry is one file,
+``<key>.clip``: a fixed header (magic, format version, sample rate, sample count, SHA-256
+of key and samples) followed by the samples as little-endian 16-bit PCM. A damaged entry
+(truncated, wrong header, checksum mismatch) is a miss and is removed, so a corrupt clip
+is never served. Entries are written to a temporary file in the same directory and
+renamed into place, so several processes may fill the cache at once and a reader sees a
+whole entry or none. The cache is an optimisation: when the directory cannot be written
+it switches itself off, says so once through ``warn``, and never raises.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
+import re
 import secrets
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import numpy as np
 
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
-if TYPE_CHECKING:
-    from voice_coach.speech import EngineIdentity, SpeechSettings
-
 FORMAT_VERSION: Final = 1
-"""Bump when the entry layout or what a key covers changes."""
+"""Bump when the entry layout changes (what a key covers is the caller's: it names it)."""
 MAGIC: Final = b"VCCLIP\r\n"
 _HEADER: Final = struct.Struct("<8sIIQ32s")  # magic, format, sample rate, samples, sha256
 SUFFIX: Final = ".clip"
+_KEY: Final = re.compile(r"[0-9a-f]{64}")
 
 
 class ClipCache:
@@ -47,23 +47,10 @@ class ClipCache:
         except OSError as exc:
             self._disable("create", exc)
 
-    @staticmethod
-    def key(text: str, settings: SpeechSettings, engine: EngineIdentity) -> str:
-        """SHA-256 (hex) of everything that changes how ``text`` sounds."""
-        identity = {
-            "format": FORMAT_VERSION,
-            "sample_rate": SAMPLE_RATE,
-            "engine": engine.name,
-            "engine_version": engine.version,
-            "text": text,
-            "voice": settings.voice,
-            "rate_wpm": settings.rate_wpm,
-            "volume": float(settings.volume).hex(),
-        }
-        encoded = json.dumps(identity, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        return hashlib.sha256(encoded).hexdigest()
-
     def path(self, key: str) -> Path:
+        """The entry's file; ``key`` is a SHA-256 in lowercase hex (anything else is a bug)."""
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"not a clip key: {key!r}")
         return self.directory / f"{key}{SUFFIX}"
 
     def get(self, key: str) -> Samples | None:

@@ -323,7 +323,8 @@ def _session_options(minutes: float | None, breath: Pace | None, no_caution: boo
     _require_settings()
     return SessionOptions(
         plan=PlanSettings(minutes=minutes, pace=breath, caution=not no_caution),
-        speech=SpeechSettings(rate_wpm=rate, voice=voice, volume=volume),
+        speech=SpeechSettings(rate_wpm=rate, voice=voice),
+        volume=volume,
         chime_volume=chime_volume,
         cue_overrides=dict(cues),
     )
@@ -332,8 +333,8 @@ def _session_options(minutes: float | None, breath: Pace | None, no_caution: boo
 def _build(routine: str, options: SessionOptions, no_cache: bool, quiet: bool) -> Session:
     """Load the routine and render what it speaks, with progress on a terminal."""
     from voice_coach.cache import ClipCache
+    from voice_coach.engines.pyttsx3_engine import open_engine
     from voice_coach.session import build_session
-    from voice_coach.speech import open_engine
 
     loaded = resolve(routine, _user_routines())
     cache = None if no_cache else ClipCache(_cache_dir())
@@ -500,7 +501,7 @@ def voices(lang: str | None) -> None:
       voice-coach voices
       voice-coach voices --lang en
     """
-    from voice_coach.speech import open_engine
+    from voice_coach.engines.pyttsx3_engine import open_engine
 
     engine = open_engine()
     try:
