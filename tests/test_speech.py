@@ -667,3 +667,16 @@ def test_asking_for_voices_keeps_the_helper_running(tmp_path: Path) -> None:
         engine.render(LINES[0], SpeechSettings(voice="en-us"))
         assert backend._process.poll() is None
         assert backend._process.pid == started
+
+
+def test_the_notes_module_docstrings_point_to_are_in_the_project() -> None:
+    """Why the engine code looks as it does is in the project's own docs, not elsewhere."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    named = {(path.relative_to(root), name)
+             for path in sorted((root / "voice_coach").rglob("*.py"))
+             for name in re.findall(r"[\w./-]+\.md\b", path.read_text(encoding="utf-8"))}
+    assert (Path("voice_coach/speech.py"), "docs/engines.md") in named
+    assert (Path("voice_coach/engines/pyttsx3_engine.py"), "docs/engines.md") in named
+    assert [(str(path), name) for path, name in named if not (root / name).is_file()] == []
