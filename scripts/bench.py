@@ -416,7 +416,8 @@ import voice_coach.cli as cli
 T_CLI = time.monotonic()
 import functools, json, os
 from collections import defaultdict
-from voice_coach import cache, config, export, mix, session, speech
+from voice_coach import cache, config, export, mix, session
+from voice_coach.engines import pyttsx3_engine
 T_IMPORTS = time.monotonic()
 
 seconds = defaultdict(float)
@@ -445,9 +446,9 @@ timed(session, "load_cues", "cues")
 timed(session, "plan", "plan")
 timed(cache.ClipCache, "get", "cache get (summed over the reader threads)")
 timed(cache.ClipCache, "put", "cache put (inside engine render)")
-timed(speech.Pyttsx3Engine, "__init__", "engine start (helper process)")
-timed(speech.Pyttsx3Engine, "render_many", "engine render (a fork per line, streamed)")
-timed(speech.Pyttsx3Engine, "close", "engine close")
+timed(pyttsx3_engine.Pyttsx3Engine, "__init__", "engine start (helper process)")
+timed(pyttsx3_engine.Pyttsx3Engine, "render_many", "engine render (a fork per line, streamed)")
+timed(pyttsx3_engine.Pyttsx3Engine, "close", "engine close")
 timed(mix.Mixer, "render", "mix")
 timed(export.Flusher, "wait", "fsync wait")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +13,27 @@ import pytest
 
 from voice_coach.cache import ClipCache
 from voice_coach.pcm import Samples
-from voice_coach.speech import SpeechSettings, VoiceInfo, render_clips
+from voice_coach.speech import SpeechSettings, VoiceInfo, clip_key, render_clips
 
 
 class FakeEngine:
+    """Renders one line at a time and hands each clip over as it is done."""
+
     name = "fake"
     version = "1.0"
 
     def __init__(self, rendered: list[str]) -> None:
         self.rendered = rendered
 
-    def render(self, text: str, settings: SpeechSettings) -> Samples:
-        self.rendered.append(text)
-        return clip_for(text, settings.rate_wpm)
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
+                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
+        clips = []
+        for index, text in enumerate(texts):
+            self.rendered.append(text)
+            clips.append(clip_for(text, settings.rate_wpm))
+            if on_clip is not None:
+                on_clip(index, clips[-1])
+        return clips
 
     def voices(self) -> list[VoiceInfo]:
         return []
@@ -54,7 +62,7 @@ def clip_for(text: str, rate_wpm: int) -> Samples:
 
 
 SETTINGS = SpeechSettings()
-KEY = ClipCache.key("Breathe in.", SETTINGS, FakeFactory())
+KEY = clip_key("Breathe in.", SETTINGS, FakeFactory())
 
 
 def test_key_covers_everything_that_changes_the_sound() -> None:
@@ -68,17 +76,17 @@ def test_key_covers_everything_that_changes_the_sound() -> None:
 
     engine = FakeFactory()
     variants = [
-        ClipCache.key("Breathe in.", SpeechSettings(), engine),
-        ClipCache.key("Breathe in!", SpeechSettings(), engine),
-        ClipCache.key("Breathe in.", SpeechSettings(rate_wpm=141), engine),
-        ClipCache.key("Breathe in.", SpeechSettings(voice="en"), engine),
-        ClipCache.key("Breathe in.", SpeechSettings(volume=0.5), engine),
-        ClipCache.key("Breathe in.", SpeechSettings(), Other()),
-        ClipCache.key("Breathe in.", SpeechSettings(), Newer()),
+        clip_key("Breathe in.", SpeechSettings(), engine),
+        clip_key("Breathe in!", SpeechSettings(), engine),
+        clip_key("Breathe in.", SpeechSettings(rate_wpm=141), engine),
+        clip_key("Breathe in.", SpeechSettings(voice="en"), engine),
+        clip_key("Breathe in.", SpeechSettings(), Other()),
+        clip_key("Breathe in.", SpeechSettings(), Newer()),
     ]
     assert len(set(variants)) == len(variants)
-    assert ClipCache.key("Breathe in.", SpeechSettings(), FakeFactory()) == variants[0] == KEY
-    assert KEY == "1d6ad5f9f94c20701fb070ced2539c31ea7b8d8413cdac76315074f35e089fc7"
+    assert clip_key("Breathe in.", SpeechSettings(), FakeFactory()) == variants[0] == KEY
+    # Pinned: a key that changes by accident would silently re-render every cache.
+    assert KEY == "bcbcaed9319fae25911596f2a64f6c6c1e2e3b069c053cc1aef0b20ede2a859c"
 
 
 def test_put_then_get(tmp_path: Path) -> None:
@@ -137,9 +145,21 @@ def test_a_damaged_entry_is_a_miss_and_is_removed(tmp_path: Path,
     assert not path.exists()
 
 
+@pytest.mark.parametrize("key", ["../escape", "", KEY.upper(), KEY[:-1], KEY + "0", "x" * 64])
+def test_a_key_that_is_not_a_digest_is_refused(tmp_path: Path, key: str) -> None:
+    """The store takes keys, not paths: nothing can be written outside its folder."""
+    cache = ClipCache(tmp_path / "clips")
+    for use in (lambda: cache.get(key), lambda: cache.put(key, clip_for("One.", 140))):
+        with pytest.raises(ValueError) as caught:
+            use()
+        assert str(caught.value) == f"not a clip key: {key!r}"
+    assert list(tmp_path.iterdir()) == [tmp_path / "clips"]
+    assert list((tmp_path / "clips").iterdir()) == []
+
+
 def test_an_entry_under_the_wrong_key_is_a_miss(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
-    other = ClipCache.key("Breathe out.", SETTINGS, FakeFactory())
+    other = clip_key("Breathe out.", SETTINGS, FakeFactory())
     cache.put(KEY, clip_for("Breathe in.", 140))
     shutil.copy(cache.path(KEY), cache.path(other))
     assert cache.get(other) is None
@@ -177,6 +197,29 @@ def test_a_factory_that_does_not_know_its_engine_opens_it_to_ask(tmp_path: Path)
     assert clips["One."].tolist() == clip_for("One.", 140).tolist()
 
 
+class BatchOnlyEngine(FakeEngine):
+    """Hands its clips back only at the end (``on_clip`` is a courtesy, not a duty)."""
+
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
+                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
+        return super().render_many(texts, settings)
+
+
+def test_an_engine_that_hands_clips_back_at_the_end_fills_the_cache(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    rendered: list[str] = []
+    progress: list[tuple[int, int]] = []
+    clips = render_clips(["One.", "Two."], SETTINGS, lambda: BatchOnlyEngine(rendered), cache,
+                         progress=lambda done, total: progress.append((done, total)))
+    assert rendered == ["One.", "Two."]
+    assert {text: clip.tolist() for text, clip in clips.items()} == {
+        text: clip_for(text, 140).tolist() for text in ("One.", "Two.")}
+    assert progress == [(1, 2), (2, 2)]
+    warm = FakeFactory()
+    render_clips(["One.", "Two."], SETTINGS, warm, cache)
+    assert (warm.opened, warm.rendered) == (0, [])
+
+
 def test_new_settings_miss_the_cache(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
     render_clips(["One."], SETTINGS, FakeFactory(), cache)
@@ -190,7 +233,7 @@ def test_damaged_entries_are_rendered_again(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
     texts = ["One.", "Two.", "Three."]
     render_clips(texts, SETTINGS, FakeFactory(), cache)
-    path = cache.path(ClipCache.key("Two.", SETTINGS, FakeFactory()))
+    path = cache.path(clip_key("Two.", SETTINGS, FakeFactory()))
     data = path.read_bytes()
     path.write_bytes(data[:-3] + bytes([data[-3] ^ 0xFF]) + data[-2:])
     factory = FakeFactory()
@@ -248,7 +291,7 @@ def version_of(key_index: int, writer: int) -> Samples:
 
 
 def writer_key(key_index: int) -> str:
-    return ClipCache.key(f"line {key_index}", SETTINGS, FakeFactory())
+    return clip_key(f"line {key_index}", SETTINGS, FakeFactory())
 
 
 def fill_cache(directory: str, writer: int) -> None:

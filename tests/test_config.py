@@ -14,8 +14,6 @@ import pytest
 
 from voice_coach.config import (
     HEADER,
-    MAX_RATE_WPM,
-    MIN_RATE_WPM,
     SETTINGS,
     ConfigError,
     Setting,
@@ -68,11 +66,6 @@ def test_settings_table_names_each_key_and_its_environment_variable() -> None:
         "VOICE_COACH_HISTORY", "VOICE_COACH_MINUTES", "VOICE_COACH_RATE",
         "VOICE_COACH_ROUTINE", "VOICE_COACH_VOICE", "VOICE_COACH_VOLUME"]
     assert all(spec.help.endswith(".") for spec in SETTINGS.values())
-
-
-def test_rate_bounds_agree_with_the_speech_layer() -> None:
-    speech = pytest.importorskip("voice_coach.speech")
-    assert (MIN_RATE_WPM, MAX_RATE_WPM) == (speech.MIN_RATE_WPM, speech.MAX_RATE_WPM)
 
 
 # --- Reading ------------------------------------------------------------------------

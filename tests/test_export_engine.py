@@ -15,10 +15,11 @@ import pytest
 
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cue
+from voice_coach.engines.pyttsx3_engine import open_engine
 from voice_coach.plan import PlanSettings
 from voice_coach.routine import load_builtin
 from voice_coach.session import SessionOptions, build_session
-from voice_coach.speech import SpeechSettings, open_engine
+from voice_coach.speech import SpeechSettings
 
 pytestmark = pytest.mark.engine
 
@@ -164,3 +165,49 @@ def test_a_second_session_renders_nothing(tmp_path):
                             ClipCache(cache / "voice-coach" / "clips"))
     exported = read_wav(out / "session.wav")
     assert np.array_equal(session.mixer().render(), exported)
+
+
+NO_ENGINE_EXPORT = """
+import sys
+from voice_coach.engines import pyttsx3_engine
+
+def refuse(*args, **kwargs):
+    raise AssertionError("the engine was opened on a warm cache")
+
+pyttsx3_engine.Pyttsx3Engine.__init__ = refuse
+sys.argv[0] = "voice-coach"
+from voice_coach.cli import main
+main()
+"""
+
+
+def test_another_volume_on_a_warm_cache_renders_nothing_and_scales_the_voice(tmp_path):
+    """Volume is a mixer gain, not part of what is rendered and cached: `export --volume 0.5`
+    right after `export` opens no engine, its voice is the first export's halved and its
+    chimes are the first export's (the chime volume is relative to the full voice)."""
+    cache = tmp_path / "cache"
+    full, half = tmp_path / "full", tmp_path / "half"
+    export(full, "box-breathing", cache=cache)
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    result = subprocess.run([sys.executable, "-c", NO_ENGINE_EXPORT, "export", "box-breathing",
+                             "--volume", "0.5", "-q", "-o", str(half)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert (result.returncode, result.stderr) == (0, "")
+
+    timeline = json.loads((full / "timeline.json").read_text())
+    assert json.loads((half / "timeline.json").read_text()) == timeline
+    loud, quiet = read_wav(full / "session.wav"), read_wav(half / "session.wav")
+    assert len(quiet) == len(loud) == timeline["duration_samples"]
+    gains = {"speech": 0.5, "cue": 1.0, "silence": 1.0}
+    for event in timeline["events"]:
+        span = slice(event["start_sample"], event["end_sample"])
+        expected = np.rint(loud[span].astype(np.float64) * gains[event["kind"]])
+        assert np.array_equal(quiet[span], expected), event
+    voice = [e for e in timeline["events"] if e["kind"] == "speech"]
+    assert voice and all(np.abs(loud[e["start_sample"]:e["end_sample"]]).max() > 1000
+                         for e in voice)
+    narration = sorted(path.name for path in (full / "narration").iterdir())
+    assert narration == sorted(path.name for path in (half / "narration").iterdir())
+    for name in narration:
+        expected = np.rint(read_wav(full / "narration" / name).astype(np.float64) * 0.5)
+        assert np.array_equal(read_wav(half / "narration" / name), expected), name

@@ -222,7 +222,7 @@ def leftovers(out: Path, work: Path, marker: str, cache: Path | None) -> list[st
     if cache is not None and cache.exists():
         clips = ClipCache(cache)
         for entry in cache.iterdir():
-            if entry.name.startswith(".tmp-"):
+            if entry.name.startswith("."):
                 found.append(f"cache temporary {entry.name}")
             elif clips.get(entry.stem) is None:
                 found.append(f"damaged cache entry {entry.name}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voice_coach.mix import Clips, Levels, Mixer, mix
+from voice_coach.mix import Clips, Levels, Mixer, apply_gain, mix
 from voice_coach.plan import Event, PlanSettings, Timeline, plan
 from voice_coach.routine import parse_routine
 
@@ -39,11 +39,14 @@ def test_every_clip_lands_on_its_sample():
     assert out.tolist() == [0, 0, 0, 0, 0, 7, 7, 7, 1, -2, 3, -4, 0, 0, 0, 100, 200, 300]
 
 
+@pytest.mark.parametrize("levels", [Levels(), Levels(voice=0.5, chime=1.5)])
 @pytest.mark.parametrize("start, stop", [(0, 18), (0, 6), (6, 10), (9, 16), (17, 40), (3, 3)])
-def test_any_range_matches_the_whole(start, stop):
-    whole = mix(small_timeline(), CLIPS)
-    part = Mixer(small_timeline(), CLIPS).render(start, stop)
+def test_any_range_matches_the_whole(start, stop, levels):
+    whole = mix(small_timeline(), CLIPS, levels)
+    mixer = Mixer(small_timeline(), CLIPS, levels)
+    part = mixer.render(start, stop)
     assert part.tolist() == whole[start:stop].tolist()
+    assert mixer.render(start, stop).tolist() == part.tolist()  # asked again, same samples
 
 
 def test_chunks_concatenate_to_the_whole_on_a_real_plan():
@@ -70,6 +73,29 @@ def test_chunks_concatenate_to_the_whole_on_a_real_plan():
             assert np.array_equal(piece, cues[event.cue])
         else:
             assert not piece.any()
+
+
+def test_apply_gain_scales_and_rounds():
+    samples = np.array([0, 1, 3, -3, 32767, -32768], dtype=np.int16)
+    assert apply_gain(samples, 1.0) is samples
+    assert apply_gain(samples, 0.5).tolist() == [0, 0, 2, -2, 16384, -16384]
+    assert apply_gain(samples, 0.0).tolist() == [0, 0, 0, 0, 0, 0]
+    assert apply_gain(samples, 0.5).dtype == np.int16
+
+
+def test_apply_gain_rounds_a_double_precision_product():
+    """The product is a float64, as the voice volume always was: 45 * 0.7 is just under
+    31.5 and rounds to 31 (in float32 it becomes 31.5 and rounds to 32)."""
+    samples = np.array([45, -23405, 15, 10000], dtype=np.int16)
+    assert apply_gain(samples, 0.7).tolist() == [31, -16383, 10, 7000]
+
+
+def test_voice_gain_scales_only_the_voice():
+    """The person's volume: a quieter voice leaves the chimes as they are."""
+    out = mix(small_timeline(), CLIPS, Levels(voice=0.5, chime=1.0))
+    assert out[5:8].tolist() == [7, 7, 7]
+    assert out[8:12].tolist() == [0, -1, 2, -2]  # half of 1, -2, 3, -4, rounded half to even
+    assert out[15:18].tolist() == [100, 200, 300]
 
 
 def test_chime_gain_scales_only_chimes():

@@ -16,17 +16,20 @@ import numpy as np
 import pytest
 
 from voice_coach.cache import ClipCache
-from voice_coach.pcm import SAMPLE_RATE, Samples, decode_audio
-from voice_coach.speech import (
+from voice_coach.engines.pyttsx3_backend import (
     ENGINE_NOT_FOUND,
-    Pyttsx3Engine,
-    SpeechError,
-    SpeechSettings,
+    ForkingBackend,
     SynthJob,
     SynthReport,
+)
+from voice_coach.engines.pyttsx3_engine import CHECK_EVERY, Pyttsx3Engine, open_engine
+from voice_coach.mix import Clips, Levels, Mixer, apply_gain
+from voice_coach.pcm import SAMPLE_RATE, Samples, decode_audio
+from voice_coach.plan import Event, Timeline
+from voice_coach.speech import (
+    SpeechError,
+    SpeechSettings,
     VoiceInfo,
-    apply_volume,
-    open_engine,
     render_clips,
     resolve_voice,
     speakable_text,
@@ -74,8 +77,6 @@ def test_speakable_text_removes_control_characters_and_keeps_markup() -> None:
         ({"rate_wpm": 401}, "rate must be a whole number from 80 to 400 words per minute, got 401"),
         ({"rate_wpm": 140.0}, "rate must be a whole number from 80 to 400 words per minute,"
                               " got 140.0"),
-        ({"volume": 1.5}, "volume must be from 0 to 1, got 1.5"),
-        ({"volume": float("nan")}, "volume must be from 0 to 1, got nan"),
         ({"voice": " "}, "voice must not be empty; run 'voice-coach voices' to list them"),
     ],
 )
@@ -86,14 +87,7 @@ def test_settings_are_validated(kwargs: dict[str, object], message: str) -> None
 
 
 def test_settings_default_to_a_calm_pace() -> None:
-    assert SpeechSettings() == SpeechSettings(rate_wpm=140, voice=None, volume=1.0)
-
-
-def test_apply_volume_scales_and_rounds() -> None:
-    samples = np.array([0, 1, 3, -3, 32767, -32768], dtype=np.int16)
-    assert apply_volume(samples, 1.0) is samples
-    assert apply_volume(samples, 0.5).tolist() == [0, 0, 2, -2, 16384, -16384]
-    assert apply_volume(samples, 0.0).tolist() == [0, 0, 0, 0, 0, 0]
+    assert SpeechSettings() == SpeechSettings(rate_wpm=140, voice=None)
 
 
 class VoiceList:
@@ -108,7 +102,8 @@ class VoiceList:
     def voices(self) -> list[VoiceInfo]:
         return self._voices
 
-    def render(self, text: str, settings: SpeechSettings) -> Samples:
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
+                    on_clip: object = None) -> list[Samples]:
         raise AssertionError("not used")
 
     def close(self) -> None:
@@ -209,9 +204,8 @@ def test_each_line_is_rendered_once_and_each_call_checks_its_first_line() -> Non
     backend = FakeBackend()
     texts = ["One two.", "Three four five.", "Six."]
     with Pyttsx3Engine(backend, version="fake") as engine:
-        clips = engine.render_many(texts, SpeechSettings(rate_wpm=200, volume=0.5))
-    assert [clip.tolist() for clip in clips] == [
-        apply_volume(fake_speech(text, 200), 0.5).tolist() for text in texts]
+        clips = engine.render_many(texts, SpeechSettings(rate_wpm=200))
+    assert [clip.tolist() for clip in clips] == [fake_speech(text, 200).tolist() for text in texts]
     assert [(job.text, job.rate_property, job.rate_wpm) for job in backend.jobs] == [
         ("One two.", True, 200), ("One two.", False, 200), ("Three four five.", False, 200),
         ("Six.", False, 200)]
@@ -219,14 +213,10 @@ def test_each_line_is_rendered_once_and_each_call_checks_its_first_line() -> Non
 
 def many_lines() -> list[str]:
     """Two full check groups and a short third one."""
-    from voice_coach.speech import CHECK_EVERY
-
     return [f"Line number {n} of many." for n in range(2 * CHECK_EVERY + 6)]
 
 
 def test_every_group_of_lines_has_a_check_and_each_clip_is_handed_over_once_verified() -> None:
-    from voice_coach.speech import CHECK_EVERY
-
     backend = FakeBackend()
     texts = many_lines()
     handed: list[tuple[int, int]] = []
@@ -242,8 +232,6 @@ def test_every_group_of_lines_has_a_check_and_each_clip_is_handed_over_once_veri
 
 def test_a_group_with_a_failed_check_is_redone_and_the_others_kept() -> None:
     """The second group's check comes back short: only that group is rendered again."""
-    from voice_coach.speech import CHECK_EVERY
-
     backend = FakeBackend(truncate_jobs=frozenset({CHECK_EVERY + 1}))
     texts = many_lines()
     with Pyttsx3Engine(backend, version="fake") as engine:
@@ -296,9 +284,8 @@ def test_only_lines_whose_take_failed_are_rendered_again() -> None:
     backend = FakeBackend(truncate_jobs=frozenset({2}))
     texts = ["One two.", "Three four five.", "One two."]
     with Pyttsx3Engine(backend, version="fake") as engine:
-        clips = engine.render_many(texts, SpeechSettings(rate_wpm=200, volume=0.5))
-    assert [clip.tolist() for clip in clips] == [
-        apply_volume(fake_speech(text, 200), 0.5).tolist() for text in texts]
+        clips = engine.render_many(texts, SpeechSettings(rate_wpm=200))
+    assert [clip.tolist() for clip in clips] == [fake_speech(text, 200).tolist() for text in texts]
     assert [(job.text, job.rate_property) for job in backend.jobs] == [
         ("One two.", True), ("One two.", False), ("Three four five.", False), ("One two.", False),
         ("Three four five.", True), ("Three four five.", False)]
@@ -357,7 +344,7 @@ def test_pyttsx3_without_espeak_says_so(monkeypatch: pytest.MonkeyPatch) -> None
 
 OPEN_ENGINE = """
 from voice_coach.errors import VoiceCoachError
-from voice_coach.speech import open_engine
+from voice_coach.engines.pyttsx3_engine import open_engine
 try:
     open_engine().close()
 except VoiceCoachError as error:
@@ -414,7 +401,8 @@ def test_alternating_rates_in_one_engine_equal_fresh_renders(engine: Pyttsx3Engi
 
 RENDER_IN_SUBPROCESS = """
 import sys
-from voice_coach.speech import SpeechSettings, open_engine
+from voice_coach.engines.pyttsx3_engine import open_engine
+from voice_coach.speech import SpeechSettings
 with open_engine() as engine:
     for text in sys.argv[1:]:
         sys.stdout.buffer.write(engine.render(text, SpeechSettings(rate_wpm=130)).tobytes())
@@ -479,10 +467,19 @@ def test_voices_by_language_and_unknown_voices(engine: Pyttsx3Engine, tmp_path: 
 
 
 @pytest.mark.engine
-def test_volume_scales_the_engine_output(engine: Pyttsx3Engine, tmp_path: Path) -> None:
-    clip = engine.render("Breathe out.", SpeechSettings(volume=0.25))
-    reference = espeak_reference("Breathe out.", 140, None, tmp_path)
-    assert np.array_equal(clip, apply_volume(reference, 0.25))
+def test_the_mixer_scales_the_engine_output_by_the_voice_volume(engine: Pyttsx3Engine,
+                                                               tmp_path: Path) -> None:
+    """The engine renders at full level; the person's volume is the mixer's voice gain."""
+    text = "Breathe out."
+    rendered = engine.render(text, SpeechSettings())
+    reference = espeak_reference(text, 140, None, tmp_path)
+    assert np.array_equal(rendered, reference)
+    event = Event(0, rendered.size, "speech", 0, text=text)
+    timeline = Timeline(routine_id="t", sample_rate=SAMPLE_RATE, events=(event,),
+                        step_labels=("a",))
+    clip = Mixer(timeline, Clips({text: rendered}, {}), Levels(voice=0.25)).render()
+    assert np.array_equal(clip, apply_gain(reference, 0.25))
+    assert np.array_equal(clip, np.rint(reference * 0.25).astype(np.int16))
     assert int(np.abs(clip).max()) < int(np.abs(reference).max())
 
 
@@ -513,8 +510,6 @@ def test_a_helper_that_dies_is_started_again(tmp_path: Path) -> None:
     import os
     import signal
 
-    from voice_coach.speech import ForkingBackend
-
     backend = ForkingBackend(tmp_path)
     with Pyttsx3Engine(backend, version="test") as engine:
         before = engine.render(LINES[0], SpeechSettings())
@@ -525,8 +520,6 @@ def test_a_helper_that_dies_is_started_again(tmp_path: Path) -> None:
 
 @pytest.mark.engine
 def test_a_stuck_engine_is_killed_and_reported(tmp_path: Path) -> None:
-    from voice_coach.speech import ForkingBackend
-
     backend = ForkingBackend(tmp_path, job_timeout_s=0.001)
     with Pyttsx3Engine(backend, version="test") as engine, pytest.raises(SpeechError) as caught:
         engine.render("Breathe in.", SpeechSettings())
@@ -539,8 +532,6 @@ def test_the_check_catches_real_takes_spoken_at_another_rate(tmp_path: Path) -> 
     """The real engine renders the takes at 175 wpm, as if the in-band rate were ignored."""
     import dataclasses
     import re
-
-    from voice_coach.speech import ForkingBackend
 
     real = ForkingBackend(tmp_path)
 
@@ -571,7 +562,8 @@ import sys, time
 from pathlib import Path
 started = time.perf_counter()
 from voice_coach.cache import ClipCache
-from voice_coach.speech import SpeechSettings, open_engine, render_clips
+from voice_coach.engines.pyttsx3_engine import open_engine
+from voice_coach.speech import SpeechSettings, render_clips
 
 def no_engine():
     raise AssertionError("the engine was opened")
@@ -600,17 +592,18 @@ def test_a_warm_cache_never_loads_pyttsx3(tmp_path: Path) -> None:
 
 def test_the_helper_process_imports_neither_numpy_nor_the_rest_of_voice_coach() -> None:
     """What keeps the helper quick to start and cheap to fork (about 50 ms against 110)."""
-    probe = ("import sys; import voice_coach.synth_helper as h; h.import_espeak();"
+    probe = ("import sys; import voice_coach.engines.pyttsx3_helper as h; h.import_espeak();"
              " import pyttsx3.drivers.espeak, pyttsx3.engine;"
              " print(sorted(m for m in sys.modules if m == 'numpy' or m.startswith('voice_coach')))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True)
-    assert result.stdout == "['voice_coach', 'voice_coach.synth_helper']\n"
+    assert result.stdout == ("['voice_coach', 'voice_coach.engines',"
+                             " 'voice_coach.engines.pyttsx3_helper']\n")
 
 
 IDENTITY_PROBE = """
 import json, sys
-from voice_coach.speech import engine_identity
+from voice_coach.engines.pyttsx3_engine import engine_identity
 identity = engine_identity()
 maps = open("/proc/self/maps").read()
 print(json.dumps({"identity": identity, "loaded": "libespeak-ng" in maps,
@@ -633,7 +626,7 @@ def identity_of(tmp_path: Path, library_path: str = "") -> dict[str, object]:
 def test_the_cache_identity_is_read_without_loading_espeak_or_metadata(tmp_path: Path) -> None:
     import importlib.metadata
 
-    from voice_coach.speech import RECIPE_VERSION
+    from voice_coach.engines.pyttsx3_engine import RECIPE_VERSION
 
     probe = identity_of(tmp_path)
     assert probe["loaded"] is False
@@ -667,8 +660,6 @@ def test_replacing_the_espeak_library_changes_the_cache_identity(tmp_path: Path)
 def test_asking_for_voices_keeps_the_helper_running(tmp_path: Path) -> None:
     """A request read only in part ends the helper (it may be mid-way); voices() must read
     its answer to the end, or every render after it pays for a new helper."""
-    from voice_coach.speech import ForkingBackend
-
     with Pyttsx3Engine(ForkingBackend(tmp_path), version="test") as engine:
         backend = engine._backend
         assert isinstance(backend, ForkingBackend)
@@ -676,3 +667,16 @@ def test_asking_for_voices_keeps_the_helper_running(tmp_path: Path) -> None:
         engine.render(LINES[0], SpeechSettings(voice="en-us"))
         assert backend._process.poll() is None
         assert backend._process.pid == started
+
+
+def test_the_notes_module_docstrings_point_to_are_in_the_project() -> None:
+    """Why the engine code looks as it does is in the project's own docs, not elsewhere."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    named = {(path.relative_to(root), name)
+             for path in sorted((root / "voice_coach").rglob("*.py"))
+             for name in re.findall(r"[\w./-]+\.md\b", path.read_text(encoding="utf-8"))}
+    assert (Path("voice_coach/speech.py"), "docs/engines.md") in named
+    assert (Path("voice_coach/engines/pyttsx3_engine.py"), "docs/engines.md") in named
+    assert [(str(path), name) for path, name in named if not (root / name).is_file()] == []

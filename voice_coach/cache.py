@@ -1,38 +1,38 @@
-"""A directory of rendered speech clips, keyed by everything that changes their sound.
+"""A directory of rendered speech clips: a plain store, get and put by key.
 
-Each entry is one file, ``<key>.clip``: a fixed header (magic, format version, sample rate,
-sample count, SHA-256 of key and samples) followed by the samples as little-endian 16-bit
-PCM. A damaged entry (truncated, wrong header, checksum mismatch) is a miss and is removed.
-Entries are written to a temporary file in the same directory and renamed into place, so
-several processes may fill the cache at once and a reader sees a whole entry or none.
-The cache is an optimisation: when the directory cannot be written it switches itself off,
-says so once through ``warn``, and never raises.
+The caller builds the key (``speech.clip_key`` covers everything that changes how a line
+sounds); the store needs it to be a SHA-256 in hex. Each entry is one file,
+``<key>.clip``: a fixed header (magic, format version, sample rate, sample count, SHA-256
+of key and samples) followed by the samples as little-endian 16-bit PCM. A damaged entry
+(truncated, wrong header, checksum mismatch) is a miss and is removed, so a corrupt clip
+is never served. Entries are written to a temporary file in the same directory and
+renamed into place, so several processes may fill the cache at once and a reader sees a
+whole entry or none. The cache is an optimisation: when the directory cannot be written
+it switches itself off, says so once through ``warn``, and never raises.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import os
-import secrets
+import re
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import numpy as np
 
+from voice_coach.errors import VoiceCoachError
+from voice_coach.files import write_atomically
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
-if TYPE_CHECKING:
-    from voice_coach.speech import EngineIdentity, SpeechSettings
-
 FORMAT_VERSION: Final = 1
-"""Bump when the entry layout or what a key covers changes."""
+"""Bump when the entry layout changes (what a key covers is the caller's: it names it)."""
 MAGIC: Final = b"VCCLIP\r\n"
 _HEADER: Final = struct.Struct("<8sIIQ32s")  # magic, format, sample rate, samples, sha256
 SUFFIX: Final = ".clip"
+_KEY: Final = re.compile(r"[0-9a-f]{64}")
 
 
 class ClipCache:
@@ -45,25 +45,12 @@ class ClipCache:
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            self._disable("create", exc)
-
-    @staticmethod
-    def key(text: str, settings: SpeechSettings, engine: EngineIdentity) -> str:
-        """SHA-256 (hex) of everything that changes how ``text`` sounds."""
-        identity = {
-            "format": FORMAT_VERSION,
-            "sample_rate": SAMPLE_RATE,
-            "engine": engine.name,
-            "engine_version": engine.version,
-            "text": text,
-            "voice": settings.voice,
-            "rate_wpm": settings.rate_wpm,
-            "volume": float(settings.volume).hex(),
-        }
-        encoded = json.dumps(identity, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        return hashlib.sha256(encoded).hexdigest()
+            self._disable("create", exc.strerror or type(exc).__name__)
 
     def path(self, key: str) -> Path:
+        """The entry's file; ``key`` is a SHA-256 in lowercase hex (anything else is a bug)."""
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"not a clip key: {key!r}")
         return self.directory / f"{key}{SUFFIX}"
 
     def get(self, key: str) -> Samples | None:
@@ -86,26 +73,21 @@ class ClipCache:
         """Store ``samples`` under ``key`` atomically; on failure switch the cache off."""
         if not self.enabled:
             return
-        data = _encode(key, samples)
-        # Named before it exists, so an interrupt at any point leaves nothing behind.
-        temporary = self.directory / f".tmp-{secrets.token_hex(8)}{SUFFIX}"
-        try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-            with os.fdopen(os.open(temporary, flags, 0o600), "wb") as file:
-                file.write(data)
-            os.replace(temporary, self.path(key))
-        except OSError as exc:
-            self._disable("write to", exc)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)  # gone already after a successful replace
+        try:  # not durable: a clip lost to a power cut is only rendered again
+            write_atomically(self.path(key), _encode(key, samples), error=_WriteFailed,
+                             private=True, durable=False)
+        except _WriteFailed as failed:
+            self._disable("write to", str(failed))
 
-    def _disable(self, action: str, exc: OSError) -> None:
+    def _disable(self, action: str, reason: str) -> None:
         self.enabled = False
         if self._warn is not None:
-            reason = exc.strerror or type(exc).__name__
             self._warn(f"speech cache off: cannot {action} {self.directory} ({reason});"
                        " speech will be rendered every time")
+
+
+class _WriteFailed(VoiceCoachError):
+    """An entry could not be stored (the reason is the message)."""
 
 
 def _encode(key: str, samples: Samples) -> bytes:

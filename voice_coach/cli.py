@@ -350,8 +350,8 @@ def _session_options(values: dict[str, Any],
     return SessionOptions(
         plan=PlanSettings(minutes=values["minutes"], pace=_pace(values["breath"]),
                           caution=values["caution"]),
-        speech=SpeechSettings(rate_wpm=values["rate"], voice=values.get("voice"),
-                              volume=values.get("volume", 1.0)),
+        speech=SpeechSettings(rate_wpm=values["rate"], voice=values.get("voice")),
+        volume=values.get("volume", 1.0),
         chime_volume=values.get("chime_volume", 1.0),
         cue_overrides=dict(cues),
     )
@@ -365,8 +365,8 @@ def _pace(breath: Pace | str | None) -> Pace | None:
 def _build(routine: str, options: SessionOptions, no_cache: bool, quiet: bool) -> Session:
     """Load the routine and render what it speaks, with progress on a terminal."""
     from voice_coach.cache import ClipCache
+    from voice_coach.engines.pyttsx3_engine import open_engine
     from voice_coach.session import build_session
-    from voice_coach.speech import open_engine
 
     loaded = _routine(routine)
     cache = None if no_cache else ClipCache(_cache_dir())
@@ -516,7 +516,7 @@ def voices(lang: str | None) -> None:
       voice-coach voices
       voice-coach voices --lang en
     """
-    from voice_coach.speech import open_engine
+    from voice_coach.engines.pyttsx3_engine import open_engine
 
     engine = open_engine()
     try:

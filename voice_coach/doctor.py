@@ -49,14 +49,15 @@ def check_simpleaudio(version: tuple[int, int] = sys.version_info[:2],
 
 def check_speech() -> tuple[Check, Check]:
     """The engine loads and renders a test phrase; it has voices."""
+    from voice_coach.engines.pyttsx3_engine import engine_version, open_engine
     from voice_coach.pcm import SAMPLE_RATE
-    from voice_coach.speech import SpeechSettings, engine_version, open_engine
+    from voice_coach.speech import SpeechSettings
 
     try:
         started = time.monotonic()
         engine = open_engine()
         try:
-            samples = engine.render("Testing, one, two, three.", SpeechSettings())
+            samples = engine.render_many(["Testing, one, two, three."], SpeechSettings())[0]
             took_ms = (time.monotonic() - started) * 1000
             voices = engine.voices()
         finally:

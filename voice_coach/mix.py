@@ -4,10 +4,13 @@ Pure. Each speech and cue event is laid at its start sample; silence is zeros. T
 function feeds ``play`` (the whole session at once) and ``export`` (in chunks, so a long
 session never needs its whole length in memory twice).
 
-Levels: espeak-ng speaks at about -20 dBFS RMS over its active parts and the built-in cues
-are normalised to the same, so voice and chimes are balanced at gain 1. A gain that would
-push a clip past full scale is lowered for that clip; events never overlap, so no sum can
-clip or wrap.
+Levels are applied here and only here: clips arrive as rendered (speech at the engine's
+full level, cues as their files hold them) and ``Levels`` scales each by one gain
+function, ``apply_gain``. espeak-ng speaks at about -20 dBFS RMS over its active parts
+and the built-in cues are normalised to the same, so voice and chimes are balanced at
+gain 1; the chime gain is relative to that balance and independent of the voice gain
+(a quieter voice leaves the chimes as they are). A gain that would push a clip past full
+scale is lowered for that clip; events never overlap, so no sum can clip or wrap.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class Clips:
 
 @dataclass(frozen=True)
 class Levels:
-    """Linear gains: 1.0 plays a clip as rendered."""
+    """Linear gains: 1.0 plays a clip as rendered. ``voice`` is the person's volume."""
 
     voice: float = 1.0
     chime: float = 1.0
@@ -54,13 +57,27 @@ class Mixer:
     def _starts(self) -> list[int]:
         return [event.start for event in self.timeline.events]
 
+    @cached_property
+    def _leveled(self) -> dict[tuple[str, str], Samples]:
+        """Clips with their gain applied, each scaled once however often it is asked for."""
+        return {}
+
     def clip_for(self, event: Event) -> Samples | None:
         """The samples an event plays, gain applied; None for silence."""
         if event.kind == "speech" and event.text is not None:
-            return _scaled(self.clips.speech[event.text], self.levels.voice)
-        if event.kind == "cue" and event.cue is not None:
-            return _scaled(self.clips.cues[event.cue], self.levels.chime)
-        return None
+            key, gain = ("speech", event.text), self.levels.voice
+            clip = self.clips.speech[event.text]
+        elif event.kind == "cue" and event.cue is not None:
+            key, gain = ("cue", event.cue), self.levels.chime
+            clip = self.clips.cues[event.cue]
+        else:
+            return None
+        if gain == 1.0:
+            return clip
+        leveled = self._leveled.get(key)
+        if leveled is None:
+            leveled = self._leveled[key] = apply_gain(clip, gain)
+        return leveled
 
     def render(self, start: int = 0, stop: int | None = None) -> Samples:
         """Session samples ``start`` to ``stop`` (default: the end)."""
@@ -90,11 +107,17 @@ def mix(timeline: Timeline, clips: Clips, levels: Levels | None = None) -> Sampl
     return Mixer(timeline, clips, levels or Levels()).render()
 
 
-def _scaled(clip: Samples, gain: float) -> Samples:
+def apply_gain(clip: Samples, gain: float) -> Samples:
+    """``clip`` scaled linearly by ``gain``, rounded to the nearest integer (half to even).
+
+    The product is a float64 (a float32 one is off by one in about 0.1 % of samples at
+    gains such as 0.7). A gain that would take the clip's peak past full scale is lowered
+    to just reach it.
+    """
     if gain == 1.0 or len(clip) == 0:
         return clip
     peak = int(np.max(np.abs(clip.astype(np.int32))))
     safe_gain = min(gain, FULL_SCALE / peak) if peak else gain
-    scaled = np.rint(clip.astype(np.float32) * np.float32(safe_gain))
+    scaled = np.rint(clip.astype(np.float64) * safe_gain)
     limited: Samples = np.clip(scaled, -FULL_SCALE, FULL_SCALE).astype(np.int16)
     return limited

@@ -7,11 +7,13 @@ hand in fakes or the real thing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cues
+from voice_coach.errors import VoiceCoachError
 from voice_coach.mix import Clips, Levels, Mixer
 from voice_coach.pcm import Samples
 from voice_coach.plan import PlanSettings, Timeline, estimated_speech_length, plan
@@ -22,14 +24,36 @@ MAX_PLAN_ROUNDS = 4
 """Re-plans with real lengths; a fill repeat may need new lines (a further {nth})."""
 
 
+class SessionError(VoiceCoachError):
+    """The options for a session are out of range."""
+
+
 @dataclass(frozen=True)
 class SessionOptions:
-    """Everything the person chose that changes what is heard."""
+    """Everything the person chose that changes what is heard.
+
+    ``volume`` (0-1) and ``chime_volume`` (0-2, relative to the voice at full volume) are
+    the mixer's levels: changing them renders nothing anew.
+    """
 
     plan: PlanSettings = field(default_factory=PlanSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
+    volume: float = 1.0
     chime_volume: float = 1.0
     cue_overrides: Mapping[CueRole, CueSource] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_level("volume", self.volume, 1)
+        _check_level("chime volume", self.chime_volume, 2)
+
+    @property
+    def levels(self) -> Levels:
+        return Levels(voice=self.volume, chime=self.chime_volume)
+
+
+def _check_level(name: str, value: float, top: int) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= top):
+        raise SessionError(f"{name} must be from 0 to {top}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -82,4 +106,4 @@ def build_session(routine: Routine, options: SessionOptions,
         timeline = plan(routine, options.plan, length, cue_lengths(cues))
     if any(text not in speech for text in timeline.speech_texts()):
         raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover
-    return Session(timeline, Clips(speech, cues), Levels(chime=options.chime_volume))
+    return Session(timeline, Clips(speech, cues), options.levels)

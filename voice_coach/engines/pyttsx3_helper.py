@@ -1,12 +1,12 @@
-"""The speech helper process: forks one fresh pyttsx3 engine per line.
+"""The pyttsx3 helper process: forks one fresh pyttsx3 engine per line.
 
-``speech.ForkingBackend`` starts this module as its own process and talks to it in JSON
-lines. It imports nothing but the standard library and pyttsx3 (not numpy, not the rest
-of voice-coach): it starts in ~30 ms, and each fork copies a small process. It never
+``pyttsx3_backend.ForkingBackend`` starts this module as its own process and talks to it in
+JSON lines. It imports nothing but the standard library and pyttsx3 (not numpy, not the
+rest of voice-coach), so it starts quickly and each fork copies a small process. It never
 initialises espeak itself, because espeak starts a thread on initialisation and a thread
 does not survive ``fork`` (a child forked after ``pyttsx3.init`` hangs in ``Synth``).
-Why each line needs a fresh engine, and the recipe a child follows, is explained in
-``speech``'s docstring.
+Why each line needs a fresh engine, and each step of the recipe a child follows, is in
+``docs/engines.md``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def serve_helper() -> None:
     os.close(null)
     try:
         import_espeak()
-        # Imported once here rather than in every child (about 7 ms each); importing
+        # Imported once here rather than in every child (each would pay for it); importing
         # starts no thread and initialises no engine, so forking stays safe.
         import pyttsx3.drivers.espeak
         import pyttsx3.engine  # noqa: F401
@@ -241,8 +241,8 @@ def _buffer_like_the_command_line(espeak: Any) -> None:
     """Have pyttsx3 initialise espeak with the library's default buffers (60 ms, as the
     ``espeak-ng`` command line does) instead of its own 1000 ms.
 
-    espeak's samples depend on its buffer size in rare cases (measured: a long French line
-    at 390-420 wpm differed over 35 ms); with the default every clip equals ``espeak-ng -w``.
+    espeak's samples depend on its buffer size in rare cases (``docs/engines.md``); with the
+    default every clip equals ``espeak-ng -w``.
     This child process exits after one line, so the patch dies with it.
     """
     initialize = espeak.Initialize

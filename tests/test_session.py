@@ -1,0 +1,117 @@
+"""Putting a session together: options, a fake engine, a real cache and the real cues."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voice_coach.cache import ClipCache
+from voice_coach.pcm import SAMPLE_RATE, Samples
+from voice_coach.plan import PlanSettings
+from voice_coach.routine import load_builtin
+from voice_coach.session import SessionError, SessionOptions, build_session
+from voice_coach.speech import SpeechSettings, VoiceInfo
+
+
+class CountingEngine:
+    """A stand-in for speech: a loud sawtooth a word long per word, every render counted."""
+
+    name = "counting"
+    version = "1"
+
+    def __init__(self, rendered: list[str]) -> None:
+        self.rendered = rendered
+
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
+                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
+        clips = []
+        for index, text in enumerate(texts):
+            self.rendered.append(text)
+            count = round(len(text.split()) * 60 / settings.rate_wpm * SAMPLE_RATE)
+            clips.append(((np.arange(count) % 201 - 100) * 327).astype(np.int16))
+            if on_clip is not None:
+                on_clip(index, clips[-1])
+        return clips
+
+    def voices(self) -> list[VoiceInfo]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class CountingFactory:
+    name = CountingEngine.name
+    version = CountingEngine.version
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.rendered: list[str] = []
+
+    def __call__(self) -> CountingEngine:
+        self.opened += 1
+        return CountingEngine(self.rendered)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"volume": 1.5}, "volume must be from 0 to 1, got 1.5"),
+        ({"volume": float("nan")}, "volume must be from 0 to 1, got nan"),
+        ({"volume": -0.1}, "volume must be from 0 to 1, got -0.1"),
+        ({"chime_volume": 2.5}, "chime volume must be from 0 to 2, got 2.5"),
+        ({"chime_volume": float("inf")}, "chime volume must be from 0 to 2, got inf"),
+    ],
+)
+def test_levels_are_validated(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(SessionError) as caught:
+        SessionOptions(**kwargs)  # type: ignore[arg-type]
+    assert str(caught.value) == message
+
+
+def test_levels_default_to_full_volume() -> None:
+    options = SessionOptions()
+    assert (options.volume, options.chime_volume) == (1.0, 1.0)
+    assert (options.levels.voice, options.levels.chime) == (1.0, 1.0)
+
+
+def test_another_volume_on_a_warm_cache_renders_nothing(tmp_path: Path) -> None:
+    """Volume is a mixer gain: the clips are the same, only the mix is scaled."""
+    routine = load_builtin("box-breathing")
+    cache = ClipCache(tmp_path / "clips")
+    cold = CountingFactory()
+    loud = build_session(routine, SessionOptions(plan=PlanSettings(minutes=2)), cold, cache)
+    assert cold.opened == 1 and cold.rendered
+
+    warm = CountingFactory()
+    quiet = build_session(routine, SessionOptions(plan=PlanSettings(minutes=2), volume=0.5,
+                                                  chime_volume=0.5), warm, cache)
+    assert (warm.opened, warm.rendered) == (0, [])
+
+    assert quiet.timeline == loud.timeline
+    whole, half = loud.mixer().render(), quiet.mixer().render()
+    for event in loud.timeline.events:
+        expected = whole[event.start:event.end].astype(np.float64) * 0.5
+        assert np.array_equal(half[event.start:event.end], np.rint(expected)), event
+    spoken = [e for e in loud.timeline.events if e.kind == "speech"]
+    assert spoken and all(whole[e.start:e.end].any() for e in spoken)
+
+
+def test_the_chime_volume_does_not_follow_the_voice_volume(tmp_path: Path) -> None:
+    """--chime-volume is relative to the voice at full volume: a quieter voice leaves the
+    chimes as they are, and the speech alone is scaled."""
+    routine = load_builtin("box-breathing")
+    cache = ClipCache(tmp_path / "clips")
+    plan = PlanSettings(minutes=2)
+    full = build_session(routine, SessionOptions(plan=plan), CountingFactory(), cache)
+    quiet = build_session(routine, SessionOptions(plan=plan, volume=0.5), CountingFactory(),
+                          cache)
+    whole, half = full.mixer().render(), quiet.mixer().render()
+    kinds = {"speech": 0.5, "cue": 1.0, "silence": 1.0}
+    for event in full.timeline.events:
+        expected = np.rint(whole[event.start:event.end].astype(np.float64) * kinds[event.kind])
+        assert np.array_equal(half[event.start:event.end], expected), event
+    assert any(e.kind == "cue" for e in full.timeline.events)
