@@ -47,5 +47,5 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 say "installing voice-coach and its test tools into $venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[test,dev]"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[test,dev,neural]"
 echo "$want" > "$stamp"
