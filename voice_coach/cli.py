@@ -45,6 +45,7 @@ from voice_coach.timefmt import minutes_seconds
 if TYPE_CHECKING:
     from voice_coach.config import ConfigFile
     from voice_coach.session import Session, SessionOptions
+    from voice_coach.speech import Engine
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "VOICE_COACH"}
 
@@ -162,6 +163,24 @@ class CueType(click.ParamType):  # type: ignore[type-arg]
         return role, path
 
 
+class ChoiceType(click.ParamType):  # type: ignore[type-arg]
+    """A "choice" setting (``--engine piper``), refused in the words the file and the
+    environment use."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.name = "|".join(spec.choices)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        from voice_coach.config import ConfigError, parse_value
+
+        try:
+            return parse_value(self.spec.key, str(value))
+        except ConfigError as exc:
+            self.fail(str(exc).removeprefix(f"{self.spec.key}: "), param, ctx)
+
+
 class FiniteRange(click.FloatRange):
     """A FloatRange that refuses NaN, which compares false with both ends and slips through."""
 
@@ -202,6 +221,7 @@ def _setting_option(spec: Spec) -> Callable[[F], F]:
         "pace": PaceType(),
         "str": click.STRING,
         "bool": None,
+        "choice": ChoiceType(spec),
     }
     names = [spec.option] + ([spec.short] if spec.short else [])
     if spec.default is None:
@@ -236,7 +256,7 @@ def _settings(command: Command, routine: str | None = None,
     from voice_coach.config import resolve as resolve_settings
 
     keys = [key for key, spec in SETTINGS.items() if command in spec.commands]
-    if command != "check":
+    if command not in ("check", "voices"):
         keys.append("routine")
     file_values = load_config(config_path())
     found = resolve_settings(keys, {**given, "routine": routine}, os.environ, file_values)
@@ -325,7 +345,7 @@ def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None
     loaded = _routine(values["routine"])
     rate = values["rate"]
     if render:
-        timeline = _build(values["routine"], options, no_cache=False, quiet=as_json).timeline
+        timeline = _build(values, options, no_cache=False, quiet=as_json).timeline
         how = f"speech rendered at {rate} words per minute"
     else:
         timeline = estimate_timeline(loaded, options)
@@ -362,16 +382,31 @@ def _pace(breath: Pace | str | None) -> Pace | None:
     return parse_pace(breath) if isinstance(breath, str) else breath
 
 
-def _build(routine: str, options: SessionOptions, no_cache: bool, quiet: bool) -> Session:
+def _build(values: dict[str, Any], options: SessionOptions, no_cache: bool,
+           quiet: bool) -> Session:
     """Load the routine and render what it speaks, with progress on a terminal."""
     from voice_coach.cache import ClipCache
-    from voice_coach.engines.pyttsx3_engine import open_engine
     from voice_coach.session import build_session
 
-    loaded = _routine(routine)
+    factory = _engine_factory(values["engine"], values.get("voice"))
+    loaded = _routine(values["routine"])
     cache = None if no_cache else ClipCache(_cache_dir())
     with _progress("Preparing speech", quiet) as progress:
-        return build_session(loaded, options, open_engine, cache, progress)
+        return build_session(loaded, options, factory, cache, progress)
+
+
+def _engine_factory(engine: str, voice: str | None) -> Callable[[], Engine]:
+    """The factory of the engine chosen; for piper it finds the voice now, so a missing
+    extra or a bad voice file stops the command before anything is rendered."""
+    if engine == "piper":
+        from voice_coach.engines.piper_engine import PiperFactory
+
+        factory = PiperFactory(voice)
+        factory.version  # noqa: B018  # the voice file is checked here
+        return factory
+    from voice_coach.engines.pyttsx3_engine import open_engine
+
+    return open_engine
 
 
 def _cache_dir() -> Path:
@@ -427,7 +462,7 @@ def export(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_
     from voice_coach.export import export_session
 
     values = _settings("export", routine, **given)
-    session = _build(values["routine"], _session_options(values, cues), no_cache, quiet)
+    session = _build(values, _session_options(values, cues), no_cache, quiet)
     with _progress("Writing session.wav", quiet) as progress:
         written = export_session(session.mixer(), output, force=force,
                                  progress=lambda done, total: progress(done * 100 // total, 100))
@@ -462,7 +497,7 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
     from voice_coach.player import Playback, SimpleaudioDevice
 
     values = _settings("play", routine, **given)
-    session = _build(values["routine"], _session_options(values, cues), no_cache, quiet)
+    session = _build(values, _session_options(values, cues), no_cache, quiet)
     samples = session.mixer().render()
     device = SimpleaudioDevice()
     playback = Playback(device, sample_rate=session.timeline.sample_rate)
@@ -507,15 +542,25 @@ class VoicesError(VoiceCoachError):
 
 
 @cli.command()
+@setting_options("voices")
 @click.option("--lang", help="Only voices for this language, e.g. en or fr.")
-def voices(lang: str | None) -> None:
-    """List the speech engine's voices (id, name, languages).
+def voices(lang: str | None, **given: Any) -> None:
+    """List the speech engine's voices: what --voice takes, then what each one is.
+
+    For pyttsx3: id, name, languages. For piper: name, language, quality and sample
+    rate of the packaged voice and of each voice (an .onnx file beside its .onnx.json)
+    in the voices folder, shown at the end.
 
     \b
     Examples:
       voice-coach voices
       voice-coach voices --lang en
+      voice-coach voices --engine piper
     """
+    engine_name = _settings("voices", **given)["engine"]
+    if engine_name == "piper":
+        _piper_voices(lang)
+        return
     from voice_coach.engines.pyttsx3_engine import open_engine
 
     engine = open_engine()
@@ -530,6 +575,25 @@ def voices(lang: str | None) -> None:
         raise VoicesError(f"no voice for language {lang!r}; languages: {', '.join(languages)}")
     for voice in shown:
         click.echo(f"{voice.id:<24} {voice.name:<28} {', '.join(voice.languages)}")
+
+
+def _piper_voices(lang: str | None) -> None:
+    from voice_coach.engines.piper_engine import survey, voices_folder
+
+    folder = voices_folder()
+    found, problems = survey(folder)
+    wanted = None if lang is None else lang.lower().replace("_", "-")
+    shown = [voice for voice in found if wanted is None or any(
+        code == wanted or code.startswith(wanted + "-") for code in voice.info().languages)]
+    for problem in problems:
+        click.echo(f"note: skipped {problem}", err=True)
+    if not shown:
+        languages = sorted({v.language for v in found})
+        raise VoicesError(f"no voice for language {lang!r}; languages: {', '.join(languages)}")
+    for voice in shown:
+        click.echo(f"{voice.name:<28} {voice.language:<8} {voice.quality:<8}"
+                   f" {voice.sample_rate} Hz")
+    click.echo(f"voices folder: {folder}{'' if folder.is_dir() else ' (not created yet)'}")
 
 
 @cli.group(invoke_without_command=True)

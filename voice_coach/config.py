@@ -34,7 +34,10 @@ MAX_RATE_WPM: Final = 400
 DEFAULT_RATE_WPM: Final = 140
 """A calm guided-relaxation pace; relaxation narration is commonly 120-150 wpm."""
 DEFAULT_ROUTINE: Final = "psoas-release"
+ENGINES: Final = ("pyttsx3", "piper")
+"""Speech engines: espeak-ng through pyttsx3 (the default), Piper (the neural extra)."""
 
+NEURAL_INSTALL: Final = "pip install 'voice-coach[neural]'"
 CONFIG_ENVVAR: Final = "VOICE_COACH_CONFIG"
 ENVVAR_PREFIX: Final = "VOICE_COACH_"
 HEADER: Final = (
@@ -54,9 +57,9 @@ class ConfigError(VoiceCoachError):
     exit_code = 2
 
 
-Kind: TypeAlias = Literal["int", "float", "str", "bool", "pace"]
+Kind: TypeAlias = Literal["int", "float", "str", "bool", "pace", "choice"]
 Source: TypeAlias = Literal["command line", "environment", "config file", "default"]
-Command: TypeAlias = Literal["plan", "play", "export", "check"]
+Command: TypeAlias = Literal["plan", "play", "export", "check", "voices"]
 
 _SHAPE: Final[frozenset[Command]] = frozenset({"plan", "play", "export"})
 _SOUND: Final[frozenset[Command]] = frozenset({"play", "export"})
@@ -69,7 +72,8 @@ class Spec:
     ``default`` None means the routine's (minutes, breath) or the engine's (voice).
     ``option`` is the command-line option of the ``commands`` that take it, with
     ``short`` its one-letter form; a bool's option is a ``--x/--no-x`` pair. A setting
-    without an option (``routine``) is a command's argument.
+    without an option (``routine``) is a command's argument. A "choice" takes one of
+    ``choices``.
     """
 
     key: str
@@ -81,6 +85,7 @@ class Spec:
     option: str | None = None
     short: str | None = None
     commands: frozenset[Command] = frozenset()
+    choices: tuple[str, ...] = ()
 
     @property
     def envvar(self) -> str:
@@ -97,16 +102,20 @@ SETTINGS: Final[Mapping[str, Spec]] = {
              option="--caution/--no-caution", commands=_SHAPE),
         Spec("chime_volume", "float", "Chime volume relative to the voice, 0 to 2.", 0.0, 2.0,
              default=1.0, option="--chime-volume", commands=_SOUND),
+        Spec("engine", "choice", "Speech engine: pyttsx3 (espeak-ng) or piper (a natural"
+             f" voice; {NEURAL_INSTALL}).", default=ENGINES[0], option="--engine",
+             commands=_SHAPE | {"voices"}, choices=ENGINES),
         Spec("history", "bool", "Record each session in the local history file.",
              default=True, option="--history/--no-history", commands=frozenset({"play"})),
         Spec("minutes", "float", "Target session length in minutes.", MIN_MINUTES,
              MAX_MINUTES, option="--minutes", short="-m", commands=_SHAPE),
-        Spec("rate", "int", "Speech speed in words per minute.", MIN_RATE_WPM, MAX_RATE_WPM,
-             default=DEFAULT_RATE_WPM, option="--rate", short="-r",
+        Spec("rate", "int", "Speech speed in words per minute (both engines).", MIN_RATE_WPM,
+             MAX_RATE_WPM, default=DEFAULT_RATE_WPM, option="--rate", short="-r",
              commands=_SHAPE | {"check"}),
         Spec("routine", "str", "Default routine: a built-in id or a path to a TOML file.",
              default=DEFAULT_ROUTINE),
-        Spec("voice", "str", "Engine voice id or language, e.g. en-gb.", option="--voice",
+        Spec("voice", "str", "Engine voice: an espeak-ng id or language, e.g. en-gb; for"
+             " piper a voice name, a language or an .onnx path.", option="--voice",
              commands=_SHAPE),
         Spec("volume", "float", "Voice volume, 0 to 1.", 0.0, 1.0, default=1.0,
              option="--volume", commands=_SOUND),
@@ -336,6 +345,8 @@ def _check(spec: Spec, value: object) -> object:
         if not isinstance(value, bool):
             raise _Invalid(f"expected true or false, got {_show(value)}")
         return value
+    if spec.kind == "choice" and (not isinstance(value, str) or value.strip() not in spec.choices):
+        raise _Invalid(f"expected one of {', '.join(spec.choices)}, got {_show(value)}")
     if not isinstance(value, str):
         example = " such as '4:6' or '4:7:8:0'" if spec.kind == "pace" else ""
         raise _Invalid(f"expected a string{example}, got {_show(value)}")

