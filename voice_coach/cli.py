@@ -256,7 +256,7 @@ def _settings(command: Command, routine: str | None = None,
     from voice_coach.config import resolve as resolve_settings
 
     keys = [key for key, spec in SETTINGS.items() if command in spec.commands]
-    if command not in ("check", "voices"):
+    if command not in ("check", "voices", "doctor"):
         keys.append("routine")
     file_values = load_config(config_path())
     found = resolve_settings(keys, {**given, "routine": routine}, os.environ, file_values)
@@ -720,16 +720,20 @@ def config_path_command() -> None:
 
 
 @cli.command()
-def doctor() -> None:
+@setting_options("doctor")
+def doctor(**given: Any) -> None:
     """Check that everything a session needs works here, with a fix for what does not.
 
     \b
-    Example:
+    Examples:
       voice-coach doctor
+      voice-coach doctor --engine piper     # also render a test phrase with Piper
     """
     from voice_coach import doctor as checks
 
-    results = checks.run_all(cache_dir=_cache_dir(), routines_dir=_user_routines())
+    values = _settings("doctor", **given)
+    results = checks.run_all(cache_dir=_cache_dir(), routines_dir=_user_routines(),
+                             engine=values["engine"], voice=values.get("voice"))
     for result in results:
         mark = "ok" if result.ok else "FAIL"
         click.echo(f"{mark:<4}  {result.name}: {result.detail}")

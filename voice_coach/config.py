@@ -59,7 +59,7 @@ class ConfigError(VoiceCoachError):
 
 Kind: TypeAlias = Literal["int", "float", "str", "bool", "pace", "choice"]
 Source: TypeAlias = Literal["command line", "environment", "config file", "default"]
-Command: TypeAlias = Literal["plan", "play", "export", "check", "voices"]
+Command: TypeAlias = Literal["plan", "play", "export", "check", "voices", "doctor"]
 
 _SHAPE: Final[frozenset[Command]] = frozenset({"plan", "play", "export"})
 _SOUND: Final[frozenset[Command]] = frozenset({"play", "export"})
@@ -104,7 +104,7 @@ SETTINGS: Final[Mapping[str, Spec]] = {
              default=1.0, option="--chime-volume", commands=_SOUND),
         Spec("engine", "choice", "Speech engine: pyttsx3 (espeak-ng) or piper (a natural"
              f" voice; {NEURAL_INSTALL}).", default=ENGINES[0], option="--engine",
-             commands=_SHAPE | {"voices"}, choices=ENGINES),
+             commands=_SHAPE | {"voices", "doctor"}, choices=ENGINES),
         Spec("history", "bool", "Record each session in the local history file.",
              default=True, option="--history/--no-history", commands=frozenset({"play"})),
         Spec("minutes", "float", "Target session length in minutes.", MIN_MINUTES,
@@ -116,7 +116,7 @@ SETTINGS: Final[Mapping[str, Spec]] = {
              default=DEFAULT_ROUTINE),
         Spec("voice", "str", "Engine voice: an espeak-ng id or language, e.g. en-gb; for"
              " piper a voice name, a language or an .onnx path.", option="--voice",
-             commands=_SHAPE),
+             commands=_SHAPE | {"doctor"}),
         Spec("volume", "float", "Voice volume, 0 to 1.", 0.0, 1.0, default=1.0,
              option="--volume", commands=_SOUND),
     )

@@ -79,6 +79,45 @@ def check_speech() -> tuple[Check, Check]:
     return speech, found
 
 
+def check_piper(chosen: bool, voice: str | None = None, folder: Path | None = None) -> Check:
+    """The neural engine: installed, its voice loads, a test phrase renders, and how long
+    that took. When it is not the engine chosen, only whether it is installed."""
+    from voice_coach.engines import piper_engine
+    from voice_coach.pcm import SAMPLE_RATE
+    from voice_coach.speech import SpeechSettings
+
+    name = "neural voice (piper)"
+    if not piper_engine.installed():
+        if not chosen:
+            return Check(name, True, f"not installed (optional: {piper_engine.INSTALL})")
+        return Check(name, False, "engine is piper, but it is not installed",
+                     piper_engine.INSTALL)
+    if not chosen:
+        return Check(name, True, "installed, not in use (--engine piper, or"
+                     " 'voice-coach config set engine piper')")
+    try:
+        started = time.monotonic()
+        factory = piper_engine.PiperFactory(voice, folder)
+        engine = factory()
+        try:
+            samples = engine.render_many(["Testing, one, two, three."],
+                                         SpeechSettings(voice=voice))[0]
+        finally:
+            engine.close()
+        took_s = time.monotonic() - started
+        voice_file = piper_engine.find_voice(voice, folder or piper_engine.voices_folder())
+    except VoiceCoachError as error:
+        return Check(name, False, str(error),
+                     "run 'voice-coach voices --engine piper' to list the voices")
+    seconds = len(samples) / SAMPLE_RATE
+    if seconds <= 0.2:
+        return Check(name, False, f"the test phrase came out {seconds:.2f} s long",
+                     "pip install --force-reinstall 'voice-coach[neural]'")
+    return Check(name, True, f"{voice_file.name} loaded and rendered a test phrase"
+                 f" ({seconds:.1f} s of speech in {took_s:.1f} s, {piper_engine.THREADS}"
+                 " threads)")
+
+
 def check_device() -> Check:
     """The default sound device opens and plays a short silence."""
     from voice_coach.player import probe_device
@@ -103,8 +142,10 @@ def check_writable(name: str, folder: Path) -> Check:
     return Check(name, True, f"{folder} is writable")
 
 
-def run_all(cache_dir: Path, routines_dir: Path) -> list[Check]:
-    """Every check, in the order a session meets them."""
+def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
+            voice: str | None = None) -> list[Check]:
+    """Every check, in the order a session meets them, then the optional neural engine
+    (``engine`` is the one in use)."""
     from voice_coach.config import config_path
     from voice_coach.history import history_path
 
@@ -118,4 +159,5 @@ def run_all(cache_dir: Path, routines_dir: Path) -> list[Check]:
         check_writable("settings folder", config_path().parent),
         check_writable("history folder", history_path().parent),
         check_writable("routines folder", routines_dir),
+        check_piper(engine == "piper", voice),  # last: optional unless chosen
     ]

@@ -119,6 +119,8 @@ def read_voice_file(model: Path) -> VoiceFile:
     config = model.with_name(model.name + ".json")
     try:
         size = model.stat().st_size
+    except FileNotFoundError:
+        raise VoiceFileError(f"{model}: no such voice file") from None
     except OSError as exc:
         raise VoiceFileError(f"{model}: cannot read the voice ({exc.strerror or exc})") from None
     if size == 0:
