@@ -26,6 +26,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -340,10 +341,19 @@ def load_voice(voice_file: VoiceFile, threads: int = THREADS) -> PiperVoice:
         session = onnxruntime.InferenceSession(str(voice_file.model), sess_options=options,
                                                providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's errors are its own classes, per cause
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise VoiceFileError(f"{voice_file.model}: not a voice model onnxruntime can load"
-                             f" ({_preview(reason, 120)})") from None
+                             f" ({_onnx_reason(exc, voice_file.model)})") from None
     return PiperVoice(session=session, config=config)
+
+
+def _onnx_reason(error: Exception, model: Path) -> str:
+    """onnxruntime's complaint in a few words, without its codes or the path again."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    if "Protobuf parsing failed" in text:
+        return "truncated, or not an ONNX model"
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    return _preview(text.replace(f"Load model from {model} failed:", "").strip(), 100)
 
 
 # --- Identity and the factory ---------------------------------------------------------

