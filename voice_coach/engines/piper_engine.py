@@ -219,7 +219,9 @@ def active_dbfs(audio: npt.NDArray[np.float32]) -> float:
     if x.size == 0 or not np.any(x):
         return float("-inf")
     window = min(ACTIVE_WINDOW, x.size)
-    power = np.convolve(x**2, np.ones(window) / window, mode="same")
+    padded = np.concatenate([np.zeros(window // 2), x**2, np.zeros(window - 1 - window // 2)])
+    sums = np.concatenate([[0.0], np.cumsum(padded)])
+    power = (sums[window:] - sums[:-window]) / window  # the mean power of 20 ms around each
     active = power > power.max() * 10 ** (-ACTIVE_RANGE_DB / 10)
     return float(10 * np.log10(np.mean(x[active] ** 2)))
 
@@ -243,17 +245,18 @@ def level_line(audio: npt.NDArray[np.float32]) -> Samples:
 
 class PiperEngine:
     """Piper: each line rendered once, leveled, at the session rate. Loads its model on the
-    first line it renders. Use from one thread only."""
+    first line it renders, into ``models`` (the factory's, so the engines it opens for one
+    session load it once). Use from one thread only."""
 
-    def __init__(self, folder: Path, *, version: str | None = None,
-                 threads: int = THREADS) -> None:
+    def __init__(self, folder: Path, *, version: str | None = None, threads: int = THREADS,
+                 models: dict[Path, PiperVoice] | None = None) -> None:
         _require("piper")
         self._owner = threading.get_ident()
         self.name = ENGINE_NAME
         self._folder = folder
         self._threads = threads
         self.version = version if version is not None else engine_identity(None, folder)
-        self._loaded: dict[Path, PiperVoice] = {}
+        self._loaded: dict[Path, PiperVoice] = {} if models is None else models
         self._closed = False
 
     def voices(self) -> list[VoiceInfo]:
@@ -308,7 +311,6 @@ class PiperEngine:
 
     def close(self) -> None:
         self._closed = True
-        self._loaded.clear()
 
     def _check_thread(self) -> None:
         if threading.get_ident() != self._owner:
@@ -372,7 +374,9 @@ def engine_identity(voice: str | None, folder: Path) -> str:
 
 class PiperFactory:
     """Opens a ``PiperEngine`` for one voice setting; knows its identity without loading
-    Piper, so a warm cache never loads the model."""
+    Piper, so a warm cache never loads the model. The engines it opens share one loaded
+    model: a session renders in up to ``session.MAX_PLAN_ROUNDS`` rounds, each opening an
+    engine, and a load costs about half a second."""
 
     name = ENGINE_NAME
 
@@ -380,13 +384,14 @@ class PiperFactory:
         _require("piper")
         self._voice = voice
         self._folder = folder if folder is not None else voices_folder()
+        self._models: dict[Path, PiperVoice] = {}
 
     @functools.cached_property
     def version(self) -> str:
         return engine_identity(self._voice, self._folder)
 
     def __call__(self) -> PiperEngine:
-        return PiperEngine(self._folder, version=self.version)
+        return PiperEngine(self._folder, version=self.version, models=self._models)
 
 
 def installed() -> bool:
