@@ -445,7 +445,7 @@ def play(ctx: click.Context, routine: str, minutes: float | None, breath: Pace |
     started_at = datetime.now(UTC)
     outcome: live.Outcome = "quit"
     try:
-        with live.keys_for(sys.stdin) as keys:
+        with live.keys_for(sys.stdin, None if quiet else sys.stderr) as keys:
             outcome = live.run(session.timeline, samples, playback, keys, display)
     except BaseException:
         display.abort()
