@@ -22,6 +22,7 @@ from voice_coach.routine import (
     parse_pace,
     parse_routine,
     resolve,
+    spoken_seconds,
 )
 
 HEAD = 'id = "t"\ntitle = "T"\n'
@@ -121,7 +122,7 @@ def test_a_complete_routine_file(tmp_path):
         Breathe(2, Pace(3, 1, 7, 0.5), "in", "out", 2),
         Repeat((Say("round {n}, {{literal}}", 0.0),), times=2, cue=None),
     )
-    assert fill_placeholders("round {n}, {{literal}}", 3) == "round 3, {literal}"
+    assert fill_placeholders("round {n}, {{literal}}", 3, DEFAULT_PACE) == "round 3, {literal}"
 
 
 def test_defaults_for_a_minimal_routine():
@@ -174,7 +175,14 @@ MALFORMED = [
      "bad.toml: steps[0].say: placeholder {n} is only allowed inside a repeat;"
      " write {{ and }} for braces"),
     (HEAD + '[[steps]]\n[steps.repeat]\nfill = true\n[[steps.repeat.steps]]\nsay = "{spot}"\n',
-     "bad.toml: steps[0].repeat.steps[0].say: unknown placeholder {spot}; known: {n}, {nth}"),
+     "bad.toml: steps[0].repeat.steps[0].say: unknown placeholder {spot}; known: {n}, {nth},"
+     " {pace}, {inhale_s}, {hold_in_s}, {exhale_s}, {hold_out_s}; write {{ and }} for braces"),
+    (HEAD + '[[steps]]\nsay = "in for {inhale}"\n',
+     "bad.toml: steps[0].say: unknown placeholder {inhale}; known: {n}, {nth}, {pace},"
+     " {inhale_s}, {hold_in_s}, {exhale_s}, {hold_out_s}; write {{ and }} for braces"),
+    (HEAD + '[[steps]]\nbreathe = { count = 1, inhale_prompt = "{exhale_s:d}" }\n',
+     "bad.toml: steps[0].breathe.inhale_prompt: placeholder {exhale_s...} takes no format or"
+     " conversion; known: {n}, {nth}, {pace}, {inhale_s}, {hold_in_s}, {exhale_s}, {hold_out_s}"),
     (HEAD + '[[steps]]\n[steps.repeat]\nfill = true\n[[steps.repeat.steps]]\nsay = "{n"\n',
      "bad.toml: steps[0].repeat.steps[0].say: bad placeholder (expected '}' before end of"
      " string); write {{ and }} for braces"),
@@ -284,6 +292,30 @@ def test_parse_pace_rejects(text, message):
 def test_text_is_cleaned_not_interpreted():
     assert clean_text("a\x01b\x00c\n\t d\x1b[31m") == "a b c d [31m"
     assert clean_text("  <speak>$(rm -rf /); ls `id` </speak> ") == "<speak>$(rm -rf /); ls `id` </speak>"
+
+
+def test_pace_placeholders_are_allowed_anywhere_and_spoken_as_words():
+    r = parse_routine(HEAD + 'caution = "Slowly: {pace}."\n[[steps]]\nsay = "In for {inhale_s}."\n'
+                      '[[steps]]\nbreathe = { count = 1, exhale_prompt = "Out for {exhale_s}." }\n',
+                      source="p.toml")
+    assert r.caution == "Slowly: {pace}."
+    pace = Pace(4.5, 7, 8, 0)
+    assert fill_placeholders("Slowly: {pace}.", None, pace) == (
+        "Slowly: in for four and a half, hold for seven, out for eight.")
+    assert fill_placeholders("{inhale_s}/{hold_in_s}/{exhale_s}/{hold_out_s} {{x}}", None,
+                             pace) == "four and a half/seven/eight/zero {x}"
+    assert fill_placeholders("{nth} round, {pace}", 2, Pace(5, 5, 5, 5)) == (
+        "second round, in for five, hold for five, out for five, hold for five")
+
+
+@pytest.mark.parametrize("seconds, words", [
+    (0.5, "a half"), (1, "one"), (4, "four"), (4.5, "four and a half"), (5, "five"),
+    (3.25, "three and a quarter"), (6.75, "six and three quarters"), (13, "thirteen"),
+    (20, "twenty"), (21, "twenty-one"), (60, "sixty"), (2.2, "two point two"),
+    (0.6, "zero point six"), (3.96, "four"),
+])
+def test_seconds_are_spoken_as_words(seconds, words):
+    assert spoken_seconds(seconds) == words
 
 
 def test_ordinals():

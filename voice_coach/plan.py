@@ -130,6 +130,8 @@ class _Item:
     samples: int
     text: str | None = None
     cue: CueRole | None = None
+    pause: bool = False
+    """A pause after a spoken line: it may grow so the session fills its target."""
 
 
 @dataclass
@@ -153,6 +155,26 @@ class _Builder:
         self.speech_length = speech_length
         self.cue_length = cue_length
         self.notes: list[str] = []
+        self.paces = self.spoken_paces()
+
+    def pace_of(self, step: Breathe) -> Pace:
+        """The pace a breathe step is played at: --breath, else its own, else the routine's."""
+        return self.settings.pace or step.pace or self.routine.pace
+
+    def spoken_paces(self) -> dict[int, Pace]:
+        """The pace each ``say`` names (by ``id``): that of the next ``breathe`` step in the
+        routine, or the routine's (or --breath's) when none follows; the caution's is the
+        first one's. A repeat counts once, its steps in order."""
+        order = [inner for step in self.routine.steps
+                 for inner in (step.steps if isinstance(step, Repeat) else (step,))]
+        pace = self.settings.pace or self.routine.pace
+        paces: dict[int, Pace] = {}
+        for step in reversed(order):
+            if isinstance(step, Breathe):
+                pace = self.pace_of(step)
+            paces[id(step)] = pace
+        paces[id(self.routine)] = pace
+        return paces
 
     def samples(self, seconds: float) -> int:
         return round(seconds * self.rate)
@@ -162,7 +184,7 @@ class _Builder:
         self.add_cue(opening, "start")
         before: list[_Block] = [opening]
         if self.settings.caution and self.routine.caution:
-            text = fill_placeholders(self.routine.caution, None)
+            text = fill_placeholders(self.routine.caution, None, self.paces[id(self.routine)])
             caution = _Block(text)
             self.add_speech(caution, text, self.routine.pause_s)
             before.append(caution)
@@ -180,19 +202,27 @@ class _Builder:
                 target.append(self.block(step, None))
         closing = _Block(SESSION_COMPLETE)
         self.add_cue(closing, "end")
-        self.add_speech(closing, SESSION_COMPLETE, 0.0)
+        self.add_speech(closing, SESSION_COMPLETE, 0.0, pause=False)
         closing.items.append(_Item("silence", self.samples(TAIL_S)))
         after.append(closing)
 
-        middle = self.fill(fill, before, after) if fill is not None else []
-        if fill is None and self.settings.minutes is not None:
-            self.notes.append(f"{self.routine.id} has a fixed length; --minutes does not change it")
-        return self.layout([*before, *middle, *after])
+        if fill is None:
+            if self.settings.minutes is not None:
+                self.notes.append(
+                    f"{self.routine.id} has a fixed length; --minutes does not change it")
+            return self.layout([*before, *after])
+        middle = self.fill(fill, before, after)
+        blocks = [*before, *middle, *after]
+        self.stretch(blocks, middle)
+        return self.layout(blocks)
+
+    def target(self) -> int:
+        return self.samples((self.settings.minutes or self.routine.minutes) * 60.0)
 
     def fill(self, repeat: Repeat, before: list[_Block], after: list[_Block]) -> list[_Block]:
         """Repetitions until one more would pass the target; always at least one."""
         minutes = self.settings.minutes or self.routine.minutes
-        target = self.samples(minutes * 60.0)
+        target = self.target()
         used = sum(b.samples for b in before) + sum(b.samples for b in after)
         blocks: list[_Block] = []
         number = repeat.count_from
@@ -206,9 +236,33 @@ class _Builder:
         if used > target:
             self.notes.append(
                 f"the shortest {self.routine.id} session lasts {_clock(used / self.rate)},"
-                f" longer than the {minutes:g}-minute target"
+                f" longer than the {minutes:g}-minute target; it plays that long"
             )
         return blocks
+
+    def stretch(self, blocks: list[_Block], repetitions: list[_Block]) -> None:
+        """Lengthen the pauses so the session ends exactly on its target sample.
+
+        Whole repetitions leave up to one repetition short of the target. The shortfall
+        is shared by the pauses after spoken lines in proportion to their length (the
+        routine's rhythm keeps its shape, and a pause written as 0 stays 0), to the
+        sample by largest remainder. Breath phases, speech and chimes never change. A
+        routine with no pause at all gets a silence after each repetition instead.
+        """
+        slack = self.target() - sum(block.samples for block in blocks)
+        if slack <= 0:
+            return
+        places = [(block, index) for block in blocks
+                  for index, item in enumerate(block.items) if item.pause]
+        weights = [block.items[index].samples for block, index in places]
+        if not sum(weights):
+            for block in repetitions:
+                block.items.append(_Item("silence", 0, pause=True))
+            places = [(block, len(block.items) - 1) for block in repetitions]
+            weights = [1] * len(places)
+        for (block, index), extra in zip(places, _shares(slack, weights), strict=True):
+            item = block.items[index]
+            block.items[index] = _Item("silence", item.samples + extra, pause=True)
 
     def repetition(self, repeat: Repeat, number: int) -> _Block:
         parts = [self.block(step, number) for step in repeat.steps]
@@ -223,7 +277,7 @@ class _Builder:
 
     def block(self, step: Step, number: int | None) -> _Block:
         if isinstance(step, Say):
-            text = fill_placeholders(step.text, number)
+            text = fill_placeholders(step.text, number, self.paces[id(step)])
             block = _Block(text)
             self.add_speech(block, text, step.hold_s)
             return block
@@ -231,14 +285,14 @@ class _Builder:
         return self.breathe(step, number)
 
     def breathe(self, step: Breathe, number: int | None) -> _Block:
-        pace = self.settings.pace or step.pace or self.routine.pace
+        pace = self.pace_of(step)
         noun = "breath" if step.count == 1 else "breaths"
         phases = [f"in {pace.inhale_s:g} s", f"hold {pace.hold_in_s:g} s",
                   f"out {pace.exhale_s:g} s", f"hold {pace.hold_out_s:g} s"]
         lasts = (1.0, pace.hold_in_s, 1.0, pace.hold_out_s)
         shown = [phase for phase, seconds in zip(phases, lasts, strict=True) if seconds]
         block = _Block(f"{step.count} {noun}: {', '.join(shown)}")
-        inhale_prompt, exhale_prompt = (fill_placeholders(prompt, number) if prompt else None
+        inhale_prompt, exhale_prompt = (fill_placeholders(prompt, number, pace) if prompt else None
                                         for prompt in (step.inhale_prompt, step.exhale_prompt))
         for breath in range(step.count):
             prompted = breath < step.prompt_breaths
@@ -278,9 +332,9 @@ class _Builder:
             block.items.append(_Item("cue", length, cue=role))
         return length
 
-    def add_speech(self, block: _Block, text: str, hold_s: float) -> None:
+    def add_speech(self, block: _Block, text: str, hold_s: float, pause: bool = True) -> None:
         block.items.append(_Item("speech", self.speech_length(text), text=text))
-        block.items.append(_Item("silence", self.samples(hold_s)))
+        block.items.append(_Item("silence", self.samples(hold_s), pause=pause))
 
     def layout(self, blocks: list[_Block]) -> Timeline:
         events: list[Event] = []
@@ -299,6 +353,17 @@ class _Builder:
             step_labels=tuple(block.label for block in blocks),
             notes=tuple(dict.fromkeys(self.notes)),
         )
+
+
+def _shares(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights``, whole numbers summing to ``total``."""
+    whole = sum(weights)
+    exact = [total * weight for weight in weights]
+    shares = [part // whole for part in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] % whole), i))
+    for index in by_remainder[: total - sum(shares)]:
+        shares[index] += 1
+    return shares
 
 
 def _merge_silences(events: list[Event]) -> Iterator[Event]:
