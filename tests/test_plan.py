@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import re
 from bisect import bisect_left
 from itertools import pairwise
 
 import pytest
 
+from voice_coach import live
+from voice_coach.cli import describe
 from voice_coach.plan import (
     LEAD_IN_S,
     SESSION_COMPLETE,
@@ -18,7 +22,7 @@ from voice_coach.plan import (
     plan,
     to_dict,
 )
-from voice_coach.routine import Pace, load_builtin, parse_routine
+from voice_coach.routine import Pace, RoutineError, load_builtin, parse_routine
 
 RATE = 1000  # samples per second: keeps the arithmetic readable
 
@@ -335,6 +339,34 @@ def test_box_breathing_says_the_pace_it_paces():
                 f" hold for {words}.") in text
         numbers = {"four", "five", "six", "seven", "eight"} - set(words.split())
         assert not numbers & set(text.replace(",", " ").replace(".", " ").split())
+
+
+NUMBERED = ('caution = "careful"\n[[steps]]\nsay = "first"\n'
+            '[[steps]]\n[steps.repeat]\ntimes = 2\n[[steps.repeat.steps]]\nsay = "again {n}"\n'
+            '[[steps.repeat.steps]]\nbreathe = { count = 1 }\n'
+            '[[steps]]\nsay = "last"\n')
+
+
+def test_steps_are_numbered_alike_in_plan_on_screen_and_in_errors():
+    t = plan(routine(NUMBERED), settings(), words_length(100), cue_length(100))
+    assert t.step_sources == (None, "caution", "steps[1]", "steps[2], repetition 1",
+                              "steps[2], repetition 2", "steps[3]", None)
+    headers = [line for line in describe(t) if line.startswith("step ")]
+    assert headers == ["step 1/7: Starting", "step 2/7 (caution)", "step 3/7 (steps[1])",
+                       "step 4/7 (steps[2], repetition 1): again 1",
+                       "step 5/7 (steps[2], repetition 2): again 2", "step 6/7 (steps[3])",
+                       "step 7/7: Session complete."]
+    for index, header in enumerate(headers):  # the screen, at the start of each step
+        out = io.StringIO()
+        live.TerminalDisplay(out, width=100).show(
+            live.status_at(t, t.step_starts()[index], paused=False))
+        shown = re.search(r"  (step \d+/\d+)  ", out.getvalue())
+        assert shown is not None and re.split(r"[ :]", header)[:2] == shown[1].split(), header
+    broken = NUMBERED.replace('breathe = { count = 1 }', 'breathe = { count = 0 }')
+    with pytest.raises(RoutineError) as caught:
+        routine(broken)
+    assert str(caught.value) == ("t.toml: steps[2].repeat.steps[2].breathe.count: expected a"
+                                 " whole number from 1 to 100, got 0")
 
 
 def test_lead_in_and_tail():

@@ -469,7 +469,7 @@ def test_play_outside_the_foreground_plays_without_keys_and_sigterm_ends_it(
         assert terminal.process.returncode == 130
         note = BACKGROUND_NOTE.format(pid=pid)
         assert screen[0] == note
-        assert screen[1] == "[0:00] Starting"
+        assert screen[1] == "[0:00] step 1/9  Starting"
         assert screen[-2:] == ["Error: interrupted", ""]
         assert screen.count(note) == 1
         assert termios.tcgetattr(terminal.slave) == terminal.attributes

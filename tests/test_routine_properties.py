@@ -436,11 +436,11 @@ FIELDS: dict[TableKind, dict[str, FieldSpec]] = {
 
 
 def show_path(path: KeyPath) -> str:
-    """A key path as the loader writes it: ``steps[3].breathe.count``."""
+    """A key path as the loader writes it: ``steps[3].breathe.count``, steps counted from 1."""
     out = ""
     for part in path:
         if isinstance(part, int):
-            out += f"[{part}]"
+            out += f"[{part + 1}]"
             continue
         # A key that is not bare (a newline, an escape, a space) is shown JSON-quoted, so
         # the message stays one line and nothing reaches the terminal raw.
@@ -673,7 +673,7 @@ def mutants(draw: st.DrawFn) -> Mutant:
         has_fill = any(get(doc, p).get("fill") is True for p in repeats)
         index = draw(st.integers(0, len(doc["steps"])))
         doc["steps"].insert(index, {"repeat": {"fill": True, "steps": [{"breathe": {"count": 1}}]}})
-        return Mutant(f"a second fill repeat at steps[{index}]",
+        return Mutant(f"a second fill repeat at steps[{index + 1}]",
                       "reject" if has_fill else "load", ("steps",), doc)
 
     texts = [p for p in fields if FIELDS[table_kind(p[:-1])].get(str(p[-1]), ("",))[0] == "text"]

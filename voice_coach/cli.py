@@ -696,15 +696,22 @@ def check(file: Path, rate: int) -> None:
 
 
 def describe(timeline: Timeline) -> Iterator[str]:
-    """The timeline for people: one line per event, steps set apart."""
+    """The timeline for people: one line per event, steps set apart.
+
+    Steps are headed as the screen shows them while playing (``step 4/9``), with the
+    ``[[steps]]`` entry of the routine file they come from (``steps[3]``, as errors say).
+    """
     rate = timeline.sample_rate
+    total = len(timeline.step_labels)
     step = -1
     for event in timeline.events:
         if event.step != step:
             step = event.step
             label = timeline.step_labels[step]
+            source = timeline.step_source(step)
+            head = f"step {step + 1}/{total}" + (f" ({source})" if source else "")
             yield ""
-            yield f"step {step}" if event.text == label else f"step {step}: {label}"
+            yield head if event.text == label else f"{head}: {label}"
         seconds = (event.end - event.start) / rate
         at = _clock(event.start / rate, tenths=True)
         if event.kind == "speech":

@@ -209,7 +209,8 @@ def keys_for(stream: TextIO, err: TextIO | None = None) -> Iterator[Keys]:
 
 
 class LineDisplay:
-    """One line per step: for logs and pipes."""
+    """One line per step, numbered as ``plan`` and the terminal display number them: for
+    logs, pipes and a session in the background."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
@@ -219,7 +220,8 @@ class LineDisplay:
     def show(self, status: Status) -> None:
         if status.step != self._step:
             self._step = status.step
-            self._out.write(f"[{clock(status.elapsed_s)}] {status.label}\n")
+            self._out.write(f"[{clock(status.elapsed_s)}] step {status.step + 1}/{status.steps}"
+                            f"  {status.label}\n")
         if status.paused != self._paused:
             self._paused = status.paused
             self._out.write("paused\n" if status.paused else "resumed\n")

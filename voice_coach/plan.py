@@ -64,13 +64,26 @@ class Event:
 
 @dataclass(frozen=True)
 class Timeline:
-    """The whole session: gapless events from sample 0, the label of every step."""
+    """The whole session: gapless events from sample 0, the label of every step.
+
+    A step of the timeline is what ``n`` skips and the screen counts: the opening, the
+    caution, each ``[[steps]]`` entry, each repetition of a repeat, the closing. People
+    read its index plus one (``step 1`` is the opening), in ``plan`` and on the screen
+    alike; ``step_sources`` names the routine's ``[[steps]]`` entry each comes from
+    (``steps[10], repetition 2``; None for the opening, caution and closing), counted from
+    1 as routine errors count them.
+    """
 
     routine_id: str
     sample_rate: int
     events: tuple[Event, ...]
     step_labels: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    step_sources: tuple[str | None, ...] = ()
+
+    def step_source(self, step: int) -> str | None:
+        """Where step ``step`` (an index) comes from in the routine file, if anywhere."""
+        return self.step_sources[step] if step < len(self.step_sources) else None
 
     @property
     def duration(self) -> int:
@@ -140,6 +153,7 @@ class _Block:
 
     label: str
     items: list[_Item] = field(default_factory=list)
+    source: str | None = None
 
     @property
     def samples(self) -> int:
@@ -185,21 +199,25 @@ class _Builder:
         before: list[_Block] = [opening]
         if self.settings.caution and self.routine.caution:
             text = fill_placeholders(self.routine.caution, None, self.paces[id(self.routine)])
-            caution = _Block(text)
+            caution = _Block(text, source="caution")
             self.add_speech(caution, text, self.routine.pause_s)
             before.append(caution)
         after: list[_Block] = []
         fill: Repeat | None = None
-        for step in self.routine.steps:
+        fill_source = ""
+        for entry, step in enumerate(self.routine.steps, start=1):
             target = after if fill is not None else before
+            source = f"steps[{entry}]"
             if isinstance(step, Repeat):
                 if step.times is None:
-                    fill = step
+                    fill, fill_source = step, source
                     continue
-                numbers = range(step.count_from, step.count_from + step.times)
-                target.extend(self.repetition(step, number) for number in numbers)
+                target.extend(self.repetition(step, step.count_from + time, source, time + 1)
+                              for time in range(step.times))
             else:
-                target.append(self.block(step, None))
+                block = self.block(step, None)
+                block.source = source
+                target.append(block)
         closing = _Block(SESSION_COMPLETE)
         self.add_cue(closing, "end")
         self.add_speech(closing, SESSION_COMPLETE, 0.0, pause=False)
@@ -211,7 +229,7 @@ class _Builder:
                 self.notes.append(
                     f"{self.routine.id} has a fixed length; --minutes does not change it")
             return self.layout([*before, *after])
-        middle = self.fill(fill, before, after)
+        middle = self.fill(fill, fill_source, before, after)
         blocks = [*before, *middle, *after]
         self.stretch(blocks, middle)
         return self.layout(blocks)
@@ -219,20 +237,20 @@ class _Builder:
     def target(self) -> int:
         return self.samples((self.settings.minutes or self.routine.minutes) * 60.0)
 
-    def fill(self, repeat: Repeat, before: list[_Block], after: list[_Block]) -> list[_Block]:
+    def fill(self, repeat: Repeat, source: str, before: list[_Block],
+             after: list[_Block]) -> list[_Block]:
         """Repetitions until one more would pass the target; always at least one."""
         minutes = self.settings.minutes or self.routine.minutes
         target = self.target()
         used = sum(b.samples for b in before) + sum(b.samples for b in after)
         blocks: list[_Block] = []
-        number = repeat.count_from
         while True:
-            block = self.repetition(repeat, number)
+            time = len(blocks)
+            block = self.repetition(repeat, repeat.count_from + time, source, time + 1)
             if blocks and used + block.samples > target:
                 break
             blocks.append(block)
             used += block.samples
-            number += 1
         if used > target:
             self.notes.append(
                 f"the shortest {self.routine.id} session lasts {_clock(used / self.rate)},"
@@ -264,11 +282,12 @@ class _Builder:
             item = block.items[index]
             block.items[index] = _Item("silence", item.samples + extra, pause=True)
 
-    def repetition(self, repeat: Repeat, number: int) -> _Block:
+    def repetition(self, repeat: Repeat, number: int, source: str, time: int) -> _Block:
+        """Repetition ``time`` (1, 2, ...) of the repeat at ``source``; ``{n}`` is ``number``."""
         parts = [self.block(step, number) for step in repeat.steps]
         label = next((p.label for p in parts if p.items and p.items[0].kind == "speech"),
                      parts[0].label)
-        block = _Block(label)
+        block = _Block(label, source=f"{source}, repetition {time}")
         if repeat.cue is not None:
             self.add_cue(block, repeat.cue)
         for part in parts:
@@ -352,6 +371,7 @@ class _Builder:
             events=tuple(_merge_silences(events)),
             step_labels=tuple(block.label for block in blocks),
             notes=tuple(dict.fromkeys(self.notes)),
+            step_sources=tuple(block.source for block in blocks),
         )
 
 

@@ -3,6 +3,8 @@
 A routine is pure data: what to say, how to breathe, what to repeat. Loading never
 touches the engine or the sound card. Every problem is a ``RoutineError`` that names
 the file, the line where TOML gives one, and the key path (``steps[3].breathe.count``).
+Steps are counted from 1 in key paths, as a person counts the ``[[steps]]`` tables of
+the file: ``steps[1]`` is the first; ``plan`` names the same ``steps[N]``.
 """
 
 from __future__ import annotations
@@ -380,8 +382,8 @@ class _Reader:
               in_repeat: bool) -> tuple[Step, ...]:
         if not isinstance(value, list) or not value:
             raise self.fail(path, "expected a non-empty list of steps ([[steps]] tables)")
-        return tuple(self.step(item, f"{path}[{index}]", pause_s, in_repeat)
-                     for index, item in enumerate(value))
+        return tuple(self.step(item, f"{path}[{number}]", pause_s, in_repeat)
+                     for number, item in enumerate(value, start=1))
 
     def step(self, value: object, path: str, pause_s: float, in_repeat: bool) -> Step:
         self.step_count += 1
