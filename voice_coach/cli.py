@@ -628,6 +628,10 @@ def doctor() -> None:
 def history(limit: int) -> None:
     """Your recent sessions, minutes in all, and your streak of days.
 
+    Minutes are whole minutes played, rounded down. A day counts towards the streak when
+    a minute or more was played on it, in one session or several; the streak lasts until
+    a whole day is missed.
+
     The history is a local file that never leaves this machine; 'play --no-history' or
     'voice-coach config set history false' stops recording.
 
