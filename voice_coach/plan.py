@@ -4,6 +4,9 @@ Pure: the lengths of speech and cues come in as functions, so a test can hand in
 literal numbers and the real session hands in the lengths of rendered clips. The
 timeline is a gapless sequence of events (speech, cue, silence) that never overlap;
 the mixer places each at its start sample and the player and exporter walk it.
+
+A session with a filling repeat ends exactly on its target sample (``_Builder.stretch``);
+a routine without one has the length its steps add up to.
 """
 
 from __future__ import annotations
@@ -212,8 +215,8 @@ class _Builder:
                 if step.times is None:
                     fill, fill_source = step, source
                     continue
-                target.extend(self.repetition(step, step.count_from + time, source, time + 1)
-                              for time in range(step.times))
+                target.extend(self.repetition(step, step.count_from + done, source, done + 1)
+                              for done in range(step.times))
             else:
                 block = self.block(step, None)
                 block.source = source
@@ -245,8 +248,8 @@ class _Builder:
         used = sum(b.samples for b in before) + sum(b.samples for b in after)
         blocks: list[_Block] = []
         while True:
-            time = len(blocks)
-            block = self.repetition(repeat, repeat.count_from + time, source, time + 1)
+            done = len(blocks)
+            block = self.repetition(repeat, repeat.count_from + done, source, done + 1)
             if blocks and used + block.samples > target:
                 break
             blocks.append(block)
@@ -282,12 +285,13 @@ class _Builder:
             item = block.items[index]
             block.items[index] = _Item("silence", item.samples + extra, pause=True)
 
-    def repetition(self, repeat: Repeat, number: int, source: str, time: int) -> _Block:
-        """Repetition ``time`` (1, 2, ...) of the repeat at ``source``; ``{n}`` is ``number``."""
+    def repetition(self, repeat: Repeat, number: int, source: str, nth_time: int) -> _Block:
+        """Repetition ``nth_time`` (1, 2, ...) of the repeat at ``source``; ``{n}`` is
+        ``number``."""
         parts = [self.block(step, number) for step in repeat.steps]
         label = next((p.label for p in parts if p.items and p.items[0].kind == "speech"),
                      parts[0].label)
-        block = _Block(label, source=f"{source}, repetition {time}")
+        block = _Block(label, source=f"{source}, repetition {nth_time}")
         if repeat.cue is not None:
             self.add_cue(block, repeat.cue)
         for part in parts:
