@@ -82,7 +82,7 @@ def test_plan_for_people(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == "4-7-8 breathing (four-seven-eight): 1:50 with speech estimated at 140 words per minute"
     assert "   0:00.5  chime    start" in lines
-    assert "step 3: 1 breath: in 4 s, hold 7 s, out 8 s" in lines
+    assert "step 4/9 (steps[3], repetition 1): 1 breath: in 4 s, hold 7 s, out 8 s" in lines
     assert lines[-1].strip().endswith("end")
     assert result.stderr == ""
     with_minutes = invoke("plan", "four-seven-eight", "--minutes", "5")
@@ -118,7 +118,7 @@ def test_a_malformed_routine_file_is_exit_2(tmp_path):
     path.write_text('title = "B"\n[[steps]]\nbreathe = { count = "two" }\n')
     result = invoke("plan", str(path))
     assert result.exit_code == 2
-    assert result.stderr == (f"Error: {path}: steps[0].breathe.count: expected a whole number"
+    assert result.stderr == (f"Error: {path}: steps[1].breathe.count: expected a whole number"
                              " from 1 to 100, got 'two'\n")
 
 
@@ -299,10 +299,10 @@ def test_new_then_check_then_plan(tmp_path, monkeypatch):
     assert result.stdout == f"Wrote {path}; check it with: voice-coach check {path}\n"
     checked = invoke("check", str(path))
     assert checked.exit_code == 0
-    assert checked.stdout.startswith(f"{path}: ok - Neck release (neck-release), about 5:")
+    assert checked.stdout.startswith(f"{path}: ok - Neck release (neck-release), about 6:00 ")
     document = plan_json(str(path))
     assert document["routine"] == "neck-release"
-    assert 5 < minutes_of(document) <= 6
+    assert minutes_of(document) == 6  # the template's minutes, filled exactly
     again = invoke("new", "neck-release")
     assert again.exit_code == 1
     assert again.stderr == f"Error: {path} already exists; use --force to replace it\n"

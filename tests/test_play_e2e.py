@@ -14,6 +14,7 @@ handed to the device stops the child once all of it has arrived.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import itertools
@@ -285,14 +286,18 @@ class Terminal:
     so Ctrl-C typed on it interrupts the child and closing it hangs the child up.
     """
 
-    def __init__(self, args: Sequence[str], env: Mapping[str, str], columns: int = 100) -> None:
+    def __init__(self, args: Sequence[str], env: Mapping[str, str], columns: int = 100,
+                 shell: str | None = None) -> None:
+        """Run ``voice-coach ARGS``, or with ``shell``, ``sh -c SHELL`` (``$VC`` is the command)."""
         self.master, self.slave = os.openpty()
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
         self.attributes = termios.tcgetattr(self.slave)
         """The terminal's settings before the command ran."""
         self.output = bytearray()
+        argv = ["sh", "-c", shell] if shell is not None else [str(VOICE_COACH), *args]
         self.process = subprocess.Popen(
-            [str(VOICE_COACH), *args], env=child_env(env), stdin=self.slave, stdout=self.slave,
+            argv, env=child_env({**env, "VC": str(VOICE_COACH)}), stdin=self.slave,
+            stdout=self.slave,
             stderr=self.slave, start_new_session=True, preexec_fn=_controlling_terminal)
 
     def screen(self) -> list[str]:
@@ -301,6 +306,13 @@ class Terminal:
     def line(self) -> str:
         """The line the cursor is on: the status line while playing."""
         return self.screen()[-1]
+
+    def foreground_group(self) -> int:
+        """The terminal's foreground process group (asked on the master side: the slave is
+        not this process's controlling terminal)."""
+        packed = fcntl.ioctl(self.master, termios.TIOCGPGRP, struct.pack("i", 0))
+        group: int = struct.unpack("i", packed)[0]
+        return group
 
     def send(self, keys: bytes) -> None:
         os.write(self.master, keys)
@@ -399,6 +411,73 @@ def test_an_interrupt_stops_at_once_and_restores_the_terminal(
         assert took <= INTERRUPTED_WITHIN_S
         assert terminal.process.returncode == 130
     finally:
+        terminal.close()
+
+
+BACKGROUND_NOTE: Final = ("note: not in the terminal's foreground, so keys are off"
+                          " (Ctrl-C does not reach it either); 'kill {pid}' stops the session")
+
+
+def process_state(pid: int) -> tuple[str, int]:
+    """A process's state letter (R, S, T for stopped, ...) and its process group."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[0], int(fields[2])
+
+
+def voice_coach_in(session_id: int) -> int:
+    """The pid of the voice-coach process in a session started by ``Terminal``."""
+    for pid in processes_in_session(session_id):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if any(arg.endswith(b"/voice-coach") for arg in argv[:2]):
+                return pid
+    raise LookupError("no voice-coach process")
+
+
+@pytest.mark.sound
+@pytest.mark.parametrize("shell", [
+    "timeout 60 $VC play four-seven-eight; exit $?",
+    "set -m; $VC play four-seven-eight & wait $!; exit $?",
+], ids=["timeout", "background-job"])
+def test_play_outside_the_foreground_plays_without_keys_and_sigterm_ends_it(
+        alsa_file: AlsaFile, shell: str) -> None:
+    """``timeout 60 voice-coach play`` and ``voice-coach play &`` on a terminal: the command
+    runs in a process group that is not the terminal's foreground, where changing the
+    terminal's settings would stop it (SIGTTOU) with a blank screen, deaf to SIGTERM."""
+    terminal = Terminal([], alsa_file.env, shell=shell)
+    try:
+        wait_until(lambda: size_of(alsa_file.raw) > 0 or terminal.process.poll() is not None,
+                   60, "nothing was played")
+        terminal.pump(0.5)
+        pid = voice_coach_in(terminal.process.pid)
+        state, group = process_state(pid)
+        assert group != terminal.foreground_group(), "the test did not put it in the background"
+        assert state != "T", "play was stopped by the terminal"
+        assert termios.tcgetattr(terminal.slave) == terminal.attributes  # keys left alone
+        terminal.pump(0.5)
+        assert process_state(pid)[0] != "T", "play was stopped by the terminal"
+        assert terminal.process.poll() is None, "play ended before its time"
+
+        os.kill(pid, signal.SIGTERM)
+        took = terminal.wait_exit()
+
+        screen = terminal.screen()
+        print(f"{shell!r}: exited {terminal.process.returncode} {took * 1000:.0f} ms after"
+              f" SIGTERM; screen {screen!r}")
+        assert took <= INTERRUPTED_WITHIN_S
+        assert terminal.process.returncode == 130
+        note = BACKGROUND_NOTE.format(pid=pid)
+        assert screen[0] == note
+        assert screen[1] == "[0:00] step 1/9  Starting"
+        assert screen[-2:] == ["Error: interrupted", ""]
+        assert screen.count(note) == 1
+        assert termios.tcgetattr(terminal.slave) == terminal.attributes
+        assert [e["outcome"] for e in history_entries()] == ["stopped"]
+    finally:
+        for pid in processes_in_session(terminal.process.pid):  # a stopped one ignores the pty
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         terminal.close()
 
 

@@ -470,7 +470,7 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
     started_at = datetime.now(UTC)
     outcome: live.Outcome = "quit"
     try:
-        with live.keys_for(sys.stdin) as keys:
+        with live.keys_for(sys.stdin, None if quiet else sys.stderr) as keys:
             outcome = live.run(session.timeline, samples, playback, keys, display)
     except BaseException:
         display.abort()
@@ -683,6 +683,10 @@ def doctor() -> None:
 def history(limit: int) -> None:
     """Your recent sessions, minutes in all, and your streak of days.
 
+    Minutes are whole minutes played, rounded down. A day counts towards the streak when
+    a minute or more was played on it, in one session or several; the streak lasts until
+    a whole day is missed.
+
     The history is a local file that never leaves this machine; 'play --no-history' or
     'voice-coach config set history false' stops recording.
 
@@ -751,15 +755,22 @@ def check(file: Path, **given: Any) -> None:
 
 
 def describe(timeline: Timeline) -> Iterator[str]:
-    """The timeline for people: one line per event, steps set apart."""
+    """The timeline for people: one line per event, steps set apart.
+
+    Steps are headed as the screen shows them while playing (``step 4/9``), with the
+    ``[[steps]]`` entry of the routine file they come from (``steps[3]``, as errors say).
+    """
     rate = timeline.sample_rate
+    total = len(timeline.step_labels)
     step = -1
     for event in timeline.events:
         if event.step != step:
             step = event.step
             label = timeline.step_labels[step]
+            source = timeline.step_source(step)
+            head = f"step {step + 1}/{total}" + (f" ({source})" if source else "")
             yield ""
-            yield f"step {step}" if event.text == label else f"step {step}: {label}"
+            yield head if event.text == label else f"{head}: {label}"
         seconds = (event.end - event.start) / rate
         at = minutes_seconds(event.start / rate, tenths=True)
         if event.kind == "speech":
