@@ -51,7 +51,11 @@ def test_routines_lists_the_builtins():
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["box-breathing", "four-seven-eight",
                                                    "psoas-release"]
-    assert lines[2].startswith("psoas-release         7 min  Psoas release - ")
+    assert lines[0].startswith("box-breathing       5:00  Box breathing - ")
+    # A fixed routine's true length, not the 2 minutes its file suggests:
+    fixed = plan_json("four-seven-eight")["duration_s"]
+    assert lines[1].startswith(f"four-seven-eight    1:{round(fixed) - 60:02d}  4-7-8 breathing - ")
+    assert lines[2].startswith("psoas-release       7:00  Psoas release - ")
 
 
 @pytest.mark.parametrize("minutes", [5, 10])
@@ -314,7 +318,7 @@ def test_a_user_routine_is_found_by_id(tmp_path):
     env = {"VOICE_COACH_ROUTINES_DIR": str(folder)}
     assert invoke("new", "evening", "--user", env=env).exit_code == 0
     assert (folder / "evening.toml").is_file()
-    assert "evening               6 min  Evening - " in invoke("routines", env=env).stdout
+    assert "evening             6:00  Evening - " in invoke("routines", env=env).stdout
     assert plan_json("evening", env=env)["routine"] == "evening"
     result = invoke("plan", "morning", env=env)
     assert result.stderr == ("Error: unknown routine 'morning'; built-in routines: box-breathing,"

@@ -276,16 +276,15 @@ def _user_routines() -> Path:
 
 @cli.command()
 def routines() -> None:
-    """List the built-in routines, and yours from the user routines folder.
+    """List the built-in routines, and yours from the user routines folder, with the length
+    each plays at its own defaults (the speech estimated at the default rate).
 
     \b
     Example:
       voice-coach routines
     """
     for routine_id in builtin_ids():
-        routine = load_builtin(routine_id)
-        click.echo(f"{routine.id:<18} {routine.minutes:>4g} min  {routine.title}"
-                   f" - {routine.summary}")
+        click.echo(_routine_line(load_builtin(routine_id)))
     folder = _user_routines()
     for routine_id in user_ids(folder):
         if routine_id in builtin_ids():
@@ -293,10 +292,17 @@ def routines() -> None:
         try:
             routine = load_file(folder / f"{routine_id}.toml")
         except VoiceCoachError as error:
-            click.echo(f"{routine_id:<18}    ?       (yours, invalid: {error})")
+            click.echo(f"{routine_id:<18}    ?  (yours, invalid: {error})")
             continue
-        click.echo(f"{routine_id:<18} {routine.minutes:>4g} min  {routine.title}"
-                   f" - {routine.summary} (yours)")
+        click.echo(_routine_line(routine) + " (yours)")
+
+
+def _routine_line(routine: Routine) -> str:
+    """``psoas-release       7:00  Psoas release - ...``."""
+    from voice_coach.session import SessionOptions, estimate_timeline
+
+    length = minutes_seconds(estimate_timeline(routine, SessionOptions()).duration_s)
+    return f"{routine.id:<18} {length:>5}  {routine.title} - {routine.summary}"
 
 
 @cli.command()

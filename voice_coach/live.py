@@ -20,6 +20,7 @@ from typing import Final, Literal, Protocol, TextIO
 
 from voice_coach.pcm import Samples
 from voice_coach.plan import Timeline
+from voice_coach.timefmt import minutes_seconds
 
 TICK_S = 0.1
 """How often the display refreshes and keys are read: a key answers within this."""
@@ -107,11 +108,6 @@ def status_at(timeline: Timeline, position: int, paused: bool) -> Status:
     return Status(step=step, steps=len(timeline.step_labels), label=timeline.step_labels[step],
                   elapsed_s=position / rate, remaining_s=(timeline.duration - position) / rate,
                   paused=paused)
-
-
-def clock(seconds: float) -> str:
-    whole = max(0, int(seconds + 0.5))
-    return f"{whole // 60}:{whole % 60:02d}"
 
 
 # --- Terminal edges -------------------------------------------------------------------
@@ -220,8 +216,8 @@ class LineDisplay:
     def show(self, status: Status) -> None:
         if status.step != self._step:
             self._step = status.step
-            self._out.write(f"[{clock(status.elapsed_s)}] step {status.step + 1}/{status.steps}"
-                            f"  {status.label}\n")
+            at = minutes_seconds(status.elapsed_s)
+            self._out.write(f"[{at}] step {status.step + 1}/{status.steps}  {status.label}\n")
         if status.paused != self._paused:
             self._paused = status.paused
             self._out.write("paused\n" if status.paused else "resumed\n")
@@ -245,7 +241,7 @@ class TerminalDisplay:
 
     def show(self, status: Status) -> None:
         width = (self._width or _terminal_width(self._out)) - 1
-        head = (f"{clock(status.elapsed_s)} / -{clock(status.remaining_s)}"
+        head = (f"{minutes_seconds(status.elapsed_s)} / -{minutes_seconds(status.remaining_s)}"
                 f"  step {status.step + 1}/{status.steps}  ")
         hint = "paused - space resumes" if status.paused else "space pause  n next  b back  q quit"
         room = width - len(head) - len(hint) - 2

@@ -11,7 +11,6 @@ a routine without one has the length its steps add up to.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
@@ -27,6 +26,7 @@ from voice_coach.routine import (
     Step,
     fill_placeholders,
 )
+from voice_coach.timefmt import minutes_seconds
 
 EventKind: TypeAlias = Literal["speech", "cue", "silence"]
 SpeechLength: TypeAlias = Callable[[str], int]
@@ -256,7 +256,7 @@ class _Builder:
             used += block.samples
         if used > target:
             self.notes.append(
-                f"the shortest {self.routine.id} session lasts {_clock(used / self.rate)},"
+                f"the shortest {self.routine.id} session lasts {minutes_seconds(used / self.rate)},"
                 f" longer than the {minutes:g}-minute target; it plays that long"
             )
         return blocks
@@ -402,11 +402,6 @@ def _merge_silences(events: list[Event]) -> Iterator[Event]:
         pending = event
     if pending is not None:
         yield pending
-
-
-def _clock(seconds: float) -> str:
-    whole = math.floor(seconds + 0.5)
-    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def to_dict(timeline: Timeline) -> dict[str, object]:
