@@ -60,7 +60,7 @@ import numpy.typing as npt
 PROJECT: Final = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from tests.soundserver import SoundServer, alsa_file_config  # noqa: E402
+from support.soundserver import SoundServer, alsa_file_config  # noqa: E402
 from voice_coach.pcm import SAMPLE_RATE, Samples, decode_audio  # noqa: E402
 
 PYTHON: Final = sys.executable
@@ -869,7 +869,7 @@ def section_live(ws: Workspace, quick: bool, runs: int) -> Section:
         _progress("4. cue timing: starting a private PulseAudio")
         try:
             server.start()
-        except BaseException as exc:  # tests.soundserver reports through pytest.fail
+        except BaseException as exc:  # support.soundserver raises SoundServerError
             raise BenchError(f"cannot start PulseAudio: {exc}") from None
         env = ws.env(cache, server.env)
         minutes = timeline["duration_s"] / 60

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.soundserver import NO_DEVICE_ALSA_CONFIG, alsa_file_config
+from support.soundserver import NO_DEVICE_ALSA_CONFIG, alsa_file_config
 from voice_coach.cli import cli
 from voice_coach.history import Entry, append, history_path
 from voice_coach.routine import load_builtin
