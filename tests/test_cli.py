@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tests.soundserver import NO_DEVICE_ALSA_CONFIG, alsa_file_config
+from support.soundserver import NO_DEVICE_ALSA_CONFIG, alsa_file_config
 from voice_coach.cli import cli
 from voice_coach.history import Entry, append, history_path
 from voice_coach.routine import load_builtin

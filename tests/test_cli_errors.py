@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.soundserver import NO_DEVICE_ALSA_CONFIG
+from support.audio import read_wav
+from support.soundserver import NO_DEVICE_ALSA_CONFIG
 from tests.test_cli import COMMANDS
 from voice_coach import __version__
 from voice_coach.pcm import SAMPLE_RATE, decode_audio
@@ -497,13 +498,6 @@ def test_a_cue_in_another_format_is_converted_into_the_session(
         assert np.max(np.abs(placed[middle].astype(int) - expected[middle])) < 0.002 * 32768
     else:
         assert np.array_equal(placed, expected)
-
-
-def read_wav(path: Path) -> np.ndarray:
-    with wave.open(str(path)) as reader:
-        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (
-            1, 2, SAMPLE_RATE)
-        return np.frombuffer(reader.readframes(reader.getnframes()), "<i2")
 
 
 # --- Text is spoken, never interpreted --------------------------------------------------

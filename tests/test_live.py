@@ -6,19 +6,12 @@ import io
 
 import numpy as np
 
+from support.fakes import FakeClock
 from voice_coach import live
 from voice_coach.plan import Event, Timeline
 from voice_coach.player import Playback
 
 RATE = 1000
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class RecordingDevice:
