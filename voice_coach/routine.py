@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
 
-from voice_coach.errors import VoiceCoachError
+from voice_coach.errors import VoiceCoachError, show_value
 from voice_coach.files import SizeLimit, decode_utf8, read_user_file
 
 CueRole: TypeAlias = Literal["start", "inhale", "exhale", "hold", "spot", "end"]
@@ -380,7 +380,7 @@ class _Reader:
                     found = file.is_file()
                 except (OSError, RuntimeError) as exc:
                     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-                    raise self.fail(path, f"cannot use {_show(name)}: {reason}") from None
+                    raise self.fail(path, f"cannot use {show_value(name)}: {reason}") from None
                 if not found:
                     raise self.fail(path, f"no such file: {file}")
                 chosen.append((role, file))
@@ -442,7 +442,7 @@ class _Reader:
         self.only_keys(table, path, {"times", "fill", "cue", "count_from", "steps"})
         fill = table.get("fill", False)
         if not isinstance(fill, bool):
-            raise self.fail(f"{path}.fill", f"expected true or false, got {_show(fill)}")
+            raise self.fail(f"{path}.fill", f"expected true or false, got {show_value(fill)}")
         if fill == ("times" in table):
             raise self.fail(path, "expected exactly one of 'times = N' or 'fill = true'")
         times = (self.integer(table["times"], f"{path}.times", 1, MAX_TIMES)
@@ -483,7 +483,7 @@ class _Reader:
 
     def table(self, value: object, path: str) -> Mapping[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(path, f"expected a table, got {_show(value)}")
+            raise self.fail(path, f"expected a table, got {show_value(value)}")
         return value
 
     def only_keys(self, table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
@@ -495,7 +495,7 @@ class _Reader:
 
     def string(self, value: object, path: str, allow_empty: bool = False) -> str:
         if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {_show(value)}")
+            raise self.fail(path, f"expected a string, got {show_value(value)}")
         cleaned = clean_text(value)
         if not cleaned and not allow_empty:
             raise self.fail(path, "expected some text, got an empty string")
@@ -526,17 +526,18 @@ class _Reader:
         return cleaned
 
     def number(self, value: object, path: str, low: float, high: float) -> float:
+        expected = f"expected a number from {low:g} to {high:g}, got {show_value(value)}"
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(path, f"expected a number from {low:g} to {high:g}, got {_show(value)}")
+            raise self.fail(path, expected)
         in_range = isinstance(value, int) or math.isfinite(value)
         if not (in_range and low <= value <= high):
-            raise self.fail(path, f"expected a number from {low:g} to {high:g}, got {_show(value)}")
+            raise self.fail(path, expected)
         return float(value)
 
     def integer(self, value: object, path: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise self.fail(path, f"expected a whole number from {low} to {high},"
-                                  f" got {_show(value)}")
+                                  f" got {show_value(value)}")
         return value
 
 
@@ -544,21 +545,6 @@ def clean_text(text: str) -> str:
     """Collapse whitespace and drop control characters: text is spoken, never interpreted."""
     visible = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
     return " ".join(visible.split())
-
-
-def _show(value: object) -> str:
-    """A value as the user wrote it, in a few words."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and abs(value) >= 10**15:
-        return f"a {len(str(abs(value)))}-digit number"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 40 else value[:37] + "...")
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
 
 
 def _id_from_stem(stem: str) -> str:
