@@ -1,4 +1,4 @@
-"""scripts/bench.py --quick: all five sections measured, as valid JSON and as a table.
+"""python -m benchmarks --quick: all five sections measured, as valid JSON and as a table.
 
 A smoke test of the benchmark itself, not of the numbers it reports (they depend on the
 machine). It renders speech and plays through ALSA's file plugin and a private PulseAudio.
@@ -30,7 +30,7 @@ SECTIONS = [
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_COACH_")}
-    return subprocess.run([sys.executable, str(PROJECT / "scripts" / "bench.py"), *args],
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args],
                           env=env, cwd=PROJECT, capture_output=True, text=True, timeout=300,
                           check=False)
 

@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tests.soundserver import NO_DEVICE_ALSA_CONFIG, alsa_file_config
+from support.soundserver import NO_DEVICE_ALSA_CONFIG, alsa_file_config
 from voice_coach.cli import cli
 from voice_coach.history import Entry, append, history_path
 from voice_coach.routine import load_builtin
@@ -51,7 +51,11 @@ def test_routines_lists_the_builtins():
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["box-breathing", "four-seven-eight",
                                                    "psoas-release"]
-    assert lines[2].startswith("psoas-release         7 min  Psoas release - ")
+    assert lines[0].startswith("box-breathing       5:00  Box breathing - ")
+    # A fixed routine's true length, not the 2 minutes its file suggests:
+    fixed = plan_json("four-seven-eight")["duration_s"]
+    assert lines[1].startswith(f"four-seven-eight    1:{round(fixed) - 60:02d}  4-7-8 breathing - ")
+    assert lines[2].startswith("psoas-release       7:00  Psoas release - ")
 
 
 @pytest.mark.parametrize("minutes", [5, 10])
@@ -82,7 +86,7 @@ def test_plan_for_people(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == "4-7-8 breathing (four-seven-eight): 1:50 with speech estimated at 140 words per minute"
     assert "   0:00.5  chime    start" in lines
-    assert "step 3: 1 breath: in 4 s, hold 7 s, out 8 s" in lines
+    assert "step 4/9 (steps[3], repetition 1): 1 breath: in 4 s, hold 7 s, out 8 s" in lines
     assert lines[-1].strip().endswith("end")
     assert result.stderr == ""
     with_minutes = invoke("plan", "four-seven-eight", "--minutes", "5")
@@ -118,7 +122,7 @@ def test_a_malformed_routine_file_is_exit_2(tmp_path):
     path.write_text('title = "B"\n[[steps]]\nbreathe = { count = "two" }\n')
     result = invoke("plan", str(path))
     assert result.exit_code == 2
-    assert result.stderr == (f"Error: {path}: steps[0].breathe.count: expected a whole number"
+    assert result.stderr == (f"Error: {path}: steps[1].breathe.count: expected a whole number"
                              " from 1 to 100, got 'two'\n")
 
 
@@ -299,10 +303,10 @@ def test_new_then_check_then_plan(tmp_path, monkeypatch):
     assert result.stdout == f"Wrote {path}; check it with: voice-coach check {path}\n"
     checked = invoke("check", str(path))
     assert checked.exit_code == 0
-    assert checked.stdout.startswith(f"{path}: ok - Neck release (neck-release), about 5:")
+    assert checked.stdout.startswith(f"{path}: ok - Neck release (neck-release), about 6:00 ")
     document = plan_json(str(path))
     assert document["routine"] == "neck-release"
-    assert 5 < minutes_of(document) <= 6
+    assert minutes_of(document) == 6  # the template's minutes, filled exactly
     again = invoke("new", "neck-release")
     assert again.exit_code == 1
     assert again.stderr == f"Error: {path} already exists; use --force to replace it\n"
@@ -314,7 +318,7 @@ def test_a_user_routine_is_found_by_id(tmp_path):
     env = {"VOICE_COACH_ROUTINES_DIR": str(folder)}
     assert invoke("new", "evening", "--user", env=env).exit_code == 0
     assert (folder / "evening.toml").is_file()
-    assert "evening               6 min  Evening - " in invoke("routines", env=env).stdout
+    assert "evening             6:00  Evening - " in invoke("routines", env=env).stdout
     assert plan_json("evening", env=env)["routine"] == "evening"
     result = invoke("plan", "morning", env=env)
     assert result.stderr == ("Error: unknown routine 'morning'; built-in routines: box-breathing,"

@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pytest
 
 import voice_coach
+from support.audio import write_wav
 from voice_coach.cues import CueError, builtin_cue_dir, load_cue, load_cues
 from voice_coach.pcm import SAMPLE_RATE, Samples, encode_wav
 from voice_coach.routine import CUE_ROLES, CueRole, CueSource, load_builtin, parse_routine
@@ -69,15 +70,6 @@ def centroid_hz(samples: Samples) -> float:
     x = floats(samples)
     power = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
     return float((power * np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE)).sum() / power.sum())
-
-
-def write_wav(path: Path, frames: bytes, channels: int, width: int, rate: int) -> Path:
-    with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(channels)
-        writer.setsampwidth(width)
-        writer.setframerate(rate)
-        writer.writeframes(frames)
-    return path
 
 
 # --- Built-in cues --------------------------------------------------------------------

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from support.audio import read_wav
 from voice_coach.export import ExportError, export_session, narration_name, webvtt
 from voice_coach.mix import Clips, Mixer
 from voice_coach.plan import PlanSettings, plan
@@ -36,12 +35,6 @@ def make_mixer(seconds_per_word: float = 0.4) -> Mixer:
     return Mixer(timeline, Clips(speech, cues))
 
 
-def read_wav(path: Path) -> tuple[np.ndarray, tuple[int, int, int]]:
-    with wave.open(str(path)) as reader:
-        params = (reader.getnchannels(), reader.getsampwidth(), reader.getframerate())
-        return np.frombuffer(reader.readframes(reader.getnframes()), "<i2"), params
-
-
 def test_export_writes_every_file_exactly(tmp_path):
     mixer = make_mixer()
     out = tmp_path / "out"
@@ -53,12 +46,10 @@ def test_export_writes_every_file_exactly(tmp_path):
     assert names[:2] == ["001-careful-now.wav", "002-lie-down-rest-gently-now.wav"]
     assert len(written) == len(spoken) + 3
     for name, event in zip(names, spoken, strict=True):
-        samples, params = read_wav(out / "narration" / name)
-        assert params == (1, 2, 22050)
+        samples = read_wav(out / "narration" / name)  # mono, 16-bit, 22050 Hz, whole
         assert np.array_equal(samples, mixer.clips.speech[event.text])
 
-    session, params = read_wav(out / "session.wav")
-    assert params == (1, 2, 22050)
+    session = read_wav(out / "session.wav")
     assert len(session) == timeline.duration
     assert np.array_equal(session, mixer.render())
     for event in timeline.events:

@@ -7,12 +7,12 @@ import os
 import re
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from support.audio import read_wav
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cue
 from voice_coach.engines.pyttsx3_engine import open_engine
@@ -34,12 +34,6 @@ def export(out: Path, *args: str, cache: Path | None = None) -> subprocess.Compl
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     return result
-
-
-def read_wav(path: Path) -> np.ndarray:
-    with wave.open(str(path)) as reader:
-        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (1, 2, 22050)
-        return np.frombuffer(reader.readframes(reader.getnframes()), "<i2")
 
 
 def active_rms_db(samples: np.ndarray) -> float:

@@ -277,12 +277,37 @@ def test_format_history() -> None:
     summary = summarize(entries, date(2025, 3, 31), BERLIN)
     assert format_history(summary, entries, BERLIN) == [
         "2025-03-29 23:30  psoas-release    7 min  completed",
-        "2025-03-30 23:30  box-breathing   11 min  completed",
+        "2025-03-30 23:30  box-breathing   10 min  completed",   # 10:30 played: 10 whole
         "2025-03-31 00:10  4-7-8           <1 min  stopped",
         "3 sessions, 18 minutes in all; streak: 2 days",
     ]
     assert format_history(summary, [], BERLIN) == [
         "3 sessions, 18 minutes in all; streak: 2 days"]
+
+
+def test_a_short_first_session_is_less_than_a_minute_and_no_streak() -> None:
+    """What a person saw after 55 seconds: "1 minute in all" beside "streak: 0 days"."""
+    entries = [at("2025-03-29T22:30", 55.0, outcome="stopped")]
+    summary = summarize(entries, date(2025, 3, 29), UTC)
+    assert format_history(summary, entries, UTC) == [
+        "2025-03-29 22:30  psoas-release   <1 min  stopped",
+        "1 session, less than a minute in all; streak: 0 days",
+    ]
+    entries.append(at("2025-03-29T23:00", 5.0, outcome="stopped"))  # 60 s on the day
+    summary = summarize(entries, date(2025, 3, 29), UTC)
+    assert format_history(summary, [], UTC) == ["2 sessions, 1 minute in all; streak: 1 day"]
+    nearly = [at("2025-03-29T22:30", 119.9)]
+    assert format_history(summarize(nearly, date(2025, 3, 29), UTC), nearly, UTC) == [
+        "2025-03-29 22:30  psoas-release    1 min  completed",
+        "1 session, 1 minute in all; streak: 1 day",
+    ]
+
+
+def test_short_sessions_on_one_day_add_up_to_a_streak_day() -> None:
+    entries = [at("2025-05-02T08:00", 40.0), at("2025-05-02T20:00", 40.0),
+               at("2025-05-03T08:00", 30.0), at("2025-05-04T08:00", 29.0)]
+    assert summarize(entries, date(2025, 5, 2), UTC).streak_days == 1
+    assert summarize(entries, date(2025, 5, 4), UTC).streak_days == 0  # 30 s, 29 s: no day
 
 
 def test_format_history_in_the_singular_and_when_empty() -> None:

@@ -29,7 +29,6 @@ import sys
 import textwrap
 import time
 import uuid
-import wave
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from support.audio import read_wav
 from voice_coach.cache import ClipCache
 from voice_coach.export import narration_name
 
@@ -84,18 +84,6 @@ def tree(folder: Path) -> Tree:
 def file_hash(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def read_wav(path: Path) -> np.ndarray:
-    """Samples of a mono 16-bit 22050 Hz WAV whose header agrees with its size."""
-    with wave.open(str(path)) as reader:
-        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (
-            1, 2, 22050), path
-        frames = reader.getnframes()
-        samples = np.frombuffer(reader.readframes(frames), "<i2")
-    assert len(samples) == frames, f"{path}: header says {frames} frames, holds {len(samples)}"
-    assert path.stat().st_size == 44 + 2 * frames, f"{path}: size does not match its header"
-    return samples
 
 
 def verify_export(folder: Path) -> None:

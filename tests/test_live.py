@@ -6,19 +6,12 @@ import io
 
 import numpy as np
 
+from support.fakes import FakeClock
 from voice_coach import live
 from voice_coach.plan import Event, Timeline
 from voice_coach.player import Playback
 
 RATE = 1000
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class RecordingDevice:
@@ -163,7 +156,8 @@ def test_line_display_for_pipes_prints_each_step_once():
                    live.Status(1, 2, "second", 2.0, 8, False)):
         display.show(status)
     display.close("Session complete.")
-    assert out.getvalue() == ("[0:00] first\n[0:02] second\npaused\nresumed\nSession complete.\n")
+    assert out.getvalue() == ("[0:00] step 1/2  first\n[0:02] step 2/2  second\npaused\nresumed\n"
+                              "Session complete.\n")
 
 
 def test_quiet_prints_nothing():

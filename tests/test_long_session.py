@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from support.fakes import FakeClock
 from voice_coach import live
 from voice_coach.cues import load_cue
 from voice_coach.pcm import SAMPLE_RATE, Samples
@@ -58,14 +59,6 @@ def eight_hour_timeline() -> Timeline:
                    ("start", "inhale", "exhale", "hold", "spot", "end")}
     return plan(routine, PlanSettings(), estimated_speech_length(140),
                 lambda role: cue_lengths[role])
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class RecordingDevice:
@@ -219,7 +212,7 @@ def test_the_timeline_is_a_real_eight_hours(timeline: Timeline) -> None:
 
 def test_eight_hours_with_pauses_and_skips_keep_time_to_the_sample_in_flat_memory(
         timeline: Timeline) -> None:
-    clock = FakeClock()
+    clock = FakeClock(now=1000.0)
     device = RecordingDevice()
     playback = Playback(device, clock=clock, sample_rate=RATE)
     person = Person(clock, playback, timeline, SCRIPT)

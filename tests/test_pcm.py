@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from support.audio import write_wav
 from voice_coach.pcm import (
     SAMPLE_RATE,
     AudioFormatError,
@@ -71,12 +72,7 @@ def aiff(channels: int, frames: int, bits: int, rate: int, sound: bytes,
 
 
 def stdlib_wav(path: Path, frames: bytes, channels: int, width: int, rate: int) -> bytes:
-    with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(channels)
-        writer.setsampwidth(width)
-        writer.setframerate(rate)
-        writer.writeframes(frames)
-    return path.read_bytes()
+    return write_wav(path, frames, channels, width, rate).read_bytes()
 
 
 def int16s(*values: int) -> npt.NDArray[np.int16]:

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.soundserver import PROJECT, AlsaFile, run_python
+from support.soundserver import PROJECT, AlsaFile, run_python
 from voice_coach.cache import ClipCache
 from voice_coach.cli import cli
 from voice_coach.engines import piper_engine
@@ -42,7 +42,7 @@ from voice_coach.routine import builtin_ids, load_builtin
 from voice_coach.session import SessionOptions, estimate_timeline
 from voice_coach.speech import SpeechSettings, render_clips
 
-pytest_plugins = ["tests.soundserver"]
+pytest_plugins = ["support.fixtures"]
 
 VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
 PACKAGED: Final = Path(piper_engine.packaged_voice().model)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import re
+from bisect import bisect_left
+from itertools import pairwise
+
 import pytest
 
+from voice_coach import live
+from voice_coach.cli import describe
 from voice_coach.plan import (
     LEAD_IN_S,
     SESSION_COMPLETE,
@@ -15,7 +22,7 @@ from voice_coach.plan import (
     plan,
     to_dict,
 )
-from voice_coach.routine import Pace, load_builtin, parse_routine
+from voice_coach.routine import Pace, RoutineError, load_builtin, parse_routine
 
 RATE = 1000  # samples per second: keeps the arithmetic readable
 
@@ -128,7 +135,7 @@ def test_prompt_too_long_grows_its_slot_and_says_so():
     assert t.notes == ("exhale grew from 2 s to 3.55 s to fit 'a b c d e f'",)
 
 
-def test_fill_lands_within_one_repetition_and_never_past_the_target():
+def test_fill_lands_on_the_target_sample_with_whole_repetitions():
     r = routine('[[steps]]\nsay = "hello"\nhold_s = 0\n'
                 '[[steps]]\n[steps.repeat]\nfill = true\n'
                 '[[steps.repeat.steps]]\nsay = "spot {n}"\nhold_s = 8\n'
@@ -136,10 +143,52 @@ def test_fill_lands_within_one_repetition_and_never_past_the_target():
     for minutes in (1, 2, 5, 10):
         t = plan(r, settings(minutes=minutes), words_length(1000), cue_length(500))
         repetition = 500 + 2000 + 8000  # spot cue, "spot N", hold
+        fixed = 500 + 500 + 1000 + 1000 + 500 + 2000 + 1500  # lead-in, start, hello, bye,
+        # end cue, "Session complete.", tail
         target = minutes * 60 * RATE
-        assert target - repetition < t.duration <= target, minutes
+        assert t.duration == target, minutes
         spots = [e.text for e in t.events if e.text and e.text.startswith("spot")]
         assert spots == [f"spot {n}" for n in range(1, len(spots) + 1)]
+        assert len(spots) == (target - fixed) // repetition  # as many as fit unstretched
+        assert t.notes == ()
+
+
+def test_the_slack_goes_to_the_pauses_in_proportion_and_never_to_a_breath():
+    r = routine('[breath]\ninhale_s = 3\nexhale_s = 5\n'
+                '[[steps]]\nsay = "settle"\nhold_s = 3\n'
+                '[[steps]]\n[steps.repeat]\nfill = true\ncue = "none"\n'
+                '[[steps.repeat.steps]]\nsay = "round"\nhold_s = 1\n'
+                '[[steps.repeat.steps]]\nbreathe = { count = 2 }\n'
+                '[[steps]]\nsay = "bye"\nhold_s = 0\n')
+    t = plan(r, settings(minutes=1), words_length(1000), cue_length(500))
+    # fixed: lead-in 500, start 500, settle 1000 + 3000, bye 1000, end 500, "Session
+    # complete." 2000, tail 1500 = 10,000; a round 2000 + 16,000. 2 rounds, 14,000 short,
+    # shared 3:1:1 by the pauses (the "bye" pause is 0 and stays 0).
+    silences = [e.end - e.start for e in t.events if e.kind == "silence"]
+    assert t.duration == 60000
+    pauses = [(e.text, t.events[i + 1].end - t.events[i + 1].start)
+              for i, e in enumerate(t.events) if e.kind == "speech" and e.text != SESSION_COMPLETE
+              and t.events[i + 1].kind == "silence"]
+    assert pauses == [("settle", 3000 + 8400), ("round", 1000 + 2800), ("round", 1000 + 2800)]
+    assert next(e for e in t.events if e.text == "bye").end == \
+        next(e for e in t.events if e.cue == "end").start
+    breath_cues = [e.start for e in t.events if e.cue in ("inhale", "exhale")]
+    assert [b - a for a, b in pairwise(breath_cues)] == [
+        3000, 5000, 3000, 5000 + 1000 + 3800, 3000, 5000, 3000]  # + "round" and its pause
+    assert sum(silences) == t.duration - sum(e.end - e.start for e in t.events
+                                             if e.kind != "silence")
+
+
+def test_with_no_pause_to_grow_each_repetition_gets_a_rest():
+    r = routine('pause_s = 0\n[breath]\ninhale_s = 3\nexhale_s = 5\n'
+                '[[steps]]\n[steps.repeat]\nfill = true\n'
+                '[[steps.repeat.steps]]\nbreathe = { count = 1 }\n')
+    t = plan(r, settings(minutes=1), words_length(1000), cue_length(500))
+    assert t.duration == 60000
+    spots = [e.start for e in t.events if e.cue == "spot"]
+    gaps = {b - a for a, b in pairwise(spots)}
+    assert len(gaps) <= 2 and max(gaps) - min(gaps) <= 1  # shared equally, to the sample
+    assert min(gaps) > 500 + 8000
 
 
 def test_fill_keeps_one_repetition_when_the_target_is_too_short():
@@ -148,7 +197,9 @@ def test_fill_keeps_one_repetition_when_the_target_is_too_short():
                 '[[steps.repeat.steps]]\nsay = "spot"\nhold_s = 1\n')
     t = plan(r, settings(), words_length(1000), cue_length(500))
     assert [e.text for e in t.events if e.text == "spot"] == ["spot"]
-    assert t.notes == ("the shortest t session lasts 1:20, longer than the 1-minute target",)
+    assert t.notes == ("the shortest t session lasts 1:20, longer than the 1-minute target;"
+                       " it plays that long",)
+    assert t.duration == 500 + 500 + 2000 + 70000 + 500 + 1000 + 1000 + 500 + 2000 + 1500
 
 
 def test_fixed_repeat_numbers_from_count_from_and_ignores_minutes():
@@ -198,6 +249,51 @@ def test_psoas_length_follows_minutes_within_one_spot():
         spot_length = starts[spot_step + 1] - starts[spot_step]
         target = minutes * 60 * t.sample_rate
         assert target - spot_length < t.duration <= target
+        assert t.duration == target
+
+
+CUE_SAMPLES = {"start": 26460, "inhale": 13230, "exhale": 13230, "hold": 6615, "spot": 17640,
+               "end": 44100}
+"""Literal cue lengths, about those of the built-in chimes."""
+
+
+@pytest.mark.parametrize("routine_id", ["psoas-release", "box-breathing", "four-seven-eight"])
+@pytest.mark.parametrize("rate_wpm", [140, 100])
+def test_every_builtin_lands_on_minutes_from_1_to_180(routine_id, rate_wpm):
+    """Exactly on the target when the routine fills; else its fixed length, with a note.
+
+    Breath phases keep their exact sample counts whatever the stretch.
+    """
+    r = load_builtin(routine_id)
+    speech = estimated_speech_length(rate_wpm)
+    unstretched = plan(r, PlanSettings(minutes=180), speech, CUE_SAMPLES.__getitem__)
+    shortest = plan(r, PlanSettings(minutes=1), speech, CUE_SAMPLES.__getitem__)
+    for minutes in range(1, 181):
+        t = plan(r, PlanSettings(minutes=minutes), speech, CUE_SAMPLES.__getitem__)
+        target = minutes * 60 * t.sample_rate
+        grown = tuple(note for note in t.notes if " grew from " in note)  # slow speech
+        notes = tuple(note for note in t.notes if note not in grown)
+        if routine_id == "four-seven-eight":
+            assert t.duration == unstretched.duration
+            assert notes == ("four-seven-eight has a fixed length; --minutes does not change it",)
+        elif notes:
+            assert t.duration > target
+            assert notes == (f"the shortest {routine_id} session lasts"
+                               f" {t.duration_s // 60:.0f}:{round(t.duration_s % 60):02d},"
+                               f" longer than the {minutes}-minute target; it plays that long",)
+            assert t.duration == shortest.duration
+        else:
+            assert t.duration == target, minutes
+            assert abs(t.duration_s / 60 - minutes) <= 0.02 * minutes
+        pace = r.pace
+        phases = {"inhale": pace.inhale_s, "exhale": pace.exhale_s}
+        starts = [e.start for e in t.events]
+        for before, after in zip(t.events, t.events[1:], strict=False):
+            assert before.end == after.start
+            if before.cue in phases and before.step == after.step and not grown:
+                phase_end = before.start + round(phases[before.cue] * t.sample_rate)
+                assert phase_end in starts[bisect_left(starts, before.start):][:8], (
+                    minutes, before)  # the next phase (or step) starts exactly then
 
 
 def test_slower_speech_keeps_the_session_at_its_target():
@@ -206,6 +302,71 @@ def test_slower_speech_keeps_the_session_at_its_target():
     fast = plan(r, PlanSettings(), estimated_speech_length(250), cue_length(15000))
     for t in (slow, fast):
         assert 6 * 60 < t.duration_s <= 7 * 60
+
+
+def test_spoken_pace_follows_the_pace_in_force():
+    r = routine('caution = "Go {pace}."\n[breath]\ninhale_s = 4\nexhale_s = 6\n'
+                '[[steps]]\nsay = "Next: in for {inhale_s}, out for {exhale_s}."\n'
+                '[[steps]]\nbreathe = { count = 1, inhale_s = 3, exhale_prompt = "out {exhale_s}" }\n'
+                '[[steps]]\nsay = "Then {pace}."\n'
+                '[[steps]]\n[steps.repeat]\ntimes = 1\n[[steps.repeat.steps]]\n'
+                'say = "Round {n}: {pace}."\n'
+                '[[steps.repeat.steps]]\nbreathe = { count = 1, hold_in_s = 2.5 }\n'
+                '[[steps]]\nsay = "Done {pace}."\n')
+
+    def spoken(**kwargs):
+        t = plan(r, settings(**kwargs), words_length(100), cue_length(100))
+        return [e.text for e in t.events if e.kind == "speech"][:-1]
+
+    assert spoken() == ["Go in for three, out for six.", "Next: in for three, out for six.",
+                        "out six", "Then in for four, hold for two and a half, out for six.",
+                        "Round 1: in for four, hold for two and a half, out for six.",
+                        "Done in for four, out for six."]
+    assert spoken(pace=Pace(5, 5, 5, 5)) == ["Go " + "in for five, hold for five, out for five,"
+                                             " hold for five."] + [
+        "Next: in for five, out for five.", "out five"] + [
+        f"{lead} in for five, hold for five, out for five, hold for five."
+        for lead in ("Then", "Round 1:", "Done")]
+
+
+def test_box_breathing_says_the_pace_it_paces():
+    r = load_builtin("box-breathing")
+    for pace, words in ((None, "four"), (Pace(5, 5, 5, 5), "five"),
+                        (Pace(4.5, 4.5, 4.5, 4.5), "four and a half")):
+        t = plan(r, PlanSettings(pace=pace), estimated_speech_length(140), cue_length(8000))
+        text = " ".join(e.text for e in t.events if e.kind == "speech" and e.text)
+        assert (f"in a square: in for {words}, hold for {words}, out for {words},"
+                f" hold for {words}.") in text
+        numbers = {"four", "five", "six", "seven", "eight"} - set(words.split())
+        assert not numbers & set(text.replace(",", " ").replace(".", " ").split())
+
+
+NUMBERED = ('caution = "careful"\n[[steps]]\nsay = "first"\n'
+            '[[steps]]\n[steps.repeat]\ntimes = 2\n[[steps.repeat.steps]]\nsay = "again {n}"\n'
+            '[[steps.repeat.steps]]\nbreathe = { count = 1 }\n'
+            '[[steps]]\nsay = "last"\n')
+
+
+def test_steps_are_numbered_alike_in_plan_on_screen_and_in_errors():
+    t = plan(routine(NUMBERED), settings(), words_length(100), cue_length(100))
+    assert t.step_sources == (None, "caution", "steps[1]", "steps[2], repetition 1",
+                              "steps[2], repetition 2", "steps[3]", None)
+    headers = [line for line in describe(t) if line.startswith("step ")]
+    assert headers == ["step 1/7: Starting", "step 2/7 (caution)", "step 3/7 (steps[1])",
+                       "step 4/7 (steps[2], repetition 1): again 1",
+                       "step 5/7 (steps[2], repetition 2): again 2", "step 6/7 (steps[3])",
+                       "step 7/7: Session complete."]
+    for index, header in enumerate(headers):  # the screen, at the start of each step
+        out = io.StringIO()
+        live.TerminalDisplay(out, width=100).show(
+            live.status_at(t, t.step_starts()[index], paused=False))
+        shown = re.search(r"  (step \d+/\d+)  ", out.getvalue())
+        assert shown is not None and re.split(r"[ :]", header)[:2] == shown[1].split(), header
+    broken = NUMBERED.replace('breathe = { count = 1 }', 'breathe = { count = 0 }')
+    with pytest.raises(RoutineError) as caught:
+        routine(broken)
+    assert str(caught.value) == ("t.toml: steps[2].repeat.steps[2].breathe.count: expected a"
+                                 " whole number from 1 to 100, got 0")
 
 
 def test_lead_in_and_tail():

@@ -9,11 +9,12 @@ plays must be its ``session.wav``, to the sample, and on time to the sample.
 ``play`` paces itself by the clock whatever the device, so a test that only needs what was
 handed to the device stops the child once all of it has arrived.
 
-``measure_first_sound`` is importable by a benchmark script (run from the project root).
+Time to first sound is measured by ``support.processes.first_sound_s``, as the benchmark does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import itertools
@@ -29,7 +30,6 @@ import sys
 import tempfile
 import termios
 import time
-import wave
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -37,17 +37,12 @@ from typing import Any, Final
 import numpy as np
 import pytest
 
-from tests.soundserver import (
-    NO_DEVICE_ALSA_CONFIG,
-    AlsaFile,
-    SoundServer,
-    alsa_file_config,
-    locate,
-    runs,
-)
+from support.audio import best_match, locate, noise, read_wav, runs, write_wav
+from support.processes import first_sound_s, size_of
+from support.soundserver import NO_DEVICE_ALSA_CONFIG, AlsaFile, SoundServer
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
-pytest_plugins = ["tests.soundserver"]
+pytest_plugins = ["support.fixtures"]
 
 VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
 MS: Final = SAMPLE_RATE / 1000
@@ -84,10 +79,7 @@ def export(out: Path, *args: str) -> tuple[Samples, dict[str, Any]]:
     child = voice_coach("export", *args, "-o", str(out), "--quiet")
     # The whole of stderr in the report: pytest's diff elides the middle of a long line.
     assert (child.returncode, child.stdout, child.stderr) == (0, "", ""), child.stderr
-    with wave.open(str(out / "session.wav")) as reader:
-        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (
-            1, 2, SAMPLE_RATE)
-        samples = np.frombuffer(reader.readframes(reader.getnframes()), "<i2").astype(np.int16)
+    samples = read_wav(out / "session.wav")
     timeline = json.loads((out / "timeline.json").read_text())
     return samples, timeline
 
@@ -105,13 +97,6 @@ def wait_until(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"{what} within {timeout_s:g} s", pytrace=False)
         time.sleep(0.005)
-
-
-def size_of(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return -1
 
 
 def processes_in_session(session_id: int) -> list[int]:
@@ -172,28 +157,6 @@ def test_play_hands_the_device_exactly_what_export_writes(
 
 
 # --- 2. A whole session through the sound server, in real time --------------------------
-
-
-def best_match(recording: Samples, segment: Samples, around: int,
-               radius: int) -> tuple[int, float]:
-    """Where ``segment`` best matches ``recording`` within ``radius`` of ``around``, and how well.
-
-    The score is the normalised cross-correlation at that offset: 1.0 for the same samples.
-    """
-    lo = max(0, around - radius)
-    hi = min(len(recording), around + radius + len(segment))
-    window = recording[lo:hi].astype(np.float64)
-    wanted = segment.astype(np.float64)
-    if len(window) < len(wanted):
-        return around, 0.0
-    size = 1 << (len(window) + len(wanted)).bit_length()
-    spectrum = np.fft.rfft(window, size) * np.conj(np.fft.rfft(wanted, size))
-    products = np.fft.irfft(spectrum, size)[: len(window) - len(wanted) + 1]
-    energy = np.concatenate([[0.0], np.cumsum(window**2)])
-    local = energy[len(wanted):] - energy[: len(window) - len(wanted) + 1]
-    scores = products / np.sqrt(np.maximum(local, 1.0) * max(float(wanted @ wanted), 1.0))
-    best = int(np.argmax(scores))
-    return lo + best, float(scores[best])
 
 
 @pytest.mark.sound
@@ -285,14 +248,18 @@ class Terminal:
     so Ctrl-C typed on it interrupts the child and closing it hangs the child up.
     """
 
-    def __init__(self, args: Sequence[str], env: Mapping[str, str], columns: int = 100) -> None:
+    def __init__(self, args: Sequence[str], env: Mapping[str, str], columns: int = 100,
+                 shell: str | None = None) -> None:
+        """Run ``voice-coach ARGS``, or with ``shell``, ``sh -c SHELL`` (``$VC`` is the command)."""
         self.master, self.slave = os.openpty()
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
         self.attributes = termios.tcgetattr(self.slave)
         """The terminal's settings before the command ran."""
         self.output = bytearray()
+        argv = ["sh", "-c", shell] if shell is not None else [str(VOICE_COACH), *args]
         self.process = subprocess.Popen(
-            [str(VOICE_COACH), *args], env=child_env(env), stdin=self.slave, stdout=self.slave,
+            argv, env=child_env({**env, "VC": str(VOICE_COACH)}), stdin=self.slave,
+            stdout=self.slave,
             stderr=self.slave, start_new_session=True, preexec_fn=_controlling_terminal)
 
     def screen(self) -> list[str]:
@@ -301,6 +268,13 @@ class Terminal:
     def line(self) -> str:
         """The line the cursor is on: the status line while playing."""
         return self.screen()[-1]
+
+    def foreground_group(self) -> int:
+        """The terminal's foreground process group (asked on the master side: the slave is
+        not this process's controlling terminal)."""
+        packed = fcntl.ioctl(self.master, termios.TIOCGPGRP, struct.pack("i", 0))
+        group: int = struct.unpack("i", packed)[0]
+        return group
 
     def send(self, keys: bytes) -> None:
         os.write(self.master, keys)
@@ -402,6 +376,73 @@ def test_an_interrupt_stops_at_once_and_restores_the_terminal(
         terminal.close()
 
 
+BACKGROUND_NOTE: Final = ("note: not in the terminal's foreground, so keys are off"
+                          " (Ctrl-C does not reach it either); 'kill {pid}' stops the session")
+
+
+def process_state(pid: int) -> tuple[str, int]:
+    """A process's state letter (R, S, T for stopped, ...) and its process group."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[0], int(fields[2])
+
+
+def voice_coach_in(session_id: int) -> int:
+    """The pid of the voice-coach process in a session started by ``Terminal``."""
+    for pid in processes_in_session(session_id):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if any(arg.endswith(b"/voice-coach") for arg in argv[:2]):
+                return pid
+    raise LookupError("no voice-coach process")
+
+
+@pytest.mark.sound
+@pytest.mark.parametrize("shell", [
+    "timeout 60 $VC play four-seven-eight; exit $?",
+    "set -m; $VC play four-seven-eight & wait $!; exit $?",
+], ids=["timeout", "background-job"])
+def test_play_outside_the_foreground_plays_without_keys_and_sigterm_ends_it(
+        alsa_file: AlsaFile, shell: str) -> None:
+    """``timeout 60 voice-coach play`` and ``voice-coach play &`` on a terminal: the command
+    runs in a process group that is not the terminal's foreground, where changing the
+    terminal's settings would stop it (SIGTTOU) with a blank screen, deaf to SIGTERM."""
+    terminal = Terminal([], alsa_file.env, shell=shell)
+    try:
+        wait_until(lambda: size_of(alsa_file.raw) > 0 or terminal.process.poll() is not None,
+                   60, "nothing was played")
+        terminal.pump(0.5)
+        pid = voice_coach_in(terminal.process.pid)
+        state, group = process_state(pid)
+        assert group != terminal.foreground_group(), "the test did not put it in the background"
+        assert state != "T", "play was stopped by the terminal"
+        assert termios.tcgetattr(terminal.slave) == terminal.attributes  # keys left alone
+        terminal.pump(0.5)
+        assert process_state(pid)[0] != "T", "play was stopped by the terminal"
+        assert terminal.process.poll() is None, "play ended before its time"
+
+        os.kill(pid, signal.SIGTERM)
+        took = terminal.wait_exit()
+
+        screen = terminal.screen()
+        print(f"{shell!r}: exited {terminal.process.returncode} {took * 1000:.0f} ms after"
+              f" SIGTERM; screen {screen!r}")
+        assert took <= INTERRUPTED_WITHIN_S
+        assert terminal.process.returncode == 130
+        note = BACKGROUND_NOTE.format(pid=pid)
+        assert screen[0] == note
+        assert screen[1] == "[0:00] step 1/9  Starting"
+        assert screen[-2:] == ["Error: interrupted", ""]
+        assert screen.count(note) == 1
+        assert termios.tcgetattr(terminal.slave) == terminal.attributes
+        assert [e["outcome"] for e in history_entries()] == ["stopped"]
+    finally:
+        for pid in processes_in_session(terminal.process.pid):  # a stopped one ignores the pty
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        terminal.close()
+
+
 # --- 4. Keys through a real terminal ---------------------------------------------------
 
 
@@ -424,23 +465,10 @@ hold_s = 1
 """
 
 
-def write_noise(path: Path, seconds: float, seed: int) -> Samples:
-    """Loud noise without a zero sample, so silence in a recording means nothing played."""
-    rng = np.random.default_rng(seed)
-    samples = np.clip(rng.normal(0, 6000, round(seconds * SAMPLE_RATE)), -32000, 32000)
-    noise = samples.astype(np.int16)
-    noise[noise == 0] = 1
-    with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(SAMPLE_RATE)
-        writer.writeframes(noise.astype("<i2").tobytes())
-    return noise
-
-
 @pytest.mark.sound
 def test_keys_pause_resume_skip_and_quit(sound_server: SoundServer, tmp_path: Path) -> None:
-    noise = write_noise(tmp_path / "noise.wav", 6.0, seed=3)
+    loud = noise(6.0, seed=3)
+    write_wav(tmp_path / "noise.wav", loud)
     routine = tmp_path / "keys.toml"
     routine.write_text(KEYS_ROUTINE)
     session, timeline = export(tmp_path / "export", str(routine))
@@ -484,8 +512,8 @@ def test_keys_pause_resume_skip_and_quit(sound_server: SoundServer, tmp_path: Pa
     pieces = runs(heard, min_length=64)
     assert len(pieces) >= 3, f"expected noise, pause, noise, skip; heard {pieces}"
     (start1, end1), (start2, end2), (start3, _) = pieces[:3]
-    first = locate(heard[start1 : start1 + 64], noise)
-    second = locate(heard[start2 : start2 + 64], noise)
+    first = locate(heard[start1 : start1 + 64], loud)
+    second = locate(heard[start2 : start2 + 64], loud)
     after_skip = locate(heard[start3 : start3 + 64], session)
     silent_s = (start2 - end1) / SAMPLE_RATE
     print(f"space to space {(resumed_at - pressed_at) * 1000:.0f} ms, 'paused' shown to space"
@@ -494,12 +522,12 @@ def test_keys_pause_resume_skip_and_quit(sound_server: SoundServer, tmp_path: Pa
           f" sound is session sample {after_skip}, step 2's first sound {first_sound}")
 
     assert first == 0, "the start cue lost its onset"
-    assert np.array_equal(heard[start1:end1], noise[: end1 - start1])
+    assert np.array_equal(heard[start1:end1], loud[: end1 - start1])
     # Silent from the moment the screen said paused until space was pressed again.
     assert resumed_at - shown_at - 0.05 <= silent_s <= resumed_at - pressed_at + 0.05
     assert second is not None and abs(second - (end1 - start1)) <= 15 * MS
-    assert np.array_equal(heard[start2:end2], noise[second : second + end2 - start2])
-    assert second + end2 - start2 < len(noise), "n did not cut the start cue short"
+    assert np.array_equal(heard[start2:end2], loud[second : second + end2 - start2])
+    assert second + end2 - start2 < len(loud), "n did not cut the start cue short"
     assert after_skip is not None and 0 <= after_skip - first_sound <= 10 * MS
 
 
@@ -528,33 +556,10 @@ def measure_first_sound(env: Mapping[str, str], cache_dir: Path,
     environment. The child is stopped once it has sounded, and records no history.
     """
     with tempfile.TemporaryDirectory(prefix="vc-first-sound-") as folder:
-        raw = Path(folder) / "played.raw"
-        config = Path(folder) / "asound.conf"
-        config.write_text(alsa_file_config(raw))
-        errors = Path(folder) / "stderr.txt"
-        environment = {**os.environ, **env, "XDG_CACHE_HOME": str(cache_dir),
-                       "ALSA_CONFIG_PATH": str(config), "VOICE_COACH_HISTORY": "false"}
-        with errors.open("wb") as stderr:
-            started = time.monotonic()
-            child = subprocess.Popen([str(VOICE_COACH), *args], env=environment,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=stderr)
-            try:
-                while size_of(raw) <= 0:
-                    if child.poll() is not None:
-                        raise RuntimeError(f"voice-coach exited with {child.returncode} before"
-                                           f" any sound: {errors.read_text().strip()}")
-                    if time.monotonic() - started > timeout_s:
-                        raise TimeoutError(f"no sound within {timeout_s:g} s")
-                    time.sleep(0.0005)
-                return time.monotonic() - started
-            finally:
-                child.terminate()
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+        device = AlsaFile.in_folder(Path(folder))
+        environment = {**os.environ, **env, "XDG_CACHE_HOME": str(cache_dir), **device.env,
+                       "VOICE_COACH_HISTORY": "false"}
+        return first_sound_s([str(VOICE_COACH), *args], environment, device.raw, timeout_s)
 
 
 @pytest.mark.sound

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from simpleaudio._simpleaudio import SimpleaudioError
 
-from tests.soundserver import (
+from support.fakes import FakeClock
+from support.soundserver import (
     NO_DEVICE_ALSA_CONFIG,
     PROJECT,
     PULSE_ALSA_CONFIG,
@@ -25,23 +26,12 @@ from tests.soundserver import (
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.player import Playback, PlaybackError, describe_error
 
-pytest_plugins = ["tests.soundserver"]
+pytest_plugins = ["support.fixtures"]
 
 NO_DEVICE = ("no sound device could be opened (ALSA: No such file or directory);"
              " 'voice-coach export' writes the session to WAV without one")
 NO_SERVER = ("no sound server is running (ALSA: Connection refused); start PulseAudio or"
              " PipeWire, or use 'voice-coach export' to write the session to WAV")
-
-
-class FakeClock:
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class RecordingDevice:

@@ -22,6 +22,7 @@ from voice_coach.routine import (
     parse_pace,
     parse_routine,
     resolve,
+    spoken_seconds,
 )
 
 HEAD = 'id = "t"\ntitle = "T"\n'
@@ -121,7 +122,7 @@ def test_a_complete_routine_file(tmp_path):
         Breathe(2, Pace(3, 1, 7, 0.5), "in", "out", 2),
         Repeat((Say("round {n}, {{literal}}", 0.0),), times=2, cue=None),
     )
-    assert fill_placeholders("round {n}, {{literal}}", 3) == "round 3, {literal}"
+    assert fill_placeholders("round {n}, {{literal}}", 3, DEFAULT_PACE) == "round 3, {literal}"
 
 
 def test_defaults_for_a_minimal_routine():
@@ -132,32 +133,32 @@ def test_defaults_for_a_minimal_routine():
 
 MALFORMED = [
     (HEAD + '[[steps]]\nsay = "x"\nmystery = 1\n',
-     "bad.toml: steps[0].mystery: unknown key; expected one of hold_s, say"),
+     "bad.toml: steps[1].mystery: unknown key; expected one of hold_s, say"),
     (HEAD + 'minuets = 5\n[[steps]]\nsay = "x"\n',
      "bad.toml: minuets: unknown key; expected one of breath, caution, cues, id, minutes,"
      " pause_s, steps, summary, title"),
     (HEAD + '[[steps]]\nsay = "x"\n[[steps]]\nbreathe = { count = "two" }\n',
-     "bad.toml: steps[1].breathe.count: expected a whole number from 1 to 100, got 'two'"),
+     "bad.toml: steps[2].breathe.count: expected a whole number from 1 to 100, got 'two'"),
     (HEAD + '[[steps]]\nbreathe = { count = 0 }\n',
-     "bad.toml: steps[0].breathe.count: expected a whole number from 1 to 100, got 0"),
+     "bad.toml: steps[1].breathe.count: expected a whole number from 1 to 100, got 0"),
     (HEAD + '[[steps]]\nbreathe = { count = 2, exhale_s = -1 }\n',
-     "bad.toml: steps[0].breathe.exhale_s: expected a number from 0.5 to 60, got -1"),
+     "bad.toml: steps[1].breathe.exhale_s: expected a number from 0.5 to 60, got -1"),
     (HEAD + '[[steps]]\nsay = "x"\nhold_s = nan\n',
-     "bad.toml: steps[0].hold_s: expected a number from 0 to 600, got nan"),
+     "bad.toml: steps[1].hold_s: expected a number from 0 to 600, got nan"),
     (HEAD + '[[steps]]\nsay = "x"\nhold_s = inf\n',
-     "bad.toml: steps[0].hold_s: expected a number from 0 to 600, got inf"),
+     "bad.toml: steps[1].hold_s: expected a number from 0 to 600, got inf"),
     (HEAD + '[[steps]]\nsay = "x"\nhold_s = true\n',
-     "bad.toml: steps[0].hold_s: expected a number from 0 to 600, got true"),
+     "bad.toml: steps[1].hold_s: expected a number from 0 to 600, got true"),
     (HEAD + 'minutes = 0\n[[steps]]\nsay = "x"\n',
      "bad.toml: minutes: expected a number from 1 to 180, got 0"),
     (HEAD + '[[steps]]\nsay = ""\n',
-     "bad.toml: steps[0].say: expected some text, got an empty string"),
+     "bad.toml: steps[1].say: expected some text, got an empty string"),
     (HEAD + '[[steps]]\nsay = 5\n',
-     "bad.toml: steps[0].say: expected a string, got 5"),
+     "bad.toml: steps[1].say: expected a string, got 5"),
     (HEAD + '[[steps]]\nsay = "x"\nbreathe = { count = 1 }\n',
-     "bad.toml: steps[0]: expected exactly one of 'say', 'breathe' or 'repeat', found say and breathe"),
+     "bad.toml: steps[1]: expected exactly one of 'say', 'breathe' or 'repeat', found say and breathe"),
     (HEAD + '[[steps]]\nhold_s = 3\n',
-     "bad.toml: steps[0]: expected exactly one of 'say', 'breathe' or 'repeat', found none of them"),
+     "bad.toml: steps[1]: expected exactly one of 'say', 'breathe' or 'repeat', found none of them"),
     (HEAD,
      "bad.toml: steps: missing"),
     (HEAD + 'steps = []\n',
@@ -171,25 +172,32 @@ MALFORMED = [
     (HEAD + '[[steps]\nsay = "x"\n',
      "bad.toml:3: invalid TOML: Expected ']]' at the end of an array declaration"),
     (HEAD + '[[steps]]\nsay = "spot {n}"\n',
-     "bad.toml: steps[0].say: placeholder {n} is only allowed inside a repeat;"
+     "bad.toml: steps[1].say: placeholder {n} is only allowed inside a repeat;"
      " write {{ and }} for braces"),
     (HEAD + '[[steps]]\n[steps.repeat]\nfill = true\n[[steps.repeat.steps]]\nsay = "{spot}"\n',
-     "bad.toml: steps[0].repeat.steps[0].say: unknown placeholder {spot}; known: {n}, {nth}"),
+     "bad.toml: steps[1].repeat.steps[1].say: unknown placeholder {spot}; known: {n}, {nth},"
+     " {pace}, {inhale_s}, {hold_in_s}, {exhale_s}, {hold_out_s}; write {{ and }} for braces"),
+    (HEAD + '[[steps]]\nsay = "in for {inhale}"\n',
+     "bad.toml: steps[1].say: unknown placeholder {inhale}; known: {n}, {nth}, {pace},"
+     " {inhale_s}, {hold_in_s}, {exhale_s}, {hold_out_s}; write {{ and }} for braces"),
+    (HEAD + '[[steps]]\nbreathe = { count = 1, inhale_prompt = "{exhale_s:d}" }\n',
+     "bad.toml: steps[1].breathe.inhale_prompt: placeholder {exhale_s...} takes no format or"
+     " conversion; known: {n}, {nth}, {pace}, {inhale_s}, {hold_in_s}, {exhale_s}, {hold_out_s}"),
     (HEAD + '[[steps]]\n[steps.repeat]\nfill = true\n[[steps.repeat.steps]]\nsay = "{n"\n',
-     "bad.toml: steps[0].repeat.steps[0].say: bad placeholder (expected '}' before end of"
+     "bad.toml: steps[1].repeat.steps[1].say: bad placeholder (expected '}' before end of"
      " string); write {{ and }} for braces"),
     (HEAD + '[[steps]]\n[steps.repeat]\nfill = true\ntimes = 3\n[[steps.repeat.steps]]\nsay = "x"\n',
-     "bad.toml: steps[0].repeat: expected exactly one of 'times = N' or 'fill = true'"),
+     "bad.toml: steps[1].repeat: expected exactly one of 'times = N' or 'fill = true'"),
     (HEAD + '[[steps]]\n[steps.repeat]\ntimes = 2\n',
-     "bad.toml: steps[0].repeat.steps: missing"),
+     "bad.toml: steps[1].repeat.steps: missing"),
     (HEAD + '[[steps]]\n[steps.repeat]\ntimes = 2\n[[steps.repeat.steps]]\n'
             '[steps.repeat.steps.repeat]\ntimes = 2\n',
-     "bad.toml: steps[0].repeat.steps[0].repeat: a repeat cannot contain another repeat"),
+     "bad.toml: steps[1].repeat.steps[1].repeat: a repeat cannot contain another repeat"),
     (HEAD + '[[steps]]\n[steps.repeat]\nfill = true\n[[steps.repeat.steps]]\nsay = "a"\n'
             '[[steps]]\n[steps.repeat]\nfill = true\n[[steps.repeat.steps]]\nsay = "b"\n',
      "bad.toml: steps: only one repeat may fill the session (fill = true)"),
     (HEAD + '[[steps]]\n[steps.repeat]\nfill = true\ncue = "gong"\n[[steps.repeat.steps]]\nsay = "a"\n',
-     "bad.toml: steps[0].repeat.cue: expected one of start, inhale, exhale, hold, spot, end"
+     "bad.toml: steps[1].repeat.cue: expected one of start, inhale, exhale, hold, spot, end"
      " or 'none', got 'gong'"),
     (HEAD + '[cues]\ninhale = "gong"\n[[steps]]\nsay = "x"\n',
      "bad.toml: cues.inhale: expected a built-in cue (end, exhale, hold, inhale, spot, start),"
@@ -204,7 +212,7 @@ MALFORMED = [
     ('id = "Bad Id"\ntitle = "T"\n[[steps]]\nsay = "x"\n',
      "bad.toml: id: expected lowercase letters, digits and '-', got 'Bad Id'"),
     (HEAD + '[[steps]]\nsay = "' + "word " * 500 + '"\n',
-     "bad.toml: steps[0].say: text is 2,499 characters; at most 2,000 per line"),
+     "bad.toml: steps[1].say: text is 2,499 characters; at most 2,000 per line"),
 ]
 
 
@@ -244,7 +252,7 @@ def test_too_many_steps_is_a_clear_limit():
     text = HEAD + '[[steps]]\nsay = "x"\n' * 2001
     with pytest.raises(RoutineError) as caught:
         parse_routine(text, source="big.toml")
-    assert str(caught.value) == "big.toml: steps[2000]: too many steps; a routine may have at most 2,000"
+    assert str(caught.value) == "big.toml: steps[2001]: too many steps; a routine may have at most 2,000"
     assert len(parse_routine(HEAD + '[[steps]]\nsay = "x"\n' * 2000, source="ok.toml").steps) == 2000
 
 
@@ -304,6 +312,30 @@ def test_parse_pace_rejects(text, message):
 def test_text_is_cleaned_not_interpreted():
     assert clean_text("a\x01b\x00c\n\t d\x1b[31m") == "a b c d [31m"
     assert clean_text("  <speak>$(rm -rf /); ls `id` </speak> ") == "<speak>$(rm -rf /); ls `id` </speak>"
+
+
+def test_pace_placeholders_are_allowed_anywhere_and_spoken_as_words():
+    r = parse_routine(HEAD + 'caution = "Slowly: {pace}."\n[[steps]]\nsay = "In for {inhale_s}."\n'
+                      '[[steps]]\nbreathe = { count = 1, exhale_prompt = "Out for {exhale_s}." }\n',
+                      source="p.toml")
+    assert r.caution == "Slowly: {pace}."
+    pace = Pace(4.5, 7, 8, 0)
+    assert fill_placeholders("Slowly: {pace}.", None, pace) == (
+        "Slowly: in for four and a half, hold for seven, out for eight.")
+    assert fill_placeholders("{inhale_s}/{hold_in_s}/{exhale_s}/{hold_out_s} {{x}}", None,
+                             pace) == "four and a half/seven/eight/zero {x}"
+    assert fill_placeholders("{nth} round, {pace}", 2, Pace(5, 5, 5, 5)) == (
+        "second round, in for five, hold for five, out for five, hold for five")
+
+
+@pytest.mark.parametrize("seconds, words", [
+    (0.5, "a half"), (1, "one"), (4, "four"), (4.5, "four and a half"), (5, "five"),
+    (3.25, "three and a quarter"), (6.75, "six and three quarters"), (13, "thirteen"),
+    (20, "twenty"), (21, "twenty-one"), (60, "sixty"), (2.2, "two point two"),
+    (0.6, "zero point six"), (3.96, "four"),
+])
+def test_seconds_are_spoken_as_words(seconds, words):
+    assert spoken_seconds(seconds) == words
 
 
 def test_ordinals():

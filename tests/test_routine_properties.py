@@ -41,6 +41,7 @@ from voice_coach.routine import (
     BUILTIN_CUES,
     CUE_ROLES,
     Breathe,
+    Pace,
     Repeat,
     Routine,
     RoutineError,
@@ -92,7 +93,8 @@ def load_or_reject(text: str) -> Routine | RoutineError:
 
 
 def check_texts_fill(routine: Routine) -> None:
-    """Every accepted text fills as the planner fills it (``{n}`` inside repeats only)."""
+    """Every accepted text fills as the planner fills it (``{n}`` inside repeats only, the
+    pace placeholders anywhere)."""
     for step in routine.steps:
         if isinstance(step, Repeat):
             for number in (step.count_from, step.count_from + 1):
@@ -108,7 +110,7 @@ def _fill_all(step: Say | Breathe, number: int | None) -> None:
         if text is None:
             continue
         try:
-            fill_placeholders(text, number)
+            fill_placeholders(text, number, Pace(4.5, 0.0, 6.0, 0.25))
         except Exception as exc:
             raise ContractViolation(
                 "accepted a text that cannot be filled",
@@ -434,11 +436,11 @@ FIELDS: dict[TableKind, dict[str, FieldSpec]] = {
 
 
 def show_path(path: KeyPath) -> str:
-    """A key path as the loader writes it: ``steps[3].breathe.count``."""
+    """A key path as the loader writes it: ``steps[3].breathe.count``, steps counted from 1."""
     out = ""
     for part in path:
         if isinstance(part, int):
-            out += f"[{part}]"
+            out += f"[{part + 1}]"
             continue
         # A key that is not bare (a newline, an escape, a space) is shown JSON-quoted, so
         # the message stays one line and nothing reaches the terminal raw.
@@ -566,6 +568,8 @@ PLACEHOLDER_TOKENS: dict[str, Expect] = {
     # token: what it is where placeholders are allowed (inside a repeat)
     "{{": "load", "}}": "load", "{{n}}": "load", "{{}}": "load",
     "{n}": "load", "{nth}": "load",
+    "{pace}": "load", "{inhale_s}": "load", "{hold_in_s}": "load", "{exhale_s}": "load",
+    "{hold_out_s}": "load", "{{pace}}": "load", "{pace:d}": "either", "{Pace}": "reject",
     "{x}": "reject", "{}": "reject", "{0}": "reject", "{N}": "reject", "{n.real}": "reject",
     "{n[0]}": "reject", "{": "reject", "}": "reject", "{n": "reject", "n}": "reject",
     "{nth:d}": "either", "{n:>3}": "either", "{n!r}": "either", "{n!z}": "either",
@@ -669,7 +673,7 @@ def mutants(draw: st.DrawFn) -> Mutant:
         has_fill = any(get(doc, p).get("fill") is True for p in repeats)
         index = draw(st.integers(0, len(doc["steps"])))
         doc["steps"].insert(index, {"repeat": {"fill": True, "steps": [{"breathe": {"count": 1}}]}})
-        return Mutant(f"a second fill repeat at steps[{index}]",
+        return Mutant(f"a second fill repeat at steps[{index + 1}]",
                       "reject" if has_fill else "load", ("steps",), doc)
 
     texts = [p for p in fields if FIELDS[table_kind(p[:-1])].get(str(p[-1]), ("",))[0] == "text"]
@@ -679,7 +683,9 @@ def mutants(draw: st.DrawFn) -> Mutant:
     words.insert(draw(st.integers(0, len(words))), token)
     get(doc, path[:-1])[path[-1]] = " ".join(words)
     expect = PLACEHOLDER_TOKENS[token]
-    if not in_repeat(path) and token not in ("{{", "}}", "{{n}}", "{{}}"):
+    anywhere = ("{{", "}}", "{{n}}", "{{}}", "{{pace}}", "{pace}", "{inhale_s}", "{hold_in_s}",
+                "{exhale_s}", "{hold_out_s}", "{pace:d}")
+    if not in_repeat(path) and token not in anywhere:
         expect = "reject"
     return Mutant(f"insert {token!r} into {show_path(path)}", expect, (show_path(path),), doc)
 

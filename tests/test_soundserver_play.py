@@ -1,7 +1,7 @@
 """player through a real sound server, recorded in real time: spacing, lead-in, pause.
 
 Each test writes a session array to ``tmp_path``, plays it in a child process through a
-private PulseAudio null sink (``tests.soundserver``) and finds it again in the recording.
+private PulseAudio null sink (``support.soundserver``) and finds it again in the recording.
 The sink runs at the session format, so what was played comes back sample for sample.
 """
 
@@ -14,11 +14,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from tests.soundserver import SoundServer, locate, onsets, run_python, runs
+from support.audio import locate, noise, onsets, runs
+from support.soundserver import SoundServer, run_python
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.plan import LEAD_IN_S
 
-pytest_plugins = ["tests.soundserver"]
+pytest_plugins = ["support.fixtures"]
 pytestmark = pytest.mark.sound
 
 MS = SAMPLE_RATE / 1000
@@ -30,15 +31,6 @@ def burst() -> Samples:
     t = np.arange(round(0.060 * SAMPLE_RATE)) / SAMPLE_RATE
     wave = np.round(BURST_PEAK * np.cos(2 * np.pi * 880 * t) * np.exp(-t / 0.015))
     return wave.astype(np.int16)
-
-
-def noise(seconds: float, seed: int) -> Samples:
-    """Loud noise without a zero sample, so silence in a recording means nothing played."""
-    rng = np.random.default_rng(seed)
-    loud = np.clip(rng.normal(0, 6000, round(seconds * SAMPLE_RATE)), -32000, 32000)
-    samples = loud.astype(np.int16)
-    samples[samples == 0] = 1
-    return samples
 
 
 def envelope(samples: Samples) -> npt.NDArray[np.int32]:

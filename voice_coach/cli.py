@@ -296,16 +296,15 @@ def _user_routines() -> Path:
 
 @cli.command()
 def routines() -> None:
-    """List the built-in routines, and yours from the user routines folder.
+    """List the built-in routines, and yours from the user routines folder, with the length
+    each plays at its own defaults (the speech estimated at the default rate).
 
     \b
     Example:
       voice-coach routines
     """
     for routine_id in builtin_ids():
-        routine = load_builtin(routine_id)
-        click.echo(f"{routine.id:<18} {routine.minutes:>4g} min  {routine.title}"
-                   f" - {routine.summary}")
+        click.echo(_routine_line(load_builtin(routine_id)))
     folder = _user_routines()
     for routine_id in user_ids(folder):
         if routine_id in builtin_ids():
@@ -313,10 +312,17 @@ def routines() -> None:
         try:
             routine = load_file(folder / f"{routine_id}.toml")
         except VoiceCoachError as error:
-            click.echo(f"{routine_id:<18}    ?       (yours, invalid: {error})")
+            click.echo(f"{routine_id:<18}    ?  (yours, invalid: {error})")
             continue
-        click.echo(f"{routine_id:<18} {routine.minutes:>4g} min  {routine.title}"
-                   f" - {routine.summary} (yours)")
+        click.echo(_routine_line(routine) + " (yours)")
+
+
+def _routine_line(routine: Routine) -> str:
+    """``psoas-release       7:00  Psoas release - ...``."""
+    from voice_coach.session import SessionOptions, estimate_timeline
+
+    length = minutes_seconds(estimate_timeline(routine, SessionOptions()).duration_s)
+    return f"{routine.id:<18} {length:>5}  {routine.title} - {routine.summary}"
 
 
 @cli.command()
@@ -505,7 +511,7 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
     started_at = datetime.now(UTC)
     outcome: live.Outcome = "quit"
     try:
-        with live.keys_for(sys.stdin) as keys:
+        with live.keys_for(sys.stdin, None if quiet else sys.stderr) as keys:
             outcome = live.run(session.timeline, samples, playback, keys, display)
     except BaseException:
         display.abort()
@@ -751,6 +757,10 @@ def doctor(**given: Any) -> None:
 def history(limit: int) -> None:
     """Your recent sessions, minutes in all, and your streak of days.
 
+    Minutes are whole minutes played, rounded down. A day counts towards the streak when
+    a minute or more was played on it, in one session or several; the streak lasts until
+    a whole day is missed.
+
     The history is a local file that never leaves this machine; 'play --no-history' or
     'voice-coach config set history false' stops recording.
 
@@ -819,15 +829,22 @@ def check(file: Path, **given: Any) -> None:
 
 
 def describe(timeline: Timeline) -> Iterator[str]:
-    """The timeline for people: one line per event, steps set apart."""
+    """The timeline for people: one line per event, steps set apart.
+
+    Steps are headed as the screen shows them while playing (``step 4/9``), with the
+    ``[[steps]]`` entry of the routine file they come from (``steps[3]``, as errors say).
+    """
     rate = timeline.sample_rate
+    total = len(timeline.step_labels)
     step = -1
     for event in timeline.events:
         if event.step != step:
             step = event.step
             label = timeline.step_labels[step]
+            source = timeline.step_source(step)
+            head = f"step {step + 1}/{total}" + (f" ({source})" if source else "")
             yield ""
-            yield f"step {step}" if event.text == label else f"step {step}: {label}"
+            yield head if event.text == label else f"{head}: {label}"
         seconds = (event.end - event.start) / rate
         at = minutes_seconds(event.start / rate, tenths=True)
         if event.kind == "speech":

@@ -25,7 +25,7 @@ from typing import Final, Literal, TypeAlias
 
 import platformdirs
 
-from voice_coach.errors import VoiceCoachError
+from voice_coach.errors import VoiceCoachError, show_value
 from voice_coach.files import decode_utf8, read_user_file, write_atomically
 from voice_coach.routine import MAX_MINUTES, MIN_MINUTES, parse_pace
 
@@ -333,23 +333,24 @@ def _check(spec: Spec, value: object) -> object:
         if isinstance(value, bool) or not isinstance(value, int) or not (
                 spec.low <= value <= spec.high):
             raise _Invalid(f"expected a whole number from {spec.low:g} to {spec.high:g},"
-                           f" got {_show(value)}")
+                           f" got {show_value(value)}")
         return value
     if spec.kind == "float":
         if (isinstance(value, bool) or not isinstance(value, int | float)
                 or not (math.isfinite(value) and spec.low <= value <= spec.high)):
             raise _Invalid(f"expected a number from {spec.low:g} to {spec.high:g},"
-                           f" got {_show(value)}")
+                           f" got {show_value(value)}")
         return float(value)
     if spec.kind == "bool":
         if not isinstance(value, bool):
-            raise _Invalid(f"expected true or false, got {_show(value)}")
+            raise _Invalid(f"expected true or false, got {show_value(value)}")
         return value
-    if spec.kind == "choice" and (not isinstance(value, str) or value.strip() not in spec.choices):
-        raise _Invalid(f"expected one of {', '.join(spec.choices)}, got {_show(value)}")
+    if spec.kind == "choice" and (not isinstance(value, str)
+                                  or value.strip() not in spec.choices):
+        raise _Invalid(f"expected one of {', '.join(spec.choices)}, got {show_value(value)}")
     if not isinstance(value, str):
         example = " such as '4:6' or '4:7:8:0'" if spec.kind == "pace" else ""
-        raise _Invalid(f"expected a string{example}, got {_show(value)}")
+        raise _Invalid(f"expected a string{example}, got {show_value(value)}")
     text = value.strip()
     if not text:
         raise _Invalid("expected some text, got an empty string")
@@ -376,21 +377,6 @@ def _from_text(spec: Spec, raw: str) -> object:
         word = text.lower()
         return _check(spec, True if word in _TRUE else False if word in _FALSE else raw)
     return _check(spec, raw)
-
-
-def _show(value: object) -> str:
-    """A value as the user wrote it, in a few words."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 40 else value[:37] + "...")
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, int | float):
-        return repr(value)
-    return f"a {type(value).__name__}"  # TOML dates and times
 
 
 def _toml_value(value: object) -> str:

@@ -1,4 +1,4 @@
-"""The one base every user-causable failure derives from.
+"""The one base every user-causable failure derives from, and how an error shows a value.
 
 Each domain module defines its own subclass (``RoutineError``, ``SpeechError``, ...);
 only ``cli.py`` turns them into one line on stderr and an exit code.
@@ -9,3 +9,20 @@ class VoiceCoachError(Exception):
     """Something the user can cause or fix: printed as one line, never a traceback."""
 
     exit_code = 1
+
+
+def show_value(value: object) -> str:
+    """A value from a file the user wrote, in a few words, for "expected ..., got ..."."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and abs(value) >= 10**15:
+        return f"a {len(str(abs(value)))}-digit number"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int | float):
+        return repr(value)
+    return f"a {type(value).__name__}"  # TOML dates and times

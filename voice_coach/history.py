@@ -25,7 +25,11 @@ from voice_coach.errors import VoiceCoachError
 
 HISTORY_ENVVAR: Final = "VOICE_COACH_HISTORY_FILE"
 STREAK_MIN_PLAYED_S: Final = 60.0
-"""A day counts towards the streak when some session on it played at least this long."""
+"""A day counts towards the streak when its sessions played at least this long in all.
+
+Minutes are shown rounded down (whole minutes played), so a day with "1 min" or more on
+it always counts, and "less than a minute in all" never makes a streak.
+"""
 
 Outcome: TypeAlias = Literal["completed", "stopped"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("completed", "stopped")
@@ -173,12 +177,16 @@ def from_json(line: bytes | str) -> Entry | None:
 
 
 def summarize(entries: Sequence[Entry], today: date, tz: tzinfo) -> Summary:
-    """Totals, and the run of consecutive local days with a session of a minute or more.
+    """Totals, and the run of consecutive local days with a minute or more played on each
+    (in one session or several).
 
     The streak ends today or yesterday: it is not broken until a whole day is missed.
     """
-    days = {e.started_at.astimezone(tz).date() for e in entries
-            if e.played_s >= STREAK_MIN_PLAYED_S}
+    played: dict[date, float] = {}
+    for e in entries:
+        day = e.started_at.astimezone(tz).date()
+        played[day] = played.get(day, 0.0) + e.played_s
+    days = {day for day, seconds in played.items() if seconds >= STREAK_MIN_PLAYED_S}
     day = today if today in days else today - timedelta(days=1)
     streak = 0
     while day in days:
@@ -203,7 +211,8 @@ def format_history(summary: Summary, entries: Sequence[Entry], tz: tzinfo) -> li
     """Lines for the ``history`` command: ``entries`` in local time, then the totals.
 
     ``2025-03-30 23:30  psoas-release   7 min  completed`` ... then
-    ``3 sessions, 21 minutes in all; streak: 2 days``.
+    ``3 sessions, 21 minutes in all; streak: 2 days``. Minutes are whole minutes played,
+    rounded down (``_whole``).
     """
     if summary.sessions == 0:
         return ["No sessions recorded yet."]
@@ -214,7 +223,8 @@ def format_history(summary: Summary, entries: Sequence[Entry], tz: tzinfo) -> li
         for e in entries
     ]
     minutes = _whole(summary.total_minutes)
-    lines.append(f"{_plural(summary.sessions, 'session')}, {_plural(minutes, 'minute')} in all;"
+    total = _plural(minutes, "minute") if minutes else "less than a minute"
+    lines.append(f"{_plural(summary.sessions, 'session')}, {total} in all;"
                  f" streak: {_plural(summary.streak_days, 'day')}")
     return lines
 
@@ -226,8 +236,11 @@ def _played(seconds: float) -> str:
 
 
 def _whole(minutes: float) -> int:
-    """Rounded half up: 10.5 minutes is 11, not (as ``round`` has it) 10."""
-    return math.floor(minutes + 0.5)
+    """Whole minutes played, rounded down: 55 seconds is not yet a minute, and 10:59 is 10.
+
+    Rounded any other way, a total could show a minute that the streak rule does not see.
+    """
+    return math.floor(minutes + 1e-9)
 
 
 def _plural(count: int, noun: str) -> str:

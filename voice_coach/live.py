@@ -10,20 +10,26 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import termios
 import time
 import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal, Protocol, TextIO
+from typing import Final, Literal, Protocol, TextIO
 
 from voice_coach.pcm import Samples
 from voice_coach.plan import Timeline
+from voice_coach.timefmt import minutes_seconds
 
 TICK_S = 0.1
 """How often the display refreshes and keys are read: a key answers within this."""
 
 Outcome = Literal["completed", "quit"]
+
+BACKGROUND_NOTE: Final = ("note: not in the terminal's foreground, so keys are off"
+                          " (Ctrl-C does not reach it either); 'kill {pid}' stops the session")
+"""Said once when ``play`` runs outside the terminal's foreground (``&``, ``timeout``)."""
 
 
 class PlaybackControl(Protocol):
@@ -104,11 +110,6 @@ def status_at(timeline: Timeline, position: int, paused: bool) -> Status:
                   paused=paused)
 
 
-def clock(seconds: float) -> str:
-    whole = max(0, int(seconds + 0.5))
-    return f"{whole // 60}:{whole % 60:02d}"
-
-
 # --- Terminal edges -------------------------------------------------------------------
 
 
@@ -124,18 +125,30 @@ class NoKeys:
 
 
 class TerminalKeys:
-    """Single key presses from a terminal in cbreak mode; restored by ``restore``."""
+    """Single key presses from a terminal in cbreak mode; restored by ``restore``.
 
-    def __init__(self, stream: TextIO) -> None:
+    Made only for the terminal's foreground process group. Should the session be sent
+    to the background later (Ctrl-Z, ``bg``), reading would stop it (SIGTTIN), so it
+    reads nothing until it is in the foreground again.
+    """
+
+    def __init__(self, stream: TextIO, sleep: Callable[[float], None] = time.sleep) -> None:
         self._fd = stream.fileno()
+        self._sleep = sleep
         self._saved = termios.tcgetattr(self._fd)
         tty.setcbreak(self._fd)
 
     def read(self, timeout_s: float) -> str | None:
+        if not in_foreground(self._fd):
+            self._sleep(timeout_s)
+            return None
         ready, _, _ = select.select([self._fd], [], [], timeout_s)
         if not ready:
             return None
-        data = os.read(self._fd, 1)
+        try:
+            data = os.read(self._fd, 1)
+        except OSError:  # EIO: sent to the background between select and read
+            return None
         if not data:  # the terminal went away
             raise KeyboardInterrupt
         return data.decode("latin-1")
@@ -145,10 +158,43 @@ class TerminalKeys:
             termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
 
 
+def in_foreground(fd: int) -> bool:
+    """Whether this process is in the foreground process group of the terminal ``fd``."""
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:  # not a terminal, or not this process's controlling terminal
+        return False
+
+
+def never_stopped_by_the_terminal() -> None:
+    """Ignore SIGTTOU and SIGTTIN for the rest of the process.
+
+    A process outside the terminal's foreground (``voice-coach play &``, ``timeout 60
+    voice-coach play``) is stopped by these when it changes the terminal's settings,
+    reads it, or (with ``stty tostop``) writes to it; a stopped process cannot answer
+    SIGTERM. Ignored, the call goes ahead or fails with EIO instead, and SIGTERM always
+    ends the session.
+    """
+    for sig in (signal.SIGTTOU, signal.SIGTTIN):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
-def keys_for(stream: TextIO) -> Iterator[Keys]:
-    """Terminal keys when ``stream`` is a terminal, else none; the terminal is always restored."""
+def keys_for(stream: TextIO, err: TextIO | None = None) -> Iterator[Keys]:
+    """Terminal keys when ``stream`` is a terminal and this process is in its foreground,
+    else none; the terminal is always restored.
+
+    In the background the keys belong to whatever is in the foreground (the shell), so
+    they are left alone, and ``BACKGROUND_NOTE`` goes to ``err`` (None: say nothing).
+    """
     if not stream.isatty():
+        yield NoKeys()
+        return
+    never_stopped_by_the_terminal()
+    if not in_foreground(stream.fileno()):
+        if err is not None:
+            err.write(BACKGROUND_NOTE.format(pid=os.getpid()) + "\n")
+            err.flush()
         yield NoKeys()
         return
     keys = TerminalKeys(stream)
@@ -159,7 +205,8 @@ def keys_for(stream: TextIO) -> Iterator[Keys]:
 
 
 class LineDisplay:
-    """One line per step: for logs and pipes."""
+    """One line per step, numbered as ``plan`` and the terminal display number them: for
+    logs, pipes and a session in the background."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
@@ -169,7 +216,8 @@ class LineDisplay:
     def show(self, status: Status) -> None:
         if status.step != self._step:
             self._step = status.step
-            self._out.write(f"[{clock(status.elapsed_s)}] {status.label}\n")
+            at = minutes_seconds(status.elapsed_s)
+            self._out.write(f"[{at}] step {status.step + 1}/{status.steps}  {status.label}\n")
         if status.paused != self._paused:
             self._paused = status.paused
             self._out.write("paused\n" if status.paused else "resumed\n")
@@ -193,7 +241,7 @@ class TerminalDisplay:
 
     def show(self, status: Status) -> None:
         width = (self._width or _terminal_width(self._out)) - 1
-        head = (f"{clock(status.elapsed_s)} / -{clock(status.remaining_s)}"
+        head = (f"{minutes_seconds(status.elapsed_s)} / -{minutes_seconds(status.remaining_s)}"
                 f"  step {status.step + 1}/{status.steps}  ")
         hint = "paused - space resumes" if status.paused else "space pause  n next  b back  q quit"
         room = width - len(head) - len(hint) - 2
@@ -228,9 +276,13 @@ class QuietDisplay:
 
 
 def display_for(out: TextIO, quiet: bool) -> Display:
+    """Redrawn in place on a terminal we have the foreground of; else a line per step, which
+    stays readable beside a shell prompt when the session plays in the background."""
     if quiet:
         return QuietDisplay()
-    return TerminalDisplay(out) if out.isatty() else LineDisplay(out)
+    if out.isatty() and in_foreground(out.fileno()):
+        return TerminalDisplay(out)
+    return LineDisplay(out)
 
 
 def _fit(text: str, width: int) -> str:

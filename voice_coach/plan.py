@@ -4,11 +4,13 @@ Pure: the lengths of speech and cues come in as functions, so a test can hand in
 literal numbers and the real session hands in the lengths of rendered clips. The
 timeline is a gapless sequence of events (speech, cue, silence) that never overlap;
 the mixer places each at its start sample and the player and exporter walk it.
+
+A session with a filling repeat ends exactly on its target sample (``_Builder.stretch``);
+a routine without one has the length its steps add up to.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
@@ -24,6 +26,7 @@ from voice_coach.routine import (
     Step,
     fill_placeholders,
 )
+from voice_coach.timefmt import minutes_seconds
 
 EventKind: TypeAlias = Literal["speech", "cue", "silence"]
 SpeechLength: TypeAlias = Callable[[str], int]
@@ -64,13 +67,26 @@ class Event:
 
 @dataclass(frozen=True)
 class Timeline:
-    """The whole session: gapless events from sample 0, the label of every step."""
+    """The whole session: gapless events from sample 0, the label of every step.
+
+    A step of the timeline is what ``n`` skips and the screen counts: the opening, the
+    caution, each ``[[steps]]`` entry, each repetition of a repeat, the closing. People
+    read its index plus one (``step 1`` is the opening), in ``plan`` and on the screen
+    alike; ``step_sources`` names the routine's ``[[steps]]`` entry each comes from
+    (``steps[10], repetition 2``; None for the opening, caution and closing), counted from
+    1 as routine errors count them.
+    """
 
     routine_id: str
     sample_rate: int
     events: tuple[Event, ...]
     step_labels: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    step_sources: tuple[str | None, ...] = ()
+
+    def step_source(self, step: int) -> str | None:
+        """Where step ``step`` (an index) comes from in the routine file, if anywhere."""
+        return self.step_sources[step] if step < len(self.step_sources) else None
 
     @property
     def duration(self) -> int:
@@ -130,6 +146,8 @@ class _Item:
     samples: int
     text: str | None = None
     cue: CueRole | None = None
+    pause: bool = False
+    """A pause after a spoken line: it may grow so the session fills its target."""
 
 
 @dataclass
@@ -138,6 +156,7 @@ class _Block:
 
     label: str
     items: list[_Item] = field(default_factory=list)
+    source: str | None = None
 
     @property
     def samples(self) -> int:
@@ -153,6 +172,26 @@ class _Builder:
         self.speech_length = speech_length
         self.cue_length = cue_length
         self.notes: list[str] = []
+        self.paces = self.spoken_paces()
+
+    def pace_of(self, step: Breathe) -> Pace:
+        """The pace a breathe step is played at: --breath, else its own, else the routine's."""
+        return self.settings.pace or step.pace or self.routine.pace
+
+    def spoken_paces(self) -> dict[int, Pace]:
+        """The pace each ``say`` names (by ``id``): that of the next ``breathe`` step in the
+        routine, or the routine's (or --breath's) when none follows; the caution's is the
+        first one's. A repeat counts once, its steps in order."""
+        order = [inner for step in self.routine.steps
+                 for inner in (step.steps if isinstance(step, Repeat) else (step,))]
+        pace = self.settings.pace or self.routine.pace
+        paces: dict[int, Pace] = {}
+        for step in reversed(order):
+            if isinstance(step, Breathe):
+                pace = self.pace_of(step)
+            paces[id(step)] = pace
+        paces[id(self.routine)] = pace
+        return paces
 
     def samples(self, seconds: float) -> int:
         return round(seconds * self.rate)
@@ -162,59 +201,97 @@ class _Builder:
         self.add_cue(opening, "start")
         before: list[_Block] = [opening]
         if self.settings.caution and self.routine.caution:
-            text = fill_placeholders(self.routine.caution, None)
-            caution = _Block(text)
+            text = fill_placeholders(self.routine.caution, None, self.paces[id(self.routine)])
+            caution = _Block(text, source="caution")
             self.add_speech(caution, text, self.routine.pause_s)
             before.append(caution)
         after: list[_Block] = []
         fill: Repeat | None = None
-        for step in self.routine.steps:
+        fill_source = ""
+        for entry, step in enumerate(self.routine.steps, start=1):
             target = after if fill is not None else before
+            source = f"steps[{entry}]"
             if isinstance(step, Repeat):
                 if step.times is None:
-                    fill = step
+                    fill, fill_source = step, source
                     continue
-                numbers = range(step.count_from, step.count_from + step.times)
-                target.extend(self.repetition(step, number) for number in numbers)
+                target.extend(self.repetition(step, step.count_from + done, source, done + 1)
+                              for done in range(step.times))
             else:
-                target.append(self.block(step, None))
+                block = self.block(step, None)
+                block.source = source
+                target.append(block)
         closing = _Block(SESSION_COMPLETE)
         self.add_cue(closing, "end")
-        self.add_speech(closing, SESSION_COMPLETE, 0.0)
+        self.add_speech(closing, SESSION_COMPLETE, 0.0, pause=False)
         closing.items.append(_Item("silence", self.samples(TAIL_S)))
         after.append(closing)
 
-        middle = self.fill(fill, before, after) if fill is not None else []
-        if fill is None and self.settings.minutes is not None:
-            self.notes.append(f"{self.routine.id} has a fixed length; --minutes does not change it")
-        return self.layout([*before, *middle, *after])
+        if fill is None:
+            if self.settings.minutes is not None:
+                self.notes.append(
+                    f"{self.routine.id} has a fixed length; --minutes does not change it")
+            return self.layout([*before, *after])
+        middle = self.fill(fill, fill_source, before, after)
+        blocks = [*before, *middle, *after]
+        self.stretch(blocks, middle)
+        return self.layout(blocks)
 
-    def fill(self, repeat: Repeat, before: list[_Block], after: list[_Block]) -> list[_Block]:
+    def target(self) -> int:
+        return self.samples((self.settings.minutes or self.routine.minutes) * 60.0)
+
+    def fill(self, repeat: Repeat, source: str, before: list[_Block],
+             after: list[_Block]) -> list[_Block]:
         """Repetitions until one more would pass the target; always at least one."""
         minutes = self.settings.minutes or self.routine.minutes
-        target = self.samples(minutes * 60.0)
+        target = self.target()
         used = sum(b.samples for b in before) + sum(b.samples for b in after)
         blocks: list[_Block] = []
-        number = repeat.count_from
         while True:
-            block = self.repetition(repeat, number)
+            done = len(blocks)
+            block = self.repetition(repeat, repeat.count_from + done, source, done + 1)
             if blocks and used + block.samples > target:
                 break
             blocks.append(block)
             used += block.samples
-            number += 1
         if used > target:
             self.notes.append(
-                f"the shortest {self.routine.id} session lasts {_clock(used / self.rate)},"
-                f" longer than the {minutes:g}-minute target"
+                f"the shortest {self.routine.id} session lasts {minutes_seconds(used / self.rate)},"
+                f" longer than the {minutes:g}-minute target; it plays that long"
             )
         return blocks
 
-    def repetition(self, repeat: Repeat, number: int) -> _Block:
+    def stretch(self, blocks: list[_Block], repetitions: list[_Block]) -> None:
+        """Lengthen the pauses so the session ends exactly on its target sample.
+
+        Whole repetitions leave up to one repetition short of the target. The shortfall
+        is shared by the pauses after spoken lines in proportion to their length (the
+        routine's rhythm keeps its shape, and a pause written as 0 stays 0), to the
+        sample by largest remainder. Breath phases, speech and chimes never change. A
+        routine with no pause at all gets a silence after each repetition instead.
+        """
+        slack = self.target() - sum(block.samples for block in blocks)
+        if slack <= 0:
+            return
+        places = [(block, index) for block in blocks
+                  for index, item in enumerate(block.items) if item.pause]
+        weights = [block.items[index].samples for block, index in places]
+        if not sum(weights):
+            for block in repetitions:
+                block.items.append(_Item("silence", 0, pause=True))
+            places = [(block, len(block.items) - 1) for block in repetitions]
+            weights = [1] * len(places)
+        for (block, index), extra in zip(places, _shares(slack, weights), strict=True):
+            item = block.items[index]
+            block.items[index] = _Item("silence", item.samples + extra, pause=True)
+
+    def repetition(self, repeat: Repeat, number: int, source: str, nth_time: int) -> _Block:
+        """Repetition ``nth_time`` (1, 2, ...) of the repeat at ``source``; ``{n}`` is
+        ``number``."""
         parts = [self.block(step, number) for step in repeat.steps]
         label = next((p.label for p in parts if p.items and p.items[0].kind == "speech"),
                      parts[0].label)
-        block = _Block(label)
+        block = _Block(label, source=f"{source}, repetition {nth_time}")
         if repeat.cue is not None:
             self.add_cue(block, repeat.cue)
         for part in parts:
@@ -223,7 +300,7 @@ class _Builder:
 
     def block(self, step: Step, number: int | None) -> _Block:
         if isinstance(step, Say):
-            text = fill_placeholders(step.text, number)
+            text = fill_placeholders(step.text, number, self.paces[id(step)])
             block = _Block(text)
             self.add_speech(block, text, step.hold_s)
             return block
@@ -231,14 +308,14 @@ class _Builder:
         return self.breathe(step, number)
 
     def breathe(self, step: Breathe, number: int | None) -> _Block:
-        pace = self.settings.pace or step.pace or self.routine.pace
+        pace = self.pace_of(step)
         noun = "breath" if step.count == 1 else "breaths"
         phases = [f"in {pace.inhale_s:g} s", f"hold {pace.hold_in_s:g} s",
                   f"out {pace.exhale_s:g} s", f"hold {pace.hold_out_s:g} s"]
         lasts = (1.0, pace.hold_in_s, 1.0, pace.hold_out_s)
         shown = [phase for phase, seconds in zip(phases, lasts, strict=True) if seconds]
         block = _Block(f"{step.count} {noun}: {', '.join(shown)}")
-        inhale_prompt, exhale_prompt = (fill_placeholders(prompt, number) if prompt else None
+        inhale_prompt, exhale_prompt = (fill_placeholders(prompt, number, pace) if prompt else None
                                         for prompt in (step.inhale_prompt, step.exhale_prompt))
         for breath in range(step.count):
             prompted = breath < step.prompt_breaths
@@ -278,9 +355,9 @@ class _Builder:
             block.items.append(_Item("cue", length, cue=role))
         return length
 
-    def add_speech(self, block: _Block, text: str, hold_s: float) -> None:
+    def add_speech(self, block: _Block, text: str, hold_s: float, pause: bool = True) -> None:
         block.items.append(_Item("speech", self.speech_length(text), text=text))
-        block.items.append(_Item("silence", self.samples(hold_s)))
+        block.items.append(_Item("silence", self.samples(hold_s), pause=pause))
 
     def layout(self, blocks: list[_Block]) -> Timeline:
         events: list[Event] = []
@@ -298,7 +375,19 @@ class _Builder:
             events=tuple(_merge_silences(events)),
             step_labels=tuple(block.label for block in blocks),
             notes=tuple(dict.fromkeys(self.notes)),
+            step_sources=tuple(block.source for block in blocks),
         )
+
+
+def _shares(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights``, whole numbers summing to ``total``."""
+    whole = sum(weights)
+    exact = [total * weight for weight in weights]
+    shares = [part // whole for part in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] % whole), i))
+    for index in by_remainder[: total - sum(shares)]:
+        shares[index] += 1
+    return shares
 
 
 def _merge_silences(events: list[Event]) -> Iterator[Event]:
@@ -313,11 +402,6 @@ def _merge_silences(events: list[Event]) -> Iterator[Event]:
         pending = event
     if pending is not None:
         yield pending
-
-
-def _clock(seconds: float) -> str:
-    whole = math.floor(seconds + 0.5)
-    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def to_dict(timeline: Timeline) -> dict[str, object]:

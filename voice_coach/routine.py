@@ -3,6 +3,8 @@
 A routine is pure data: what to say, how to breathe, what to repeat. Loading never
 touches the engine or the sound card. Every problem is a ``RoutineError`` that names
 the file, the line where TOML gives one, and the key path (``steps[3].breathe.count``).
+Steps are counted from 1 in key paths, as a person counts the ``[[steps]]`` tables of
+the file: ``steps[1]`` is the first; ``plan`` names the same ``steps[N]``.
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
 
-from voice_coach.errors import VoiceCoachError
+from voice_coach.errors import VoiceCoachError, show_value
 from voice_coach.files import SizeLimit, decode_utf8, read_user_file
 
 CueRole: TypeAlias = Literal["start", "inhale", "exhale", "hold", "spot", "end"]
 CUE_ROLES: Final[tuple[CueRole, ...]] = ("start", "inhale", "exhale", "hold", "spot", "end")
 BUILTIN_CUES: Final[frozenset[str]] = frozenset(CUE_ROLES)
-PLACEHOLDERS: Final[frozenset[str]] = frozenset({"n", "nth"})
+REPEAT_PLACEHOLDERS: Final[tuple[str, ...]] = ("n", "nth")
+"""Placeholders for the repetition's number: only inside a repeat."""
+PACE_PLACEHOLDERS: Final[tuple[str, ...]] = ("pace", "inhale_s", "hold_in_s", "exhale_s",
+                                             "hold_out_s")
+"""Placeholders for the breath pace in force, spoken as words: allowed in any text."""
+PLACEHOLDERS: Final[frozenset[str]] = frozenset(REPEAT_PLACEHOLDERS + PACE_PLACEHOLDERS)
+_KNOWN: Final = ", ".join(f"{{{name}}}" for name in REPEAT_PLACEHOLDERS + PACE_PLACEHOLDERS)
 
 MAX_FILE_BYTES: Final = 1_000_000
 MAX_STEPS: Final = 2_000
@@ -216,11 +224,62 @@ def parse_pace(text: str) -> Pace:
     return Pace(inhale_s, hold_in_s, exhale_s, hold_out_s)
 
 
-def fill_placeholders(text: str, n: int | None) -> str:
-    """Substitute ``{n}``/``{nth}`` (only inside a repeat) and unescape ``{{ }}``."""
-    if n is None:
-        return text.replace("{{", "{").replace("}}", "}")
-    return text.format(n=n, nth=ordinal(n))
+def fill_placeholders(text: str, n: int | None, pace: Pace) -> str:
+    """Substitute the placeholders and unescape ``{{ }}``.
+
+    ``{n}``/``{nth}`` are the repetition's number (None outside a repeat, where the loader
+    allows neither); ``{inhale_s}``, ``{hold_in_s}``, ``{exhale_s}``, ``{hold_out_s}`` and
+    ``{pace}`` are ``pace`` in words, so what the voice says is what the chimes pace.
+    """
+    values: dict[str, str | int] = {
+        "pace": spoken_pace(pace),
+        "inhale_s": spoken_seconds(pace.inhale_s),
+        "hold_in_s": spoken_seconds(pace.hold_in_s),
+        "exhale_s": spoken_seconds(pace.exhale_s),
+        "hold_out_s": spoken_seconds(pace.hold_out_s),
+    }
+    if n is not None:
+        values.update(n=n, nth=ordinal(n))
+    return text.format_map(values)
+
+
+_ONES: Final = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
+                "sixteen", "seventeen", "eighteen", "nineteen")
+_TENS: Final = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",
+                "ninety")
+_FRACTIONS: Final = {0.25: "a quarter", 0.5: "a half", 0.75: "three quarters"}
+
+
+def spoken_seconds(seconds: float) -> str:
+    """A number of seconds as it is said: ``five``, ``four and a half``, ``three point two``.
+
+    Whole numbers and quarters are words; anything else is said to one decimal place.
+    """
+    whole = math.floor(seconds)
+    fraction = seconds - whole
+    if fraction in _FRACTIONS:
+        return _FRACTIONS[fraction] if whole == 0 else f"{_words(whole)} and {_FRACTIONS[fraction]}"
+    tenths = round(seconds * 10)
+    whole, tenth = divmod(tenths, 10)
+    return _words(whole) if tenth == 0 else f"{_words(whole)} point {_ONES[tenth]}"
+
+
+def spoken_pace(pace: Pace) -> str:
+    """``in for four, hold for seven, out for eight``: a hold of zero is not mentioned."""
+    phases = [("in", pace.inhale_s), ("hold", pace.hold_in_s), ("out", pace.exhale_s),
+              ("hold", pace.hold_out_s)]
+    return ", ".join(f"{name} for {spoken_seconds(seconds)}" for name, seconds in phases
+                     if seconds > 0)
+
+
+def _words(number: int) -> str:
+    if number < 20:
+        return _ONES[number]
+    if number < 100:
+        tens, ones = divmod(number, 10)
+        return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
+    return str(number)
 
 
 def ordinal(n: int) -> str:
@@ -321,7 +380,7 @@ class _Reader:
                     found = file.is_file()
                 except (OSError, RuntimeError) as exc:
                     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-                    raise self.fail(path, f"cannot use {_show(name)}: {reason}") from None
+                    raise self.fail(path, f"cannot use {show_value(name)}: {reason}") from None
                 if not found:
                     raise self.fail(path, f"no such file: {file}")
                 chosen.append((role, file))
@@ -337,8 +396,8 @@ class _Reader:
               in_repeat: bool) -> tuple[Step, ...]:
         if not isinstance(value, list) or not value:
             raise self.fail(path, "expected a non-empty list of steps ([[steps]] tables)")
-        return tuple(self.step(item, f"{path}[{index}]", pause_s, in_repeat)
-                     for index, item in enumerate(value))
+        return tuple(self.step(item, f"{path}[{number}]", pause_s, in_repeat)
+                     for number, item in enumerate(value, start=1))
 
     def step(self, value: object, path: str, pause_s: float, in_repeat: bool) -> Step:
         self.step_count += 1
@@ -383,7 +442,7 @@ class _Reader:
         self.only_keys(table, path, {"times", "fill", "cue", "count_from", "steps"})
         fill = table.get("fill", False)
         if not isinstance(fill, bool):
-            raise self.fail(f"{path}.fill", f"expected true or false, got {_show(fill)}")
+            raise self.fail(f"{path}.fill", f"expected true or false, got {show_value(fill)}")
         if fill == ("times" in table):
             raise self.fail(path, "expected exactly one of 'times = N' or 'fill = true'")
         times = (self.integer(table["times"], f"{path}.times", 1, MAX_TIMES)
@@ -424,7 +483,7 @@ class _Reader:
 
     def table(self, value: object, path: str) -> Mapping[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(path, f"expected a table, got {_show(value)}")
+            raise self.fail(path, f"expected a table, got {show_value(value)}")
         return value
 
     def only_keys(self, table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
@@ -436,7 +495,7 @@ class _Reader:
 
     def string(self, value: object, path: str, allow_empty: bool = False) -> str:
         if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {_show(value)}")
+            raise self.fail(path, f"expected a string, got {show_value(value)}")
         cleaned = clean_text(value)
         if not cleaned and not allow_empty:
             raise self.fail(path, "expected some text, got an empty string")
@@ -457,26 +516,28 @@ class _Reader:
         for field, spec, conv in fields:
             if spec or conv:
                 raise self.fail(path, f"placeholder {{{field}...}} takes no format or conversion;"
-                                      " write {n} or {nth}")
-            if not in_repeat:
+                                      f" known: {_KNOWN}")
+            if field not in PLACEHOLDERS:
+                raise self.fail(path, f"unknown placeholder {{{field}}}; known: {_KNOWN};"
+                                      " write {{ and }} for braces")
+            if field in REPEAT_PLACEHOLDERS and not in_repeat:
                 raise self.fail(path, f"placeholder {{{field}}} is only allowed inside a repeat;"
                                       " write {{ and }} for braces")
-            if field not in PLACEHOLDERS:
-                raise self.fail(path, f"unknown placeholder {{{field}}}; known: {{n}}, {{nth}}")
         return cleaned
 
     def number(self, value: object, path: str, low: float, high: float) -> float:
+        expected = f"expected a number from {low:g} to {high:g}, got {show_value(value)}"
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(path, f"expected a number from {low:g} to {high:g}, got {_show(value)}")
+            raise self.fail(path, expected)
         in_range = isinstance(value, int) or math.isfinite(value)
         if not (in_range and low <= value <= high):
-            raise self.fail(path, f"expected a number from {low:g} to {high:g}, got {_show(value)}")
+            raise self.fail(path, expected)
         return float(value)
 
     def integer(self, value: object, path: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise self.fail(path, f"expected a whole number from {low} to {high},"
-                                  f" got {_show(value)}")
+                                  f" got {show_value(value)}")
         return value
 
 
@@ -484,21 +545,6 @@ def clean_text(text: str) -> str:
     """Collapse whitespace and drop control characters: text is spoken, never interpreted."""
     visible = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
     return " ".join(visible.split())
-
-
-def _show(value: object) -> str:
-    """A value as the user wrote it, in a few words."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and abs(value) >= 10**15:
-        return f"a {len(str(abs(value)))}-digit number"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 40 else value[:37] + "...")
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
 
 
 def _id_from_stem(stem: str) -> str:

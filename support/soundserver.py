@@ -1,19 +1,17 @@
-"""Real sound for tests: ALSA's ``file`` plugin, and a private PulseAudio with a null sink.
+"""Real sound for child processes: ALSA's ``file`` plugin, and a private PulseAudio.
 
 ALSA reads its configuration once per process, so whatever plays through these plays in a
-child process (``run_python``) whose environment points ALSA at the right place.
+child process (``run_python``, or a command) whose environment points ALSA at the right
+place.
 
-- ``alsa_file`` (per test): everything the child plays lands, sample for sample, in a raw
-  file. Faster than real time: it shows *what* was played, not *when*.
-- ``sound_server`` (per session): a private PulseAudio whose only sink is a null sink at
-  the session format (mono s16le 22050 Hz, so nothing is resampled), kept running by a
-  silent stream. ``sound_server.recording()`` records what the sink plays, in real time.
+- ``alsa_file_config``: everything the child plays lands, sample for sample, in a raw file.
+  Faster than real time: it shows *what* was played, not *when*.
+- ``SoundServer``: a private PulseAudio whose only sink is a null sink at the session format
+  (mono s16le 22050 Hz, so nothing is resampled), kept running by a silent stream.
+  ``recording()`` records what the sink plays, in real time.
 
-Use them with ``pytest_plugins = ["tests.soundserver"]`` in a test module. A missing
-``pulseaudio`` is a failure, not a skip: ``scripts/setup.sh`` installs it.
-
-PYTEST_DONT_REWRITE: this module asserts nothing, and test modules import it before
-pytest could rewrite it.
+A missing ``pulseaudio`` is a ``SoundServerError`` (the pytest fixture makes it a failure,
+not a skip): ``scripts/setup.sh`` installs it.
 """
 
 from __future__ import annotations
@@ -35,8 +33,8 @@ from pathlib import Path
 from typing import IO, Final
 
 import numpy as np
-import pytest
 
+from support.processes import end_process
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
 PROJECT: Final = Path(__file__).resolve().parent.parent
@@ -48,6 +46,12 @@ START_TIMEOUT_S: Final = 15.0
 TOOLS: Final = ("pulseaudio", "pactl", "pacat", "parecord")
 INSTALL_HINT: Final = ("run scripts/setup.sh, or install the Debian packages pulseaudio,"
                        " pulseaudio-utils and libasound2-plugins")
+PULSE_ALSA_CONFIG: Final = "pcm.!default { type pulse }\nctl.!default { type pulse }\n"
+NO_DEVICE_ALSA_CONFIG: Final = "# nothing: the default device does not exist\n"
+
+
+class SoundServerError(Exception):
+    """The private PulseAudio could not be started or cannot be played through."""
 
 
 def alsa_file_config(raw: Path) -> str:
@@ -69,8 +73,26 @@ def alsa_file_config(raw: Path) -> str:
         """)
 
 
-PULSE_ALSA_CONFIG: Final = "pcm.!default { type pulse }\nctl.!default { type pulse }\n"
-NO_DEVICE_ALSA_CONFIG: Final = "# nothing: the default device does not exist\n"
+@dataclass(frozen=True)
+class AlsaFile:
+    """A config that sends ALSA's default device into ``raw``."""
+
+    config: Path
+    raw: Path
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> AlsaFile:
+        """Write the config into ``folder``; the device will write ``played.raw`` there."""
+        alsa_file = cls(folder / "asound-file.conf", folder / "played.raw")
+        alsa_file.config.write_text(alsa_file_config(alsa_file.raw))
+        return alsa_file
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"ALSA_CONFIG_PATH": str(self.config)}
+
+    def samples(self) -> Samples:
+        return np.fromfile(self.raw, dtype="<i2").astype(np.int16)
 
 
 def run_python(code: str, env: Mapping[str, str],
@@ -82,32 +104,6 @@ def run_python(code: str, env: Mapping[str, str],
         env={**os.environ, "PYTHONPATH": python_path, **env},
         cwd=PROJECT, capture_output=True, text=True, timeout=timeout, check=False,
     )
-
-
-@dataclass(frozen=True)
-class AlsaFile:
-    """A config that sends ALSA's default device into ``raw``."""
-
-    config: Path
-    raw: Path
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {"ALSA_CONFIG_PATH": str(self.config)}
-
-    def samples(self) -> Samples:
-        return np.fromfile(self.raw, dtype="<i2").astype(np.int16)
-
-
-@pytest.fixture
-def alsa_file(tmp_path: Path) -> AlsaFile:
-    raw = tmp_path / "played.raw"
-    config = tmp_path / "asound-file.conf"
-    config.write_text(alsa_file_config(raw))
-    return AlsaFile(config, raw)
-
-
-# --- PulseAudio ----------------------------------------------------------------------
 
 
 @dataclass
@@ -144,9 +140,10 @@ class SoundServer:
         self._names: dict[int, str] = {}
 
     def start(self) -> None:
+        """Start the server and wait until ALSA can play through it; else SoundServerError."""
         missing = [tool for tool in TOOLS if shutil.which(tool) is None]
         if missing:
-            pytest.fail(f"{', '.join(missing)} not found; {INSTALL_HINT}", pytrace=False)
+            raise SoundServerError(f"{', '.join(missing)} not found; {INSTALL_HINT}")
         for directory in ("home", "run", "state"):
             (self.root / directory).mkdir(mode=0o700)
         self.alsa_config.write_text(PULSE_ALSA_CONFIG)
@@ -167,13 +164,13 @@ class SoundServer:
         probe = run_python("from voice_coach.player import probe_device; print(probe_device())",
                            self.env, timeout=30)
         if probe.stdout != "None\n":
-            pytest.fail(f"ALSA cannot play through the PulseAudio test server:"
-                        f" {probe.stdout.strip()} {probe.stderr.strip()}; {INSTALL_HINT}",
-                        pytrace=False)
+            raise SoundServerError(f"ALSA cannot play through the PulseAudio test server:"
+                                   f" {probe.stdout.strip()} {probe.stderr.strip()};"
+                                   f" {INSTALL_HINT}")
 
     def close(self) -> None:
         for process in reversed(self._processes):
-            _end(process)
+            end_process(process, timeout_s=5)
         self._processes.clear()
 
     @contextlib.contextmanager
@@ -192,7 +189,7 @@ class SoundServer:
             yield recording
             time.sleep(tail_s)
         finally:
-            _end(recorder)
+            end_process(recorder, timeout_s=5)
             self._processes.remove(recorder)
         recording.samples = np.fromfile(path, dtype="<i2").astype(np.int16)
         path.unlink()
@@ -240,11 +237,12 @@ class SoundServer:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not ready():
             if watched.poll() is not None:
-                pytest.fail(f"PulseAudio test server: {failure}; {self._names[watched.pid]} exited"
-                            f" with {watched.returncode}: {self._log_tail()}", pytrace=False)
+                raise SoundServerError(
+                    f"PulseAudio test server: {failure}; {self._names[watched.pid]} exited"
+                    f" with {watched.returncode}: {self._log_tail()}")
             if time.monotonic() > deadline:
-                pytest.fail(f"PulseAudio test server: {failure} within {START_TIMEOUT_S:g} s:"
-                            f" {self._log_tail()}", pytrace=False)
+                raise SoundServerError(f"PulseAudio test server: {failure} within"
+                                       f" {START_TIMEOUT_S:g} s: {self._log_tail()}")
             time.sleep(0.05)
 
     def _log_tail(self) -> str:
@@ -255,59 +253,7 @@ class SoundServer:
         return " | ".join(lines[-8:]) or "(empty log)"
 
 
-@pytest.fixture(scope="session")
-def sound_server() -> Iterator[SoundServer]:
-    root = Path(tempfile.mkdtemp(prefix="vc-pulse-"))
-    server = SoundServer(root)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _end(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the test process dies, even by SIGKILL (Linux)."""
+    """In the child: get SIGTERM when the parent dies, even by SIGKILL (Linux)."""
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-# --- Looking at audio ----------------------------------------------------------------
-
-
-def onsets(samples: Samples, threshold: int, min_gap: int) -> list[int]:
-    """Where the sound first reaches ``threshold`` after ``min_gap`` samples below it."""
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= threshold)
-    if not len(loud):
-        return []
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(loud) > min_gap) + 1])
-    return [int(i) for i in loud[starts]]
-
-
-def runs(samples: Samples, min_length: int = 1) -> list[tuple[int, int]]:
-    """``(start, end)`` of every stretch of non-zero samples at least ``min_length`` long."""
-    edges = np.diff(np.concatenate([[0], (samples != 0).astype(np.int8), [0]]))
-    pairs = zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
-    return [(int(s), int(e)) for s, e in pairs if e - s >= min_length]
-
-
-def locate(window: Samples, source: Samples) -> int | None:
-    """The offset in ``source`` where ``window`` appears exactly, if it does (first match)."""
-    size = len(window)
-    if not size or size > len(source):
-        return None
-    for start in np.flatnonzero(source[: len(source) - size + 1] == window[0]):
-        if np.array_equal(source[start : start + size], window):
-            return int(start)
-    return None

@@ -1,0 +1,33 @@
+"""Measure voice-coach against its floors and peers: five measurements, one run, one table.
+
+    .venv/bin/python -m benchmarks             # the full run (about 20 minutes)
+    .venv/bin/python -m benchmarks --quick     # small runs, for the smoke test (~1 minute)
+    .venv/bin/python -m benchmarks --json      # the same data as JSON on stdout
+    .venv/bin/python -m benchmarks --only 1,3  # some sections only
+    .venv/bin/python -m benchmarks --table-from run.json  # the table of a --json run
+
+One module per section:
+
+1. ``synthesis``: ``voice-coach export`` of a generated narration-heavy routine (>= 3,000
+   words), cold and warm cache, next to one ``espeak-ng -w`` call on the same text.
+2. ``default_session``: ``voice-coach export psoas-release``, cold and warm: wall time,
+   real-time factor, the phases timed in-process the way ``cli.export`` runs them
+   (``phases``), the heaviest imports (``-X importtime``), and the bare interpreter with the
+   same imports.
+3. ``first_sound``: ``voice-coach play`` through ALSA's file plugin, from process start to
+   the first byte written to the device (the output file's size, polled from outside).
+4. ``cue_timing``: ``voice-coach play --quiet`` through a private PulseAudio null sink,
+   recorded; every cue found by cross-correlation with its waveform and compared with the
+   plan (``timeline.json``). Next to it, what a beginner writes (``naive_player``).
+5. ``resources``: peak RSS of ``export`` and ``play`` for a 10- and a 60-minute session, and
+   the CPU a session uses while it plays in real time.
+
+The programs that run in child processes (``phases_child``, ``naive_player``,
+``rss_launcher``) are modules here too, so the linters see them. Every command runs with
+private XDG folders, so the user's cache, settings and history are neither used nor
+touched. Progress goes to stderr; the exit code is 1 when a measurement could not be made
+(a goal missed is a result, not a failure).
+
+This ``__init__`` imports nothing: ``python -m benchmarks.phases_child`` runs it before it
+starts its clock, so what it costs would count as interpreter start.
+"""

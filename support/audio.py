@@ -1,0 +1,124 @@
+"""Looking at audio: WAV files through the standard library, and finding sound in a recording.
+
+The WAV helpers use ``wave``, not ``voice_coach.pcm``, so what the project writes is read
+back by an independent reader.
+"""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from voice_coach.pcm import SAMPLE_RATE, Samples
+
+WAV_HEADER_BYTES = 44
+"""The size of the plain RIFF header ``voice_coach`` writes before the samples."""
+
+Scores = npt.NDArray[np.float64]
+
+
+def read_wav(path: Path) -> Samples:
+    """The samples of a session-format WAV (mono, 16-bit, 22050 Hz) that is whole: its
+    header agrees with its size. Anything else raises AssertionError, naming the file."""
+    with wave.open(str(path)) as reader:
+        found = (reader.getnchannels(), reader.getsampwidth(), reader.getframerate())
+        if found != (1, 2, SAMPLE_RATE):
+            raise AssertionError(f"{path}: (channels, width, rate) {found}, not"
+                                 f" (1, 2, {SAMPLE_RATE})")
+        frames = reader.getnframes()
+        samples = np.frombuffer(reader.readframes(frames), "<i2").astype(np.int16)
+    if len(samples) != frames:
+        raise AssertionError(f"{path}: header says {frames} frames, holds {len(samples)}")
+    if path.stat().st_size != WAV_HEADER_BYTES + 2 * frames:
+        raise AssertionError(f"{path}: size does not match its header")
+    return samples
+
+
+def wav_seconds(path: Path) -> float:
+    """The length of any WAV file, by its header."""
+    with wave.open(str(path), "rb") as reader:
+        return reader.getnframes() / reader.getframerate()
+
+
+def write_wav(path: Path, frames: bytes | Samples, channels: int = 1, width: int = 2,
+              rate: int = SAMPLE_RATE) -> Path:
+    """Write ``frames`` (encoded bytes, or int16 samples) as a WAV file; returns ``path``."""
+    data = frames if isinstance(frames, bytes) else frames.astype("<i2").tobytes()
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(width)
+        writer.setframerate(rate)
+        writer.writeframes(data)
+    return path
+
+
+def noise(seconds: float, seed: int) -> Samples:
+    """Loud noise without a zero sample, so silence in a recording means nothing played."""
+    rng = np.random.default_rng(seed)
+    loud = np.clip(rng.normal(0, 6000, round(seconds * SAMPLE_RATE)), -32000, 32000)
+    samples = loud.astype(np.int16)
+    samples[samples == 0] = 1
+    return samples
+
+
+def match_scores(segment: Samples, template: Samples) -> Scores:
+    """Normalised cross-correlation of ``template`` at every offset in ``segment``: 1.0
+    where the same samples (at any gain) are found. Empty when ``segment`` is shorter.
+
+    A window quieter than one step of a sample counts as that quiet, so silence scores 0
+    rather than rounding noise divided by nothing.
+    """
+    n = len(template)
+    if len(segment) < n or not n:
+        return np.zeros(0)
+    x = segment.astype(np.float64)
+    t = template.astype(np.float64)
+    size = 1 << (len(x) + n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(t, size)), size)
+    energy = np.concatenate([[0.0], np.cumsum(x * x)])
+    window = np.maximum(energy[n:] - energy[:-n], 1.0)
+    scores: Scores = corr[: len(x) - n + 1] / np.sqrt(window * max(float(t @ t), 1.0))
+    return scores
+
+
+def best_match(recording: Samples, segment: Samples, around: int,
+               radius: int) -> tuple[int, float]:
+    """Where ``segment`` best matches ``recording`` within ``radius`` of ``around``, and how
+    well (``match_scores``); ``(around, 0.0)`` when the window is too short."""
+    lo = max(0, around - radius)
+    hi = min(len(recording), around + radius + len(segment))
+    scores = match_scores(recording[lo:hi], segment)
+    if not len(scores):
+        return around, 0.0
+    best = int(np.argmax(scores))
+    return lo + best, float(scores[best])
+
+
+def onsets(samples: Samples, threshold: int, min_gap: int) -> list[int]:
+    """Where the sound first reaches ``threshold`` after ``min_gap`` samples below it."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= threshold)
+    if not len(loud):
+        return []
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(loud) > min_gap) + 1])
+    return [int(i) for i in loud[starts]]
+
+
+def runs(samples: Samples, min_length: int = 1) -> list[tuple[int, int]]:
+    """``(start, end)`` of every stretch of non-zero samples at least ``min_length`` long."""
+    edges = np.diff(np.concatenate([[0], (samples != 0).astype(np.int8), [0]]))
+    pairs = zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+    return [(int(s), int(e)) for s, e in pairs if e - s >= min_length]
+
+
+def locate(window: Samples, source: Samples) -> int | None:
+    """The offset in ``source`` where ``window`` appears exactly, if it does (first match)."""
+    size = len(window)
+    if not size or size > len(source):
+        return None
+    for start in np.flatnonzero(source[: len(source) - size + 1] == window[0]):
+        if np.array_equal(source[start : start + size], window):
+            return int(start)
+    return None

@@ -1,0 +1,79 @@
+"""support/: the helpers tests and benchmarks share find what they claim to find.
+
+A helper that judges sound wrongly would let a test pass or a benchmark report a number
+without anything being right, so each is checked here on audio whose answer is known.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from support.audio import best_match, match_scores, noise, read_wav, write_wav
+from support.processes import NoSoundError, first_sound_s
+from support.soundserver import AlsaFile
+from voice_coach.pcm import SAMPLE_RATE
+
+
+def test_a_template_is_found_where_it_was_put_at_any_gain() -> None:
+    template = noise(0.05, seed=1) // 2 * 2  # even, so that half of it is exact
+    recording = np.zeros(SAMPLE_RATE, dtype=np.int16)
+    recording[1234 : 1234 + len(template)] = template // 2
+
+    scores = match_scores(recording, template)
+
+    assert len(scores) == len(recording) - len(template) + 1
+    assert int(np.argmax(scores)) == 1234
+    assert scores[1234] == pytest.approx(1.0, abs=1e-9)
+    silent = 1234 - len(template) + 1  # offsets whose window holds only zeros
+    assert np.all(np.isfinite(scores)) and np.max(np.abs(scores[:silent])) < 1e-6
+    assert best_match(recording, template, around=1300, radius=200) == (1234, pytest.approx(1.0))
+
+
+def test_no_match_in_a_window_shorter_than_the_template() -> None:
+    template = noise(0.05, seed=1)
+
+    assert len(match_scores(template[:100], template)) == 0
+    assert best_match(template[:100], template, around=40, radius=10) == (40, 0.0)
+
+
+def test_read_wav_gives_back_what_write_wav_wrote(tmp_path: Path) -> None:
+    samples = noise(0.2, seed=2)
+
+    assert np.array_equal(read_wav(write_wav(tmp_path / "a.wav", samples)), samples)
+
+
+def test_read_wav_refuses_another_format_and_a_cut_file(tmp_path: Path) -> None:
+    stereo = write_wav(tmp_path / "stereo.wav", bytes(400), channels=2)
+    with pytest.raises(AssertionError) as caught:
+        read_wav(stereo)
+    assert str(caught.value) == f"{stereo}: (channels, width, rate) (2, 2, 22050), not (1, 2, 22050)"
+
+    cut = write_wav(tmp_path / "cut.wav", noise(0.1, seed=3))
+    cut.write_bytes(cut.read_bytes()[:-10])
+    with pytest.raises(AssertionError) as caught:
+        read_wav(cut)
+    assert str(caught.value) == f"{cut}: header says 2205 frames, holds 2200"
+
+
+def test_first_sound_reports_a_command_that_ends_silent(tmp_path: Path) -> None:
+    device = AlsaFile.in_folder(tmp_path)
+    command = [sys.executable, "-c", "import sys; print('no device', file=sys.stderr); sys.exit(3)"]
+
+    with pytest.raises(NoSoundError) as caught:
+        first_sound_s(command, device.env, device.raw)
+
+    assert str(caught.value) == f"{Path(sys.executable).name} exited with 3 before any sound: no device"
+
+
+def test_first_sound_times_the_first_byte_on_the_device(tmp_path: Path) -> None:
+    device = AlsaFile.in_folder(tmp_path)
+    command = [sys.executable, "-c", "import time, sys; time.sleep(0.3);"
+               f" open({str(device.raw)!r}, 'wb').write(b'x'); time.sleep(60)"]
+
+    seconds = first_sound_s(command, device.env, device.raw)
+
+    assert 0.3 <= seconds < 10
