@@ -191,7 +191,7 @@ CASES = [
              '[steps.repeat]\ntimes = 0\n[[steps.repeat.steps]]\nsay = "a"'))),
     Case("unknown top-level key", ["plan", "r.toml"], 2,
          "Error: r.toml: colour: unknown key; expected one of breath, caution, cues, id,"
-         " minutes, pause_s, steps, summary, title\n",
+         " minutes, pause_s, pronounce, steps, summary, title\n",
          setup=lambda tmp: write(tmp / "r.toml", say_routine('say = "a"',
                                                              'title = "t"\ncolour = "red"\n'))),
     Case("unknown step key", ["plan", "r.toml"], 2,

@@ -136,7 +136,7 @@ MALFORMED = [
      "bad.toml: steps[1].mystery: unknown key; expected one of hold_s, say"),
     (HEAD + 'minuets = 5\n[[steps]]\nsay = "x"\n',
      "bad.toml: minuets: unknown key; expected one of breath, caution, cues, id, minutes,"
-     " pause_s, steps, summary, title"),
+     " pause_s, pronounce, steps, summary, title"),
     (HEAD + '[[steps]]\nsay = "x"\n[[steps]]\nbreathe = { count = "two" }\n',
      "bad.toml: steps[2].breathe.count: expected a whole number from 1 to 100, got 'two'"),
     (HEAD + '[[steps]]\nbreathe = { count = 0 }\n',

@@ -361,6 +361,9 @@ def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None
         return
     click.echo(f"{loaded.title} ({loaded.id}): {minutes_seconds(timeline.duration_s)}"
                f" with {how}")
+    for entry in loaded.pronounce:
+        click.echo(f"pronounce: {entry.word} -> {entry.spoken(values['engine'])}"
+                   f" ({values['engine']}; captions keep {entry.word})")
     for line in describe(timeline):
         click.echo(line)
     for note in timeline.notes:

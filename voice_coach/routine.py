@@ -48,6 +48,10 @@ MAX_MINUTES: Final = 180.0
 
 _ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _BARE_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
+_WORD: Final = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+PRONOUNCE_ENGINES: Final = ("pyttsx3", "piper")
+"""The engines a ``[pronounce]`` entry may give phonemes for (``config.ENGINES``)."""
+MAX_RESPELLING_CHARS: Final = 200
 
 
 class RoutineError(VoiceCoachError):
@@ -106,6 +110,39 @@ CueSource: TypeAlias = str | Path | None
 
 
 @dataclass(frozen=True)
+class Pronunciation:
+    """How one written word is spoken (captions keep the word as written).
+
+    ``say`` is a plain respelling every engine reads (``psoas`` -> ``sowus``);
+    ``phonemes`` are an engine's own, by engine (espeak-ng's for pyttsx3, IPA for piper),
+    and win over ``say`` for that engine. With neither for an engine, the word is kept.
+    """
+
+    word: str
+    say: str | None = None
+    phonemes: tuple[tuple[str, str], ...] = ()
+
+    def spoken(self, engine: str) -> str:
+        """What ``engine`` is given in place of the word."""
+        for name, phonemes in self.phonemes:
+            if name == engine:
+                return f"[[{phonemes}]]"  # both engines read [[...]] as phonemes
+        return self.say if self.say is not None else self.word
+
+
+def speak_as(text: str, lexicon: tuple[Pronunciation, ...], engine: str) -> str:
+    """``text`` as ``engine`` is to say it: each lexicon word, matched whole and in any
+    case, replaced by its pronunciation for that engine."""
+    if not lexicon:
+        return text
+    by_word = {entry.word.lower(): entry.spoken(engine) for entry in lexicon}
+    words = sorted(by_word, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w'-])(" + "|".join(map(re.escape, words)) + r")(?![\w-])",
+                         re.IGNORECASE)
+    return pattern.sub(lambda found: by_word[found.group(1).lower()], text)
+
+
+@dataclass(frozen=True)
 class Routine:
     """A validated routine; ``source`` is the file it came from (or ``builtin:ID``)."""
 
@@ -119,6 +156,7 @@ class Routine:
     cues: tuple[tuple[CueRole, CueSource], ...]
     steps: tuple[Step, ...]
     source: str
+    pronounce: tuple[Pronunciation, ...] = ()
 
     def cue_source(self, role: CueRole) -> CueSource:
         """Where the sound for ``role`` comes from."""
@@ -334,7 +372,7 @@ class _Reader:
 
     def routine(self, doc: Mapping[str, Any], default_id: str | None) -> Routine:
         self.only_keys(doc, "", {"id", "title", "summary", "minutes", "caution", "pause_s",
-                                 "breath", "cues", "steps"})
+                                 "breath", "cues", "steps", "pronounce"})
         if "id" in doc:
             routine_id = self.string(doc["id"], "id")
             if not _ID_PATTERN.fullmatch(routine_id):
@@ -356,9 +394,51 @@ class _Reader:
         fills = [s for s in steps if isinstance(s, Repeat) and s.times is None]
         if len(fills) > 1:
             raise self.fail("steps", "only one repeat may fill the session (fill = true)")
+        pronounce = self.pronounce(doc.get("pronounce", {}))
         return Routine(id=routine_id, title=title, summary=summary, minutes=minutes,
                        caution=caution, pace=pace, pause_s=pause_s, cues=cues,
-                       steps=steps, source=self.source)
+                       steps=steps, source=self.source, pronounce=pronounce)
+
+    def pronounce(self, table: object) -> tuple[Pronunciation, ...]:
+        """``[pronounce]``: word = "respelling", or word = { say = ..., piper = ..., ... }."""
+        entries = []
+        for word, value in self.table(table, "pronounce").items():
+            path = f"pronounce.{word if _BARE_KEY.fullmatch(word) else json.dumps(word)}"
+            if not _WORD.fullmatch(word):
+                raise self.fail(path, "expected one word (letters and digits, joined by ' or"
+                                      f" -), got {show_value(word)}")
+            if isinstance(value, str):
+                entries.append(Pronunciation(word, say=self.respelling(value, path)))
+                continue
+            if not isinstance(value, dict):
+                raise self.fail(path, "expected a respelling or a table of say,"
+                                      f" {', '.join(PRONOUNCE_ENGINES)}, got {show_value(value)}")
+            options = self.table(value, path)
+            self.only_keys(options, path, {"say", *PRONOUNCE_ENGINES})
+            if not options:
+                raise self.fail(path, "expected say or an engine's phonemes"
+                                      f" ({', '.join(PRONOUNCE_ENGINES)})")
+            say = self.respelling(options["say"], f"{path}.say") if "say" in options else None
+            phonemes = tuple((engine, self.phonemes(options[engine], f"{path}.{engine}"))
+                             for engine in PRONOUNCE_ENGINES if engine in options)
+            entries.append(Pronunciation(word, say=say, phonemes=phonemes))
+        return tuple(entries)
+
+    def respelling(self, value: object, path: str) -> str:
+        text = self.string(value, path)
+        if len(text) > MAX_RESPELLING_CHARS or any(char in text for char in "[]{}<>"):
+            raise self.fail(path, f"expected plain words of at most {MAX_RESPELLING_CHARS}"
+                                  " characters, without brackets or braces,"
+                                  f" got {show_value(value)}")
+        return text
+
+    def phonemes(self, value: object, path: str) -> str:
+        text = self.string(value, path)
+        if len(text) > MAX_RESPELLING_CHARS or any(char in text for char in "[]{}"):
+            raise self.fail(path, f"expected the engine's phonemes (at most"
+                                  f" {MAX_RESPELLING_CHARS} characters, without brackets or"
+                                  f" braces), got {show_value(value)}")
+        return text
 
     def cues(self, table: object) -> tuple[tuple[CueRole, CueSource], ...]:
         mapping = self.table(table, "cues")

@@ -17,8 +17,8 @@ from voice_coach.errors import VoiceCoachError
 from voice_coach.mix import Clips, Levels, Mixer
 from voice_coach.pcm import Samples
 from voice_coach.plan import PlanSettings, Timeline, estimated_speech_length, plan
-from voice_coach.routine import CueRole, CueSource, Routine
-from voice_coach.speech import Engine, SpeechSettings, render_clips
+from voice_coach.routine import CueRole, CueSource, Routine, speak_as
+from voice_coach.speech import Engine, EngineIdentity, SpeechSettings, render_clips
 
 MAX_PLAN_ROUNDS = 4
 """Re-plans with real lengths; a fill repeat may need new lines (a further {nth})."""
@@ -97,12 +97,16 @@ def build_session(routine: Routine, options: SessionOptions,
         clip = speech.get(text)
         return len(clip) if clip is not None else estimate(text)
 
+    engine = engine_factory.name if isinstance(engine_factory, EngineIdentity) else ""
+    engine = engine.partition("-")[0]  # "pyttsx3-espeak" -> "pyttsx3", as in [pronounce]
     timeline = plan(routine, options.plan, length, cue_lengths(cues))
     for _ in range(MAX_PLAN_ROUNDS):
         missing = [text for text in timeline.speech_texts() if text not in speech]
         if not missing:
             break
-        speech.update(render_clips(missing, options.speech, engine_factory, cache, progress))
+        spoken = {text: speak_as(text, routine.pronounce, engine) for text in missing}
+        clips = render_clips(spoken.values(), options.speech, engine_factory, cache, progress)
+        speech.update({text: clips[said] for text, said in spoken.items()})
         timeline = plan(routine, options.plan, length, cue_lengths(cues))
     if any(text not in speech for text in timeline.speech_texts()):
         raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover
