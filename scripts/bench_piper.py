@@ -41,7 +41,6 @@ from voice_coach.engines.piper_engine import (  # noqa: E402
     THREADS,
     active_dbfs,
     length_scale_for,
-    load_voice,
     packaged_voice,
 )
 
@@ -49,12 +48,29 @@ VOICE_COACH = Path(sys.executable).with_name("voice-coach")
 SESSION = ("psoas-release",)
 
 
+CPU_S: dict[str, float] = {}
+"""CPU seconds (user + system) of the last measurement of each kind: robust to a shared
+machine's load, where wall times are not."""
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _self_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def export(out: Path, cache: Path, *args: str) -> float:
     """Seconds for one ``voice-coach export`` with ``cache`` as XDG_CACHE_HOME."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    cpu = _children_cpu_s()
     started = time.monotonic()
     subprocess.run([str(VOICE_COACH), "export", *args, "-o", str(out), "--force", "-q"],
                    env=env, check=True)
+    CPU_S["export"] = _children_cpu_s() - cpu
     return time.monotonic() - started
 
 
@@ -77,24 +93,30 @@ def session_lines(out: Path) -> list[str]:
     return list(dict.fromkeys(e["text"] for e in timeline["events"] if e["kind"] == "speech"))
 
 
-def floor_s(lines: list[str], rate_wpm: int, repeat: int) -> float:
-    """Piper alone, warm: the same lines and synthesis settings as the engine's."""
-    from piper import SynthesisConfig
+class Floor:
+    """Piper alone, warm, as its own ``PiperVoice.load`` sets it up (onnxruntime's default
+    threads), with the engine's synthesis settings, one line after another."""
 
-    voice_file = packaged_voice()
-    voice = load_voice(voice_file)
-    config = SynthesisConfig(length_scale=length_scale_for(rate_wpm),
-                             noise_scale=voice_file.noise_scale,
-                             noise_w_scale=voice_file.noise_w_scale, normalize_audio=False)
-    list(voice.synthesize(lines[0], syn_config=config))
-    best = float("inf")
-    for _ in range(repeat):
+    def __init__(self, lines: list[str], rate_wpm: int) -> None:
+        from piper import PiperVoice, SynthesisConfig
+
+        voice_file = packaged_voice()
+        self.voice = PiperVoice.load(voice_file.model, voice_file.config)
+        self.config = SynthesisConfig(length_scale=length_scale_for(rate_wpm),
+                                      noise_scale=voice_file.noise_scale,
+                                      noise_w_scale=voice_file.noise_w_scale,
+                                      normalize_audio=False)
+        self.lines = lines
+        list(self.voice.synthesize(lines[0], syn_config=self.config))
+
+    def once(self) -> float:
+        cpu = _self_cpu_s()
         started = time.monotonic()
-        for line in lines:
-            for chunk in voice.synthesize(line, syn_config=config):
+        for line in self.lines:
+            for chunk in self.voice.synthesize(line, syn_config=self.config):
                 chunk.audio_int16_array  # noqa: B018  # as the engine reads it
-        best = min(best, time.monotonic() - started)
-    return best
+        CPU_S["floor"] = _self_cpu_s() - cpu
+        return time.monotonic() - started
 
 
 def levels(out: Path) -> dict[str, float]:
@@ -140,21 +162,35 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-piper-") as scratch:
         tmp = Path(scratch)
         out = tmp / "out"
-        cold = []
-        for attempt in range(options.repeat):
-            cold.append(export(out, tmp / f"cold-{attempt}", *SESSION, "--engine", "piper"))
+        cold = [export(out, tmp / "cold-0", *SESSION, "--engine", "piper")]
+        cold_cpu = [CPU_S["export"]]
         lines = session_lines(out)
+        floor = Floor(lines, 140)
+        floors = [floor.once()]
+        floor_cpu = [CPU_S["floor"]]
+        for attempt in range(1, options.repeat):  # interleaved: the load changes
+            cold.append(export(out, tmp / f"cold-{attempt}", *SESSION, "--engine", "piper"))
+            cold_cpu.append(CPU_S["export"])
+            floors.append(floor.once())
+            floor_cpu.append(CPU_S["floor"])
+        del floor
         figures["lines"] = len(lines)
         figures["words"] = sum(len(line.split()) for line in lines)
-        figures["floor_s"] = round(floor_s(lines, 140, options.repeat), 2)
+        figures["floor_s"] = round(min(floors), 2)
         figures["cold_s"] = round(min(cold), 2)
-        figures["cold_over_floor"] = round(min(cold) / figures["floor_s"], 2)
+        figures["cold_over_floor"] = round(min(cold) / min(floors), 2)
+        figures["cold_over_floor_pairs"] = [round(c / f, 2) for c, f in zip(cold, floors,
+                                                                             strict=True)]
+        figures["floor_cpu_s"] = round(min(floor_cpu), 2)
+        figures["cold_cpu_s"] = round(min(cold_cpu), 2)
+        figures["cold_cpu_over_floor_cpu"] = round(min(cold_cpu) / min(floor_cpu), 2)
         figures["level"] = levels(out)
-        warm_piper = min(export(out, tmp / "cold-0", *SESSION, "--engine", "piper")
-                         for _ in range(options.repeat + 2))
         export(out, tmp / "espeak", *SESSION)
-        warm_espeak = min(export(out, tmp / "espeak", *SESSION)
-                          for _ in range(options.repeat + 2))
+        warm_piper = warm_espeak = float("inf")
+        for _ in range(options.repeat + 4):  # interleaved, best of each
+            warm_piper = min(warm_piper, export(out, tmp / "cold-0", *SESSION, "--engine",
+                                                "piper"))
+            warm_espeak = min(warm_espeak, export(out, tmp / "espeak", *SESSION))
         figures["warm_piper_s"] = round(warm_piper, 3)
         figures["warm_pyttsx3_s"] = round(warm_espeak, 3)
         figures["warm_ratio"] = round(warm_piper / warm_espeak, 2)

@@ -231,7 +231,7 @@ def voices_dir() -> Path:
 
 
 def add_voice(name: str, *, sample_rate: int | None = None, model: bytes | None = None,
-              config: bool = True) -> Path:
+              config: bool = True, config_text: str | None = None) -> Path:
     """A voice in the voices folder: the packaged model (linked) or ``model``'s bytes."""
     folder = voices_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -244,7 +244,8 @@ def add_voice(name: str, *, sample_rate: int | None = None, model: bytes | None 
         document = json.loads(PACKAGED.with_name(PACKAGED.name + ".json").read_text())
         if sample_rate is not None:
             document["audio"]["sample_rate"] = sample_rate
-        path.with_name(path.name + ".json").write_text(json.dumps(document))
+        text = json.dumps(document) if config_text is None else config_text
+        path.with_name(path.name + ".json").write_text(text)
     return path
 
 
@@ -289,6 +290,11 @@ BAD_VOICES = [
     ("empty", lambda tmp: add_voice("empty", model=b""), "{path}: the voice model is empty"),
     ("truncated", lambda tmp: add_voice("cut", model=PACKAGED.read_bytes()[:1_000_000]),
      "{path}: not a voice model onnxruntime can load (truncated, or not an ONNX model)"),
+    ("config not JSON", lambda tmp: add_voice("broken", config_text="{"),
+     "{path}.json: not a Piper voice config (Expecting property name enclosed in double"
+     " quotes: line 1 column 2 (char 1))"),
+    ("config not a voice's", lambda tmp: add_voice("other", config_text='{"audio": {}}'),
+     "{path}.json: not a Piper voice config (no 'sample_rate')"),
     ("unknown name", lambda tmp: Path("nobody"),
      "unknown voice 'nobody' for the piper engine; run 'voice-coach voices --engine piper'"
      " to list them"),

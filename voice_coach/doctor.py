@@ -115,7 +115,7 @@ def check_piper(chosen: bool, voice: str | None = None, folder: Path | None = No
                      "pip install --force-reinstall 'voice-coach[neural]'")
     return Check(name, True, f"{voice_file.name} loaded and rendered a test phrase"
                  f" ({seconds:.1f} s of speech in {took_s:.1f} s, {piper_engine.THREADS}"
-                 " threads)")
+                 " lines at once)")
 
 
 def check_device() -> Check:
