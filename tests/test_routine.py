@@ -26,7 +26,7 @@ from voice_coach.routine import (
 )
 
 HEAD = 'id = "t"\ntitle = "T"\n'
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_f6f063cc667acc0c.txt"
+SEED = Path(__file__).resolve().parent / "data" / "psoas-seed.txt"
 
 
 def test_builtins_are_listed_and_load():
@@ -135,8 +135,8 @@ MALFORMED = [
     (HEAD + '[[steps]]\nsay = "x"\nmystery = 1\n',
      "bad.toml: steps[1].mystery: unknown key; expected one of hold_s, say"),
     (HEAD + 'minuets = 5\n[[steps]]\nsay = "x"\n',
-     "bad.toml: minuets: unknown key; expected one of breath, caution, cues, id, minutes,"
-     " pause_s, steps, summary, title"),
+     "bad.toml: minuets: unknown key; expected one of breath, breath_to, caution, cues, id,"
+     " lang, minutes, pause_s, steps, summary, title"),
     (HEAD + '[[steps]]\nsay = "x"\n[[steps]]\nbreathe = { count = "two" }\n',
      "bad.toml: steps[2].breathe.count: expected a whole number from 1 to 100, got 'two'"),
     (HEAD + '[[steps]]\nbreathe = { count = 0 }\n',
