@@ -30,7 +30,7 @@ SEED = Path(__file__).resolve().parent / "data" / "psoas-seed.txt"
 
 
 def test_builtins_are_listed_and_load():
-    assert builtin_ids() == ["box-breathing", "four-seven-eight", "psoas-release"]
+    assert builtin_ids() == ["box-breathing", "four-seven-eight", "psoas-release", "resonance"]
     for routine_id in builtin_ids():
         assert load_builtin(routine_id).id == routine_id
 
@@ -264,7 +264,7 @@ def test_resolve_by_id_or_path(tmp_path):
     with pytest.raises(RoutineError) as caught:
         resolve("psoas")
     assert str(caught.value) == ("unknown routine 'psoas'; built-in routines: box-breathing,"
-                                 " four-seven-eight, psoas-release")
+                                 " four-seven-eight, psoas-release, resonance")
 
 
 def test_a_file_named_like_a_builtin_never_shadows_it(tmp_path, monkeypatch):

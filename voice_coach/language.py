@@ -252,9 +252,7 @@ def _french_ordinal(n: int, form: str) -> str:
         cardinal += "u"
     elif cardinal.endswith("neuf"):
         cardinal = cardinal[:-1] + "v"
-    elif cardinal.endswith("e"):
-        cardinal = cardinal[:-1]
-    elif cardinal.endswith("quatre-vingts"):
+    elif cardinal.endswith("e") or cardinal.endswith("quatre-vingts"):
         cardinal = cardinal[:-1]
     return cardinal + "ième"
 

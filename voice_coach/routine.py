@@ -395,9 +395,7 @@ def translate(base: Routine, base_text: str, translation_text: str, *, source: s
     document = _parse_toml(base_text, base.source)
     words = _parse_toml(translation_text, source)
     merged = _Merger(source).routine(document, words)
-    return _Reader(source, base_dir).routine(merged, default_id,
-                                             tuple(lang for lang in base.languages
-                                                   if lang != base.lang))
+    return _Reader(source, base_dir).routine(merged, default_id, base.languages)
 
 
 def _parse_toml(text: str, source: str) -> dict[str, Any]:
