@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from voice_coach.cli import cli, describe
+from voice_coach.cli import cli
 from voice_coach.pcm import SAMPLE_RATE
 from voice_coach.plan import (
     PlanSettings,

@@ -169,7 +169,7 @@ def load_builtin(routine_id: str, lang: str | None = None,
     chosen = pick_language(base, lang, preferred)
     if chosen == base.lang:
         return base
-    return translate(base, text, found[chosen].read_text(encoding="utf-8"),
+    return translate(base, text, found[chosen].read_text(encoding="utf-8"), lang=chosen,
                      source=f"builtin:{routine_id}.{chosen}", default_id=routine_id)
 
 
@@ -191,7 +191,8 @@ def load_file(path: Path, lang: str | None = None, preferred: str | None = None)
     if chosen == base.lang:
         return base
     translated = found[chosen]
-    return translate(base, text, _read_routine_text(translated), source=str(translated),
+    return translate(base, text, _read_routine_text(translated), lang=chosen,
+                     source=str(translated),
                      default_id=_id_from_stem(path.stem), base_dir=path.parent)
 
 
@@ -382,7 +383,7 @@ def parse_routine(text: str, *, source: str, default_id: str | None = None,
     return _Reader(source, base_dir).routine(document, default_id, translations)
 
 
-def translate(base: Routine, base_text: str, translation_text: str, *, source: str,
+def translate(base: Routine, base_text: str, translation_text: str, *, lang: str, source: str,
               default_id: str | None = None, base_dir: Path | None = None) -> Routine:
     """The routine of ``base_text`` with the lines of a translation file put in.
 
@@ -394,6 +395,9 @@ def translate(base: Routine, base_text: str, translation_text: str, *, source: s
     """
     document = _parse_toml(base_text, base.source)
     words = _parse_toml(translation_text, source)
+    if "lang" in words and words["lang"] != lang:
+        raise RoutineError(f"{source}: the file is named for {lang} but says"
+                           f" lang = {_show(words['lang'])}")
     merged = _Merger(source).routine(document, words)
     return _Reader(source, base_dir).routine(merged, default_id, base.languages)
 
