@@ -313,10 +313,10 @@ class _Builder:
         """Repetitions of the filling repeat: as many as fit the target; at least one.
 
         A session grows with every repetition (a ramp spreads over more breaths, but their
-        mean stays halfway), so the largest that fits is found by doubling, then halving.
+        mean stays halfway), so the largest count that fits is bracketed from a guess (the
+        length of the second repetition) and then halved down: a few whole-session plans.
         """
         target = self.target()
-        low = 1
         shortest = self.length(1)
         if shortest > target:
             minutes = self.settings.minutes or self.routine.minutes
@@ -326,9 +326,22 @@ class _Builder:
                 f" longer than the {minutes:g}-minute target; it plays that long"
             )
             return 1
-        high = 2
-        while high < MAX_FILL_REPETITIONS and self.length(high) <= target:
-            low, high = high, high * 2
+        if self.end_samples is None:
+            return self.fill_steady(repeat, shortest, target)
+        second = self.length(2)
+        if second > target:
+            return 1
+        guess = min(MAX_FILL_REPETITIONS, 2 + (target - second) // max(1, second - shortest))
+        low, high = 2, guess
+        if self.length(guess) <= target:
+            low, step = guess, 1
+            while True:
+                high = min(MAX_FILL_REPETITIONS, low + step)
+                if high == low or self.length(high) > target:
+                    break
+                low, step = high, step * 2
+            if high == low:
+                return low
         while high - low > 1:
             middle = (low + high) // 2
             if self.length(middle) <= target:
@@ -336,6 +349,16 @@ class _Builder:
             else:
                 high = middle
         return low
+
+    def fill_steady(self, repeat: Repeat, shortest: int, target: int) -> int:
+        """Without a ramp each repetition's length is its own: add them until one more
+        would pass the target."""
+        used, times = shortest, 1
+        while True:
+            more = self.repetition(repeat, repeat.count_from + times, "", times + 1).samples
+            if used + more > target:
+                return times
+            used, times = used + more, times + 1
 
     def sequence(self, times: int, quiet: bool = False) -> tuple[list[_Block], list[_Block]]:
         """Every block of the session in order, the filling repeat played ``times`` times;
