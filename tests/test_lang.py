@@ -231,10 +231,19 @@ def test_lang_picks_the_translation_and_the_locale_is_the_default():
 def test_plan_speaks_and_labels_in_the_language():
     result = invoke("plan", "four-seven-eight", "--lang", "de")
     lines = result.stdout.splitlines()
-    assert "step 1/9: Beginn" in lines
-    assert "step 4/9 (steps[3], repetition 1): 1 Atemzug: ein 4 s, halten 7 s, aus 8 s" in lines
-    assert "step 9/9: Die Übung ist zu Ende." in lines
-    assert any(line.endswith("speak    Ein.") for line in lines)
+    assert lines[0] == ("4-7-8-Atmung (four-seven-eight): 1:53 (Sprechdauer geschätzt bei"
+                        " 140 Wörtern pro Minute)")
+    assert lines[2:5] == ["Schritt 1/9: Beginn", "   0:00.0  Stille   0.5 s",
+                          "   0:00.5  Ton      Beginn"]
+    assert ("Schritt 4/9 (steps[3], Wiederholung 1): 1 Atemzug: ein 4 s, halten 7 s, aus 8 s"
+            in lines)
+    assert "Schritt 9/9: Die Übung ist zu Ende." in lines
+    assert any(line.endswith("Sprache  Ein.") for line in lines)
+    assert any(line.endswith("Ton      ausatmen") for line in lines)
+    assert lines[-1].endswith("  Ende")
+    spanish = invoke("plan", "box-breathing", "--lang", "es").stdout.splitlines()
+    assert spanish[2:5] == ["paso 1/8: Inicio", "   0:00.0  silencio 0.5 s",
+                            "   0:00.5  sonido   inicio"]
 
 
 def test_routines_lists_each_in_the_language_with_what_it_has():

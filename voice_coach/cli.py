@@ -25,7 +25,7 @@ import click
 from voice_coach import __version__
 from voice_coach.config import SETTINGS, Command, Spec
 from voice_coach.errors import VoiceCoachError
-from voice_coach.language import LANGUAGES, default_voice, locale_language
+from voice_coach.language import LANGUAGES, PLAN_WORDS, default_voice, locale_language
 from voice_coach.plan import PlanSettings, Timeline, to_dict
 from voice_coach.routine import (
     CUE_ROLES,
@@ -357,15 +357,15 @@ def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None
     rate = values["rate"]
     if render:
         timeline = _build(loaded, options, no_cache=False, quiet=as_json).timeline
-        how = f"speech rendered at {rate} words per minute"
+        how = PLAN_WORDS[loaded.lang].rendered.format(rate=rate)
     else:
         timeline = estimate_timeline(loaded, options)
-        how = f"speech estimated at {rate} words per minute"
+        how = PLAN_WORDS[loaded.lang].estimated.format(rate=rate)
     if as_json:
         click.echo(json.dumps(to_dict(timeline), indent=2, ensure_ascii=False))
         return
     click.echo(f"{loaded.title} ({loaded.id}): {minutes_seconds(timeline.duration_s)}"
-               f" with {how}")
+               + (f" with {how}" if loaded.lang == "en" else f" ({how})"))
     for line in describe(timeline):
         click.echo(line)
     for note in timeline.notes:
@@ -812,8 +812,10 @@ def describe(timeline: Timeline) -> Iterator[str]:
     """The timeline for people: one line per event, steps set apart.
 
     Steps are headed as the screen shows them while playing (``step 4/9``), with the
-    ``[[steps]]`` entry of the routine file they come from (``steps[3]``, as errors say).
+    ``[[steps]]`` entry of the routine file they come from (``steps[3]``, as errors say),
+    in the timeline's language.
     """
+    words = PLAN_WORDS[timeline.lang]
     rate = timeline.sample_rate
     total = len(timeline.step_labels)
     step = -1
@@ -822,19 +824,20 @@ def describe(timeline: Timeline) -> Iterator[str]:
             step = event.step
             label = timeline.step_labels[step]
             source = timeline.step_source(step)
-            head = f"step {step + 1}/{total}" + (f" ({source})" if source else "")
+            head = f"{words.step} {step + 1}/{total}" + (f" ({source})" if source else "")
             yield ""
             yield head if event.text == label else f"{head}: {label}"
         seconds = (event.end - event.start) / rate
         at = minutes_seconds(event.start / rate, tenths=True)
         if event.kind == "speech":
-            yield f"  {at}  speak    {event.text}"
+            yield f"  {at}  {words.speak:<8} {event.text}"
         elif event.kind == "cue":
-            yield f"  {at}  chime    {event.cue}"
+            cue = words.cues[event.cue] if event.cue is not None else ""
+            yield f"  {at}  {words.chime:<8} {cue}"
         else:
-            yield f"  {at}  silence  {seconds:.1f} s"
+            yield f"  {at}  {words.silence:<8} {seconds:.1f} s"
     yield ""
-    yield f"  {minutes_seconds(timeline.duration_s, tenths=True)}  end"
+    yield f"  {minutes_seconds(timeline.duration_s, tenths=True)}  {words.end}"
 
 
 def main() -> None:

@@ -129,6 +129,8 @@ class Timeline:
     step_labels: tuple[str, ...]
     notes: tuple[str, ...] = ()
     step_sources: tuple[str | None, ...] = ()
+    lang: str = "en"
+    """The language of its lines and labels."""
 
     def step_source(self, step: int) -> str | None:
         """Where step ``step`` (an index) comes from in the routine file, if anywhere."""
@@ -440,7 +442,7 @@ class _Builder:
         parts = [self.block(step, number) for step in repeat.steps]
         label = next((p.label for p in parts if p.items and p.items[0].kind == "speech"),
                      parts[0].label)
-        block = _Block(label, source=f"{source}, repetition {nth_time}")
+        block = _Block(label, source=f"{source}, {self.words.repetition} {nth_time}")
         if repeat.cue is not None:
             self.add_cue(block, repeat.cue)
         for part in parts:
@@ -537,6 +539,7 @@ class _Builder:
             step_labels=tuple(block.label for block in blocks),
             notes=tuple(dict.fromkeys(self.notes)),
             step_sources=tuple(block.source for block in blocks),
+            lang=self.lang,
         )
 
 
