@@ -290,7 +290,8 @@ def _user_routines() -> Path:
 def routines(**given: Any) -> None:
     """List the built-in routines, and yours from the user routines folder, with the length
     each plays at its own defaults (the speech estimated at the default rate), in the
-    language chosen (a routine without that translation is shown in its own, marked).
+    language chosen (a routine without that translation is shown in its own), with the
+    languages it has.
 
     \b
     Examples:
@@ -300,25 +301,17 @@ def routines(**given: Any) -> None:
     lang = _settings("routines", **given)["lang"]
     wanted = lang or _locale_language()
     for routine_id in builtin_ids():
-        click.echo(_routine_line(_in_language(load_builtin(routine_id), wanted)))
+        click.echo(_routine_line(load_builtin(routine_id, preferred=wanted)))
     folder = _user_routines()
     for routine_id in user_ids(folder):
         if routine_id in builtin_ids():
             continue
         try:
-            routine = _in_language(load_file(folder / f"{routine_id}.toml"), wanted)
+            routine = load_file(folder / f"{routine_id}.toml", preferred=wanted)
         except VoiceCoachError as error:
             click.echo(f"{routine_id:<18}    ?  (yours, invalid: {error})")
             continue
         click.echo(_routine_line(routine) + " (yours)")
-
-
-def _in_language(routine: Routine, lang: str | None) -> Routine:
-    """``routine`` in ``lang`` when it has that translation, else as it is."""
-    if lang is None or lang == routine.lang or lang not in routine.languages:
-        return routine
-    return resolve(routine.source.removeprefix("builtin:"), None, lang=lang) \
-        if routine.source.startswith("builtin:") else load_file(Path(routine.source), lang)
 
 
 def _routine_line(routine: Routine) -> str:
@@ -364,8 +357,7 @@ def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None
     if as_json:
         click.echo(json.dumps(to_dict(timeline), indent=2, ensure_ascii=False))
         return
-    click.echo(f"{loaded.title} ({loaded.id}): {minutes_seconds(timeline.duration_s)}"
-               + (f" with {how}" if loaded.lang == "en" else f" ({how})"))
+    click.echo(f"{loaded.title} ({loaded.id}): {minutes_seconds(timeline.duration_s)} {how}")
     for line in describe(timeline):
         click.echo(line)
     for note in timeline.notes:

@@ -305,7 +305,7 @@ class PlanWords:
     cues: Mapping[str, str]
     repetition: str
     estimated: str
-    """``plan``'s heading: how long the speech is, ``{rate}`` words per minute."""
+    """``plan``'s heading after the length: how the speech was timed, at ``{rate}``."""
     rendered: str
 
 
@@ -314,27 +314,27 @@ PLAN_WORDS: Final[Mapping[str, PlanWords]] = {
                     ("in", "hold", "out", "hold"), "step", "speak", "chime", "silence", "end",
                     {"start": "start", "inhale": "inhale", "exhale": "exhale", "hold": "hold",
                      "spot": "spot", "end": "end"}, "repetition",
-                    "speech estimated at {rate} words per minute",
-                    "speech rendered at {rate} words per minute"),
+                    "with speech estimated at {rate} words per minute",
+                    "with speech rendered at {rate} words per minute"),
     "de": PlanWords("Die Übung ist zu Ende.", "Beginn", "Atemzug", "Atemzüge",
                     ("ein", "halten", "aus", "halten"), "Schritt", "Sprache", "Ton", "Stille",
                     "Ende",
                     {"start": "Beginn", "inhale": "einatmen", "exhale": "ausatmen",
                      "hold": "halten", "spot": "Stelle", "end": "Ende"}, "Wiederholung",
-                    "Sprechdauer geschätzt bei {rate} Wörtern pro Minute",
-                    "Sprechdauer gemessen bei {rate} Wörtern pro Minute"),
+                    "(Sprechdauer geschätzt bei {rate} Wörtern pro Minute)",
+                    "(Sprechdauer gemessen bei {rate} Wörtern pro Minute)"),
     "fr": PlanWords("La séance est terminée.", "Début", "respiration", "respirations",
                     ("inspirer", "bloquer", "expirer", "bloquer"), "étape", "voix", "son",
                     "silence", "fin",
                     {"start": "début", "inhale": "inspirer", "exhale": "expirer",
                      "hold": "bloquer", "spot": "point", "end": "fin"}, "répétition",
-                    "durée de parole estimée à {rate} mots par minute",
-                    "durée de parole mesurée à {rate} mots par minute"),
+                    "(durée de parole estimée à {rate} mots par minute)",
+                    "(durée de parole mesurée à {rate} mots par minute)"),
     "es": PlanWords("La sesión ha terminado.", "Inicio", "respiración", "respiraciones",
                     ("inhalar", "retener", "exhalar", "retener"), "paso", "voz", "sonido",
                     "silencio", "fin",
                     {"start": "inicio", "inhale": "inhalar", "exhale": "exhalar",
                      "hold": "retener", "spot": "punto", "end": "fin"}, "repetición",
-                    "voz estimada a {rate} palabras por minuto",
-                    "voz medida a {rate} palabras por minuto"),
+                    "(voz estimada a {rate} palabras por minuto)",
+                    "(voz medida a {rate} palabras por minuto)"),
 }
