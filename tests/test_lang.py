@@ -258,6 +258,7 @@ def test_config_shows_where_the_language_comes_from(tmp_path):
         in lines
     lines = invoke("config", env={"LANG": "C"}).stdout.splitlines()
     assert "lang          (the routine's)    default" in lines
+    assert "voice         (the language's)   default" in lines
     assert invoke("config", "set", "lang", "ES").stdout == "lang = es\n"
     lines = invoke("config", env={"LANG": "fr_FR.UTF-8"}).stdout.splitlines()
     assert "lang          es                 config file" in lines

@@ -607,7 +607,7 @@ def config(ctx: click.Context) -> None:
                                                        found_locale[1])) if found_locale \
                 else ("(the routine's)", setting)
         elif setting.value is None:
-            shown = "(engine default)" if spec.key == "voice" else "(the routine's)"
+            shown = "(the language's)" if spec.key == "voice" else "(the routine's)"
         elif found.written and spec.key in found.written and spec.key not in found.values:
             shown = "(invalid)"
         else:
