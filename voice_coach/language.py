@@ -193,7 +193,7 @@ def spoken_pace(phases_s: tuple[float, float, float, float], language: str = ENG
 
 
 def _count(seconds: float, language: str) -> str:
-    """A count said on its own (German ``eins``, French ``une`` for une seconde)."""
+    """A count said on its own: German ``eins``, not the ``ein`` of ``eineinhalb``."""
     if language == "de" and seconds == 1:
         return "eins"
     return spoken_seconds(seconds, language)
