@@ -61,6 +61,8 @@ def test_seconds_and_paces_are_said_in_each_language():
     assert [spoken_seconds(1.5, "de"), spoken_seconds(0.5, "de"), spoken_seconds(6.2, "fr"),
             spoken_seconds(2.75, "es"), spoken_seconds(21, "de")] == [
         "eineinhalb", "eine halbe", "six virgule deux", "dos y tres cuartos", "einundzwanzig"]
+    assert [spoken_seconds(s, "de") for s in (1.25, 4.75, 0.25, 0.75)] == [
+        "eineinviertel", "vierdreiviertel", "ein Viertel", "drei Viertel"]
     pace = (4.0, 7.0, 8.0, 0.0)
     assert [spoken_pace(pace, lang) for lang in ("en", "de", "fr", "es")] == [
         "in for four, hold for seven, out for eight",
@@ -393,3 +395,13 @@ def test_a_missing_translation_lists_what_exists(neck, tmp_path, monkeypatch):
 
 def test_builtin_ids_are_not_confused_with_translations():
     assert builtin_ids() == ["box-breathing", "four-seven-eight", "psoas-release", "resonance"]
+
+
+def test_your_routines_are_listed_in_the_language_when_translated(neck):
+    env = {"VOICE_COACH_ROUTINES_DIR": str(neck.parent)}
+    lines = invoke("routines", "--lang", "de", env=env).stdout.splitlines()
+    assert lines[-1].startswith("neck ")
+    assert "  Nacken - Den Nacken lockern.  [de en] (yours)" in lines[-1]
+    lines = invoke("routines", "--lang", "fr", env=env).stdout.splitlines()
+    assert "  Neck - Loosen the neck.  [de en] (yours)" in lines[-1]
+    assert invoke("plan", "neck", "--lang", "de", "--json", env=env).exit_code == 0

@@ -155,8 +155,10 @@ def spoken_seconds(seconds: float, language: str = ENGLISH) -> str:
     part = {0.25: words.quarter, 0.5: words.half, 0.75: words.three_quarters}.get(
         seconds - whole)
     if part is not None:
+        if language == "de" and whole > 0:  # eineinhalb, viereinviertel, zweidreiviertel
+            return _de_unit(whole) + part.replace(" ", "").lower()
         if language == "de" and part == words.half:
-            return "eine halbe" if whole == 0 else f"{_de_unit(whole)}einhalb"
+            return "eine halbe"
         if whole == 0:
             return "un demi" if language == "fr" and part == words.half else part
         return words.joined.format(whole=_unit(whole, language), part=part)
