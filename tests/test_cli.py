@@ -50,7 +50,7 @@ def test_routines_lists_the_builtins():
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["box-breathing", "four-seven-eight",
-                                                   "psoas-release"]
+                                                   "psoas-release", "resonance"]
     assert lines[0].startswith("box-breathing       5:00  Box breathing - ")
     # A fixed routine's true length, not the 2 minutes its file suggests:
     fixed = plan_json("four-seven-eight")["duration_s"]
@@ -249,7 +249,7 @@ def test_config_set_routine_must_exist_and_a_path_is_kept_absolute(tmp_path, mon
     result = invoke("config", "set", "routine", "nope")
     assert (result.exit_code, result.stderr) == (2, (
         "Error: unknown routine 'nope'; built-in routines: box-breathing, four-seven-eight,"
-        " psoas-release\n"))
+        " psoas-release, resonance\n"))
     monkeypatch.chdir(tmp_path)
     assert invoke("new", "evening").exit_code == 0
     assert invoke("config", "set", "routine", "evening.toml").stdout == (
@@ -322,7 +322,7 @@ def test_a_user_routine_is_found_by_id(tmp_path):
     assert plan_json("evening", env=env)["routine"] == "evening"
     result = invoke("plan", "morning", env=env)
     assert result.stderr == ("Error: unknown routine 'morning'; built-in routines: box-breathing,"
-                             " four-seven-eight, psoas-release; yours: evening\n")
+                             " four-seven-eight, psoas-release, resonance; yours: evening\n")
 
 
 # --- History and doctor

@@ -190,8 +190,8 @@ CASES = [
          setup=lambda tmp: write(tmp / "r.toml", say_routine(
              '[steps.repeat]\ntimes = 0\n[[steps.repeat.steps]]\nsay = "a"'))),
     Case("unknown top-level key", ["plan", "r.toml"], 2,
-         "Error: r.toml: colour: unknown key; expected one of breath, caution, cues, id,"
-         " minutes, pause_s, pronounce, steps, summary, title\n",
+         "Error: r.toml: colour: unknown key; expected one of breath, breath_to, caution, cues,"
+         " id, lang, minutes, pause_s, pronounce, steps, summary, title\n",
          setup=lambda tmp: write(tmp / "r.toml", say_routine('say = "a"',
                                                              'title = "t"\ncolour = "red"\n'))),
     Case("unknown step key", ["plan", "r.toml"], 2,
@@ -199,7 +199,7 @@ CASES = [
          setup=lambda tmp: write(tmp / "r.toml", say_routine('say = "a"\nhodl_s = 3'))),
     Case("unknown routine id", ["plan", "nope-routine"], 2,
          "Error: unknown routine 'nope-routine'; built-in routines: box-breathing,"
-         " four-seven-eight, psoas-release\n"),
+         " four-seven-eight, psoas-release, resonance\n"),
     # Options
     Case("rate too low", ["plan", "--rate", "79"], 2,
          usage("plan", "Invalid value for '--rate' / '-r': 79 is not in the range 80<=x<=400.")),
@@ -282,7 +282,7 @@ CASES = [
          setup=tiny, env={"VOICE_COACH_CAUTION": "banana"}),
     Case("VOICE_COACH_ROUTINE unknown", ["plan"], 2,
          "Error: unknown routine 'nope'; built-in routines: box-breathing,"
-         " four-seven-eight, psoas-release\n", env={"VOICE_COACH_ROUTINE": "nope"}),
+         " four-seven-eight, psoas-release, resonance\n", env={"VOICE_COACH_ROUTINE": "nope"}),
     Case("an unknown command", ["pley"], 2,
          "Error: No such command 'pley'. Did you mean 'play'? (see 'voice-coach -h')\n"),
     Case("a routine name that is not one", ["new", "Neck Release"], 2,
@@ -300,8 +300,8 @@ CASES = [
          setup=lambda tmp: write(tmp / "settings.toml", 'rate = "fast"\n'),
          env={"VOICE_COACH_CONFIG": "settings.toml"}),
     Case("settings file with an unknown key", ["plan"], 2,
-         "Error: settings.toml: colour: unknown setting; known: breath, caution, chime_volume,"
-         " engine, history, minutes, rate, routine, voice, volume\n",
+         "Error: settings.toml: colour: unknown setting; known: breath, breath_to, caution,"
+         " chime_volume, engine, history, lang, minutes, rate, routine, voice, volume\n",
          setup=lambda tmp: write(tmp / "settings.toml", "colour = 1\n"),
          env={"VOICE_COACH_CONFIG": "settings.toml"}),
 ]

@@ -26,11 +26,11 @@ from voice_coach.routine import (
 )
 
 HEAD = 'id = "t"\ntitle = "T"\n'
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_f6f063cc667acc0c.txt"
+SEED = Path(__file__).resolve().parent / "data" / "psoas-seed.txt"
 
 
 def test_builtins_are_listed_and_load():
-    assert builtin_ids() == ["box-breathing", "four-seven-eight", "psoas-release"]
+    assert builtin_ids() == ["box-breathing", "four-seven-eight", "psoas-release", "resonance"]
     for routine_id in builtin_ids():
         assert load_builtin(routine_id).id == routine_id
 
@@ -135,8 +135,8 @@ MALFORMED = [
     (HEAD + '[[steps]]\nsay = "x"\nmystery = 1\n',
      "bad.toml: steps[1].mystery: unknown key; expected one of hold_s, say"),
     (HEAD + 'minuets = 5\n[[steps]]\nsay = "x"\n',
-     "bad.toml: minuets: unknown key; expected one of breath, caution, cues, id, minutes,"
-     " pause_s, pronounce, steps, summary, title"),
+     "bad.toml: minuets: unknown key; expected one of breath, breath_to, caution, cues, id,"
+     " lang, minutes, pause_s, pronounce, steps, summary, title"),
     (HEAD + '[[steps]]\nsay = "x"\n[[steps]]\nbreathe = { count = "two" }\n',
      "bad.toml: steps[2].breathe.count: expected a whole number from 1 to 100, got 'two'"),
     (HEAD + '[[steps]]\nbreathe = { count = 0 }\n',
@@ -264,7 +264,7 @@ def test_resolve_by_id_or_path(tmp_path):
     with pytest.raises(RoutineError) as caught:
         resolve("psoas")
     assert str(caught.value) == ("unknown routine 'psoas'; built-in routines: box-breathing,"
-                                 " four-seven-eight, psoas-release")
+                                 " four-seven-eight, psoas-release, resonance")
 
 
 def test_a_file_named_like_a_builtin_never_shadows_it(tmp_path, monkeypatch):

@@ -184,8 +184,8 @@ def texts() -> st.SearchStrategy[str]:
 
 # --- (b) arbitrary TOML documents -----------------------------------------------------
 
-ROUTINE_KEYS = ["id", "title", "summary", "minutes", "caution", "pause_s", "breath", "cues",
-                "steps", "say", "hold_s", "breathe", "repeat", "count", "inhale_s", "hold_in_s",
+ROUTINE_KEYS = ["id", "title", "summary", "minutes", "caution", "pause_s", "breath", "breath_to",
+                "lang", "cues", "steps", "say", "hold_s", "breathe", "repeat", "count", "inhale_s", "hold_in_s",
                 "exhale_s", "hold_out_s", "inhale_prompt", "exhale_prompt", "prompt_breaths",
                 "times", "fill", "cue", "count_from", *CUE_ROLES]
 
@@ -396,12 +396,14 @@ hold_s = 4
 
 BASES: list[dict[str, Any]] = [tomllib.loads(text) for text in [*BUILTIN_TEXTS, README_EXAMPLE]]
 
-TableKind: TypeAlias = Literal["routine", "breath", "cues", "step", "breathe", "repeat"]
+TableKind: TypeAlias = Literal["routine", "breath", "breath_to", "cues", "step", "breathe",
+                              "repeat"]
 STEP_KINDS = ("say", "breathe", "repeat")
 ALLOWED: dict[TableKind, frozenset[str]] = {
-    "routine": frozenset({"id", "title", "summary", "minutes", "caution", "pause_s", "breath",
-                          "cues", "steps"}),
+    "routine": frozenset({"id", "lang", "title", "summary", "minutes", "caution", "pause_s",
+                          "breath", "breath_to", "cues", "steps"}),
     "breath": frozenset({"inhale_s", "hold_in_s", "exhale_s", "hold_out_s"}),
+    "breath_to": frozenset({"inhale_s", "hold_in_s", "exhale_s", "hold_out_s"}),
     "cues": frozenset(CUE_ROLES),
     "breathe": frozenset({"count", "inhale_s", "hold_in_s", "exhale_s", "hold_out_s",
                           "inhale_prompt", "exhale_prompt", "prompt_breaths"}),
@@ -422,8 +424,9 @@ FIELDS: dict[TableKind, dict[str, FieldSpec]] = {
     "routine": {"id": ("id", 0, 0), "title": ("string", 0, 0), "summary": ("any_string", 0, 0),
                 "minutes": ("number", 1.0, 180.0), "caution": ("text", 0, 0),
                 "pause_s": ("number", 0.0, 600.0), "breath": ("table", 0, 0),
-                "cues": ("table", 0, 0), "steps": ("steps", 0, 0)},
+                "breath_to": ("table", 0, 0), "cues": ("table", 0, 0), "steps": ("steps", 0, 0)},
     "breath": dict(PHASES),
+    "breath_to": dict(PHASES),
     "cues": {role: ("cue", 0, 0) for role in CUE_ROLES},
     "step": {"say": ("text", 0, 0), "hold_s": ("number", 0.0, 600.0),
              "breathe": ("table", 0, 0), "repeat": ("table", 0, 0)},
@@ -455,8 +458,8 @@ def table_kind(path: KeyPath) -> TableKind:
     last = path[-1]
     if isinstance(last, int):
         return "step"
-    if len(path) == 1 and last in ("breath", "cues"):
-        return "breath" if last == "breath" else "cues"
+    if len(path) == 1 and last in ("breath", "breath_to", "cues"):
+        return last  # type: ignore[return-value]
     if last in ("breathe", "repeat"):
         return "breathe" if last == "breathe" else "repeat"
     raise ValueError(f"not a routine table: {show_path(path)}")
@@ -600,6 +603,8 @@ def mutants(draw: st.DrawFn) -> Mutant:
         kind = table_kind(parent)
         if key in REQUIRED.get(kind, ()):
             return Mutant(f"drop {show_path(path)}", "reject", (show_path(path),), doc)
+        if kind == "breath_to" and not container:  # a ramp to nothing
+            return Mutant(f"drop {show_path(path)}", "reject", (show_path(parent),), doc)
         one_of = STEP_KINDS if kind == "step" else ("fill", "times") if kind == "repeat" else ()
         if key in one_of:
             return Mutant(f"drop {show_path(path)}", "reject", (show_path(parent),), doc)

@@ -25,6 +25,7 @@ import click
 from voice_coach import __version__
 from voice_coach.config import SETTINGS, Command, Spec
 from voice_coach.errors import VoiceCoachError
+from voice_coach.language import LANGUAGES, PLAN_WORDS, default_voice, locale_language
 from voice_coach.plan import PlanSettings, Timeline, to_dict
 from voice_coach.routine import (
     CUE_ROLES,
@@ -219,13 +220,16 @@ def _setting_option(spec: Spec) -> Callable[[F], F]:
         "int": click.IntRange(int(spec.low), int(spec.high)),
         "float": FiniteRange(spec.low, spec.high),
         "pace": PaceType(),
+        "lang": click.Choice(LANGUAGES, case_sensitive=False),
         "str": click.STRING,
         "bool": None,
         "choice": ChoiceType(spec),
     }
     names = [spec.option] + ([spec.short] if spec.short else [])
     if spec.default is None:
-        shown = "the engine's" if spec.key == "voice" else "the routine's"
+        shown = {"voice": "the engine's for the language",
+                 "lang": "the locale's when the routine has it, else the routine's"}.get(
+            spec.key, "the routine's")
     elif isinstance(spec.default, bool):
         shown = spec.option.split("/")[0 if spec.default else 1].lstrip("-")
     else:
@@ -256,7 +260,7 @@ def _settings(command: Command, routine: str | None = None,
     from voice_coach.config import resolve as resolve_settings
 
     keys = [key for key, spec in SETTINGS.items() if command in spec.commands]
-    if command not in ("check", "voices", "doctor"):
+    if command not in ("check", "routines", "voices", "doctor"):
         keys.append("routine")
     file_values = load_config(config_path())
     found = resolve_settings(keys, {**given, "routine": routine}, os.environ, file_values)
@@ -278,10 +282,17 @@ def cli() -> None:
     """
 
 
-def _routine(ref: str) -> Routine:
-    """The routine ``ref`` names (see ``routine.resolve``); an ambiguous name is a note."""
+def _routine(ref: str, lang: str | None = None) -> Routine:
+    """The routine ``ref`` names (see ``routine.resolve``) in ``lang``, else in the
+    locale's language when it has that translation; an ambiguous name is a note."""
     return resolve(ref, _user_routines(),
-                   warn=lambda message: click.echo(f"note: {message}", err=True))
+                   warn=lambda message: click.echo(f"note: {message}", err=True),
+                   lang=lang, preferred=_locale_language())
+
+
+def _locale_language() -> str | None:
+    found = locale_language(os.environ)
+    return found[0] if found else None
 
 
 def _user_routines() -> Path:
@@ -295,22 +306,28 @@ def _user_routines() -> Path:
 
 
 @cli.command()
-def routines() -> None:
+@setting_options("routines")
+def routines(**given: Any) -> None:
     """List the built-in routines, and yours from the user routines folder, with the length
-    each plays at its own defaults (the speech estimated at the default rate).
+    each plays at its own defaults (the speech estimated at the default rate), in the
+    language chosen (a routine without that translation is shown in its own), with the
+    languages it has.
 
     \b
-    Example:
+    Examples:
       voice-coach routines
+      voice-coach routines --lang fr
     """
+    lang = _settings("routines", **given)["lang"]
+    wanted = lang or _locale_language()
     for routine_id in builtin_ids():
-        click.echo(_routine_line(load_builtin(routine_id)))
+        click.echo(_routine_line(load_builtin(routine_id, preferred=wanted)))
     folder = _user_routines()
     for routine_id in user_ids(folder):
         if routine_id in builtin_ids():
             continue
         try:
-            routine = load_file(folder / f"{routine_id}.toml")
+            routine = load_file(folder / f"{routine_id}.toml", preferred=wanted)
         except VoiceCoachError as error:
             click.echo(f"{routine_id:<18}    ?  (yours, invalid: {error})")
             continue
@@ -318,11 +335,12 @@ def routines() -> None:
 
 
 def _routine_line(routine: Routine) -> str:
-    """``psoas-release       7:00  Psoas release - ...``."""
+    """``psoas-release       7:00  Psoas release - ...  [de en es fr]``."""
     from voice_coach.session import SessionOptions, estimate_timeline
 
     length = minutes_seconds(estimate_timeline(routine, SessionOptions()).duration_s)
-    return f"{routine.id:<18} {length:>5}  {routine.title} - {routine.summary}"
+    return (f"{routine.id:<18} {length:>5}  {routine.title} - {routine.summary}"
+            f"  [{' '.join(routine.languages)}]")
 
 
 @cli.command()
@@ -347,20 +365,20 @@ def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None
     from voice_coach.session import estimate_timeline
 
     values = _settings("plan", routine, **given)
-    options = _session_options(values)
-    loaded = _routine(values["routine"])
+    loaded = _routine(values["routine"], values["lang"])
+    options = _session_options(values, loaded)
     rate = values["rate"]
     if render:
-        timeline = _build(values, options, no_cache=False, quiet=as_json).timeline
-        how = f"speech rendered at {rate} words per minute"
+        timeline = _build(loaded, options, values["engine"], no_cache=False,
+                          quiet=as_json).timeline
+        how = PLAN_WORDS[loaded.lang].rendered.format(rate=rate)
     else:
         timeline = estimate_timeline(loaded, options)
-        how = f"speech estimated at {rate} words per minute"
+        how = PLAN_WORDS[loaded.lang].estimated.format(rate=rate)
     if as_json:
         click.echo(json.dumps(to_dict(timeline), indent=2, ensure_ascii=False))
         return
-    click.echo(f"{loaded.title} ({loaded.id}): {minutes_seconds(timeline.duration_s)}"
-               f" with {how}")
+    click.echo(f"{loaded.title} ({loaded.id}): {minutes_seconds(timeline.duration_s)} {how}")
     for entry in loaded.pronounce:
         click.echo(f"pronounce: {entry.word} -> {entry.spoken(values['engine'])}"
                    f" ({values['engine']}; captions keep {entry.word})")
@@ -370,16 +388,19 @@ def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None
         click.echo(f"note: {note}", err=True)
 
 
-def _session_options(values: dict[str, Any],
+def _session_options(values: dict[str, Any], routine: Routine,
                      cues: tuple[tuple[CueRole, CueSource], ...] = ()) -> SessionOptions:
-    """What the session is made of, from the resolved settings."""
+    """What the session is made of, from the resolved settings; the voice speaks the
+    routine's language unless one is chosen."""
     from voice_coach.session import SessionOptions
     from voice_coach.speech import SpeechSettings
 
     return SessionOptions(
         plan=PlanSettings(minutes=values["minutes"], pace=_pace(values["breath"]),
-                          caution=values["caution"]),
-        speech=SpeechSettings(rate_wpm=values["rate"], voice=values.get("voice")),
+                          caution=values["caution"], pace_to=_pace(values["breath_to"])),
+        speech=SpeechSettings(rate_wpm=values["rate"],
+                              voice=values.get("voice")
+                              or default_voice(routine.lang, values["engine"])),
         volume=values.get("volume", 1.0),
         chime_volume=values.get("chime_volume", 1.0),
         cue_overrides=dict(cues),
@@ -391,14 +412,13 @@ def _pace(breath: Pace | str | None) -> Pace | None:
     return parse_pace(breath) if isinstance(breath, str) else breath
 
 
-def _build(values: dict[str, Any], options: SessionOptions, no_cache: bool,
+def _build(loaded: Routine, options: SessionOptions, engine: str, no_cache: bool,
            quiet: bool) -> Session:
-    """Load the routine and render what it speaks, with progress on a terminal."""
+    """Render what the routine speaks with ``engine``, with progress on a terminal."""
     from voice_coach.cache import ClipCache
     from voice_coach.session import build_session
 
-    factory = _engine_factory(values["engine"], values.get("voice"))
-    loaded = _routine(values["routine"])
+    factory = _engine_factory(engine, options.speech.voice)
     cache = None if no_cache else ClipCache(_cache_dir())
     with _progress("Preparing speech", quiet) as progress:
         return build_session(loaded, options, factory, cache, progress)
@@ -471,7 +491,9 @@ def export(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_
     from voice_coach.export import export_session
 
     values = _settings("export", routine, **given)
-    session = _build(values, _session_options(values, cues), no_cache, quiet)
+    loaded = _routine(values["routine"], values["lang"])
+    session = _build(loaded, _session_options(values, loaded, cues), values["engine"],
+                     no_cache, quiet)
     with _progress("Writing session.wav", quiet) as progress:
         written = export_session(session.mixer(), output, force=force,
                                  progress=lambda done, total: progress(done * 100 // total, 100))
@@ -506,7 +528,9 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
     from voice_coach.player import Playback, SimpleaudioDevice
 
     values = _settings("play", routine, **given)
-    session = _build(values, _session_options(values, cues), no_cache, quiet)
+    loaded = _routine(values["routine"], values["lang"])
+    session = _build(loaded, _session_options(values, loaded, cues), values["engine"],
+                     no_cache, quiet)
     samples = session.mixer().render()
     device = SimpleaudioDevice()
     playback = Playback(device, sample_rate=session.timeline.sample_rate)
@@ -623,7 +647,14 @@ def config(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from voice_coach.config import ConfigError, ConfigFile, config_path, read_config, resolve_one
+    from voice_coach.config import (
+        ConfigError,
+        ConfigFile,
+        Setting,
+        config_path,
+        read_config,
+        resolve_one,
+    )
 
     path = config_path()
     problems: list[str] = []
@@ -641,13 +672,20 @@ def config(ctx: click.Context) -> None:
             problems.append(str(error))
             click.echo(f"{spec.key:<13} {'(invalid)':<18} {spec.envvar}")
             continue
-        if setting.value is None:
-            shown = "(engine default)" if spec.key == "voice" else "(the routine's)"
+        if setting.value is None and spec.key == "lang":
+            found_locale = locale_language(os.environ)
+            shown, setting = (found_locale[0], Setting(spec.key, found_locale[0], "locale",
+                                                       found_locale[1])) if found_locale \
+                else ("(the routine's)", setting)
+        elif setting.value is None:
+            shown = "(the language's)" if spec.key == "voice" else "(the routine's)"
         elif found.written and spec.key in found.written and spec.key not in found.values:
             shown = "(invalid)"
         else:
             shown = _setting_text(setting.value)
-        source = setting.detail if setting.source == "environment" else setting.source
+        source = (setting.detail if setting.source == "environment"
+                  else f"locale ({setting.detail}), when the routine has it"
+                  if setting.source == "locale" else setting.source)
         if shown == "(invalid)":
             source = "config file"
         click.echo(f"{spec.key:<13} {shown:<18} {source}")
@@ -809,7 +847,8 @@ def new(name: str, into_user: bool, force: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @setting_options("check")
 def check(file: Path, **given: Any) -> None:
-    """Validate a routine file and summarise its plan (at the speech rate in effect).
+    """Validate a routine file and its translations (NAME.LANG.toml beside it), and
+    summarise its plan (at the speech rate in effect).
 
     \b
     Example:
@@ -820,13 +859,18 @@ def check(file: Path, **given: Any) -> None:
 
     rate = _settings("check", **given)["rate"]
     loaded = load_file(file)
-    timeline = estimate_timeline(loaded, SessionOptions(speech=SpeechSettings(rate_wpm=rate)))
+    options = SessionOptions(speech=SpeechSettings(rate_wpm=rate))
+    timeline = estimate_timeline(loaded, options)
+    for lang in loaded.languages:
+        if lang != loaded.lang:
+            estimate_timeline(load_file(file, lang), options)
     spoken = [e for e in timeline.events if e.kind == "speech"]
     chimes = [e for e in timeline.events if e.kind == "cue"]
     click.echo(f"{file}: ok - {loaded.title} ({loaded.id}),"
                f" about {minutes_seconds(timeline.duration_s)}"
                f" at {rate} words per minute: {len(timeline.step_labels)} steps,"
-               f" {len(spoken)} spoken lines, {len(chimes)} chimes")
+               f" {len(spoken)} spoken lines, {len(chimes)} chimes;"
+               f" languages: {', '.join(loaded.languages)}")
     for note in timeline.notes:
         click.echo(f"note: {note}")
 
@@ -835,8 +879,10 @@ def describe(timeline: Timeline) -> Iterator[str]:
     """The timeline for people: one line per event, steps set apart.
 
     Steps are headed as the screen shows them while playing (``step 4/9``), with the
-    ``[[steps]]`` entry of the routine file they come from (``steps[3]``, as errors say).
+    ``[[steps]]`` entry of the routine file they come from (``steps[3]``, as errors say),
+    in the timeline's language.
     """
+    words = PLAN_WORDS[timeline.lang]
     rate = timeline.sample_rate
     total = len(timeline.step_labels)
     step = -1
@@ -845,19 +891,20 @@ def describe(timeline: Timeline) -> Iterator[str]:
             step = event.step
             label = timeline.step_labels[step]
             source = timeline.step_source(step)
-            head = f"step {step + 1}/{total}" + (f" ({source})" if source else "")
+            head = f"{words.step} {step + 1}/{total}" + (f" ({source})" if source else "")
             yield ""
             yield head if event.text == label else f"{head}: {label}"
         seconds = (event.end - event.start) / rate
         at = minutes_seconds(event.start / rate, tenths=True)
         if event.kind == "speech":
-            yield f"  {at}  speak    {event.text}"
+            yield f"  {at}  {words.speak:<8} {event.text}"
         elif event.kind == "cue":
-            yield f"  {at}  chime    {event.cue}"
+            cue = words.cues[event.cue] if event.cue is not None else ""
+            yield f"  {at}  {words.chime:<8} {cue}"
         else:
-            yield f"  {at}  silence  {seconds:.1f} s"
+            yield f"  {at}  {words.silence:<8} {seconds:.1f} s"
     yield ""
-    yield f"  {minutes_seconds(timeline.duration_s, tenths=True)}  end"
+    yield f"  {minutes_seconds(timeline.duration_s, tenths=True)}  {words.end}"
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import platformdirs
 
 from voice_coach.errors import VoiceCoachError, show_value
 from voice_coach.files import decode_utf8, read_user_file, write_atomically
+from voice_coach.language import LANGUAGES, UnknownLanguageError, check_language
 from voice_coach.routine import MAX_MINUTES, MIN_MINUTES, parse_pace
 
 MIN_RATE_WPM: Final = 80
@@ -57,9 +58,9 @@ class ConfigError(VoiceCoachError):
     exit_code = 2
 
 
-Kind: TypeAlias = Literal["int", "float", "str", "bool", "pace", "choice"]
-Source: TypeAlias = Literal["command line", "environment", "config file", "default"]
-Command: TypeAlias = Literal["plan", "play", "export", "check", "voices", "doctor"]
+Kind: TypeAlias = Literal["int", "float", "str", "bool", "pace", "lang", "choice"]
+Source: TypeAlias = Literal["command line", "environment", "config file", "locale", "default"]
+Command: TypeAlias = Literal["plan", "play", "export", "check", "routines", "voices", "doctor"]
 
 _SHAPE: Final[frozenset[Command]] = frozenset({"plan", "play", "export"})
 _SOUND: Final[frozenset[Command]] = frozenset({"play", "export"})
@@ -98,6 +99,9 @@ SETTINGS: Final[Mapping[str, Spec]] = {
     for spec in (
         Spec("breath", "pace", "Breath pace in seconds, IN:OUT or IN:HOLD:OUT:HOLD, e.g. 4:6.",
              option="--breath", short="-b", commands=_SHAPE),
+        Spec("breath_to", "pace", "Breath pace at the end of the session; breaths in between"
+             " move smoothly from --breath to it, e.g. 4:6 to 5:8.",
+             option="--breath-to", commands=_SHAPE),
         Spec("caution", "bool", "Speak the safety caution at the start.", default=True,
              option="--caution/--no-caution", commands=_SHAPE),
         Spec("chime_volume", "float", "Chime volume relative to the voice, 0 to 2.", 0.0, 2.0,
@@ -107,6 +111,8 @@ SETTINGS: Final[Mapping[str, Spec]] = {
              commands=_SHAPE | {"voices", "doctor"}, choices=ENGINES),
         Spec("history", "bool", "Record each session in the local history file.",
              default=True, option="--history/--no-history", commands=frozenset({"play"})),
+        Spec("lang", "lang", f"Language of the session: {', '.join(LANGUAGES)}.",
+             option="--lang", commands=_SHAPE | {"routines"}),
         Spec("minutes", "float", "Target session length in minutes.", MIN_MINUTES,
              MAX_MINUTES, option="--minutes", short="-m", commands=_SHAPE),
         Spec("rate", "int", "Speech speed in words per minute (both engines).", MIN_RATE_WPM,
@@ -359,6 +365,11 @@ def _check(spec: Spec, value: object) -> object:
             parse_pace(text)
         except ValueError as exc:
             raise _Invalid(str(exc)) from None
+    if spec.kind == "lang":
+        try:
+            return check_language(text)
+        except UnknownLanguageError as exc:
+            raise _Invalid(f"expected one of {', '.join(LANGUAGES)}, got {text!r}") from exc
     return text
 
 

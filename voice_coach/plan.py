@@ -7,6 +7,10 @@ the mixer places each at its start sample and the player and exporter walk it.
 
 A session with a filling repeat ends exactly on its target sample (``_Builder.stretch``);
 a routine without one has the length its steps add up to.
+
+A breath ramp (``--breath-to``, a routine's ``[breath_to]``) moves every breath at the
+session's pace from the start pace to the end pace in equal steps, each phase a whole
+number of samples (``ramp_phase``); breathe steps with a pace of their own keep it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 
+from voice_coach.errors import VoiceCoachError
+from voice_coach.language import PLAN_WORDS
 from voice_coach.pcm import SAMPLE_RATE
 from voice_coach.routine import (
     Breathe,
@@ -25,6 +31,7 @@ from voice_coach.routine import (
     Say,
     Step,
     fill_placeholders,
+    ramp_problem,
 )
 from voice_coach.timefmt import minutes_seconds
 
@@ -40,17 +47,56 @@ TAIL_S: Final = 1.5
 """Silence after the last word, so the end is never cut by the device closing."""
 PROMPT_GAP_S: Final = 0.25
 """Breath between a breath chime and a prompt spoken over the same phase."""
-SESSION_COMPLETE: Final = "Session complete."
+SESSION_COMPLETE: Final = PLAN_WORDS["en"].session_complete
+MAX_FILL_REPETITIONS: Final = 1_000_000
+"""A bound on the search for how many repetitions fit (a session is at most 3 hours)."""
+
+
+class RampError(VoiceCoachError):
+    """A breath ramp that cannot be breathed, or has no breaths to change: bad input."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
 class PlanSettings:
-    """What the person chose for this session; None means the routine's own value."""
+    """What the person chose for this session; None means the routine's own value.
+
+    ``pace_to`` is the pace at the end of a breath ramp (``--breath-to``).
+    """
 
     minutes: float | None = None
     pace: Pace | None = None
     caution: bool = True
     sample_rate: int = SAMPLE_RATE
+    pace_to: Pace | None = None
+
+
+PhaseSamples: TypeAlias = tuple[int, int, int, int]
+"""Inhale, hold, exhale, hold of one breath, in samples."""
+
+
+def pace_samples(pace: Pace, sample_rate: int) -> PhaseSamples:
+    """A pace's four phases in whole samples."""
+    return (round(pace.inhale_s * sample_rate), round(pace.hold_in_s * sample_rate),
+            round(pace.exhale_s * sample_rate), round(pace.hold_out_s * sample_rate))
+
+
+def ramp_phase(first: int, last: int, index: int, count: int) -> int:
+    """Samples of one phase of breath ``index`` (0 .. count-1) on a ramp from ``first`` to
+    ``last`` samples: equal steps, rounded half up, exactly ``first`` and ``last`` at the
+    ends; a single breath keeps ``first``."""
+    if count <= 1:
+        return first
+    span = count - 1
+    return first + (2 * (last - first) * index + span) // (2 * span)
+
+
+def ramp_pace(start: PhaseSamples, end: PhaseSamples, index: int, count: int) -> PhaseSamples:
+    """The four phases of breath ``index`` of ``count`` on a ramp, in samples."""
+    a, b, c, d = (ramp_phase(first, last, index, count)
+                  for first, last in zip(start, end, strict=True))
+    return a, b, c, d
 
 
 @dataclass(frozen=True)
@@ -83,6 +129,8 @@ class Timeline:
     step_labels: tuple[str, ...]
     notes: tuple[str, ...] = ()
     step_sources: tuple[str | None, ...] = ()
+    lang: str = "en"
+    """The language of its lines and labels."""
 
     def step_source(self, step: int) -> str | None:
         """Where step ``step`` (an index) comes from in the routine file, if anywhere."""
@@ -171,95 +219,198 @@ class _Builder:
         self.rate = settings.sample_rate
         self.speech_length = speech_length
         self.cue_length = cue_length
+        self.lang = routine.lang
+        self.words = PLAN_WORDS[routine.lang]
         self.notes: list[str] = []
-        self.paces = self.spoken_paces()
+        self.next_breathe = self.breathe_after()
+        self.start = settings.pace or routine.pace
+        self.start_samples = pace_samples(self.start, self.rate)
+        end = settings.pace_to or routine.pace_to
+        self.end_samples: PhaseSamples | None = None
+        if end is not None:
+            problem = ramp_problem(self.start, end)
+            if problem is not None:
+                raise RampError(f"breath_to: {problem}")
+            self.end_samples = pace_samples(end, self.rate)
+            if not any(self.ramped(step) for step in self.breathe_steps()):
+                raise RampError(f"breath_to: {routine.id} has no breaths at its own pace to"
+                                " ramp (every breathe step sets its pace, or there are none)")
+        self.breath = 0
+        """Ramped breaths laid out so far in this pass."""
+        self.breaths = 0
+        """Ramped breaths in the whole session of this pass."""
+
+    def breathe_steps(self) -> list[Breathe]:
+        return [inner for step in self.routine.steps
+                for inner in (step.steps if isinstance(step, Repeat) else (step,))
+                if isinstance(inner, Breathe)]
+
+    def ramped(self, step: Breathe) -> bool:
+        """Whether ``step`` breathes at the session pace, which a ramp moves."""
+        return self.settings.pace is not None or step.pace is None
 
     def pace_of(self, step: Breathe) -> Pace:
         """The pace a breathe step is played at: --breath, else its own, else the routine's."""
         return self.settings.pace or step.pace or self.routine.pace
 
-    def spoken_paces(self) -> dict[int, Pace]:
-        """The pace each ``say`` names (by ``id``): that of the next ``breathe`` step in the
-        routine, or the routine's (or --breath's) when none follows; the caution's is the
+    def breathe_after(self) -> dict[int, Breathe | None]:
+        """The breathe step whose pace each ``say`` names (by ``id``): the next one in the
+        routine, or None (the session pace) when none follows; the caution's is the
         first one's. A repeat counts once, its steps in order."""
         order = [inner for step in self.routine.steps
                  for inner in (step.steps if isinstance(step, Repeat) else (step,))]
-        pace = self.settings.pace or self.routine.pace
-        paces: dict[int, Pace] = {}
+        following: Breathe | None = None
+        after: dict[int, Breathe | None] = {}
         for step in reversed(order):
             if isinstance(step, Breathe):
-                pace = self.pace_of(step)
-            paces[id(step)] = pace
-        paces[id(self.routine)] = pace
-        return paces
+                following = step
+            after[id(step)] = following
+        after[id(self.routine)] = following
+        return after
+
+    def spoken_pace(self, key: int) -> Pace:
+        """The pace a ``say`` (or the caution) names: that of the breath it leads to."""
+        step = self.next_breathe[key]
+        if step is None or self.ramped(step):
+            return self.pace_from(self.samples_now())
+        return self.pace_of(step)
+
+    def samples_now(self) -> PhaseSamples:
+        """The phases of the next ramped breath (the session pace without a ramp)."""
+        if self.end_samples is None:
+            return self.start_samples
+        return ramp_pace(self.start_samples, self.end_samples,
+                         min(self.breath, max(0, self.breaths - 1)), self.breaths)
+
+    def pace_from(self, phases: PhaseSamples) -> Pace:
+        if self.end_samples is None and phases == self.start_samples:
+            return self.start
+        return Pace(*(round(samples / self.rate, 3) for samples in phases))
 
     def samples(self, seconds: float) -> int:
         return round(seconds * self.rate)
 
     def build(self) -> Timeline:
-        opening = _Block("Starting", [_Item("silence", self.samples(LEAD_IN_S))])
-        self.add_cue(opening, "start")
-        before: list[_Block] = [opening]
-        if self.settings.caution and self.routine.caution:
-            text = fill_placeholders(self.routine.caution, None, self.paces[id(self.routine)])
-            caution = _Block(text, source="caution")
-            self.add_speech(caution, text, self.routine.pause_s)
-            before.append(caution)
-        after: list[_Block] = []
-        fill: Repeat | None = None
-        fill_source = ""
-        for entry, step in enumerate(self.routine.steps, start=1):
-            target = after if fill is not None else before
-            source = f"steps[{entry}]"
-            if isinstance(step, Repeat):
-                if step.times is None:
-                    fill, fill_source = step, source
-                    continue
-                target.extend(self.repetition(step, step.count_from + done, source, done + 1)
-                              for done in range(step.times))
-            else:
-                block = self.block(step, None)
-                block.source = source
-                target.append(block)
-        closing = _Block(SESSION_COMPLETE)
-        self.add_cue(closing, "end")
-        self.add_speech(closing, SESSION_COMPLETE, 0.0, pause=False)
-        closing.items.append(_Item("silence", self.samples(TAIL_S)))
-        after.append(closing)
-
+        fill = next((step for step in self.routine.steps
+                     if isinstance(step, Repeat) and step.times is None), None)
         if fill is None:
             if self.settings.minutes is not None:
                 self.notes.append(
                     f"{self.routine.id} has a fixed length; --minutes does not change it")
-            return self.layout([*before, *after])
-        middle = self.fill(fill, fill_source, before, after)
-        blocks = [*before, *middle, *after]
+            blocks, _ = self.sequence(0)
+            return self.layout(blocks)
+        times = self.fill_times(fill)
+        blocks, middle = self.sequence(times)
         self.stretch(blocks, middle)
         return self.layout(blocks)
 
     def target(self) -> int:
         return self.samples((self.settings.minutes or self.routine.minutes) * 60.0)
 
-    def fill(self, repeat: Repeat, source: str, before: list[_Block],
-             after: list[_Block]) -> list[_Block]:
-        """Repetitions until one more would pass the target; always at least one."""
-        minutes = self.settings.minutes or self.routine.minutes
+    def length(self, times: int) -> int:
+        blocks, _ = self.sequence(times, quiet=True)
+        return sum(block.samples for block in blocks)
+
+    def fill_times(self, repeat: Repeat) -> int:
+        """Repetitions of the filling repeat: as many as fit the target; at least one.
+
+        A session grows with every repetition (a ramp spreads over more breaths, but their
+        mean stays halfway), so the largest count that fits is bracketed from a guess (the
+        length of the second repetition) and then halved down: a few whole-session plans.
+        """
         target = self.target()
-        used = sum(b.samples for b in before) + sum(b.samples for b in after)
-        blocks: list[_Block] = []
-        while True:
-            done = len(blocks)
-            block = self.repetition(repeat, repeat.count_from + done, source, done + 1)
-            if blocks and used + block.samples > target:
-                break
-            blocks.append(block)
-            used += block.samples
-        if used > target:
+        shortest = self.length(1)
+        if shortest > target:
+            minutes = self.settings.minutes or self.routine.minutes
             self.notes.append(
-                f"the shortest {self.routine.id} session lasts {minutes_seconds(used / self.rate)},"
+                f"the shortest {self.routine.id} session lasts"
+                f" {minutes_seconds(shortest / self.rate)},"
                 f" longer than the {minutes:g}-minute target; it plays that long"
             )
-        return blocks
+            return 1
+        if self.end_samples is None:
+            return self.fill_steady(repeat, shortest, target)
+        second = self.length(2)
+        if second > target:
+            return 1
+        guess = min(MAX_FILL_REPETITIONS, 2 + (target - second) // max(1, second - shortest))
+        low, high = 2, guess
+        if self.length(guess) <= target:
+            low, step = guess, 1
+            while True:
+                high = min(MAX_FILL_REPETITIONS, low + step)
+                if high == low or self.length(high) > target:
+                    break
+                low, step = high, step * 2
+            if high == low:
+                return low
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self.length(middle) <= target:
+                low = middle
+            else:
+                high = middle
+        return low
+
+    def fill_steady(self, repeat: Repeat, shortest: int, target: int) -> int:
+        """Without a ramp each repetition's length is its own: add them until one more
+        would pass the target."""
+        used, times = shortest, 1
+        while True:
+            more = self.repetition(repeat, repeat.count_from + times, "", times + 1).samples
+            if used + more > target:
+                return times
+            used, times = used + more, times + 1
+
+    def sequence(self, times: int, quiet: bool = False) -> tuple[list[_Block], list[_Block]]:
+        """Every block of the session in order, the filling repeat played ``times`` times;
+        and the blocks of those repetitions."""
+        notes = list(self.notes)
+        self.breath = 0
+        self.breaths = self.count_breaths(times)
+        opening = _Block(self.words.starting, [_Item("silence", self.samples(LEAD_IN_S))])
+        self.add_cue(opening, "start")
+        blocks: list[_Block] = [opening]
+        if self.settings.caution and self.routine.caution:
+            text = fill_placeholders(self.routine.caution, None,
+                                     self.spoken_pace(id(self.routine)), self.lang)
+            caution = _Block(text, source="caution")
+            self.add_speech(caution, text, self.routine.pause_s)
+            blocks.append(caution)
+        middle: list[_Block] = []
+        for entry, step in enumerate(self.routine.steps, start=1):
+            source = f"steps[{entry}]"
+            if isinstance(step, Repeat):
+                count = times if step.times is None else step.times
+                repetitions = [self.repetition(step, step.count_from + done, source, done + 1)
+                               for done in range(count)]
+                blocks.extend(repetitions)
+                if step.times is None:
+                    middle = repetitions
+            else:
+                block = self.block(step, None)
+                block.source = source
+                blocks.append(block)
+        closing = _Block(self.words.session_complete)
+        self.add_cue(closing, "end")
+        self.add_speech(closing, self.words.session_complete, 0.0, pause=False)
+        closing.items.append(_Item("silence", self.samples(TAIL_S)))
+        blocks.append(closing)
+        if quiet:
+            self.notes[:] = notes
+        return blocks, middle
+
+    def count_breaths(self, times: int) -> int:
+        """Ramped breaths in a session whose filling repeat plays ``times`` times."""
+        total = 0
+        for step in self.routine.steps:
+            if isinstance(step, Repeat):
+                each = sum(inner.count for inner in step.steps
+                           if isinstance(inner, Breathe) and self.ramped(inner))
+                total += each * (times if step.times is None else step.times)
+            elif isinstance(step, Breathe) and self.ramped(step):
+                total += step.count
+        return total
 
     def stretch(self, blocks: list[_Block], repetitions: list[_Block]) -> None:
         """Lengthen the pauses so the session ends exactly on its target sample.
@@ -291,7 +442,7 @@ class _Builder:
         parts = [self.block(step, number) for step in repeat.steps]
         label = next((p.label for p in parts if p.items and p.items[0].kind == "speech"),
                      parts[0].label)
-        block = _Block(label, source=f"{source}, repetition {nth_time}")
+        block = _Block(label, source=f"{source}, {self.words.repetition} {nth_time}")
         if repeat.cue is not None:
             self.add_cue(block, repeat.cue)
         for part in parts:
@@ -300,7 +451,7 @@ class _Builder:
 
     def block(self, step: Step, number: int | None) -> _Block:
         if isinstance(step, Say):
-            text = fill_placeholders(step.text, number, self.paces[id(step)])
+            text = fill_placeholders(step.text, number, self.spoken_pace(id(step)), self.lang)
             block = _Block(text)
             self.add_speech(block, text, step.hold_s)
             return block
@@ -308,31 +459,43 @@ class _Builder:
         return self.breathe(step, number)
 
     def breathe(self, step: Breathe, number: int | None) -> _Block:
-        pace = self.pace_of(step)
-        noun = "breath" if step.count == 1 else "breaths"
-        phases = [f"in {pace.inhale_s:g} s", f"hold {pace.hold_in_s:g} s",
-                  f"out {pace.exhale_s:g} s", f"hold {pace.hold_out_s:g} s"]
-        lasts = (1.0, pace.hold_in_s, 1.0, pace.hold_out_s)
-        shown = [phase for phase, seconds in zip(phases, lasts, strict=True) if seconds]
+        ramped = self.ramped(step) and self.end_samples is not None
+        if ramped:
+            breaths = [self.samples_now()]
+            for _ in range(step.count - 1):
+                self.breath += 1
+                breaths.append(self.samples_now())
+            self.breath += 1
+        else:
+            breaths = [pace_samples(self.pace_of(step), self.rate)] * step.count
+        noun = self.words.breath if step.count == 1 else self.words.breaths
+        shown = []
+        for name, first, last in zip(self.words.phases, breaths[0], breaths[-1], strict=True):
+            if first or last:
+                span = _seconds(first, self.rate) if first == last else (
+                    f"{_seconds(first, self.rate)} → {_seconds(last, self.rate)}")
+                shown.append(f"{name} {span} s")
         block = _Block(f"{step.count} {noun}: {', '.join(shown)}")
-        inhale_prompt, exhale_prompt = (fill_placeholders(prompt, number, pace) if prompt else None
+        pace = self.pace_from(breaths[0])
+        inhale_prompt, exhale_prompt = (fill_placeholders(prompt, number, pace, self.lang)
+                                        if prompt else None
                                         for prompt in (step.inhale_prompt, step.exhale_prompt))
-        for breath in range(step.count):
+        for breath, (inhale, hold_in, exhale, hold_out) in enumerate(breaths):
             prompted = breath < step.prompt_breaths
-            self.add_phase(block, "inhale", pace.inhale_s, inhale_prompt if prompted else None)
-            self.add_phase(block, "hold", pace.hold_in_s, None)
-            self.add_phase(block, "exhale", pace.exhale_s, exhale_prompt if prompted else None)
-            self.add_phase(block, "hold", pace.hold_out_s, None)
+            self.add_phase(block, "inhale", inhale, inhale_prompt if prompted else None)
+            self.add_phase(block, "hold", hold_in, None)
+            self.add_phase(block, "exhale", exhale, exhale_prompt if prompted else None)
+            self.add_phase(block, "hold", hold_out, None)
         return block
 
-    def add_phase(self, block: _Block, role: CueRole, seconds: float, prompt: str | None) -> None:
-        """A breath phase: its cue at the start, an optional prompt, silence to the end.
+    def add_phase(self, block: _Block, role: CueRole, phase: int, prompt: str | None) -> None:
+        """A breath phase of ``phase`` samples: its cue at the start, an optional prompt,
+        silence to the end.
 
         A prompt that does not fit grows the phase rather than overlapping the next cue.
         """
-        if seconds <= 0:
+        if phase <= 0:
             return
-        phase = self.samples(seconds)
         cue = self.add_cue(block, role)
         used = cue
         if prompt is not None:
@@ -344,7 +507,7 @@ class _Builder:
             used += gap + spoken
         if used > phase:
             self.notes.append(
-                f"{role} grew from {seconds:g} s to {used / self.rate:.2f} s to fit"
+                f"{role} grew from {phase / self.rate:g} s to {used / self.rate:.2f} s to fit"
                 + (f" {prompt!r}" if prompt else f" the {role} cue")
             )
         block.items.append(_Item("silence", max(0, phase - used)))
@@ -376,7 +539,13 @@ class _Builder:
             step_labels=tuple(block.label for block in blocks),
             notes=tuple(dict.fromkeys(self.notes)),
             step_sources=tuple(block.source for block in blocks),
+            lang=self.lang,
         )
+
+
+def _seconds(samples: int, rate: int) -> str:
+    """Samples as seconds for people: ``4``, ``4.125``, to the millisecond."""
+    return f"{samples / rate:.3f}".rstrip("0").rstrip(".")
 
 
 def _shares(total: int, weights: list[int]) -> list[int]:

@@ -9,6 +9,8 @@ the file: ``steps[1]`` is the first; ``plan`` names the same ``steps[N]``.
 
 from __future__ import annotations
 
+import copy
+import glob
 import json
 import math
 import os
@@ -22,8 +24,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
 
+from voice_coach import language as lang_words
 from voice_coach.errors import VoiceCoachError, show_value
 from voice_coach.files import SizeLimit, decode_utf8, read_user_file
+from voice_coach.language import ENGLISH, LANGUAGES, NAMES, ORDINAL_FORMS
 
 CueRole: TypeAlias = Literal["start", "inhale", "exhale", "hold", "spot", "end"]
 CUE_ROLES: Final[tuple[CueRole, ...]] = ("start", "inhale", "exhale", "hold", "spot", "end")
@@ -144,7 +148,12 @@ def speak_as(text: str, lexicon: tuple[Pronunciation, ...], engine: str) -> str:
 
 @dataclass(frozen=True)
 class Routine:
-    """A validated routine; ``source`` is the file it came from (or ``builtin:ID``)."""
+    """A validated routine; ``source`` is the file it came from (or ``builtin:ID``).
+
+    ``pace_to`` is the pace at the end of the session when the breath deepens (a ramp
+    from ``pace``); ``lang`` the language its lines are in, ``languages`` every language
+    it can be loaded in (its own and its translations').
+    """
 
     id: str
     title: str
@@ -156,6 +165,9 @@ class Routine:
     cues: tuple[tuple[CueRole, CueSource], ...]
     steps: tuple[Step, ...]
     source: str
+    pace_to: Pace | None = None
+    lang: str = ENGLISH
+    languages: tuple[str, ...] = (ENGLISH,)
     pronounce: tuple[Pronunciation, ...] = ()
 
     def cue_source(self, role: CueRole) -> CueSource:
@@ -176,31 +188,89 @@ def builtin_ids() -> list[str]:
     return sorted(
         entry.name.removesuffix(".toml")
         for entry in folder.iterdir()
-        if entry.name.endswith(".toml")
+        if entry.name.endswith(".toml") and _ID_PATTERN.fullmatch(entry.name[:-5])
     )
 
 
-def load_builtin(routine_id: str) -> Routine:
-    """Load a built-in routine by id."""
+def load_builtin(routine_id: str, lang: str | None = None,
+                 preferred: str | None = None) -> Routine:
+    """Load a built-in routine by id, in ``lang`` (see ``pick_language``)."""
     if routine_id not in builtin_ids():
         known = ", ".join(builtin_ids())
         raise RoutineError(f"unknown routine {routine_id!r}; built-in routines: {known}")
-    text = (resources.files("voice_coach") / "routines" / f"{routine_id}.toml").read_text(
-        encoding="utf-8"
-    )
-    return parse_routine(text, source=f"builtin:{routine_id}", default_id=routine_id)
+    folder = resources.files("voice_coach") / "routines"
+    text = (folder / f"{routine_id}.toml").read_text(encoding="utf-8")
+    found = {entry.name.split(".")[-2]: entry for entry in folder.iterdir()
+             if entry.name.startswith(f"{routine_id}.") and _is_translation(entry.name)}
+    base = parse_routine(text, source=f"builtin:{routine_id}", default_id=routine_id,
+                         translations=tuple(found))
+    chosen = pick_language(base, lang, preferred)
+    if chosen == base.lang:
+        return base
+    return translate(base, text, found[chosen].read_text(encoding="utf-8"), lang=chosen,
+                     source=f"builtin:{routine_id}.{chosen}", default_id=routine_id)
 
 
-def load_file(path: Path) -> Routine:
-    """Read and validate a routine file."""
+def load_file(path: Path, lang: str | None = None, preferred: str | None = None) -> Routine:
+    """Read and validate a routine file, in ``lang`` (see ``pick_language``).
+
+    Its translations are the files ``ID.LANG.toml`` beside it (``neck.de.toml``).
+    """
+    text = _read_routine_text(path)
+    parts = path.name.split(".")
+    base_file = path.with_name(".".join(parts[:-2]) + ".toml")
+    if _is_translation(path.name) and base_file.is_file():
+        raise RoutineError(f"{path} is the {NAMES[parts[-2]]} translation of {base_file};"
+                           f" name that file, with --lang {parts[-2]}")
+    found = translation_files(path)
+    base = parse_routine(text, source=str(path), default_id=_id_from_stem(path.stem),
+                         base_dir=path.parent, translations=tuple(found))
+    chosen = pick_language(base, lang, preferred)
+    if chosen == base.lang:
+        return base
+    translated = found[chosen]
+    return translate(base, text, _read_routine_text(translated), lang=chosen,
+                     source=str(translated),
+                     default_id=_id_from_stem(path.stem), base_dir=path.parent)
+
+
+def translation_files(path: Path) -> dict[str, Path]:
+    """The translations of the routine file ``path``, by language: ``STEM.LANG.toml``."""
+    try:
+        return {file.name.split(".")[-2]: file
+                for file in sorted(path.parent.glob(f"{glob.escape(path.stem)}.*.toml"))
+                if _is_translation(file.name) and file.name.count(".") == path.name.count(".") + 1}
+    except OSError:
+        return {}
+
+
+def _is_translation(name: str) -> bool:
+    parts = name.split(".")
+    return len(parts) >= 3 and parts[-1] == "toml" and parts[-2] in LANGUAGES
+
+
+def _read_routine_text(path: Path) -> str:
     limit = SizeLimit(MAX_FILE_BYTES, f"a routine file may be at most {MAX_FILE_BYTES:,} bytes")
     try:
         raw = read_user_file(path, RoutineError, kind="a routine file", limit=limit)
     except FileNotFoundError:
         raise RoutineError(f"{path}: no such file") from None
-    text = decode_utf8(raw, path, RoutineError, expected="a routine is a UTF-8 TOML file")
-    return parse_routine(text, source=str(path), default_id=_id_from_stem(path.stem),
-                         base_dir=path.parent)
+    return decode_utf8(raw, path, RoutineError, expected="a routine is a UTF-8 TOML file")
+
+
+def pick_language(routine: Routine, lang: str | None, preferred: str | None) -> str:
+    """The language to load ``routine`` in: ``lang`` when asked for (it must exist),
+    else ``preferred`` (the locale's) when the routine has it, else its own."""
+    if lang is not None:
+        if lang not in LANGUAGES:
+            raise RoutineError(f"unknown language {lang!r}; languages: {', '.join(LANGUAGES)}")
+        if lang not in routine.languages:
+            raise RoutineError(f"{routine.id} has no {NAMES[lang]} ({lang}) translation;"
+                               f" it has: {', '.join(routine.languages)}")
+        return lang
+    if preferred is not None and preferred in routine.languages:
+        return preferred
+    return routine.lang
 
 
 def user_ids(user_dir: Path | None) -> list[str]:
@@ -211,17 +281,19 @@ def user_ids(user_dir: Path | None) -> list[str]:
 
 
 def resolve(ref: str, user_dir: Path | None = None,
-            warn: Callable[[str], None] | None = None) -> Routine:
+            warn: Callable[[str], None] | None = None, lang: str | None = None,
+            preferred: str | None = None) -> Routine:
     """A routine named on the command line: a path to a TOML file when it looks like one
     (it ends in ``.toml`` or holds a ``/``), else a built-in id, else one of the user's ids
     (``user_dir/ID.toml``), else a file of that name.
 
     A file in the working folder never shadows an id silently: when ``ref`` is an id and
     also a file or folder here, the id wins and ``warn`` says how to name the file.
+    ``lang`` and ``preferred`` choose its language (see ``pick_language``).
     """
     path = Path(ref)
     if ref.endswith(".toml") or "/" in ref or os.sep in ref:
-        return load_file(path)
+        return load_file(path, lang, preferred)
     is_id = ref in builtin_ids() or ref in user_ids(user_dir)
     if is_id and path.exists() and warn is not None:
         whose = "the built-in" if ref in builtin_ids() else "your"
@@ -229,12 +301,12 @@ def resolve(ref: str, user_dir: Path | None = None,
         warn(f"{ref!r} is {whose} routine, not the {thing} here; for the {thing},"
              f" write ./{ref}")
     if ref in builtin_ids():
-        return load_builtin(ref)
+        return load_builtin(ref, lang, preferred)
     if ref in user_ids(user_dir):
         assert user_dir is not None
-        return load_file(user_dir / f"{ref}.toml")
+        return load_file(user_dir / f"{ref}.toml", lang, preferred)
     if path.is_file():
-        return load_file(path)
+        return load_file(path, lang, preferred)
     known = ", ".join(builtin_ids())
     yours = ", ".join(user_ids(user_dir))
     raise RoutineError(f"unknown routine {ref!r}; built-in routines: {known}"
@@ -262,74 +334,77 @@ def parse_pace(text: str) -> Pace:
     return Pace(inhale_s, hold_in_s, exhale_s, hold_out_s)
 
 
-def fill_placeholders(text: str, n: int | None, pace: Pace) -> str:
+def fill_placeholders(text: str, n: int | None, pace: Pace, lang: str = ENGLISH) -> str:
     """Substitute the placeholders and unescape ``{{ }}``.
 
     ``{n}``/``{nth}`` are the repetition's number (None outside a repeat, where the loader
-    allows neither); ``{inhale_s}``, ``{hold_in_s}``, ``{exhale_s}``, ``{hold_out_s}`` and
-    ``{pace}`` are ``pace`` in words, so what the voice says is what the chimes pace.
+    allows neither; ``{nth:FORM}`` an ordinal form of ``lang``, see
+    ``language.ORDINAL_FORMS``); ``{inhale_s}``, ``{hold_in_s}``, ``{exhale_s}``,
+    ``{hold_out_s}`` and ``{pace}`` are ``pace`` in words of ``lang``, so what the voice
+    says is what the chimes pace.
     """
-    values: dict[str, str | int] = {
-        "pace": spoken_pace(pace),
-        "inhale_s": spoken_seconds(pace.inhale_s),
-        "hold_in_s": spoken_seconds(pace.hold_in_s),
-        "exhale_s": spoken_seconds(pace.exhale_s),
-        "hold_out_s": spoken_seconds(pace.hold_out_s),
+    values: dict[str, object] = {
+        "pace": spoken_pace(pace, lang),
+        "inhale_s": spoken_seconds(pace.inhale_s, lang),
+        "hold_in_s": spoken_seconds(pace.hold_in_s, lang),
+        "exhale_s": spoken_seconds(pace.exhale_s, lang),
+        "hold_out_s": spoken_seconds(pace.hold_out_s, lang),
     }
     if n is not None:
-        values.update(n=n, nth=ordinal(n))
+        values.update(n=n, nth=_Ordinal(n, lang))
     return text.format_map(values)
 
 
-_ONES: Final = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
-                "sixteen", "seventeen", "eighteen", "nineteen")
-_TENS: Final = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",
-                "ninety")
-_FRACTIONS: Final = {0.25: "a quarter", 0.5: "a half", 0.75: "three quarters"}
+@dataclass(frozen=True)
+class _Ordinal:
+    """``{nth}`` and ``{nth:FORM}``: the ordinal word, formatted on demand."""
+
+    n: int
+    lang: str
+
+    def __format__(self, form: str) -> str:
+        return ordinal(self.n, self.lang, form)
 
 
-def spoken_seconds(seconds: float) -> str:
+def spoken_seconds(seconds: float, lang: str = ENGLISH) -> str:
     """A number of seconds as it is said: ``five``, ``four and a half``, ``three point two``.
 
-    Whole numbers and quarters are words; anything else is said to one decimal place.
+    Whole numbers, halves and quarters are words; anything else is said to one decimal place.
     """
-    whole = math.floor(seconds)
-    fraction = seconds - whole
-    if fraction in _FRACTIONS:
-        return _FRACTIONS[fraction] if whole == 0 else f"{_words(whole)} and {_FRACTIONS[fraction]}"
-    tenths = round(seconds * 10)
-    whole, tenth = divmod(tenths, 10)
-    return _words(whole) if tenth == 0 else f"{_words(whole)} point {_ONES[tenth]}"
+    return lang_words.spoken_seconds(seconds, lang)
 
 
-def spoken_pace(pace: Pace) -> str:
+def spoken_pace(pace: Pace, lang: str = ENGLISH) -> str:
     """``in for four, hold for seven, out for eight``: a hold of zero is not mentioned."""
-    phases = [("in", pace.inhale_s), ("hold", pace.hold_in_s), ("out", pace.exhale_s),
-              ("hold", pace.hold_out_s)]
-    return ", ".join(f"{name} for {spoken_seconds(seconds)}" for name, seconds in phases
-                     if seconds > 0)
+    return lang_words.spoken_pace(
+        (pace.inhale_s, pace.hold_in_s, pace.exhale_s, pace.hold_out_s), lang)
 
 
-def _words(number: int) -> str:
-    if number < 20:
-        return _ONES[number]
-    if number < 100:
-        tens, ones = divmod(number, 10)
-        return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
-    return str(number)
+def ordinal(n: int, lang: str = ENGLISH, form: str = "") -> str:
+    """``first``, ``second`` ... for small n; ``21st`` style beyond twenty (English)."""
+    return lang_words.ordinal(n, lang, form)
 
 
-def ordinal(n: int) -> str:
-    """``first``, ``second`` ... for small n; ``21st`` style beyond twenty."""
-    words = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
-             "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth",
-             "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth",
-             "twentieth")
-    if 1 <= n <= len(words):
-        return words[n - 1]
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+PACE_KEYS: Final = ("inhale_s", "hold_in_s", "exhale_s", "hold_out_s")
+MIN_RAMP_PHASE_S: Final = 1.0
+
+
+def ramp_problem(start: Pace, end: Pace) -> str | None:
+    """Why a ramp from ``start`` to ``end`` cannot be breathed (``hold_in_s: ...``), or
+    None. Every phase on the way must last at least 1 s, or be a hold absent throughout:
+    a hold cannot appear from 0 or fade to 0, its in-between breaths would be blips."""
+    for key in PACE_KEYS:
+        first, last = getattr(start, key), getattr(end, key)
+        if first == 0 and last == 0:
+            continue
+        if first == 0 or last == 0:
+            verb = "appear from 0 s" if first == 0 else "fade to 0 s"
+            return (f"{key}: a hold cannot {verb} (from {first:g} s to {last:g} s);"
+                    " give it the same 0 or a length of 1 s or more at both ends")
+        if min(first, last) < MIN_RAMP_PHASE_S:
+            return (f"{key}: a ramp from {first:g} s to {last:g} s would go below"
+                    f" {MIN_RAMP_PHASE_S:g} s; every phase of a ramp lasts 1 s or more")
+    return None
 
 
 # --- Parsing --------------------------------------------------------------------------
@@ -339,8 +414,33 @@ _TOML_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 def parse_routine(text: str, *, source: str, default_id: str | None = None,
-                  base_dir: Path | None = None) -> Routine:
-    """Validate TOML text as a routine. ``source`` names it in every error."""
+                  base_dir: Path | None = None, translations: tuple[str, ...] = ()) -> Routine:
+    """Validate TOML text as a routine. ``source`` names it in every error;
+    ``translations`` are the languages of the translations found beside it."""
+    document = _parse_toml(text, source)
+    return _Reader(source, base_dir).routine(document, default_id, translations)
+
+
+def translate(base: Routine, base_text: str, translation_text: str, *, lang: str, source: str,
+              default_id: str | None = None, base_dir: Path | None = None) -> Routine:
+    """The routine of ``base_text`` with the lines of a translation file put in.
+
+    A translation holds only words: ``lang``, ``title``, ``summary``, ``caution`` and
+    ``[[steps]]`` in the routine's order and shape, each with just its texts (``say``;
+    a breathe's ``inhale_prompt`` and ``exhale_prompt``; a repeat's ``steps``). Timings
+    live in the routine alone, so a translation can never drift from it. Every text the
+    routine has must be translated; errors name the translation file and the key path.
+    """
+    document = _parse_toml(base_text, base.source)
+    words = _parse_toml(translation_text, source)
+    if "lang" in words and words["lang"] != lang:
+        raise RoutineError(f"{source}: the file is named for {lang} but says"
+                           f" lang = {show_value(words['lang'])}")
+    merged = _Merger(source).routine(document, words)
+    return _Reader(source, base_dir).routine(merged, default_id, base.languages)
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -353,7 +453,89 @@ def parse_routine(text: str, *, source: str, default_id: str | None = None,
         raise RoutineError(f"{source}: invalid TOML: a number has too many digits") from None
     except RecursionError:
         raise RoutineError(f"{source}: invalid TOML: nested too deeply") from None
-    return _Reader(source, base_dir).routine(document, default_id)
+    return document
+
+
+class _Merger:
+    """Puts a translation's texts into a copy of the routine's TOML document."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, message: str) -> RoutineError:
+        return RoutineError(f"{self.source}: {path}: {message}")
+
+    def routine(self, base: Mapping[str, Any], words: Mapping[str, Any]) -> dict[str, Any]:
+        merged = copy.deepcopy(dict(base))
+        if "lang" not in words:
+            raise self.fail("lang", "missing; a translation says its language"
+                                    f" ({', '.join(LANGUAGES)})")
+        texts = ["title"] + [key for key in ("summary", "caution") if key in base]
+        self.only_keys(words, "", {"lang", "steps", *texts})
+        merged["lang"] = words["lang"]
+        for key in texts:
+            merged[key] = self.required(words, key, "")
+        base_steps = base.get("steps")
+        if isinstance(base_steps, list):
+            merged["steps"] = self.steps(base_steps, self.required(words, "steps", ""),
+                                         "steps")
+        return merged
+
+    def steps(self, base: list[Any], words: object, path: str) -> list[Any]:
+        if not isinstance(words, list) or len(words) != len(base):
+            raise self.fail(path, f"expected {len(base)} [[steps]] tables, one per step of"
+                                  " the routine, in its order")
+        return [self.step(step, word, f"{path}[{number}]")
+                for number, (step, word) in enumerate(zip(base, words, strict=True), start=1)]
+
+    def step(self, base: object, words: object, path: str) -> object:
+        if not isinstance(base, dict):
+            return base
+        if not isinstance(words, dict):
+            raise self.fail(path, f"expected a table, got {show_value(words)}")
+        merged = dict(base)
+        kind = next((key for key in ("say", "breathe", "repeat") if key in base), None)
+        if kind is None:
+            return base
+        self.only_keys(words, path, {kind})
+        found = self.required(words, kind, path)
+        if kind == "say":
+            merged["say"] = found
+        elif kind == "breathe" and isinstance(base["breathe"], dict):
+            prompts = {key for key in ("inhale_prompt", "exhale_prompt") if key in base[kind]}
+            table = self.table(found, f"{path}.breathe")
+            self.only_keys(table, f"{path}.breathe", prompts)
+            merged["breathe"] = {**base[kind], **{key: self.required(table, key, f"{path}.breathe")
+                                                  for key in sorted(prompts)}}
+        elif kind == "repeat" and isinstance(base["repeat"], dict):
+            table = self.table(found, f"{path}.repeat")
+            self.only_keys(table, f"{path}.repeat", {"steps"})
+            inner = base["repeat"].get("steps")
+            if isinstance(inner, list):
+                merged["repeat"] = {**base["repeat"], "steps": self.steps(
+                    inner, self.required(table, "steps", f"{path}.repeat"),
+                    f"{path}.repeat.steps")}
+        return merged
+
+    def table(self, value: object, path: str) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected a table, got {show_value(value)}")
+        return value
+
+    def required(self, table: Mapping[str, Any], key: str, path: str) -> Any:
+        if key not in table:
+            raise self.fail(f"{path}.{key}" if path else key,
+                            "missing; the routine has this text, so its translation must")
+        return table[key]
+
+    def only_keys(self, table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                shown = key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+                where = f"{path}.{shown}" if path else shown
+                expected = ", ".join(sorted(allowed)) or "nothing"
+                raise self.fail(where, "not a text of the routine; a translation holds"
+                                       f" only its words: {expected}")
 
 
 class _Reader:
@@ -364,15 +546,23 @@ class _Reader:
         self.base_dir = base_dir
         self.step_count = 0
         self.routine_pace = DEFAULT_PACE
+        self.lang = ENGLISH
 
     def fail(self, path: str, message: str) -> RoutineError:
         return RoutineError(f"{self.source}: {path}: {message}")
 
     # Top level
 
-    def routine(self, doc: Mapping[str, Any], default_id: str | None) -> Routine:
-        self.only_keys(doc, "", {"id", "title", "summary", "minutes", "caution", "pause_s",
-                                 "breath", "cues", "steps", "pronounce"})
+    def routine(self, doc: Mapping[str, Any], default_id: str | None,
+                translations: tuple[str, ...] = ()) -> Routine:
+        self.only_keys(doc, "", {"id", "lang", "title", "summary", "minutes", "caution",
+                                 "pause_s", "breath", "breath_to", "cues", "steps",
+                                 "pronounce"})
+        if "lang" in doc:
+            self.lang = self.string(doc["lang"], "lang")
+            if self.lang not in LANGUAGES:
+                raise self.fail("lang", f"expected one of {', '.join(LANGUAGES)},"
+                                        f" got {self.lang!r}")
         if "id" in doc:
             routine_id = self.string(doc["id"], "id")
             if not _ID_PATTERN.fullmatch(routine_id):
@@ -389,15 +579,27 @@ class _Reader:
         pause_s = self.number(doc.get("pause_s", DEFAULT_PAUSE_S), "pause_s", 0.0, MAX_HOLD_S)
         pace = self.pace(doc.get("breath", {}), "breath", DEFAULT_PACE) or DEFAULT_PACE
         self.routine_pace = pace
+        pace_to = None
+        if "breath_to" in doc:
+            pace_to = self.pace(doc["breath_to"], "breath_to", None)
+            if pace_to is None:
+                raise self.fail("breath_to", "expected at least one of inhale_s, hold_in_s,"
+                                             " exhale_s, hold_out_s")
+            problem = ramp_problem(pace, pace_to)
+            if problem is not None:
+                key, _, reason = problem.partition(": ")
+                raise self.fail(f"breath_to.{key}", reason)
         cues = self.cues(doc.get("cues", {}))
         steps = self.steps(self.required(doc, "steps", ""), "steps", pause_s, in_repeat=False)
         fills = [s for s in steps if isinstance(s, Repeat) and s.times is None]
         if len(fills) > 1:
             raise self.fail("steps", "only one repeat may fill the session (fill = true)")
         pronounce = self.pronounce(doc.get("pronounce", {}))
+        languages = tuple(sorted({self.lang, *translations}))
         return Routine(id=routine_id, title=title, summary=summary, minutes=minutes,
                        caution=caution, pace=pace, pause_s=pause_s, cues=cues,
-                       steps=steps, source=self.source, pronounce=pronounce)
+                       steps=steps, source=self.source, pace_to=pace_to, lang=self.lang,
+                       languages=languages, pronounce=pronounce)
 
     def pronounce(self, table: object) -> tuple[Pronunciation, ...]:
         """``[pronounce]``: word = "respelling", or word = { say = ..., piper = ..., ... }."""
@@ -541,7 +743,7 @@ class _Reader:
     def pace(self, table: object, path: str, fallback: Pace | None) -> Pace | None:
         mapping = self.table(table, path)
         keys = ("inhale_s", "hold_in_s", "exhale_s", "hold_out_s")
-        if path == "breath":
+        if path in ("breath", "breath_to"):
             self.only_keys(mapping, path, set(keys))
         if not any(key in mapping for key in keys):
             return fallback
@@ -593,8 +795,15 @@ class _Reader:
         except ValueError as exc:
             raise self.fail(path, f"bad placeholder ({exc});"
                                   " write {{ and }} for braces") from None
+        forms = ORDINAL_FORMS[self.lang]
         for field, spec, conv in fields:
-            if spec or conv:
+            if field == "nth" and spec and not conv and spec not in forms:
+                names = NAMES[self.lang]
+                raise self.fail(path, f"{{nth:{spec}}}: {names} ordinals take "
+                                      + (f"one of the forms {', '.join(forms)}"
+                                         f" ({{nth:{forms[0]}}})" if forms else "no form;"
+                                         " write {nth}"))
+            if (spec and field != "nth") or conv:
                 raise self.fail(path, f"placeholder {{{field}...}} takes no format or conversion;"
                                       f" known: {_KNOWN}")
             if field not in PLACEHOLDERS:

@@ -13,6 +13,8 @@ TEMPLATE: Final = '''\
 # A voice-coach routine. Check it with:  voice-coach check {name}.toml
 # Hear what it will sound like with:     voice-coach plan {name}.toml
 # The README's "Writing a routine" explains every key.
+# Translations go beside this file as {name}.de.toml, {name}.fr.toml, {name}.es.toml:
+# only the words, in the same order (the README's "Translations" shows one).
 
 id = "{name}"
 title = "{title}"
@@ -27,6 +29,9 @@ hold_in_s = 0
 exhale_s = 6
 hold_out_s = 0
 
+# [breath_to]               # optional: the pace at the end; breaths slow toward it
+# exhale_s = 8
+
 # [cues]                    # optional: a built-in cue, "none", or your own .wav file
 # spot = "spot"             # built-ins: start, inhale, exhale, hold, spot, end
 # hold = "none"
@@ -34,6 +39,12 @@ hold_out_s = 0
 [[steps]]
 say = "Lie down on your back and let your whole body rest on the floor."
 hold_s = 5                  # seconds of silence after the line
+
+[[steps]]
+# {{pace}} says the pace in words ("in for four, out for six"), so the voice and the
+# chimes always agree, also with --breath 5:7.
+say = "Breathe with the chimes: {{pace}}."
+hold_s = 1
 
 [[steps]]
 # A rising chime means breathe in, a falling chime breathe out.
