@@ -453,3 +453,10 @@ def test_a_removed_voices_folder_is_not_an_error(tmp_path: Path) -> None:
     shutil.rmtree(voices_dir(), ignore_errors=True)
     found, problems = piper_engine.survey(voices_dir())
     assert ([voice.name for voice in found], problems) == (["en_US-joe-medium"], [])
+
+
+def test_a_language_without_a_piper_voice_is_one_line() -> None:
+    result = invoke("export", "psoas-release", "--lang", "de", "--engine", "piper", "-o", "out")
+    assert (result.exit_code, result.output) == (
+        2, "Error: unknown voice 'de' for the piper engine; run 'voice-coach voices --engine"
+           " piper' to list them\n")
