@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -460,3 +461,18 @@ def test_a_language_without_a_piper_voice_is_one_line() -> None:
     assert (result.exit_code, result.output) == (
         2, "Error: unknown voice 'de' for the piper engine; run 'voice-coach voices --engine"
            " piper' to list them\n")
+
+
+@pytest.mark.neural
+def test_doctor_with_piper_loads_the_voice_and_times_a_test_phrase() -> None:
+    from voice_coach import doctor
+
+    check = doctor.check_piper(True)
+    assert (check.name, check.ok, check.fix) == ("neural voice (piper)", True, "")
+    assert re.fullmatch(r"en_US-joe-medium loaded and rendered a test phrase \(\d+\.\d s of"
+                        rf" speech in \d+\.\d s, {piper_engine.THREADS} lines at once\)",
+                        check.detail), check.detail
+    broken = doctor.check_piper(True, "/nowhere/x.onnx")
+    assert (broken.ok, broken.detail, broken.fix) == (
+        False, "/nowhere/x.onnx: no such voice file",
+        "run 'voice-coach voices --engine piper' to list the voices")
