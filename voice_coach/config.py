@@ -97,6 +97,8 @@ SETTINGS: Final[Mapping[str, Spec]] = {
              option="--caution/--no-caution", commands=_SHAPE),
         Spec("chime_volume", "float", "Chime volume relative to the voice, 0 to 2.", 0.0, 2.0,
              default=1.0, option="--chime-volume", commands=_SOUND),
+        Spec("device", "str", "Sound output to play on, a name 'voice-coach devices' lists.",
+             option="--device", commands=frozenset({"play"})),
         Spec("history", "bool", "Record each session in the local history file.",
              default=True, option="--history/--no-history", commands=frozenset({"play"})),
         Spec("minutes", "float", "Target session length in minutes.", MIN_MINUTES,
