@@ -63,8 +63,10 @@ PIPEWIRE_TOOLS: Final = ("pipewire", "wireplumber", "pipewire-pulse", "pw-dump",
 PIPEWIRE_INSTALL_HINT: Final = ("run scripts/setup.sh, or install the Debian packages pipewire,"
                                 " pipewire-bin, wireplumber, pipewire-pulse, pulseaudio-utils"
                                 " and libasound2-plugins (not pipewire-alsa)")
-PIPEWIRE_QUANTUM: Final = 256
-"""Samples per graph cycle (11.6 ms at 22050 Hz): short, as a desktop's is."""
+PIPEWIRE_QUANTUM: Final = 1024
+"""Samples per graph cycle (46 ms at 22050 Hz), PipeWire's default, and fixed: clients that
+ask for less latency (the recorder) would otherwise shrink it until a loaded machine misses
+cycles, and every miss is a gap in what is heard."""
 
 
 class SoundServerError(Exception):
@@ -372,14 +374,16 @@ def pipewire_config() -> str:
             default.clock.rate = {SAMPLE_RATE}
             default.clock.allowed-rates = [ {SAMPLE_RATE} ]
             default.clock.quantum = {PIPEWIRE_QUANTUM}
-            default.clock.min-quantum = 32
-            default.clock.max-quantum = 1024
+            default.clock.min-quantum = {PIPEWIRE_QUANTUM}
+            default.clock.max-quantum = {PIPEWIRE_QUANTUM}
         }}
         context.spa-libs = {{
             audio.convert.* = audioconvert/libspa-audioconvert
             support.*       = support/libspa-support
         }}
         context.modules = [
+            {{ name = libpipewire-module-rt args = {{ nice.level = -11 rt.prio = 88 }}
+               flags = [ ifexists nofail ] }}
             {{ name = libpipewire-module-protocol-native }}
             {{ name = libpipewire-module-metadata }}
             {{ name = libpipewire-module-spa-node-factory }}
