@@ -147,18 +147,34 @@ def test_the_listing_marks_the_default_and_says_the_stack() -> None:
                                       " default (ALSA's default device)")
 
 
-def test_the_default_needs_no_listing_and_a_name_asks_the_tools() -> None:
+def test_no_server_is_asked_where_none_listens(tmp_path: Path) -> None:
+    """pactl with no server to talk to may start PulseAudio: it must not even be run."""
     asked: list[list[str]] = []
 
     def nothing_answers(command: list[str]) -> str | None:
         asked.append(command)
         return None
 
-    assert devices.choose(None, nothing_answers) == devices.DEFAULT_ROUTE
-    assert asked == [["pactl", "info"], ["pw-dump"]]
+    nowhere = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    assert devices.choose(None, nothing_answers, nowhere) == devices.DEFAULT_ROUTE
+    assert devices.sink_names(nothing_answers, nowhere) is None
+    assert asked == []
     with pytest.raises(DeviceError, match=r"^no sound output named 'x'; the outputs here"
                                           r" are: default \(see"):
-        devices.choose("x", nothing_answers)
+        devices.choose("x", nothing_answers, nowhere)
+    assert asked == [["aplay", "-L"]]
+
+
+def test_the_default_route_asks_the_server_only_whether_it_answers(tmp_path: Path) -> None:
+    asked: list[list[str]] = []
+
+    def pipewire_answers(command: list[str]) -> str | None:
+        asked.append(command)
+        return PACTL_INFO
+
+    listening = {"PULSE_SERVER": "unix:/somewhere", "XDG_RUNTIME_DIR": str(tmp_path)}
+    assert devices.choose(None, pipewire_answers, listening) == Route("PipeWire")
+    assert asked == [["pactl", "info"]]
 
 
 # --- Real servers ------------------------------------------------------------------------
