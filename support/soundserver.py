@@ -63,10 +63,11 @@ PIPEWIRE_TOOLS: Final = ("pipewire", "wireplumber", "pipewire-pulse", "pw-dump",
 PIPEWIRE_INSTALL_HINT: Final = ("run scripts/setup.sh, or install the Debian packages pipewire,"
                                 " pipewire-bin, wireplumber, pipewire-pulse, pulseaudio-utils"
                                 " and libasound2-plugins (not pipewire-alsa)")
-PIPEWIRE_QUANTUM: Final = 1024
-"""Samples per graph cycle (46 ms at 22050 Hz), PipeWire's default, and fixed: clients that
-ask for less latency (the recorder) would otherwise shrink it until a loaded machine misses
-cycles, and every miss is a gap in what is heard."""
+PIPEWIRE_QUANTUM: Final = 512
+"""Samples per graph cycle: 23 ms at 22050 Hz, as PipeWire's default 1024 is at 48 kHz; and
+fixed, since clients that ask for less latency (the recorder) would otherwise shrink it.
+The player's 100 ms buffer must be refilled within about 100 ms less one cycle, so a
+longer cycle makes a loaded machine underrun sooner."""
 
 
 class SoundServerError(Exception):
