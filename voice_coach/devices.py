@@ -18,6 +18,8 @@ player stops the session.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import re
@@ -305,6 +307,12 @@ def apply(chosen: Route, env: dict[str, str] | None = None) -> None:
         with os.fdopen(descriptor, "w") as config:
             config.write(chosen.alsa_config)
         target["ALSA_CONFIG_PATH"] = path
+        atexit.register(_remove, path)  # ALSA may read it again at every open until then
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def describe(found: SoundStack) -> str:
