@@ -17,7 +17,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # and libasound2-dev build simpleaudio; pulseaudio and friends carry the real-sound tests;
 # sox is what we use to look at rendered audio.
 packages=(espeak-ng libespeak-ng1 gcc libasound2-dev libasound2-plugins alsa-utils
-          pulseaudio pulseaudio-utils sox)
+          pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber pipewire-pulse sox)
 
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then packages+=(python3-venv); fi
 if ! "$python" -c 'import os, sysconfig; p = sysconfig.get_paths()["include"]; raise SystemExit(not os.path.exists(os.path.join(p, "Python.h")))' >/dev/null 2>&1; then

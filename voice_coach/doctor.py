@@ -9,8 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voice_coach.errors import VoiceCoachError
+
+if TYPE_CHECKING:
+    from voice_coach.devices import SoundStack
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,17 @@ def check_speech() -> tuple[Check, Check]:
     return speech, found
 
 
+def check_sound_stack(found: SoundStack | None = None) -> Check:
+    """Which stack plays here (PipeWire, PulseAudio, bare ALSA) and its default output."""
+    from voice_coach import devices
+
+    found = found if found is not None else devices.discover()
+    if not found.outputs:
+        return Check("sound stack", False, f"{devices.describe(found)}; no outputs found",
+                     "on a desktop, start PipeWire or PulseAudio")
+    return Check("sound stack", True, devices.describe(found))
+
+
 def check_device() -> Check:
     """The default sound device opens and plays a short silence."""
     from voice_coach.player import probe_device
@@ -113,6 +128,7 @@ def run_all(cache_dir: Path, routines_dir: Path) -> list[Check]:
         check_simpleaudio(),
         speech,
         voices,
+        check_sound_stack(),
         check_device(),
         check_writable("speech cache", cache_dir),
         check_writable("settings folder", config_path().parent),
