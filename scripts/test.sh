@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Set everything up, then run what CI runs, and say what was tested:
-#   1. pytest: the whole suite on .venv's Python (3.11)
-#   2. nox (noxfile.py): the suite less its real-time runs on Python 3.12 and 3.13, and the
-#      wheel installed and run on 3.11, 3.12 and 3.13
+#   1. at once, on the two cores:
+#      - pytest: the suite on .venv's Python (3.11) less its real-time modules (niced)
+#      - nox (noxfile.py): the suite less its real-time runs on Python 3.12 and 3.13, and
+#        the wheel installed and run on 3.11, 3.12 and 3.13 (its output follows pytest's)
+#   2. alone, so that nothing else competes for the CPU while they time the sound:
+#      pytest on 3.11: the real-time modules (REALTIME below)
 #   3. one line per part, then the whole run as 'N passed, N failed, N skipped', last.
 #
 #   scripts/test.sh              # everything (CI runs this)
@@ -19,20 +22,43 @@ if (($#)); then
     exec "$python" -m pytest "$@"
 fi
 
+# Whole sessions played through the sound server and timed against it.
+REALTIME=(tests/test_play_e2e.py tests/test_soundserver_play.py)
+
 results=$(mktemp -d "${TMPDIR:-/tmp}/voice-coach-tests.XXXXXX")
-trap 'rm -rf "$results"' EXIT
+nox_pid=""
+cleanup() {
+    if [ -n "$nox_pid" ]; then kill -TERM -- "-$nox_pid" 2>/dev/null || true; fi
+    rm -rf "$results"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 export VOICE_COACH_TEST_RESULTS=$results
 missing=--no-error-on-missing-interpreters
 if [ "${CI:-}" = true ]; then missing=--error-on-missing-interpreters; fi
 
 started=$SECONDS
 set +e
-"$python" -m pytest --junitxml="$results/pytest-3.11.xml"
+# Its own process group, so that an interrupted run ends all of it.
+setsid "$python" -m nox --non-interactive "$missing" --report "$results/nox.json" \
+    >"$results/nox.log" 2>&1 </dev/null &
+nox_pid=$!
+echo "nox: the other Pythons and the wheel, at the same time (its output follows)"
+nice -n 10 "$python" -m pytest --junitxml="$results/pytest-3.11.xml" "${REALTIME[@]/#/--ignore=}"
 pytest_status=$?
-echo
-echo "nox: the other Pythons and the wheel (noxfile.py)"
-"$python" -m nox --non-interactive "$missing" --report "$results/nox.json"
+wait "$nox_pid"
 nox_status=$?
+nox_pid=""
+echo
+echo "nox (noxfile.py): the other Pythons and the wheel"
+cat "$results/nox.log"
+echo
+echo "the real-time modules on Python 3.11, alone"
+"$python" -m pytest --junitxml="$results/pytest-3.11-realtime.xml" "${REALTIME[@]}"
+realtime_status=$?
+if [ "$pytest_status" -eq 0 ]; then pytest_status=$realtime_status; fi
+echo
 echo "the whole run took $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s"
 "$python" scripts/test_summary.py "$results" "$pytest_status" "$nox_status"
 status=$?

@@ -2,8 +2,9 @@
 
     python scripts/test_summary.py RESULTS PYTEST_STATUS NOX_STATUS
 
-RESULTS holds pytest-3.11.xml (the whole suite on .venv's Python), the nox sessions' JUnit
-XML (tests-3.12.xml, ...) and nox's report (nox.json). The last line is the whole run as
+RESULTS holds pytest-3.11*.xml (the whole suite on .venv's Python, in one or more runs;
+PYTEST_STATUS is the first non-zero exit of them), the nox sessions' JUnit XML
+(tests-3.12.xml, ...) and nox's report (nox.json). The last line is the whole run as
 'N passed, N failed, N skipped' alone on a line: pytest's tests on every Python, plus one
 per wheel check. Exits 1 if any part failed (or left no result), 0 otherwise.
 """
@@ -63,7 +64,8 @@ def main(results: Path, pytest_status: int, nox_status: int) -> int:
     total = Tally()
     ok = True
 
-    base = junit_tally(results / "pytest-3.11.xml")
+    parts = [junit_tally(path) for path in sorted(results.glob("pytest-3.11*.xml"))]
+    base = sum((part for part in parts if part is not None), Tally()) if parts else None
     if base is None:
         lines.append(f"Python 3.11, the whole suite: FAILED (pytest exited {pytest_status}"
                      " without a result)")
