@@ -37,7 +37,7 @@ def summary(results: Path, pytest_status: int, nox_status: int) -> tuple[int, li
 
 def test_a_missing_python_is_not_tested_and_the_run_passes(tmp_path: Path) -> None:
     junit(tmp_path / "pytest-3.11.xml", tests=640, skipped=9)
-    junit(tmp_path / "pytest-3.11-realtime.xml", tests=30)
+    junit(tmp_path / "pytest-3.11-timed.xml", tests=30)
     junit(tmp_path / "tests-3.13.xml", tests=608, skipped=2)
     nox_report(tmp_path / "nox.json",
                ("tests-3.12", "skipped", "Python interpreter 3.12 not found"),
