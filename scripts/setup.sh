@@ -17,9 +17,13 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # and libasound2-dev build simpleaudio; pulseaudio and friends carry the real-sound tests;
 # sox is what we use to look at rendered audio.
 packages=(espeak-ng libespeak-ng1 gcc libasound2-dev libasound2-plugins alsa-utils
-          pulseaudio pulseaudio-utils sox)
+          pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber pipewire-pulse sox)
 
+# Debian splits venv, pip and the headers out of python3 (minbase has no python3 at all);
+# pip is what scripts/wheel_smoke.sh builds the wheel with.
+if ! command -v "$python" >/dev/null; then packages+=(python3); fi
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then packages+=(python3-venv); fi
+if ! "$python" -m pip --version >/dev/null 2>&1; then packages+=(python3-pip); fi
 if ! "$python" -c 'import os, sysconfig; p = sysconfig.get_paths()["include"]; raise SystemExit(not os.path.exists(os.path.join(p, "Python.h")))' >/dev/null 2>&1; then
     packages+=(python3-dev)
 fi
@@ -29,9 +33,16 @@ for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
-    say "installing system packages: ${missing[*]}"
     sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if [ "$(id -u)" -ne 0 ]; then
+        if ! command -v sudo >/dev/null; then
+            say "missing system packages and no sudo to install them: as root, run" \
+                "'apt-get install ${missing[*]}', then run $0 again"
+            exit 1
+        fi
+        sudo="sudo"
+    fi
+    say "installing system packages: ${missing[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -6,8 +6,11 @@ back by an independent reader.
 
 from __future__ import annotations
 
+import itertools
 import wave
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -122,3 +125,68 @@ def locate(window: Samples, source: Samples) -> int | None:
         if np.array_equal(source[start : start + size], window):
             return int(start)
     return None
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where one exported event (a cue or a spoken line) was found in a recording."""
+
+    event: dict[str, Any]
+    at: int
+    score: float
+
+
+@dataclass(frozen=True)
+class SessionHeard:
+    """An exported session found in a recording of it being played, event by event.
+
+    ``origin`` is where the session's sample 0 lies in the recording; ``start_score`` how
+    well the start chime matched. Each event is searched for within a quarter second of
+    where the plan puts it, so a missing or shifted one shows as a low score or an error.
+    """
+
+    origin: int
+    start_score: float
+    found: tuple[Found, ...]
+
+    def missing(self, at_least: float = 0.99) -> list[tuple[str, str, float]]:
+        """The events not heard as exported: kind, cue or text, and best correlation."""
+        return [(f.event["kind"], f.event.get("cue") or f.event.get("text") or "",
+                 round(f.score, 3)) for f in self.found if f.score < at_least]
+
+    def cue_spacing_errors(self) -> npt.NDArray[np.int64]:
+        """For each pair of successive cues, heard spacing minus planned spacing, in samples."""
+        cues = [(f.event["start_sample"], f.at) for f in self.found if f.event["kind"] == "cue"]
+        return np.array([(b_at - a_at) - (b_planned - a_planned)
+                         for (a_planned, a_at), (b_planned, b_at) in itertools.pairwise(cues)],
+                        dtype=np.int64)
+
+    @property
+    def cues(self) -> int:
+        return sum(f.event["kind"] == "cue" for f in self.found)
+
+    def summary(self) -> str:
+        errors = np.abs(self.cue_spacing_errors())
+        last = self.found[-1]
+        drift = (last.at - self.origin) - last.event["start_sample"]
+        ms = SAMPLE_RATE / 1000
+        return (f"{self.cues} cues, {len(errors)} spacings; spacing error, ms: median"
+                f" {np.median(errors) / ms:.3f}, max {errors.max() / ms:.3f};"
+                f" drift over the session {drift / ms:.3f} ms;"
+                f" lowest correlation {min(f.score for f in self.found):.4f}")
+
+
+def find_session(heard: Samples, session: Samples, timeline: dict[str, Any]) -> SessionHeard:
+    """Find every cue and spoken line of an exported ``session`` (its ``timeline.json``
+    loaded) in ``heard``, anchored on the start chime within the first 15 s."""
+    events = [e for e in timeline["events"] if e["kind"] in ("cue", "speech")]
+    first = events[0]
+    start_cue = session[first["start_sample"] : first["end_sample"]]
+    origin, start_score = best_match(heard, start_cue, around=0, radius=15 * SAMPLE_RATE)
+    origin -= first["start_sample"]
+    found = []
+    for event in events:
+        at, score = best_match(heard, session[event["start_sample"] : event["end_sample"]],
+                               around=origin + event["start_sample"], radius=SAMPLE_RATE // 4)
+        found.append(Found(event, at, score))
+    return SessionHeard(origin, start_score, tuple(found))

@@ -1,4 +1,4 @@
-"""Real sound for child processes: ALSA's ``file`` plugin, and a private PulseAudio.
+"""Real sound for child processes: ALSA's ``file`` plugin, a private PulseAudio or PipeWire.
 
 ALSA reads its configuration once per process, so whatever plays through these plays in a
 child process (``run_python``, or a command) whose environment points ALSA at the right
@@ -8,10 +8,18 @@ place.
   Faster than real time: it shows *what* was played, not *when*.
 - ``SoundServer``: a private PulseAudio whose only sink is a null sink at the session format
   (mono s16le 22050 Hz, so nothing is resampled), kept running by a silent stream.
-  ``recording()`` records what the sink plays, in real time.
+  ``recording()`` records what a sink plays, in real time; ``add_sink`` and
+  ``remove_sink`` load and unload more null sinks (a second speaker, one switched off).
+- ``PipeWireServer``: the same for PipeWire as desktops run it: ``pipewire`` with a null
+  sink, WirePlumber to link streams to it, and ``pipewire-pulse``, which ALSA's pulse
+  plugin and the pulse tools talk to. Its graph runs at 22050 Hz, so nothing is resampled.
+  WirePlumber gets a configuration of its own, through ``XDG_CONFIG_HOME``: no hardware
+  monitors, no Bluetooth, no flatpak portal, so it needs no D-Bus.
 
-A missing ``pulseaudio`` is a ``SoundServerError`` (the pytest fixture makes it a failure,
-not a skip): ``scripts/setup.sh`` installs it.
+A missing ``pulseaudio`` or ``pipewire`` is a ``SoundServerError`` (the pytest fixture
+makes it a failure, not a skip): ``scripts/setup.sh`` installs them. It does not install
+``pipewire-alsa``: that package removes PulseAudio and makes every ALSA program on the
+machine play through a PipeWire that may not be running.
 """
 
 from __future__ import annotations
@@ -50,8 +58,20 @@ PULSE_ALSA_CONFIG: Final = "pcm.!default { type pulse }\nctl.!default { type pul
 NO_DEVICE_ALSA_CONFIG: Final = "# nothing: the default device does not exist\n"
 
 
+PIPEWIRE_TOOLS: Final = ("pipewire", "wireplumber", "pipewire-pulse", "pw-dump", "pactl",
+                         "pacat", "parecord")
+PIPEWIRE_INSTALL_HINT: Final = ("run scripts/setup.sh, or install the Debian packages pipewire,"
+                                " pipewire-bin, wireplumber, pipewire-pulse, pulseaudio-utils"
+                                " and libasound2-plugins (not pipewire-alsa)")
+PIPEWIRE_QUANTUM: Final = 512
+"""Samples per graph cycle: 23 ms at 22050 Hz, as PipeWire's default 1024 is at 48 kHz; and
+fixed, since clients that ask for less latency (the recorder) would otherwise shrink it.
+The player's 100 ms buffer must be refilled within about 100 ms less one cycle, so a
+longer cycle makes a loaded machine underrun sooner."""
+
+
 class SoundServerError(Exception):
-    """The private PulseAudio could not be started or cannot be played through."""
+    """The private sound server could not be started or cannot be played through."""
 
 
 def alsa_file_config(raw: Path) -> str:
@@ -117,10 +137,12 @@ class Recording:
 class SoundServer:
     """A private PulseAudio with one null sink, and a way to record what it plays."""
 
+    label = "PulseAudio"
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.socket = root / "native"
-        self.log = root / "pulseaudio.log"
+        self.log = root / f"{self.label.lower()}.log"
         self.alsa_config = root / "asound-pulse.conf"
         home = root / "home"
         run = root / "run"
@@ -147,6 +169,10 @@ class SoundServer:
         for directory in ("home", "run", "state"):
             (self.root / directory).mkdir(mode=0o700)
         self.alsa_config.write_text(PULSE_ALSA_CONFIG)
+        self._start_server()
+        self._keep_alive_and_probe()
+
+    def _start_server(self) -> None:
         sink = f"module-null-sink sink_name={SINK} rate={SAMPLE_RATE} channels=1 format=s16le"
         native = f"module-native-protocol-unix auth-anonymous=1 socket={self.socket}"
         with self.log.open("wb") as log:
@@ -156,6 +182,8 @@ class SoundServer:
                          f"--load={sink}", f"--load={native}"],
                         env=self._server_env, stdout=log, stderr=log)
         self._wait_until(self._answers, "did not answer")
+
+    def _keep_alive_and_probe(self) -> None:
         with open("/dev/zero", "rb") as zeros:
             self._spawn(["pacat", "--playback", f"--device={SINK}", *self._stream_format(),
                          "--client-name=voice-coach-tests", "--stream-name=keep-alive"],
@@ -164,7 +192,7 @@ class SoundServer:
         probe = run_python("from voice_coach.player import probe_device; print(probe_device())",
                            self.env, timeout=30)
         if probe.stdout != "None\n":
-            raise SoundServerError(f"ALSA cannot play through the PulseAudio test server:"
+            raise SoundServerError(f"ALSA cannot play through the {self.label} test server:"
                                    f" {probe.stdout.strip()} {probe.stderr.strip()};"
                                    f" {INSTALL_HINT}")
 
@@ -173,15 +201,40 @@ class SoundServer:
             end_process(process, timeout_s=5)
         self._processes.clear()
 
+    def crash(self) -> None:
+        """Kill every process of the server at once, as when the sound server dies."""
+        for process in self._processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        for process in self._processes:
+            process.wait()
+
+    def add_sink(self, name: str, description: str) -> int:
+        """Load another null sink at the session format; its module's index, to remove it."""
+        loaded = self.pactl("load-module", "module-null-sink", f"sink_name={name}",
+                            f"rate={SAMPLE_RATE}", "channels=1", "format=s16le",
+                            f"sink_properties='device.description=\"{description}\"'")
+        if loaded.returncode != 0:
+            raise SoundServerError(f"{self.label} test server: cannot add sink {name}:"
+                                   f" {loaded.stderr.strip()}")
+        return int(loaded.stdout)
+
+    def remove_sink(self, module: int) -> None:
+        """Unload a sink ``add_sink`` loaded, as when a Bluetooth speaker is switched off."""
+        removed = self.pactl("unload-module", str(module))
+        if removed.returncode != 0:
+            raise SoundServerError(f"{self.label} test server: cannot remove module {module}:"
+                                   f" {removed.stderr.strip()}")
+
     @contextlib.contextmanager
-    def recording(self, tail_s: float = 0.3) -> Iterator[Recording]:
-        """Record the sink's monitor for the duration of the block, plus ``tail_s``."""
+    def recording(self, tail_s: float = 0.3, sink: str = SINK) -> Iterator[Recording]:
+        """Record ``sink``'s monitor for the duration of the block, plus ``tail_s``."""
         descriptor, name = tempfile.mkstemp(suffix=".raw", dir=self.root)
         os.close(descriptor)
         path = Path(name)
         recording = Recording(path)
         with path.open("wb") as out:
-            recorder = self._spawn(["parecord", f"--device={SINK}.monitor",
+            recorder = self._spawn(["parecord", f"--device={sink}.monitor",
                                     *self._stream_format()], stdout=out)
         try:
             self._wait_until(lambda: path.stat().st_size >= SAMPLE_RATE // 5 * 2,
@@ -238,10 +291,10 @@ class SoundServer:
         while not ready():
             if watched.poll() is not None:
                 raise SoundServerError(
-                    f"PulseAudio test server: {failure}; {self._names[watched.pid]} exited"
+                    f"{self.label} test server: {failure}; {self._names[watched.pid]} exited"
                     f" with {watched.returncode}: {self._log_tail()}")
             if time.monotonic() > deadline:
-                raise SoundServerError(f"PulseAudio test server: {failure} within"
+                raise SoundServerError(f"{self.label} test server: {failure} within"
                                        f" {START_TIMEOUT_S:g} s: {self._log_tail()}")
             time.sleep(0.05)
 
@@ -251,6 +304,106 @@ class SoundServer:
         except OSError:
             return "(no log)"
         return " | ".join(lines[-8:]) or "(empty log)"
+
+
+class PipeWireServer(SoundServer):
+    """A private PipeWire (with WirePlumber and pipewire-pulse) and one null sink, ``vc``.
+
+    Clients reach it as they reach PulseAudio: ALSA's pulse plugin and the pulse tools
+    talk to pipewire-pulse. ``pw-dump`` and the other PipeWire tools find it through
+    ``XDG_RUNTIME_DIR``.
+    """
+
+    label = "PipeWire"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.socket = root / "run" / "pulse" / "native"
+        self.config = root / "pipewire.conf"
+        self._server_env.update({"XDG_STATE_HOME": str(root / "state"),
+                                 "PIPEWIRE_RUNTIME_DIR": str(root / "run")})
+        self.env["PULSE_SERVER"] = f"unix:{self.socket}"
+
+    def start(self) -> None:
+        missing = [tool for tool in PIPEWIRE_TOOLS if shutil.which(tool) is None]
+        if missing:
+            raise SoundServerError(f"{', '.join(missing)} not found; {PIPEWIRE_INSTALL_HINT}")
+        super().start()
+
+    def _start_server(self) -> None:
+        self.config.write_text(pipewire_config())
+        wireplumber = self.root / "home" / ".config" / "wireplumber"
+        for folder, text in WIREPLUMBER_OVERRIDES.items():
+            (wireplumber / folder).mkdir(parents=True)
+            (wireplumber / folder / "90-enable-all.lua").write_text(text)
+        with self.log.open("wb") as log:
+            self._spawn(["pipewire", "-c", str(self.config)], env=self._server_env,
+                        stdout=log, stderr=log)
+            self._wait_until(lambda: (self.root / "run" / "pipewire-0").exists(),
+                             "pipewire made no socket")
+            self._spawn(["wireplumber"], env=self._server_env, stdout=log, stderr=log)
+            self._spawn(["pipewire-pulse"], env=self._server_env, stdout=log, stderr=log)
+        self._wait_until(self._answers, "pipewire-pulse did not answer")
+        self._wait_until(lambda: f"Default Sink: {SINK}\n" in self.pactl("info").stdout,
+                         f"WirePlumber did not make {SINK} the default sink")
+
+    def _settled(self) -> bool:
+        """PipeWire's sink runs at the graph's quantum from the start."""
+        return True
+
+
+WIREPLUMBER_OVERRIDES: Final = {
+    "main.lua.d": textwrap.dedent("""\
+        load_module("metadata")
+        default_access.properties["enable-flatpak-portal"] = false
+        default_access.enable()
+        device_defaults.enable()
+        stream_defaults.enable()
+        load_script("intended-roles.lua")
+        """),
+    "bluetooth.lua.d": "-- no Bluetooth in the test server\n",
+}
+"""WirePlumber's stock ``90-enable-all.lua`` files, less what needs hardware or D-Bus."""
+
+
+def pipewire_config() -> str:
+    """A PipeWire daemon whose graph runs at the session format with one null sink."""
+    return textwrap.dedent(f"""\
+        context.properties = {{
+            core.daemon = true
+            core.name = pipewire-0
+            default.clock.rate = {SAMPLE_RATE}
+            default.clock.allowed-rates = [ {SAMPLE_RATE} ]
+            default.clock.quantum = {PIPEWIRE_QUANTUM}
+            default.clock.min-quantum = {PIPEWIRE_QUANTUM}
+            default.clock.max-quantum = {PIPEWIRE_QUANTUM}
+        }}
+        context.spa-libs = {{
+            audio.convert.* = audioconvert/libspa-audioconvert
+            support.*       = support/libspa-support
+        }}
+        context.modules = [
+            {{ name = libpipewire-module-rt args = {{ nice.level = -11 rt.prio = 88 }}
+               flags = [ ifexists nofail ] }}
+            {{ name = libpipewire-module-protocol-native }}
+            {{ name = libpipewire-module-metadata }}
+            {{ name = libpipewire-module-spa-node-factory }}
+            {{ name = libpipewire-module-client-node }}
+            {{ name = libpipewire-module-access }}
+            {{ name = libpipewire-module-adapter }}
+            {{ name = libpipewire-module-link-factory }}
+        ]
+        context.objects = [
+            {{ factory = spa-node-factory
+               args = {{ factory.name = support.node.driver node.name = Dummy-Driver
+                        node.group = pipewire.dummy priority.driver = 20000 }} }}
+            {{ factory = adapter
+               args = {{ factory.name = support.null-audio-sink node.name = {SINK}
+                        node.description = "Voice coach test sink" media.class = Audio/Sink
+                        audio.position = [ MONO ] audio.rate = {SAMPLE_RATE}
+                        object.linger = true }} }}
+        ]
+        """)
 
 
 def _die_with_parent() -> None:

@@ -364,7 +364,9 @@ def test_doctor_with_a_sound_device(tmp_path):
     assert lines[0] == f"ok    sound library: simpleaudio-patched 1.0.5 on {python}"
     assert lines[1].startswith("ok    speech engine: ")
     assert lines[2].startswith("ok    voices: ")
-    assert lines[3] == "ok    sound device: the default device played a silent test"
+    assert lines[3] == ("ok    sound stack: bare ALSA (no sound server answered); default"
+                        " output: default (ALSA's default device)")
+    assert lines[4] == "ok    sound device: the default device played a silent test"
     assert lines[-1] == "Everything needed for a session works."
     assert result.stderr == ""
 
@@ -374,10 +376,10 @@ def test_doctor_without_a_sound_device(tmp_path):
     result = run_doctor(tmp_path, NO_DEVICE_ALSA_CONFIG)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines[3] == ("FAIL  sound device: no sound device could be opened (ALSA: No such file or"
+    assert lines[4] == ("FAIL  sound device: no sound device could be opened (ALSA: No such file or"
                         " directory); 'voice-coach export' writes the session to WAV without one")
-    assert lines[4].startswith("      fix: ")
-    assert result.stderr == "Error: 1 of 9 checks failed\n"
+    assert lines[5].startswith("      fix: ")
+    assert result.stderr == "Error: 1 of 10 checks failed\n"
 
 
 # --- Conventions

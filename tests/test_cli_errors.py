@@ -5,7 +5,8 @@ what a person sees: the whole of stderr, the exit code (2 bad input, 1 run-time 
 and never a traceback. Faults are caused for real where a person would meet them: a file
 root cannot read (capabilities dropped with ``setpriv``), a read-only bind mount, the
 espeak-ng library hidden by a bind mount in a private mount namespace, ALSA without a
-device. Those need root and util-linux; they are skipped elsewhere.
+device. Those need root and util-linux, the mount faults also a private mount namespace
+(not in a chroot, where / is not a mount point); they are skipped elsewhere.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ needs_root = pytest.mark.skipif(
     reason="needs root and util-linux (unshare, mount, setpriv) to cause the fault for real")
 
 
-
 def espeak_languages() -> str:
     """The base language codes ``espeak-ng --voices`` lists, as the error should name them."""
     if not shutil.which("espeak-ng"):
@@ -49,6 +49,25 @@ def espeak_languages() -> str:
 
 
 ESPEAK_LANGUAGES = espeak_languages()
+
+
+def private_mounts_refused() -> str:
+    """Why a private mount namespace cannot be had here, or "" if it can. ``unshare
+    --propagation private`` remounts / private, which fails where / is not a mount point
+    (a chroot, some containers): the fault cannot be caused there."""
+    if not IS_ROOT or not shutil.which("unshare"):
+        return "needs root and unshare"
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode == 0:
+        return ""
+    return probe.stderr.strip() or f"unshare exited {probe.returncode}"
+
+
+PRIVATE_MOUNTS_REFUSED = private_mounts_refused()
+needs_private_mounts = pytest.mark.skipif(
+    bool(PRIVATE_MOUNTS_REFUSED),
+    reason=f"needs a private mount namespace to cause the fault for real: {PRIVATE_MOUNTS_REFUSED}")
 
 TINY = """\
 title = "Tiny"
@@ -301,7 +320,7 @@ CASES = [
          env={"VOICE_COACH_CONFIG": "settings.toml"}),
     Case("settings file with an unknown key", ["plan"], 2,
          "Error: settings.toml: colour: unknown setting; known: breath, breath_to, caution,"
-         " chime_volume, engine, history, lang, minutes, rate, routine, voice, volume\n",
+         " chime_volume, device, engine, history, lang, minutes, rate, routine, voice, volume\n",
          setup=lambda tmp: write(tmp / "settings.toml", "colour = 1\n"),
          env={"VOICE_COACH_CONFIG": "settings.toml"}),
 ]
@@ -344,6 +363,7 @@ def test_a_routine_root_cannot_read(tmp_path: Path) -> None:
 
 
 @needs_root
+@needs_private_mounts
 @pytest.mark.parametrize("exists", [False, True], ids=["new folder", "empty folder"])
 def test_an_output_folder_on_a_read_only_mount(tmp_path: Path, exists: bool) -> None:
     write(tmp_path / "tiny.toml", TINY)
@@ -371,6 +391,7 @@ def espeak_library() -> Path:
 
 
 @needs_root
+@needs_private_mounts
 @pytest.mark.engine
 @pytest.mark.parametrize("command", [["export", "tiny.toml", "-o", "out", "-q"],
                                      ["voices"]], ids=" ".join)

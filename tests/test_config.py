@@ -27,7 +27,7 @@ from voice_coach.config import (
     unset_value,
 )
 
-KNOWN = ("breath, breath_to, caution, chime_volume, engine, history, lang, minutes, rate,"
+KNOWN = ("breath, breath_to, caution, chime_volume, device, engine, history, lang, minutes, rate,"
          " routine, voice, volume")
 
 
@@ -64,7 +64,8 @@ def test_settings_table_names_each_key_and_its_environment_variable() -> None:
     assert ", ".join(SETTINGS) == KNOWN
     assert [spec.envvar for spec in SETTINGS.values()] == [
         "VOICE_COACH_BREATH", "VOICE_COACH_BREATH_TO", "VOICE_COACH_CAUTION",
-        "VOICE_COACH_CHIME_VOLUME", "VOICE_COACH_ENGINE", "VOICE_COACH_HISTORY",
+        "VOICE_COACH_CHIME_VOLUME", "VOICE_COACH_DEVICE", "VOICE_COACH_ENGINE",
+        "VOICE_COACH_HISTORY",
         "VOICE_COACH_LANG", "VOICE_COACH_MINUTES", "VOICE_COACH_RATE",
         "VOICE_COACH_ROUTINE", "VOICE_COACH_VOICE", "VOICE_COACH_VOLUME"]
     assert all(spec.help.endswith(".") for spec in SETTINGS.values())
@@ -388,6 +389,7 @@ def test_resolve_precedence_case_by_case() -> None:
         Setting("breath_to", None, "default"),
         Setting("caution", False, "environment", "VOICE_COACH_CAUTION"),
         Setting("chime_volume", 1.0, "default"),
+        Setting("device", None, "default"),
         Setting("engine", "pyttsx3", "default"),
         Setting("history", True, "default"),
         Setting("lang", None, "default"),
@@ -403,7 +405,8 @@ def test_resolve_with_nothing_set_gives_the_table_defaults() -> None:
     found = resolve(SETTINGS, {}, {}, {})
     assert {key: s.value for key, s in found.items()} == {
         "breath": None, "breath_to": None, "caution": True, "chime_volume": 1.0,
-        "engine": "pyttsx3", "history": True, "lang": None, "minutes": None, "rate": 140,
+        "device": None, "engine": "pyttsx3", "history": True, "lang": None, "minutes": None,
+        "rate": 140,
         "routine": "psoas-release", "voice": None,
         "volume": 1.0}
     assert all(s.source == "default" and s.detail == "" for s in found.values())

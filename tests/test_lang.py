@@ -190,7 +190,7 @@ def test_psoas_follows_every_instruction_of_the_seed_in_order_in_each_language(l
         found = text.find(instruction, position)
         assert found >= 0, f"missing or out of order: {instruction!r}"
         position = found
-    assert "5-10 minutes" in (DATA / "psoas-seed.txt").read_text(encoding="utf-8")
+    assert "5-10 minutes" in (DATA / "psoas-release-source.txt").read_text(encoding="utf-8")
 
 
 def test_the_psoas_spots_agree_in_each_language():

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import itertools
 import json
 import os
 import re
@@ -37,7 +36,7 @@ from typing import Any, Final
 import numpy as np
 import pytest
 
-from support.audio import best_match, locate, noise, read_wav, runs, write_wav
+from support.audio import find_session, locate, noise, read_wav, runs, write_wav
 from support.processes import first_sound_s, size_of
 from support.soundserver import NO_DEVICE_ALSA_CONFIG, AlsaFile, SoundServer
 from voice_coach.pcm import SAMPLE_RATE, Samples
@@ -170,35 +169,27 @@ def test_a_whole_session_through_the_sound_server_has_every_cue_on_time(
     heard = recording.samples
 
     assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
-    events = [e for e in timeline["events"] if e["kind"] in ("cue", "speech")]
-    first = events[0]
+    assert_heard_whole(heard, session, timeline, cues=14)
+
+
+def assert_heard_whole(heard: Samples, session: Samples, timeline: dict[str, Any],
+                       cues: int) -> None:
+    """Every cue and line of the exported session is in ``heard``, cues spaced to the sample.
+
+    The same check for every sound server (``support.audio.find_session``).
+    """
+    first = next(e for e in timeline["events"] if e["kind"] in ("cue", "speech"))
     assert first["cue"] == "start"
     start_cue = session[first["start_sample"] : first["end_sample"]]
-    origin, score = best_match(heard, start_cue, around=0, radius=15 * SAMPLE_RATE)
-    assert score > 0.99, f"start chime not found (best correlation {score:.3f})"
-    origin -= first["start_sample"]
-
-    found: list[tuple[dict[str, Any], int, float]] = []
-    for event in events:
-        planned = origin + event["start_sample"]
-        at, score = best_match(heard, session[event["start_sample"] : event["end_sample"]],
-                               around=planned, radius=SAMPLE_RATE // 4)
-        found.append((event, at, score))
-    missing = [(e["kind"], e.get("cue") or e.get("text"), round(s, 3))
-               for e, _, s in found if s < 0.99]
-    assert not missing, f"not heard as exported: {missing}"
-
-    cues = [(e["start_sample"], at) for e, at, _ in found if e["kind"] == "cue"]
-    errors = np.array([(b_at - a_at) - (b_planned - a_planned)
-                       for (a_planned, a_at), (b_planned, b_at) in itertools.pairwise(cues)])
-    drift = (found[-1][1] - origin) - found[-1][0]["start_sample"]
-    print(f"{len(cues)} cues, {len(errors)} spacings; spacing error, ms: median"
-          f" {np.median(np.abs(errors)) / MS:.3f}, max {np.abs(errors).max() / MS:.3f};"
-          f" drift over the session {drift / MS:.3f} ms;"
-          f" lowest correlation {min(s for _, _, s in found):.4f}")
-    assert len(cues) == sum(e["kind"] == "cue" for e in timeline["events"]) == 14
-    assert np.abs(errors).max() <= round(MS)
+    found = find_session(heard, session, timeline)
+    assert found.start_score > 0.99, (f"start chime not found (best correlation"
+                                      f" {found.start_score:.3f})")
+    assert not found.missing(), f"not heard as exported: {found.missing()}"
+    print(found.summary())
+    assert found.cues == sum(e["kind"] == "cue" for e in timeline["events"]) == cues
+    assert np.abs(found.cue_spacing_errors()).max() <= round(MS)
     onset = round(10 * MS)
+    origin = found.origin
     assert np.array_equal(heard[origin + first["start_sample"] :][:onset], start_cue[:onset])
     assert np.abs(start_cue[:onset].astype(np.int32)).max() > 5000
 

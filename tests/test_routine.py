@@ -26,7 +26,8 @@ from voice_coach.routine import (
 )
 
 HEAD = 'id = "t"\ntitle = "T"\n'
-SEED = Path(__file__).resolve().parent / "data" / "psoas-seed.txt"
+SEED = Path(__file__).resolve().parent / "data" / "psoas-release-source.txt"
+"""The public technique text the psoas release follows (see tests/data/README.md)."""
 
 
 def test_builtins_are_listed_and_load():

@@ -227,9 +227,7 @@ def _setting_option(spec: Spec) -> Callable[[F], F]:
     }
     names = [spec.option] + ([spec.short] if spec.short else [])
     if spec.default is None:
-        shown = {"voice": "the engine's for the language",
-                 "lang": "the locale's when the routine has it, else the routine's"}.get(
-            spec.key, "the routine's")
+        shown = spec.unset
     elif isinstance(spec.default, bool):
         shown = spec.option.split("/")[0 if spec.default else 1].lstrip("-")
     else:
@@ -524,15 +522,16 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
       voice-coach play --minutes 10 --rate 130 --no-caution
       voice-coach play box-breathing --breath 5:5:5:5
     """
-    from voice_coach import live
+    from voice_coach import devices, live
     from voice_coach.player import Playback, SimpleaudioDevice
 
     values = _settings("play", routine, **given)
+    route = devices.choose(values["device"])
     loaded = _routine(values["routine"], values["lang"])
     session = _build(loaded, _session_options(values, loaded, cues), values["engine"],
                      no_cache, quiet)
     samples = session.mixer().render()
-    device = SimpleaudioDevice()
+    device = SimpleaudioDevice(route=route)
     playback = Playback(device, sample_rate=session.timeline.sample_rate)
     display = live.display_for(sys.stdout, quiet)
     started_at = datetime.now(UTC)
@@ -678,7 +677,7 @@ def config(ctx: click.Context) -> None:
                                                        found_locale[1])) if found_locale \
                 else ("(the routine's)", setting)
         elif setting.value is None:
-            shown = "(the language's)" if spec.key == "voice" else "(the routine's)"
+            shown = f"({spec.unset})"
         elif found.written and spec.key in found.written and spec.key not in found.values:
             shown = "(invalid)"
         else:
@@ -764,6 +763,30 @@ def config_path_command() -> None:
     from voice_coach.config import config_path
 
     click.echo(str(config_path()))
+
+
+@cli.command("devices")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
+def devices_command(as_json: bool) -> None:
+    """List the sound outputs you can play on, '*' marking the default.
+
+    The sound server's sinks (PipeWire or PulseAudio) when one runs, else ALSA's cards
+    and PCMs. Choose one with 'play --device NAME' or 'config set device NAME'.
+
+    \b
+    Examples:
+      voice-coach devices
+      voice-coach play --device bluez_output.00_11_22_33_44_55.1
+      voice-coach devices --json
+    """
+    from voice_coach import devices
+
+    found = devices.discover()
+    if as_json:
+        click.echo(json.dumps(devices.as_json(found), indent=2))
+        return
+    for line in devices.lines(found):
+        click.echo(line)
 
 
 @cli.command()

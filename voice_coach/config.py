@@ -70,7 +70,8 @@ _SOUND: Final[frozenset[Command]] = frozenset({"play", "export"})
 class Spec:
     """One setting: its key in the file, what it accepts, its default and its option.
 
-    ``default`` None means the routine's (minutes, breath) or the engine's (voice).
+    ``default`` None means another part decides; ``unset`` says which, for help and
+    ``config`` (the routine's minutes, the language's voice, the system's device).
     ``option`` is the command-line option of the ``commands`` that take it, with
     ``short`` its one-letter form; a bool's option is a ``--x/--no-x`` pair. A setting
     without an option (``routine``) is a command's argument. A "choice" takes one of
@@ -83,6 +84,7 @@ class Spec:
     low: float = 0.0
     high: float = 0.0
     default: object = None
+    unset: str = "the routine's"
     option: str | None = None
     short: str | None = None
     commands: frozenset[Command] = frozenset()
@@ -106,13 +108,16 @@ SETTINGS: Final[Mapping[str, Spec]] = {
              option="--caution/--no-caution", commands=_SHAPE),
         Spec("chime_volume", "float", "Chime volume relative to the voice, 0 to 2.", 0.0, 2.0,
              default=1.0, option="--chime-volume", commands=_SOUND),
+        Spec("device", "str", "Sound output to play on, a name 'voice-coach devices' lists.",
+             unset="the system's", option="--device", commands=frozenset({"play"})),
         Spec("engine", "choice", "Speech engine: pyttsx3 (espeak-ng) or piper (a natural"
              f" voice; {NEURAL_INSTALL}).", default=ENGINES[0], option="--engine",
              commands=_SHAPE | {"voices", "doctor"}, choices=ENGINES),
         Spec("history", "bool", "Record each session in the local history file.",
              default=True, option="--history/--no-history", commands=frozenset({"play"})),
-        Spec("lang", "lang", f"Language of the session: {', '.join(LANGUAGES)}.",
-             option="--lang", commands=_SHAPE | {"routines"}),
+        Spec("lang", "lang", f"Language of the session: {', '.join(LANGUAGES)}; unset, the"
+             " locale's when the routine has it.", option="--lang",
+             commands=_SHAPE | {"routines"}),
         Spec("minutes", "float", "Target session length in minutes.", MIN_MINUTES,
              MAX_MINUTES, option="--minutes", short="-m", commands=_SHAPE),
         Spec("rate", "int", "Speech speed in words per minute (both engines).", MIN_RATE_WPM,
@@ -121,8 +126,8 @@ SETTINGS: Final[Mapping[str, Spec]] = {
         Spec("routine", "str", "Default routine: a built-in id or a path to a TOML file.",
              default=DEFAULT_ROUTINE),
         Spec("voice", "str", "Engine voice: an espeak-ng id or language, e.g. en-gb; for"
-             " piper a voice name, a language or an .onnx path.", option="--voice",
-             commands=_SHAPE | {"doctor"}),
+             " piper a voice name, a language or an .onnx path.", unset="the language's",
+             option="--voice", commands=_SHAPE | {"doctor"}),
         Spec("volume", "float", "Voice volume, 0 to 1.", 0.0, 1.0, default=1.0,
              option="--volume", commands=_SOUND),
     )

@@ -9,8 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voice_coach.errors import VoiceCoachError
+
+if TYPE_CHECKING:
+    from voice_coach.devices import SoundStack
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,15 @@ def check_piper(chosen: bool, voice: str | None = None, folder: Path | None = No
     return Check(name, True, f"{voice_file.name} loaded and rendered a test phrase"
                  f" ({seconds:.1f} s of speech in {took_s:.1f} s, {piper_engine.THREADS}"
                  " lines at once)")
+def check_sound_stack(found: SoundStack | None = None) -> Check:
+    """Which stack plays here (PipeWire, PulseAudio, bare ALSA) and its default output."""
+    from voice_coach import devices
+
+    found = found if found is not None else devices.discover()
+    if not found.outputs:
+        return Check("sound stack", False, f"{devices.describe(found)}; no outputs found",
+                     "on a desktop, start PipeWire or PulseAudio")
+    return Check("sound stack", True, devices.describe(found))
 
 
 def check_device() -> Check:
@@ -154,6 +167,7 @@ def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
         check_simpleaudio(),
         speech,
         voices,
+        check_sound_stack(),
         check_device(),
         check_writable("speech cache", cache_dir),
         check_writable("settings folder", config_path().parent),

@@ -13,21 +13,26 @@ keeps at most one play running and always stops it before the process exits.
 
 from __future__ import annotations
 
+import _thread
 import atexit
+import collections
 import contextlib
+import ctypes
 import errno
 import os
 import re
+import signal
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import IO, Any, Final, Literal, Protocol, TypeAlias
 
 import numpy as np
 
+from voice_coach import devices
 from voice_coach.errors import VoiceCoachError
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
@@ -39,6 +44,11 @@ STOP_TIMEOUT_S: Final = 10.0
 """How long a stopping device may take to play out its buffer and close."""
 POLL_S: Final = 0.002
 PROBE_S: Final = 0.05
+WATCH_S: Final = 0.5
+"""How often a play through a sound server checks that its output and server are there."""
+LOST_WITHIN_S: Final = WATCH_S + devices.ANSWER_TIMEOUT_S + 0.5
+"""The longest a session goes on after its output or server went away (the README says 3 s)."""
+LOST_SIGNAL: Final = signal.SIGUSR1
 
 _EXPORT_INSTEAD: Final = "or use 'voice-coach export' to write the session to WAV"
 _EXPORT_WITHOUT: Final = "'voice-coach export' writes the session to WAV without one"
@@ -72,19 +82,35 @@ class Device(Protocol):
 
 
 class SimpleaudioDevice:
-    """ALSA's default device, through simpleaudio. Every failure is one ``PlaybackError``.
+    """An output (ALSA's default unless ``route`` says), through simpleaudio.
 
-    The array is not copied: the device plays straight out of it, so it must not change
-    while playing. What ALSA and the sound server print while a play starts never reaches
-    the terminal; the last start's text is kept in ``noise``.
+    Every failure is one ``PlaybackError``. The array is not copied: the device plays
+    straight out of it, so it must not change while playing. What ALSA and the sound
+    server print never reaches the terminal; the last start's text is kept in ``noise``.
+
+    simpleaudio cannot tell that its output went away: a server moves the stream to its
+    default sink, or the play just ends. So a play through a server is watched, every
+    ``WATCH_S``, by a thread that asks the server; when the chosen sink or the server is
+    gone, it stops the play and interrupts the main thread the way Ctrl-C does, with a
+    ``PlaybackError`` saying what went away (the loop driving the session knows nothing
+    of devices). The device that is started from the main thread is the one watched.
     """
 
-    def __init__(self, sample_rate: int = SAMPLE_RATE) -> None:
+    def __init__(self, sample_rate: int = SAMPLE_RATE,
+                 route: devices.Route = devices.DEFAULT_ROUTE,
+                 ask: devices.Runner = devices.run_tool) -> None:
         self.sample_rate = sample_rate
+        self.route = route
         self.noise = ""
+        self.lost: str | None = None
+        """Why the output can no longer play, once the watchdog found out."""
         self._play: Any = None
         self._lock = threading.RLock()
         self._registered = False
+        self._routed = False
+        self._ask = ask
+        self._watching: threading.Event | None = None
+        self._previous_handler: Any = None
 
     def start(self, samples: Samples, offset: int) -> None:
         if samples.ndim != 1:
@@ -94,24 +120,34 @@ class SimpleaudioDevice:
         view = np.ascontiguousarray(samples[offset:], dtype="<i2")
         with self._lock:
             self.stop()
+            if self.lost is not None:
+                raise PlaybackError(self.lost)
             if not len(view):
                 return
             simpleaudio = _import_simpleaudio()
             if not self._registered:
                 atexit.register(self._close_at_exit)
                 self._registered = True
+            if not self._routed:
+                devices.apply(self.route)
+                self._routed = True
             error: str | None = None
-            with _Fd2Capture() as noise:
+            with _Fd2Capture() as noise, _alsa_messages() as messages:
                 try:
                     self._play = simpleaudio.play_buffer(view, 1, 2, self.sample_rate)
                 except Exception as exc:
                     error = describe_error(exc, self.sample_rate)
-            self.noise = noise.text
+            self.noise = noise.text + "".join(messages)
             if error is not None:
-                raise PlaybackError(error, noise.text)
+                raise PlaybackError(error, self.noise)
+            if self.route.server:
+                self._watch(self._play, len(view) / self.sample_rate)
 
     def stop(self) -> None:
         with self._lock:
+            if self._watching is not None:
+                self._watching.set()
+                self._watching = None
             play = self._play
             if play is None:
                 return
@@ -134,10 +170,40 @@ class SimpleaudioDevice:
             if self._registered:
                 atexit.unregister(self._close_at_exit)
                 self._registered = False
+            if self._previous_handler is not None:
+                signal.signal(LOST_SIGNAL, self._previous_handler)
+                self._previous_handler = None
 
     def _close_at_exit(self) -> None:
         with contextlib.suppress(PlaybackError):
             self.close()
+
+    def _watch(self, play: Any, seconds: float) -> None:
+        """Start the watchdog of ``play``, which should last ``seconds``."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self._previous_handler is None:
+            self._previous_handler = signal.signal(LOST_SIGNAL, self._raise_lost)
+        stopped = threading.Event()
+        self._watching = stopped
+        ends_at = time.monotonic() + seconds
+        threading.Thread(target=self._watchdog, args=(play, stopped, ends_at),
+                         name="voice-coach-device-watch", daemon=True).start()
+
+    def _watchdog(self, play: Any, stopped: threading.Event, ends_at: float) -> None:
+        while not stopped.wait(WATCH_S):
+            problem = devices.watch_problem(devices.sink_names(self._ask), self.route.output)
+            if problem is None and not play.is_playing() and time.monotonic() < ends_at - 1.0:
+                problem = "the sound device stopped playing; the session stopped"
+            if problem is not None and not stopped.is_set():
+                self.lost = problem
+                play.stop()
+                _thread.interrupt_main(LOST_SIGNAL)
+                return
+
+    def _raise_lost(self, signum: int, frame: object) -> None:
+        if self.lost is not None:
+            raise PlaybackError(self.lost)
 
 
 def describe_error(exc: BaseException, sample_rate: int = SAMPLE_RATE) -> str:
@@ -163,9 +229,10 @@ def describe_error(exc: BaseException, sample_rate: int = SAMPLE_RATE) -> str:
     return f"the sound device could not play ({what}: {alsa})"
 
 
-def probe_device(sample_rate: int = SAMPLE_RATE) -> str | None:
-    """None if the default sound device plays, else the one line saying why it cannot."""
-    device = SimpleaudioDevice(sample_rate)
+def probe_device(sample_rate: int = SAMPLE_RATE,
+                 route: devices.Route = devices.DEFAULT_ROUTE) -> str | None:
+    """None if the sound device plays, else the one line saying why it cannot."""
+    device = SimpleaudioDevice(sample_rate, route)
     try:
         device.start(np.zeros(round(PROBE_S * sample_rate), dtype=np.int16), 0)
         device.stop()
@@ -275,6 +342,48 @@ def _import_simpleaudio() -> ModuleType:
                             f" reinstall voice-coach, {_EXPORT_INSTEAD}") from None
     module: ModuleType = simpleaudio
     return module
+
+
+_AlsaHandler = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                ctypes.c_int, ctypes.c_char_p)
+_alsa_handler: Any = None
+_alsa_heard: collections.deque[str] = collections.deque(maxlen=50)
+
+
+@contextlib.contextmanager
+def _alsa_messages() -> Iterator[list[str]]:
+    """ALSA's messages while the block runs (``ALSA lib file:line:(function) format``).
+
+    From the first use on, ALSA reports to a handler here instead of fd 2: simpleaudio's
+    playback thread keeps printing (``underrun occurred``) long after a play started,
+    when no capture of fd 2 could be in place without hiding our own messages too.
+    """
+    _quiet_alsa()
+    _alsa_heard.clear()
+    heard: list[str] = []
+    try:
+        yield heard
+    finally:
+        heard.extend(_alsa_heard)
+
+
+def _quiet_alsa() -> None:
+    global _alsa_handler
+    if _alsa_handler is not None:
+        return
+    try:
+        library = ctypes.CDLL("libasound.so.2")
+    except OSError:
+        return
+
+    def remember(file: bytes | None, line: int, function: bytes | None, err: int,
+                 fmt: bytes | None) -> None:
+        where = f"{(file or b'?').decode(errors='replace')}:{line}"
+        what = (fmt or b"").decode(errors="replace")
+        _alsa_heard.append(f"ALSA lib {where}:({(function or b'').decode()}) {what}\n")
+
+    _alsa_handler = _AlsaHandler(remember)
+    library.snd_lib_error_set_handler(_alsa_handler)
 
 
 class _Fd2Capture:
