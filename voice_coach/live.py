@@ -134,7 +134,6 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
             _seek(stream, playback, starts[step + 1])
         elif key in ("b", "B"):
             _seek(stream, playback, starts[step])
-    playback.stop()
     if stream.error is not None:
         raise stream.error
     timeline = stream.timeline()
