@@ -164,9 +164,7 @@ class SessionStream:
                     self._wake.notify_all()
         except BaseException as exc:  # handed to the player, which raises it
             with self._lock:
-                self._error = exc
-                self._cut()
-                self._wake.notify_all()
+                self._fail(exc, self.final())
         finally:
             self._score_ready.set()
 
@@ -180,8 +178,11 @@ class SessionStream:
                     self._release(self._low, keep)
                     self._low = keep
                 target = self._target(position)
-                if self._high < target:
-                    self._fill_to(min(target, self._high + round(CHUNK_S * self.sample_rate)))
+                if self._high < target and self._error is None:
+                    try:
+                        self._fill_to(min(target, self._high + round(CHUNK_S * self.sample_rate)))
+                    except Exception as exc:  # a clip could not be read back: as a failure
+                        self._fail(exc, self._high)
                     continue
                 self._wake.wait(FILL_POLL_S)
 
@@ -205,15 +206,15 @@ class SessionStream:
             self._map.madvise(mmap.MADV_DONTNEED, first * mmap.PAGESIZE,
                               (last - first) * mmap.PAGESIZE)
 
-    def _cut(self) -> None:
-        """End the stream after the last whole sentence or chime that is final, and
+    def _fail(self, error: BaseException, limit: int) -> None:
+        """End the stream after the last whole sentence or chime before ``limit``, and
         silence what was written past it (the lock is held)."""
+        self._error = error
         score = self._score
         end = 0
         if score is not None:
-            final = score.final
             for event in score.mixer.timeline.events:
-                if event.end > final:
+                if event.end > limit:
                     break
                 if event.kind != "silence":
                     end = event.end
@@ -221,3 +222,4 @@ class SessionStream:
         if self._high > end:
             self._view[max(end, self._low):self._high] = 0
             self._high = max(end, self._low)
+        self._wake.notify_all()
