@@ -5,7 +5,9 @@ real time, so it cannot stand in for a device that reads a stream as it plays (a
 that got ahead would read samples not yet written). Here the file plugin writes into a
 pipe read by this module at the session's sample rate, through a one-page pipe: the
 device is then never more than its own buffer and a page ahead of the clock, as a sound
-card is. Run as ``python -m support.paced RAW``: copy stdin to ``RAW`` at real-time speed.
+card is. Each time the device is opened again (a pause, a seek) its samples are added to
+the end of the file. Run as ``python -m support.paced RAW``: copy stdin to ``RAW`` at
+real-time speed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import numpy as np
 
@@ -73,20 +75,25 @@ def copy_in_real_time(source: int, target: Path, sample_rate: int = SAMPLE_RATE)
     second, until it ends; the writer blocks on the pipe meanwhile."""
     with contextlib.suppress(OSError):  # not a pipe (a file): pacing still holds
         fcntl.fcntl(source, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    with target.open("ab") as out:
+        fcntl.flock(out, fcntl.LOCK_EX)  # a device opened again waits for the last to end
+        _copy(source, out, sample_rate)
+
+
+def _copy(source: int, out: BinaryIO, sample_rate: int) -> None:
     started = time.monotonic()
     taken = 0
-    with target.open("wb") as out:
-        while True:
-            owed = int((time.monotonic() - started) * sample_rate) * 2 - taken
-            if owed <= 0:
-                time.sleep(_TICK_S)
-                continue
-            data = os.read(source, min(owed, _PIPE_BYTES))
-            if not data:
-                return
-            out.write(data)
-            out.flush()
-            taken += len(data)
+    while True:
+        owed = int((time.monotonic() - started) * sample_rate) * 2 - taken
+        if owed <= 0:
+            time.sleep(_TICK_S)
+            continue
+        data = os.read(source, min(owed, _PIPE_BYTES))
+        if not data:
+            return
+        out.write(data)
+        out.flush()
+        taken += len(data)
 
 
 if __name__ == "__main__":

@@ -240,6 +240,14 @@ class Playback:
         elapsed = round((self._clock() - self._started) * self.sample_rate)
         return _clamp(self._offset + elapsed, self.length)
 
+    def play_out(self, timeout_s: float) -> None:
+        """Wait, up to ``timeout_s``, for the device to play what it holds and end on its
+        own: a device reads a little ahead of the clock, so stopping the moment the clock
+        reaches the end could cut the last of the sound."""
+        deadline = self._clock() + timeout_s
+        while self._device.is_playing() and self._clock() < deadline:
+            time.sleep(POLL_S)
+
     def finished(self) -> bool:
         """Whether the position has reached the end (the device may still be closing)."""
         return self._state != "idle" and self.position() >= self.length
