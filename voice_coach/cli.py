@@ -484,12 +484,12 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
 
     values = _settings("play", routine, **given)
     composer = _composer(values["routine"], _session_options(values, cues), no_cache, quiet)
-    scores = composer.scores()
     length = composer.length
     if length is None:  # a fixed-length routine: its length is known once every line is
-        with _progress("Preparing speech", quiet):
-            whole = next(score for score in scores if score.complete)
+        whole = composer.whole()
         length, scores = whole.final, iter([whole])
+    else:
+        scores = composer.scores()
     stream = SessionStream(length, scores, sample_rate=composer.options.plan.sample_rate)
     device = SimpleaudioDevice()
     playback = Playback(device, sample_rate=stream.sample_rate)

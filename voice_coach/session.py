@@ -7,11 +7,12 @@ hand in fakes or the real thing.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -95,6 +96,10 @@ class Session:
     def mixer(self) -> Mixer:
         return Mixer(self.timeline, self.clips, self.levels)
 
+    @classmethod
+    def of(cls, score: Score) -> Session:
+        return cls(score.mixer.timeline, score.mixer.clips, score.mixer.levels)
+
 
 def cue_lengths(cues: Mapping[CueRole, Samples]) -> Callable[[CueRole], int]:
     return lambda role: len(cues[role])
@@ -120,10 +125,7 @@ def build_session(routine: Routine, options: SessionOptions,
     never is all at once.
     """
     composer = Composer(routine, options, engine_factory, cache, progress)
-    for score in composer.scores():
-        if score.complete:
-            return Session(score.mixer.timeline, score.mixer.clips, options.levels)
-    raise RuntimeError("the plan did not settle")  # pragma: no cover
+    return Session.of(composer.whole())
 
 
 # --- Speech held within bounds ---------------------------------------------------------
@@ -276,7 +278,7 @@ class Composer:
     def _mixer(self, timeline: Timeline, speech: Mapping[str, Samples]) -> Mixer:
         return Mixer(timeline, Clips(speech, self._cues), self.options.levels)
 
-    def scores(self) -> Iterator[Score]:
+    def scores(self) -> Generator[Score, None, None]:
         """The opening, then the first line, then the whole session (see the class).
 
         Raises ``SpeechError`` (and whatever the engine raises) when rendering fails.
@@ -318,6 +320,14 @@ class Composer:
             yield Score(self._mixer(timeline, store), timeline.duration, True)
         finally:
             shared.close()
+
+    def whole(self) -> Score:
+        """The complete score, every line rendered (the engine is closed on return)."""
+        with contextlib.closing(self.scores()) as scores:
+            for score in scores:
+                if score.complete:
+                    return score
+        raise RuntimeError("the plan did not settle")  # pragma: no cover
 
     def _render(self, texts: Sequence[str], store: SpeechStore,
                 engine_factory: Callable[[], Engine], done: int, total: int) -> None:
