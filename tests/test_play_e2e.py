@@ -226,6 +226,75 @@ def test_going_back_into_a_part_already_played_and_released_plays_it_again_exact
     assert np.array_equal(again, expected[step_start : step_start + len(again)])
 
 
+DYING_ENGINE: Final = """
+import sys
+import numpy as np
+from voice_coach.engines import pyttsx3_engine
+from voice_coach.speech import SpeechError
+
+
+class DyingEngine:
+    \"\"\"Speaks its first batch (a sawtooth per line), then dies, as a helper process can.\"\"\"
+
+    name, version = "dying", "1"
+    batches = 0
+
+    def render_many(self, texts, settings, *, on_clip=None):
+        DyingEngine.batches += 1
+        if DyingEngine.batches > 1:
+            raise SpeechError("the speech engine stopped unexpectedly (exit code -9)")
+        clips = [((np.arange(22050 + 100 * len(t)) % 120 - 60) * 300).astype(np.int16)
+                 for t in texts]
+        for index, clip in enumerate(clips):
+            if on_clip is not None:
+                on_clip(index, clip)
+        return clips
+
+    def voices(self):
+        return []
+
+    def close(self):
+        pass
+
+
+class DyingFactory:
+    name, version = "dying", "1"
+
+    def __call__(self):
+        return DyingEngine()
+
+
+pyttsx3_engine.open_engine = DyingFactory()
+sys.argv[0] = "voice-coach"
+from voice_coach.entry import main
+main()
+"""
+"""``voice-coach`` with an engine that dies after the first line (a fault injected at the
+process's edge: everything else is the real command)."""
+
+
+@pytest.mark.sound
+def test_an_engine_dying_mid_session_stops_after_a_whole_sentence_with_one_line(
+        paced_file: PacedFile) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", DYING_ENGINE, "play", "psoas-release", "--minutes", "10",
+         "--no-cache"], env=child_env(paced_file.env), stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=120, check=False)
+
+    assert (child.returncode, child.stderr) == (
+        1, "Error: the speech engine stopped unexpectedly (exit code -9)\n")
+    assert [e["outcome"] for e in history_entries()] == ["stopped"]
+    played = paced_file.samples()
+    sound = np.flatnonzero(played)
+    lead_in = round(0.5 * SAMPLE_RATE)
+    chime_end = lead_in + round(1.2 * SAMPLE_RATE)
+    assert sound[0] >= lead_in - 1 and sound[-1] > chime_end  # the chime, then the first line
+    # The first line, whole: a sawtooth of its own length after the chime, then nothing.
+    first_line = played[sound[-1] - 22050 + 1 : sound[-1] + 1]
+    assert np.abs(first_line.astype(np.int32)).max() >= 60 * 299
+    assert len(played) - sound[-1] < 2 * SAMPLE_RATE  # stopped right after it
+
+
 # --- 2. A whole session through the sound server, in real time --------------------------
 
 
