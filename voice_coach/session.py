@@ -255,7 +255,6 @@ class Composer:
         self._cache = cache
         self._estimate = estimated_speech_length(options.speech.rate_wpm,
                                                  options.plan.sample_rate)
-        self._store: SpeechStore | None = None
         self.length = self._known_length()
 
     def close(self) -> None:
@@ -285,7 +284,7 @@ class Composer:
         """
         return_freed_clips_to_the_system()
         shared = _SharedFactory(self._factory)
-        store = self._store = SpeechStore(self._cache, self.options.speech, shared,
+        store = SpeechStore(self._cache, self.options.speech, shared,
                                           keep=self._private)
 
         def length(text: str) -> int:
@@ -316,7 +315,7 @@ class Composer:
             if self.length is not None and timeline.duration != self.length:
                 raise SpeechError(
                     f"the spoken lines came out much longer than expected, so the session"
-                    f" no longer lasts {minutes_text(self.length, timeline.sample_rate)};"
+                    f" no longer lasts {_minutes_text(self.length, timeline.sample_rate)};"
                     " use 'voice-coach export' or a longer --minutes")
             yield Score(self._mixer(timeline, store), timeline.duration, True)
         finally:
@@ -365,7 +364,7 @@ def return_freed_clips_to_the_system() -> None:
 _M_MMAP_THRESHOLD: Final = -3
 
 
-def minutes_text(samples: int, sample_rate: int) -> str:
+def _minutes_text(samples: int, sample_rate: int) -> str:
     return f"{samples / sample_rate / 60:g} minutes"
 
 
