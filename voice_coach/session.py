@@ -284,8 +284,7 @@ class Composer:
         """
         return_freed_clips_to_the_system()
         shared = _SharedFactory(self._factory)
-        store = SpeechStore(self._cache, self.options.speech, shared,
-                                          keep=self._private)
+        store = SpeechStore(self._cache, self.options.speech, shared, keep=self._private)
 
         def length(text: str) -> int:
             return store.length(text) if text in store else self._estimate(text)
