@@ -1,4 +1,4 @@
-"""Measure voice-coach against its floors and peers: five measurements, one run, one table.
+"""Measure voice-coach against its floors and peers: six measurements, one run, one table.
 
     .venv/bin/python -m benchmarks             # the full run (about 20 minutes)
     .venv/bin/python -m benchmarks --quick     # small runs, for the smoke test (~1 minute)
@@ -21,6 +21,9 @@ One module per section:
    plan (``timeline.json``). Next to it, what a beginner writes (``naive_player``).
 5. ``resources``: peak RSS of ``export`` and ``play`` for a 10- and a 60-minute session, and
    the CPU a session uses while it plays in real time.
+6. ``streaming``: peak RSS of ``play`` at 5, 60 and 180 minutes (a fixed stretch of each,
+   cold and warm, into a device taking samples in real time), CPU once rendering is done,
+   and first sound cold and warm.
 
 The programs that run in child processes (``phases_child``, ``naive_player``,
 ``rss_launcher``) are modules here too, so the linters see them. Every command runs with

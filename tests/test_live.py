@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 
 from support.fakes import FakeClock
 from voice_coach import live
 from voice_coach.plan import Event, Timeline
 from voice_coach.player import Playback
+from voice_coach.speech import SpeechError
 
 RATE = 1000
 
@@ -77,13 +79,52 @@ def timeline() -> Timeline:
     ), ("first", "second", "third"))
 
 
-def run(presses: list[tuple[float, str]]):
+class ScriptedStream:
+    """A stream whose samples are written up to ``written_at(seconds since the start)``;
+    with ``fails_at``, composing fails at that sample (the stream then ends there)."""
+
+    def __init__(self, clock: FakeClock, written_at=lambda s: 10000, fails_at: int | None = None):
+        self.clock = clock
+        self.begun = clock.now
+        self.written_at = written_at
+        self.fails_at = fails_at
+        self.samples = np.zeros(10000, np.int16)
+        self.seeks: list[int] = []
+
+    def high(self) -> int:
+        return min(10000, self.written_at(self.clock.now - self.begun))
+
+    @property
+    def end(self) -> int:
+        return 10000 if self.fails_at is None else self.fails_at
+
+    @property
+    def error(self):
+        return None if self.fails_at is None else SpeechError("the speech engine stopped")
+
+    def timeline(self) -> Timeline:
+        return timeline()
+
+    def final(self) -> int:
+        return self.high()
+
+    def starved(self, position: int) -> bool:
+        return self.high() < self.end and self.high() - position < 500
+
+    def ready(self, position: int) -> bool:
+        return self.high() >= self.end or self.high() - position >= 3000
+
+    def seek(self, sample: int) -> None:
+        self.seeks.append(sample)
+
+
+def run(presses: list[tuple[float, str]], **stream_options):
     clock = FakeClock()
     device = RecordingDevice()
     playback = Playback(device, clock=clock, sample_rate=RATE)
     display = RecordingDisplay()
-    outcome = live.run(timeline(), np.zeros(10000, np.int16), playback,
-                       ScriptedKeys(clock, presses), display)
+    stream = ScriptedStream(clock, **stream_options)
+    outcome = live.run(stream, playback, ScriptedKeys(clock, presses), display)
     return outcome, device.calls, display, clock
 
 
@@ -127,6 +168,52 @@ def test_q_stops_at_once():
     assert calls == [("start", 0), ("stop", 0)]
     assert display.closed == ["Stopped."]
     assert clock.now - 100.0 == 3.0
+
+
+def test_a_fill_that_falls_behind_holds_the_sound_and_plays_on_once_ahead_again():
+    # Written: the first 3 s at once, the rest only from 6 s on (rendering was slow).
+    outcome, calls, display, clock = run([], written_at=lambda s: 3000 if s < 5.95 else 10000)
+    assert outcome == "completed"
+    # Held at the first tick with less than the guard (500 samples here) written ahead.
+    assert calls == [("start", 0), ("stop", 0), ("start", 2600)]
+    waiting = [s for s in display.shown if s.waiting]
+    assert waiting and {s.elapsed_s for s in waiting} == {2.6}
+    assert not any(s.paused for s in display.shown)
+    assert round(clock.now - 100.0, 6) == 13.4  # 10 s of session + 3.4 s held
+
+
+def test_the_person_pausing_while_held_stays_paused_once_the_fill_is_ready():
+    outcome, calls, display, clock = run([(3.0, " "), (9.0, " ")],
+                                         written_at=lambda s: 3000 if s < 5.95 else 10000)
+    assert outcome == "completed"
+    assert calls == [("start", 0), ("stop", 0), ("start", 2600)]
+    assert any(s.paused for s in display.shown if s.elapsed_s == 2.6)
+    assert round(clock.now - 100.0, 6) == 16.4  # resumed at 9 s, from 2.6 s: 7.4 s more
+
+
+def test_a_failure_while_composing_ends_the_session_where_the_stream_ends_and_raises_it():
+    clock = FakeClock()
+    device = RecordingDevice()
+    display = RecordingDisplay()
+    stream = ScriptedStream(clock, fails_at=2000)
+    with pytest.raises(SpeechError, match=r"^the speech engine stopped$"):
+        live.run(stream, Playback(device, clock=clock, sample_rate=RATE), ScriptedKeys(clock, []),
+                 display)
+    assert round(clock.now - 100.0, 6) == 2.0
+    assert "Session complete." not in display.closed
+
+
+def test_keys_that_seek_have_the_stream_write_from_there_first():
+    clock = FakeClock()
+    stream = ScriptedStream(clock)
+    live.run(stream, Playback(RecordingDevice(), clock=clock, sample_rate=RATE),
+             ScriptedKeys(clock, [(0.5, "n"), (3.0, "b")]), RecordingDisplay())
+    assert stream.seeks == [2000, 2000]
+
+
+def test_n_does_not_skip_to_a_step_whose_start_is_not_final_yet():
+    _, calls, _, _ = run([(0.5, "n")], written_at=lambda s: 1900 if s < 1.0 else 10000)
+    assert ("start", 2000) not in calls
 
 
 def test_terminal_display_redraws_one_line_in_place():

@@ -118,3 +118,18 @@ def test_a_clip_of_the_wrong_length_is_a_bug_not_a_silent_shift():
     wrong = Clips(speech={"hi": clip(1, 5)}, cues=CLIPS.cues)
     with pytest.raises(ValueError, match="clip for speech at sample 8 has 5 samples, the timeline says 4"):
         mix(small_timeline(), wrong)
+
+
+def test_leveled_clips_are_kept_within_a_bound_and_stay_exact():
+    from voice_coach.mix import LEVELED_CLIPS
+
+    count = LEVELED_CLIPS * 3
+    texts = [f"line {n}" for n in range(count)]
+    events = tuple(Event(10 * n, 10 * n + 10, "speech", n, text=t) for n, t in enumerate(texts))
+    timeline = Timeline("t", 100, events, tuple(texts))
+    clips = Clips(speech={t: clip(1000 + n, 10) for n, t in enumerate(texts)}, cues={})
+    mixer = Mixer(timeline, clips, Levels(voice=0.5))
+    whole = mixer.render()
+    assert len(mixer._leveled) <= LEVELED_CLIPS
+    assert whole.tolist() == [round((1000 + n) * 0.5) for n in range(count) for _ in range(10)]
+    assert mixer.render(0, 10).tolist() == whole[:10].tolist()  # dropped, made again, the same

@@ -37,6 +37,7 @@ import numpy as np
 import pytest
 
 from support.audio import find_session, locate, noise, read_wav, runs, write_wav
+from support.paced import PacedFile
 from support.processes import first_sound_s, size_of
 from support.soundserver import NO_DEVICE_ALSA_CONFIG, AlsaFile, SoundServer
 from voice_coach.pcm import SAMPLE_RATE, Samples
@@ -123,21 +124,21 @@ def streams_of(server: SoundServer, pid: int) -> int:
 # --- 1. What play hands the device is what export writes --------------------------------
 
 
-@pytest.mark.sound
-@pytest.mark.parametrize("args", [("four-seven-eight",), NON_DEFAULT],
-                         ids=["four-seven-eight", "psoas-non-default"])
-def test_play_hands_the_device_exactly_what_export_writes(
-        alsa_file: AlsaFile, tmp_path: Path, args: tuple[str, ...]) -> None:
-    expected, timeline = export(tmp_path / "export", *args)
-    assert len(expected) == timeline["duration_samples"]
-    assert np.abs(expected.astype(np.int32)).max() > 5000
+@pytest.fixture
+def paced_file(tmp_path: Path) -> PacedFile:
+    return PacedFile.in_folder(tmp_path)
 
+
+def play_and_record(device: PacedFile, args: Sequence[str], until_samples: int,
+                    timeout_s: float) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """``voice-coach play ARGS --quiet`` into ``device`` until it has taken ``until_samples``
+    (or the command ended); then SIGTERM. The result, and whether it was still playing."""
     play = subprocess.Popen([str(VOICE_COACH), "play", *args, "--quiet"],
-                            env=child_env(alsa_file.env), stdin=subprocess.DEVNULL,
+                            env=child_env(device.env), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: size_of(alsa_file.raw) >= 2 * len(expected) or play.poll() is not None,
-                   60, "play did not hand the whole session to the device")
+        wait_until(lambda: size_of(device.raw) >= 2 * until_samples or play.poll() is not None,
+                   timeout_s, "play did not hand the session to the device")
         time.sleep(0.3)
         still_playing = play.poll() is None
         play.send_signal(signal.SIGTERM)
@@ -146,13 +147,151 @@ def test_play_hands_the_device_exactly_what_export_writes(
         if play.poll() is None:
             play.kill()
             play.wait()
+    return subprocess.CompletedProcess(play.args, play.returncode, stdout, stderr), still_playing
 
-    played = alsa_file.samples()
-    assert still_playing, "play ended before the session's length had passed on the clock"
-    assert (play.returncode, stdout, stderr) == (130, "", "Error: interrupted\n")
+
+@pytest.mark.sound
+@pytest.mark.parametrize("args", [("four-seven-eight",),
+                                  pytest.param(NON_DEFAULT, marks=pytest.mark.slow)],
+                         ids=["four-seven-eight", "psoas-non-default"])
+def test_play_hands_the_device_exactly_what_export_writes(
+        paced_file: PacedFile, tmp_path: Path, args: tuple[str, ...]) -> None:
+    """The whole session, through a device that takes it in real time as a card does (it
+    streams: a device that took it all at once would find most of it not yet written)."""
+    expected, timeline = export(tmp_path / "export", *args)
+    assert len(expected) == timeline["duration_samples"]
+    assert np.abs(expected.astype(np.int32)).max() > 5000
+
+    started = time.monotonic()
+    child = voice_coach("play", *args, "--quiet", env=paced_file.env,
+                        timeout=timeline["duration_s"] + 60)
+    took_s = time.monotonic() - started
+
+    played = paced_file.samples()
+    assert took_s >= timeline["duration_s"], "play ended before the session's length had passed"
+    assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
     assert len(played) == timeline["duration_samples"]
     assert np.array_equal(played, expected)
+    assert [e["outcome"] for e in history_entries()] == ["completed"]
+
+
+@pytest.mark.sound
+def test_a_streamed_session_is_exact_past_the_moment_its_plan_became_final(
+        paced_file: PacedFile, tmp_path: Path) -> None:
+    """Every sample across the opening, the first line and the rest of the plan (final
+    only once every line's length is known) is what export writes."""
+    args = ("psoas-release", "--minutes", "10")
+    expected, timeline = export(tmp_path / "export", *args)
+    first_line = next(e for e in timeline["events"] if e["kind"] == "speech")
+    stretch = first_line["end_sample"] + 10 * SAMPLE_RATE  # well into the final plan
+
+    child, still_playing = play_and_record(paced_file, args, stretch, 90)
+
+    played = paced_file.samples()
+    assert still_playing
+    assert (child.returncode, child.stdout, child.stderr) == (130, "", "Error: interrupted\n")
+    assert len(played) >= stretch
+    assert np.array_equal(played, expected[: len(played)])
+
+
+@pytest.mark.sound
+def test_going_back_into_a_part_already_played_and_released_plays_it_again_exactly(
+        paced_file: PacedFile, tmp_path: Path) -> None:
+    args = ("psoas-release", "--minutes", "10")
+    expected, timeline = export(tmp_path / "export", *args)
+    first_line = next(e for e in timeline["events"] if e["kind"] == "speech")
+    back_after = first_line["start_sample"] + 8 * SAMPLE_RATE  # pages 2 s behind are released
+
+    terminal = Terminal(["play", *args], paced_file.env)
+    try:
+        terminal.wait_for(playing, 30, "no status line")
+        wait_until(lambda: size_of(paced_file.raw) >= 2 * back_after, 30, "not played on")
+        terminal.send(b"b")
+        seam = size_of(paced_file.raw) // 2
+        wait_until(lambda: size_of(paced_file.raw) >= 2 * (seam + 4 * SAMPLE_RATE), 30,
+                   "b did not play on")
+        terminal.send(b"q")
+        terminal.wait_exit()
+        assert terminal.process.returncode == 0
+    finally:
+        terminal.close()
+
+    played = paced_file.samples()
+    same = int(np.flatnonzero(played[: len(expected)] != expected[: len(played)])[0])
+    again = played[same:]
+    step_start = first_line["start_sample"]
+    assert same >= back_after  # exact up to the key, which came with the first 2 s released
+    assert len(again) >= 3 * SAMPLE_RATE
+    assert np.array_equal(again, expected[step_start : step_start + len(again)])
+
+
+DYING_ENGINE: Final = """
+import sys
+import numpy as np
+from voice_coach.engines import pyttsx3_engine
+from voice_coach.speech import SpeechError
+
+
+class DyingEngine:
+    \"\"\"Speaks its first batch (a sawtooth per line), then dies, as a helper process can.\"\"\"
+
+    name, version = "dying", "1"
+    batches = 0
+
+    def render_many(self, texts, settings, *, on_clip=None):
+        DyingEngine.batches += 1
+        if DyingEngine.batches > 1:
+            raise SpeechError("the speech engine stopped unexpectedly (exit code -9)")
+        clips = [((np.arange(22050 + 100 * len(t)) % 120 - 60) * 300).astype(np.int16)
+                 for t in texts]
+        for index, clip in enumerate(clips):
+            if on_clip is not None:
+                on_clip(index, clip)
+        return clips
+
+    def voices(self):
+        return []
+
+    def close(self):
+        pass
+
+
+class DyingFactory:
+    name, version = "dying", "1"
+
+    def __call__(self):
+        return DyingEngine()
+
+
+pyttsx3_engine.open_engine = DyingFactory()
+sys.argv[0] = "voice-coach"
+from voice_coach.entry import main
+main()
+"""
+"""``voice-coach`` with an engine that dies after the first line (a fault injected at the
+process's edge: everything else is the real command)."""
+
+
+@pytest.mark.sound
+def test_an_engine_dying_mid_session_stops_after_a_whole_sentence_with_one_line(
+        paced_file: PacedFile) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", DYING_ENGINE, "play", "psoas-release", "--minutes", "10",
+         "--no-cache"], env=child_env(paced_file.env), stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=120, check=False)
+
+    assert (child.returncode, child.stderr) == (
+        1, "Error: the speech engine stopped unexpectedly (exit code -9)\n")
     assert [e["outcome"] for e in history_entries()] == ["stopped"]
+    played = paced_file.samples()
+    sound = np.flatnonzero(played)
+    lead_in = round(0.5 * SAMPLE_RATE)
+    chime_end = lead_in + round(1.2 * SAMPLE_RATE)
+    assert sound[0] >= lead_in - 1 and sound[-1] > chime_end  # the chime, then the first line
+    # The first line, whole: a sawtooth of its own length after the chime, then nothing.
+    first_line = played[sound[-1] - 22050 + 1 : sound[-1] + 1]
+    assert np.abs(first_line.astype(np.int32)).max() >= 60 * 299
+    assert len(played) - sound[-1] < 2 * SAMPLE_RATE  # stopped right after it
 
 
 # --- 2. A whole session through the sound server, in real time --------------------------

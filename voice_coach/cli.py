@@ -45,12 +45,15 @@ from voice_coach.timefmt import minutes_seconds
 
 if TYPE_CHECKING:
     from voice_coach.config import ConfigFile
-    from voice_coach.session import Session, SessionOptions
+    from voice_coach.session import Composer, Session, SessionOptions
     from voice_coach.speech import Engine
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "VOICE_COACH"}
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+PLAY_OUT_S = 2.0
+"""How long a finished session may take to play out what the device still holds."""
 
 
 class Interrupted(click.ClickException):
@@ -436,6 +439,17 @@ def _engine_factory(engine: str, voice: str | None) -> Callable[[], Engine]:
     return open_engine
 
 
+def _composer(loaded: Routine, options: SessionOptions, engine: str,
+              no_cache: bool) -> Composer:
+    """Get ready to render what the routine speaks, line by line, as it plays."""
+    from voice_coach.cache import ClipCache
+    from voice_coach.session import Composer
+
+    factory = _engine_factory(engine, options.speech.voice)
+    cache = None if no_cache else ClipCache(_cache_dir())
+    return Composer(loaded, options, factory, cache)
+
+
 def _cache_dir() -> Path:
     import platformdirs
 
@@ -524,32 +538,45 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
     """
     from voice_coach import devices, live
     from voice_coach.player import Playback, SimpleaudioDevice
+    from voice_coach.stream import SessionStream
 
     values = _settings("play", routine, **given)
     route = devices.choose(values["device"])
     loaded = _routine(values["routine"], values["lang"])
-    session = _build(loaded, _session_options(values, loaded, cues), values["engine"],
-                     no_cache, quiet)
-    samples = session.mixer().render()
+    composer = _composer(loaded, _session_options(values, loaded, cues), values["engine"],
+                         no_cache)
+    length = composer.length
+    if length is None:  # a fixed-length routine: its length is known once every line is
+        whole = composer.whole()
+        length, scores = whole.final, iter([whole])
+    else:
+        scores = composer.scores()
+    stream = SessionStream(length, scores, sample_rate=composer.options.plan.sample_rate)
     device = SimpleaudioDevice(route=route)
-    playback = Playback(device, sample_rate=session.timeline.sample_rate)
+    playback = Playback(device, sample_rate=stream.sample_rate)
     display = live.display_for(sys.stdout, quiet)
     started_at = datetime.now(UTC)
     outcome: live.Outcome = "quit"
     try:
+        stream.start(playback.position)
         with live.keys_for(sys.stdin, None if quiet else sys.stderr) as keys:
-            outcome = live.run(session.timeline, samples, playback, keys, display)
+            outcome = live.run(stream, playback, keys, display)
     except BaseException:
         display.abort()
         raise
     finally:
         started = playback.state != "idle"
-        played_s = playback.position() / session.timeline.sample_rate
+        played_s = playback.position() / stream.sample_rate
+        if outcome == "completed":
+            playback.play_out(PLAY_OUT_S)
         playback.stop()
         device.close()
-        if started and values["history"]:
-            _record(routine_id=session.timeline.routine_id, started_at=started_at,
-                    planned_s=session.timeline.duration_s, played_s=played_s,
+        stream.close()
+        composer.close()
+        timeline = stream.timeline()
+        if started and values["history"] and timeline is not None:
+            _record(routine_id=timeline.routine_id, started_at=started_at,
+                    planned_s=length / stream.sample_rate, played_s=played_s,
                     completed=outcome == "completed", quiet=quiet)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from voice_coach.errors import VoiceCoachError
 from voice_coach.mix import Mixer
 from voice_coach.pcm import Samples, wav_header
-from voice_coach.plan import Timeline, to_dict
+from voice_coach.plan import Event, Timeline, to_dict
 from voice_coach.signals import stop_deferred
 
 CHUNK_S = 10
@@ -168,10 +168,9 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None) -> list[Exp
     targets: list[ExportTarget] = []
     spoken = [e for e in timeline.events if e.kind == "speech" and e.text]
     for index, event in enumerate(spoken, start=1):
-        clip = mixer.clip_for(event)
-        assert clip is not None
         path = out_dir / NARRATION_DIR / narration_name(index, event.text or "")
-        targets.append(ExportTarget(path, functools.partial(_write_clip, clip=clip, rate=rate)))
+        targets.append(ExportTarget(path, functools.partial(_write_clip, mixer=mixer,
+                                                            event=event, rate=rate)))
 
     def session_chunks() -> Iterator[Samples]:
         step = CHUNK_S * rate
@@ -192,7 +191,10 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None) -> list[Exp
     return targets
 
 
-def _write_clip(path: Path, *, clip: Samples, rate: int) -> None:
+def _write_clip(path: Path, *, mixer: Mixer, event: Event, rate: int) -> None:
+    """One line's clip, fetched only now: a long session's clips are never all held."""
+    clip = mixer.clip_for(event)
+    assert clip is not None
     write_wav(path, iter([clip]), rate)
 
 

@@ -27,6 +27,9 @@ TICK_S = 0.1
 
 Outcome = Literal["completed", "quit"]
 
+WAITING: Final = "waiting for the speech to be ready"
+"""Shown while the sound is held because rendering fell behind the playhead."""
+
 BACKGROUND_NOTE: Final = ("note: not in the terminal's foreground, so keys are off"
                           " (Ctrl-C does not reach it either); 'kill {pid}' stops the session")
 """Said once when ``play`` runs outside the terminal's foreground (``&``, ``timeout``)."""
@@ -41,9 +44,24 @@ class PlaybackControl(Protocol):
     def seek(self, sample: int) -> None: ...
     def stop(self) -> None: ...
     def position(self) -> int: ...
-    def finished(self) -> bool: ...
     @property
     def state(self) -> str: ...
+
+
+class Stream(Protocol):
+    """What the loop needs of ``stream.SessionStream``: samples written ahead of it."""
+
+    @property
+    def samples(self) -> Samples: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def error(self) -> BaseException | None: ...
+    def timeline(self) -> Timeline | None: ...
+    def final(self) -> int: ...
+    def starved(self, position: int) -> bool: ...
+    def ready(self, position: int) -> bool: ...
+    def seek(self, sample: int) -> None: ...
 
 
 class Keys(Protocol):
@@ -62,6 +80,8 @@ class Status:
     elapsed_s: float
     remaining_s: float
     paused: bool
+    waiting: bool = False
+    """Held until the speech ahead is ready (it rendered too slowly to play on)."""
 
 
 class Display(Protocol):
@@ -71,43 +91,70 @@ class Display(Protocol):
         """Leave the screen clean for an error line."""
 
 
-def run(timeline: Timeline, samples: Samples, playback: PlaybackControl, keys: Keys,
-        display: Display) -> Outcome:
-    """Play the session to its end, or until the person quits."""
-    starts = timeline.step_starts()
-    playback.play(samples, 0)
-    while not playback.finished():
+def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display) -> Outcome:
+    """Play the session to its end, or until the person quits.
+
+    The loop holds the sound (a pause the person did not ask for) whenever the stream is
+    about to run out of written samples, and plays on once it is well ahead again. When
+    composing failed, the session ends where the stream ends, and the failure is raised.
+    """
+    playback.play(stream.samples, 0)
+    paused = held = False
+    while True:
         position = playback.position()
-        paused = playback.state == "paused"
-        display.show(status_at(timeline, position, paused))
+        if position >= stream.end:
+            break
+        if not paused and not held and stream.starved(position):
+            playback.pause()
+            held = True
+        elif held and not paused and stream.ready(playback.position()):
+            playback.resume()
+            held = False
+        timeline = stream.timeline()
+        if timeline is None:
+            raise RuntimeError("the stream started without a plan")  # pragma: no cover
+        position = playback.position()
+        display.show(status_at(timeline, position, paused, held))
         key = keys.read(TICK_S)
         if key is None:
             continue
+        starts = timeline.step_starts()
         step = timeline.step_at(position)
         if key in ("q", "Q", "\x1b"):
             playback.stop()
             display.close("Stopped.")
             return "quit"
         if key == " ":
-            if paused:
-                playback.resume()
-            else:
+            paused = not paused
+            if paused and not held:
                 playback.pause()
-        elif key in ("n", "N") and step + 1 < len(starts):
-            playback.seek(starts[step + 1])
+            elif not held:
+                playback.resume()
+        elif key in ("n", "N") and step + 1 < len(starts) and starts[step + 1] < stream.final():
+            _seek(stream, playback, starts[step + 1])
         elif key in ("b", "B"):
-            playback.seek(starts[step])
-    display.show(status_at(timeline, timeline.duration, False))
+            _seek(stream, playback, starts[step])
+    if stream.error is not None:
+        raise stream.error
+    timeline = stream.timeline()
+    if timeline is not None:
+        display.show(status_at(timeline, timeline.duration, False))
     display.close("Session complete.")
     return "completed"
 
 
-def status_at(timeline: Timeline, position: int, paused: bool) -> Status:
+def _seek(stream: Stream, playback: PlaybackControl, sample: int) -> None:
+    """Write from ``sample`` (it may have been played and released), then play from there."""
+    stream.seek(sample)
+    playback.seek(sample)
+
+
+def status_at(timeline: Timeline, position: int, paused: bool, waiting: bool = False) -> Status:
     step = timeline.step_at(position)
     rate = timeline.sample_rate
     return Status(step=step, steps=len(timeline.step_labels), label=timeline.step_labels[step],
                   elapsed_s=position / rate, remaining_s=(timeline.duration - position) / rate,
-                  paused=paused)
+                  paused=paused, waiting=waiting)
 
 
 # --- Terminal edges -------------------------------------------------------------------
@@ -212,6 +259,7 @@ class LineDisplay:
         self._out = out
         self._step = -1
         self._paused = False
+        self._waiting = False
 
     def show(self, status: Status) -> None:
         if status.step != self._step:
@@ -221,6 +269,9 @@ class LineDisplay:
         if status.paused != self._paused:
             self._paused = status.paused
             self._out.write("paused\n" if status.paused else "resumed\n")
+        if status.waiting != self._waiting:
+            self._waiting = status.waiting
+            self._out.write(f"{WAITING}\n" if status.waiting else "resumed\n")
         self._out.flush()
 
     def close(self, message: str) -> None:
@@ -243,7 +294,8 @@ class TerminalDisplay:
         width = (self._width or _terminal_width(self._out)) - 1
         head = (f"{minutes_seconds(status.elapsed_s)} / -{minutes_seconds(status.remaining_s)}"
                 f"  step {status.step + 1}/{status.steps}  ")
-        hint = "paused - space resumes" if status.paused else "space pause  n next  b back  q quit"
+        hint = ("paused - space resumes" if status.paused else WAITING if status.waiting
+                else "space pause  n next  b back  q quit")
         room = width - len(head) - len(hint) - 2
         if room < 16:
             hint = "paused" if status.paused else ""

@@ -27,6 +27,8 @@ from voice_coach.plan import Event, Timeline
 from voice_coach.routine import CueRole
 
 FULL_SCALE = 32767
+LEVELED_CLIPS = 16
+"""Clips kept with their gain applied (the oldest made is dropped first)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Mixer:
         leveled = self._leveled.get(key)
         if leveled is None:
             leveled = self._leveled[key] = apply_gain(clip, gain)
+            if len(self._leveled) > LEVELED_CLIPS:  # a long session's speech is never all held
+                del self._leveled[next(iter(self._leveled))]
         return leveled
 
     def render(self, start: int = 0, stop: int | None = None) -> Samples:

@@ -1,10 +1,12 @@
-"""The sound device, and playing one session array on it: the only module that touches it.
+"""The sound device, and playing one session buffer on it: the only module that touches it.
 
-A session is mixed into one array and played as one continuous stream, because clips
-started one by one land late through a sound server while one stream keeps its spacing
-to the sample. simpleaudio can only start and stop a buffer, so ``Playback`` pauses by
-stopping and remembering where the clock says the sound stopped, and resumes, skips or
-repeats by starting a new play of the same array from a sample offset (a zero-copy view).
+A session is played as one continuous stream, because clips started one by one land late
+through a sound server while one stream keeps its spacing to the sample. The buffer is as
+long as the session and is written just ahead of where the device reads it
+(``stream.SessionStream``); the device is handed it once, never a copy. simpleaudio can
+only start and stop a buffer, so ``Playback`` pauses by stopping and remembering where the
+clock says the sound stopped, and resumes, skips or repeats by starting a new play of the
+same buffer from a sample offset (a zero-copy view).
 
 simpleaudio's playback thread reads the array while it plays and calls into Python when
 it ends; a process that exits while one is running can crash. ``SimpleaudioDevice`` so
@@ -306,6 +308,14 @@ class Playback:
             return self._offset
         elapsed = round((self._clock() - self._started) * self.sample_rate)
         return _clamp(self._offset + elapsed, self.length)
+
+    def play_out(self, timeout_s: float) -> None:
+        """Wait, up to ``timeout_s``, for the device to play what it holds and end on its
+        own: a device reads a little ahead of the clock, so stopping the moment the clock
+        reaches the end could cut the last of the sound."""
+        deadline = self._clock() + timeout_s
+        while self._device.is_playing() and self._clock() < deadline:
+            time.sleep(POLL_S)
 
     def finished(self) -> bool:
         """Whether the position has reached the end (the device may still be closing)."""

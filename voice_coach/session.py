@@ -7,21 +7,50 @@ hand in fakes or the real thing.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
 
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cues
 from voice_coach.errors import VoiceCoachError
 from voice_coach.mix import Clips, Levels, Mixer
 from voice_coach.pcm import Samples
-from voice_coach.plan import PlanSettings, Timeline, estimated_speech_length, plan
-from voice_coach.routine import CueRole, CueSource, Routine, speak_as
-from voice_coach.speech import Engine, EngineIdentity, SpeechSettings, render_clips
+from voice_coach.plan import (
+    PlanSettings,
+    SpeechLength,
+    Timeline,
+    estimated_speech_length,
+    plan,
+)
+from voice_coach.routine import CueRole, CueSource, Repeat, Routine, speak_as
+from voice_coach.speech import (
+    Engine,
+    EngineIdentity,
+    SpeechError,
+    SpeechSettings,
+    VoiceInfo,
+    clip_key,
+    render_clips,
+)
 
 MAX_PLAN_ROUNDS = 4
 """Re-plans with real lengths; a fill repeat may need new lines (a further {nth})."""
+RENDER_BATCH: Final = 8
+"""Lines rendered (or read from the cache) at a time: only a batch is ever held at once."""
+HELD_CLIPS_BYTES: Final = 4 * 1024 * 1024
+"""Speech kept in memory; the rest is read back from the clip cache when the mixer needs it."""
+UNCACHED_CLIPS_BYTES: Final = 32 * 1024 * 1024
+"""Speech a session may hold when the cache cannot keep it (its disk is full) before it stops."""
+ESTIMATE_MARGIN: Final = 1.5
+"""How much longer than estimated a line may turn out while a filled session keeps its
+length: a session whose length is known before any speech is rendered can stream."""
 
 
 class SessionError(VoiceCoachError):
@@ -67,6 +96,10 @@ class Session:
     def mixer(self) -> Mixer:
         return Mixer(self.timeline, self.clips, self.levels)
 
+    @classmethod
+    def of(cls, score: Score) -> Session:
+        return cls(score.mixer.timeline, score.mixer.clips, score.mixer.levels)
+
 
 def cue_lengths(cues: Mapping[CueRole, Samples]) -> Callable[[CueRole], int]:
     return lambda role: len(cues[role])
@@ -87,27 +120,306 @@ def build_session(routine: Routine, options: SessionOptions,
 
     Planning needs lengths and rendering needs the lines, so: plan from estimates, render
     what that plan speaks, plan again with real lengths, and render any line the new
-    plan adds, until nothing new appears.
+    plan adds, until nothing new appears. The clips stay in the cache (a private one
+    with ``cache`` None) and only a few are held in memory, so a long session's speech
+    never is all at once.
     """
-    cues = load_cues(routine, options.cue_overrides)
-    estimate = estimated_speech_length(options.speech.rate_wpm, options.plan.sample_rate)
-    speech: dict[str, Samples] = {}
+    composer = Composer(routine, options, engine_factory, cache, progress)
+    return Session.of(composer.whole())
 
-    def length(text: str) -> int:
-        clip = speech.get(text)
-        return len(clip) if clip is not None else estimate(text)
 
-    engine = engine_factory.name if isinstance(engine_factory, EngineIdentity) else ""
-    engine = engine.partition("-")[0]  # "pyttsx3-espeak" -> "pyttsx3", as in [pronounce]
-    timeline = plan(routine, options.plan, length, cue_lengths(cues))
-    for _ in range(MAX_PLAN_ROUNDS):
-        missing = [text for text in timeline.speech_texts() if text not in speech]
-        if not missing:
-            break
-        spoken = {text: speak_as(text, routine.pronounce, engine) for text in missing}
-        clips = render_clips(spoken.values(), options.speech, engine_factory, cache, progress)
-        speech.update({text: clips[said] for text, said in spoken.items()})
-        timeline = plan(routine, options.plan, length, cue_lengths(cues))
-    if any(text not in speech for text in timeline.speech_texts()):
-        raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover
-    return Session(timeline, Clips(speech, cues), options.levels)
+# --- Speech held within bounds ---------------------------------------------------------
+
+
+class SpeechStore(Mapping[str, Samples]):
+    """Rendered lines by text: their lengths always, their samples within a budget.
+
+    A line's samples are kept in memory while recently used (``HELD_CLIPS_BYTES``) and
+    otherwise read back from the clip cache, which already holds them (``render_clips``
+    put them there). Lines the cache could not keep are held; more than
+    ``UNCACHED_CLIPS_BYTES`` of those is a ``SpeechError``: the session cannot go on
+    without using memory in proportion to its length. Safe to use from several threads.
+    """
+
+    def __init__(self, cache: ClipCache, settings: SpeechSettings, identity: EngineIdentity,
+                 keep: object = None, say: Callable[[str], str] = str) -> None:
+        self._cache = cache
+        self._say = say  # the text the engine was given (a routine's [pronounce] applied)
+        self._keep = keep  # a private cache's folder lives as long as the clips it holds
+        self._settings = settings
+        self._identity = identity
+        self._lengths: dict[str, int] = {}
+        self._pinned: dict[str, Samples] = {}
+        self._recent: OrderedDict[str, Samples] = OrderedDict()
+        self._recent_bytes = 0
+        self._lock = threading.Lock()
+
+    def add(self, text: str, clip: Samples) -> None:
+        with self._lock:
+            self._lengths[text] = len(clip)
+            if not self._cache.enabled:
+                self._pinned[text] = clip
+                held = sum(held.nbytes for held in self._pinned.values())
+                if held > UNCACHED_CLIPS_BYTES:
+                    raise SpeechError(
+                        f"the speech cache cannot store clips in {self._cache.directory}"
+                        " (is its disk full?), and the session's speech does not fit in memory")
+                return
+            self._remember(text, clip)
+
+    def length(self, text: str) -> int:
+        return self._lengths[text]
+
+    def __getitem__(self, text: str) -> Samples:
+        with self._lock:
+            if text in self._pinned:
+                return self._pinned[text]
+            clip = self._recent.get(text)
+            if clip is not None:
+                self._recent.move_to_end(text)
+                return clip
+            if text not in self._lengths:
+                raise KeyError(text)
+        clip = self._cache.get(clip_key(self._say(text), self._settings, self._identity))
+        if clip is None or len(clip) != self._lengths[text]:
+            raise SpeechError(f"the speech cache lost the clip for {_quoted(text)}"
+                              f" ({self._cache.directory}); play the session again")
+        with self._lock:
+            self._remember(text, clip)
+        return clip
+
+    def __contains__(self, text: object) -> bool:
+        return text in self._lengths
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._lengths))
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    def _remember(self, text: str, clip: Samples) -> None:
+        previous = self._recent.pop(text, None)
+        if previous is not None:
+            self._recent_bytes -= previous.nbytes
+        self._recent[text] = clip
+        self._recent_bytes += clip.nbytes
+        while self._recent_bytes > HELD_CLIPS_BYTES and len(self._recent) > 1:
+            _, dropped = self._recent.popitem(last=False)
+            self._recent_bytes -= dropped.nbytes
+
+
+def _quoted(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit - 1] + "…")
+
+
+# --- Composing a session while it plays ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Score:
+    """What is settled so far: the samples ``[0, final)`` of ``mixer`` never change again.
+
+    ``complete``: every line is rendered and the plan is final (``final`` is its length).
+    """
+
+    mixer: Mixer
+    final: int
+    complete: bool
+
+
+class Composer:
+    """Renders a session's speech in speaking order and says, as it goes, what is final.
+
+    The plan fills ``--minutes`` by spreading slack over every pause, so a pause early
+    in the session depends on the length of every line. What never depends on a line
+    not yet rendered: everything before the first spoken line (the lead-in and the start
+    chime), then that line itself once rendered; the rest becomes final all at once when
+    the last line's length is known. ``scores()`` yields those three stages.
+
+    ``length`` is the session's length in samples when it is known before any speech is
+    rendered (a session filling its minutes, even with lines ``ESTIMATE_MARGIN`` times
+    longer than estimated), else None: such a session can only start once complete.
+    """
+
+    def __init__(self, routine: Routine, options: SessionOptions,
+                 engine_factory: Callable[[], Engine], cache: ClipCache | None,
+                 progress: Callable[[int, int], None] | None = None) -> None:
+        self.routine = routine
+        self.options = options
+        self._factory = engine_factory
+        self._progress = progress
+        self._cues = load_cues(routine, options.cue_overrides)
+        self._private: tempfile.TemporaryDirectory[str] | None = None  # for --no-cache
+        if cache is None:
+            self._private = tempfile.TemporaryDirectory(prefix="voice-coach-clips-")
+            cache = ClipCache(Path(self._private.name))
+        self._cache = cache
+        self._estimate = estimated_speech_length(options.speech.rate_wpm,
+                                                 options.plan.sample_rate)
+        self.length = self._known_length()
+        engine = engine_factory.name if isinstance(engine_factory, EngineIdentity) else ""
+        self._engine_name = engine.partition("-")[0]  # "pyttsx3-espeak": as in [pronounce]
+
+    def _say(self, text: str) -> str:
+        """What the engine is given for ``text``: the routine's ``[pronounce]`` applied
+        (captions and the timeline keep ``text``)."""
+        return speak_as(text, self.routine.pronounce, self._engine_name)
+
+    def close(self) -> None:
+        """Remove the private cache, if any. Idempotent."""
+        if self._private is not None:
+            self._private.cleanup()
+
+    def _plan(self, length: SpeechLength) -> Timeline:
+        return plan(self.routine, self.options.plan, length, cue_lengths(self._cues))
+
+    def _known_length(self) -> int | None:
+        fills = any(isinstance(step, Repeat) and step.times is None for step in self.routine.steps)
+        if not fills:
+            return None
+        minutes = self.options.plan.minutes or self.routine.minutes
+        target = round(minutes * 60.0 * self.options.plan.sample_rate)
+        longer = self._plan(lambda text: math.ceil(self._estimate(text) * ESTIMATE_MARGIN))
+        return target if longer.duration == target else None
+
+    def _mixer(self, timeline: Timeline, speech: Mapping[str, Samples]) -> Mixer:
+        return Mixer(timeline, Clips(speech, self._cues), self.options.levels)
+
+    def scores(self) -> Generator[Score, None, None]:
+        """The opening, then the first line, then the whole session (see the class).
+
+        Raises ``SpeechError`` (and whatever the engine raises) when rendering fails.
+        """
+        return_freed_clips_to_the_system()
+        shared = _SharedFactory(self._factory)
+        store = SpeechStore(self._cache, self.options.speech, shared, keep=self._private,
+                            say=self._say)
+
+        def length(text: str) -> int:
+            return store.length(text) if text in store else self._estimate(text)
+
+        try:
+            timeline = self._plan(length)
+            texts = timeline.speech_texts()
+            if not texts:
+                yield Score(self._mixer(timeline, store), timeline.duration, True)
+                return
+            first = next(e for e in timeline.events if e.kind == "speech")
+            yield Score(self._mixer(timeline, store), first.start, False)
+            total = len(texts)
+            self._render([texts[0]], store, shared, 0, total)
+            timeline = self._plan(length)
+            spoken = next(e for e in timeline.events if e.kind == "speech")
+            yield Score(self._mixer(timeline, store), spoken.end, False)
+            for _ in range(MAX_PLAN_ROUNDS):
+                missing = [text for text in timeline.speech_texts() if text not in store]
+                if not missing:
+                    break
+                total = len(store) + len(missing)
+                self._render(missing, store, shared, len(store), total)
+                timeline = self._plan(length)
+            if any(text not in store for text in timeline.speech_texts()):
+                raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover
+            if self.length is not None and timeline.duration != self.length:
+                raise SpeechError(
+                    f"the spoken lines came out much longer than expected, so the session"
+                    f" no longer lasts {_minutes_text(self.length, timeline.sample_rate)};"
+                    " use 'voice-coach export' or a longer --minutes")
+            yield Score(self._mixer(timeline, store), timeline.duration, True)
+        finally:
+            shared.close()
+
+    def whole(self) -> Score:
+        """The complete score, every line rendered (the engine is closed on return)."""
+        with contextlib.closing(self.scores()) as scores:
+            for score in scores:
+                if score.complete:
+                    return score
+        raise RuntimeError("the plan did not settle")  # pragma: no cover
+
+    def _render(self, texts: Sequence[str], store: SpeechStore,
+                engine_factory: Callable[[], Engine], done: int, total: int) -> None:
+        """Render (or read) ``texts`` in order, a batch at a time, into ``store``."""
+        progress = self._progress
+
+        def counted(batch_done: int, _: int) -> None:
+            if progress is not None:
+                progress(done + batch_done, total)
+
+        for begin in range(0, len(texts), RENDER_BATCH):
+            batch = texts[begin:begin + RENDER_BATCH]
+            said = [self._say(text) for text in batch]
+            clips = render_clips(said, self.options.speech, engine_factory, self._cache,
+                                 counted)
+            for text, spoken in zip(batch, said, strict=True):
+                store.add(text, clips[spoken])
+            done += len(batch)
+
+
+def return_freed_clips_to_the_system() -> None:
+    """Have glibc give every block of 128 KiB or more its own mapping, returned when freed.
+
+    glibc raises that threshold each time such a block is freed, after which clips (a
+    few hundred kilobytes each, read and dropped by the hundred in a long session) come
+    from the heap, which fragments and never shrinks: a 180-minute session then peaked
+    about 15 MB higher than a 5-minute one. Not glibc (no ``mallopt``): nothing to do.
+    """
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+
+
+_M_MMAP_THRESHOLD: Final = -3
+
+
+def _minutes_text(samples: int, sample_rate: int) -> str:
+    return f"{samples / sample_rate / 60:g} minutes"
+
+
+class _SharedFactory:
+    """One engine for every batch, opened on the first miss and closed by its owner.
+
+    It knows the engine's identity without opening it when the factory does (a warm
+    cache never starts an engine), else it opens it to ask.
+    """
+
+    def __init__(self, factory: Callable[[], Engine]) -> None:
+        self._factory = factory
+        self._engine: Engine | None = None
+        identity: EngineIdentity = (factory if isinstance(factory, EngineIdentity)
+                                    else self._open())
+        self.name = identity.name
+        self.version = identity.version
+
+    def _open(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._factory()
+        return self._engine
+
+    def __call__(self) -> Engine:
+        return _Unclosed(self._open())
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+class _Unclosed:
+    """An engine lent to ``render_clips`` for one batch: its ``close`` is the owner's."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.name = engine.name
+        self.version = engine.version
+
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
+                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
+        return self._engine.render_many(texts, settings, on_clip=on_clip)
+
+    def voices(self) -> list[VoiceInfo]:
+        return self._engine.voices()
+
+    def close(self) -> None:
+        pass

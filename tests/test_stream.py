@@ -1,0 +1,339 @@
+"""Composing a session as it plays, and the stream the device plays it from.
+
+A fake engine (fast, slow, or failing on demand) and a real clip cache; the real planner,
+mixer and memory map. The reference for every sample is the session ``export`` mixes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voice_coach import session as session_module
+from voice_coach import stream as streaming
+from voice_coach.cache import ClipCache
+from voice_coach.pcm import SAMPLE_RATE, Samples
+from voice_coach.plan import Event, PlanSettings
+from voice_coach.routine import load_builtin
+from voice_coach.session import (
+    HELD_CLIPS_BYTES,
+    UNCACHED_CLIPS_BYTES,
+    Composer,
+    Session,
+    SessionOptions,
+    SpeechStore,
+    build_session,
+)
+from voice_coach.speech import SpeechError, SpeechSettings, VoiceInfo
+from voice_coach.stream import SessionStream
+
+RATE = SAMPLE_RATE
+
+
+class FakeEngine:
+    """Speech stand-in: a sawtooth per word, each text's own. ``before_batch(n)`` runs
+    before the n-th ``render_many`` (0-based): a test makes it slow or fail there."""
+
+    name = "fake"
+    version = "1"
+
+    def __init__(self, before_batch: Callable[[int], None] | None = None) -> None:
+        self.before_batch = before_batch
+        self.batches = 0
+
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
+                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
+        if self.before_batch is not None:
+            self.before_batch(self.batches)
+        self.batches += 1
+        clips = []
+        for index, text in enumerate(texts):
+            count = round(len(text.split()) * 60 / settings.rate_wpm * RATE) + len(text)
+            step = 50 + len(text) % 150
+            clips.append(((np.arange(count) % step - step // 2) * 200).astype(np.int16))
+            if on_clip is not None:
+                on_clip(index, clips[-1])
+        return clips
+
+    def voices(self) -> list[VoiceInfo]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class FakeFactory:
+    name = FakeEngine.name
+    version = FakeEngine.version
+
+    def __init__(self, before_batch: Callable[[int], None] | None = None) -> None:
+        self.before_batch = before_batch
+
+    def __call__(self) -> FakeEngine:
+        return FakeEngine(self.before_batch)
+
+
+def psoas(minutes: float = 10) -> tuple[Composer, Samples]:
+    """A composer for psoas and the whole session as export mixes it (another cache)."""
+    return composer_for(minutes), reference(minutes)
+
+
+def composer_for(minutes: float, factory: FakeFactory | None = None,
+                 cache: ClipCache | None = None) -> Composer:
+    options = SessionOptions(plan=PlanSettings(minutes=minutes))
+    return Composer(load_builtin("psoas-release"), options, factory or FakeFactory(), cache)
+
+
+def reference(minutes: float) -> Samples:
+    return reference_session(minutes).mixer().render()
+
+
+def reference_session(minutes: float) -> Session:
+    options = SessionOptions(plan=PlanSettings(minutes=minutes))
+    return build_session(load_builtin("psoas-release"), options, FakeFactory(), None)
+
+
+def first_line(session: Session) -> Event:
+    return next(e for e in session.timeline.events if e.kind == "speech")
+
+
+class Playhead:
+    """Where the test says the device is."""
+
+    def __init__(self) -> None:
+        self.at = 0
+
+    def __call__(self) -> int:
+        return self.at
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout_s:g} s", pytrace=False)
+        time.sleep(0.005)
+
+
+def resident_bytes(samples: Samples) -> int:
+    """Resident memory of the mapping that holds ``samples`` (from /proc/self/smaps)."""
+    address = samples.ctypes.data
+    inside = False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0]
+        if "-" in head and ":" not in head:
+            low, high = (int(part, 16) for part in head.split("-"))
+            inside = low <= address < high
+        elif inside and head == "Rss:":
+            return int(line.split()[1]) * 1024
+    raise AssertionError("mapping not found")
+
+
+# --- Composing in stages ----------------------------------------------------------------
+
+
+def test_a_filled_session_is_final_in_three_stages_that_never_change_what_came_before() -> None:
+    composer, whole = psoas()
+    assert composer.length == len(whole) == 10 * 60 * RATE
+    scores = list(composer.scores())
+    assert [s.complete for s in scores] == [False, False, True]
+    opening, first_line, done = scores
+    events = done.mixer.timeline.events
+    first = next(e for e in events if e.kind == "speech")
+    assert opening.final == first.start  # the lead-in and the start chime
+    assert first_line.final == first.end
+    assert done.final == len(whole)
+    for score in scores:
+        assert np.array_equal(score.mixer.render(0, score.final), whole[:score.final])
+    assert np.abs(whole[:opening.final].astype(np.int32)).max() > 1000  # the chime is in it
+
+
+def test_a_fixed_length_routine_has_no_length_before_its_speech() -> None:
+    options = SessionOptions()
+    composer = Composer(load_builtin("four-seven-eight"), options, FakeFactory(), None)
+    assert composer.length is None
+
+
+def test_a_session_too_short_to_be_sure_of_its_length_does_not_stream() -> None:
+    # Two minutes: the opening steps alone nearly fill it; lines a little longer than
+    # estimated would make the session longer than asked.
+    assert composer_for(2).length is None
+
+
+# --- Speech held within bounds ------------------------------------------------------------
+
+
+def clip_of(seconds: float, value: int = 1000) -> Samples:
+    return np.full(round(seconds * RATE), value, dtype=np.int16)
+
+
+def test_the_store_holds_a_few_megabytes_and_reads_the_rest_back(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    settings = SpeechSettings()
+    store = SpeechStore(cache, settings, FakeFactory())
+    from voice_coach.speech import clip_key
+
+    texts = [f"line {n}" for n in range(60)]
+    for n, text in enumerate(texts):  # 60 clips of 5 s: 13 MB in all
+        cache.put(clip_key(text, settings, FakeFactory()), clip_of(5, n))
+        store.add(text, clip_of(5, n))
+    held = sum(c.nbytes for c in store._recent.values())
+    assert held <= HELD_CLIPS_BYTES < 60 * clip_of(5).nbytes
+    assert [int(store[text][0]) for text in texts] == list(range(60))
+    assert len(store) == 60 and store.length("line 7") == 5 * RATE
+
+
+def test_a_clip_the_cache_lost_stops_the_session_with_one_line(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    store = SpeechStore(cache, SpeechSettings(), FakeFactory())
+    for n in range(40):  # only the last few stay in memory
+        store.add(f"line {n}", clip_of(5, n))
+    with pytest.raises(SpeechError) as caught:
+        store["line 0"]
+    assert str(caught.value) == (f"the speech cache lost the clip for 'line 0' ({tmp_path});"
+                                 " play the session again")
+
+
+def test_without_a_cache_speech_is_held_up_to_a_limit_then_it_is_one_line(
+        tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    cache.enabled = False  # as after a write failed: the disk is full
+    store = SpeechStore(cache, SpeechSettings(), FakeFactory())
+    count = UNCACHED_CLIPS_BYTES // clip_of(10).nbytes
+    for n in range(count):
+        store.add(f"line {n}", clip_of(10, n))
+    assert int(store["line 0"][0]) == 0
+    with pytest.raises(SpeechError) as caught:
+        store.add("one more", clip_of(10))
+    assert str(caught.value) == (f"the speech cache cannot store clips in {tmp_path} (is its"
+                                 " disk full?), and the session's speech does not fit in memory")
+
+
+# --- The stream -------------------------------------------------------------------------------
+
+
+def test_the_stream_writes_exactly_the_export_ahead_of_the_playhead_in_flat_memory() -> None:
+    composer, whole = psoas(10)
+    head = Playhead()
+    stream = SessionStream(len(whole), composer.scores())
+    stream.start(head)
+    try:
+        wait_for(lambda: stream.final() == len(whole), "the plan was not final")
+        peak_resident = 0
+        step = 7 * RATE + 1
+        for position in range(0, len(whole), step):
+            head.at = position
+            want = min(len(whole), position + round(streaming.AHEAD_S * RATE))
+            wait_for(lambda: stream.written()[1] >= want,  # noqa: B023
+                     f"not written {streaming.AHEAD_S:g} s ahead of {position}")
+            low, high = stream.written()
+            assert low <= position
+            assert np.array_equal(stream.samples[position:high], whole[position:high])
+            assert not stream.starved(position)
+            peak_resident = max(peak_resident, resident_bytes(stream.samples))
+        window = (streaming.AHEAD_S + streaming.BEHIND_S + 2 * streaming.CHUNK_S) * RATE * 2
+        assert peak_resident <= window < len(whole) * 2 / 10
+    finally:
+        stream.close()
+
+
+def test_seeking_back_into_released_pages_writes_them_again() -> None:
+    composer, whole = psoas(10)
+    head = Playhead()
+    stream = SessionStream(len(whole), composer.scores())
+    stream.start(head)
+    try:
+        wait_for(lambda: stream.final() == len(whole), "the plan was not final")
+        head.at = 300 * RATE
+        wait_for(lambda: stream.written()[0] > 200 * RATE, "played pages were not released")
+        assert not stream.samples[10 * RATE:11 * RATE].any()  # released: reads as silence
+        back = 10 * RATE + 123
+        stream.seek(back)
+        head.at = back
+        low, high = stream.written()
+        assert low <= back and high - back >= streaming.RESUME_S * RATE
+        assert np.array_equal(stream.samples[back:high], whole[back:high])
+        assert stream.ready(back)
+    finally:
+        stream.close()
+
+
+def test_a_slow_engine_leaves_the_stream_short_and_says_so_before_it_runs_out() -> None:
+    release = threading.Event()
+
+    def slow(batch: int) -> None:
+        if batch == 1:  # every line after the first
+            release.wait(30)
+
+    session = reference_session(10)
+    whole, first = session.mixer().render(), first_line(session)
+    head = Playhead()
+    stream = SessionStream(len(whole), composer_for(10, FakeFactory(slow)).scores())
+    stream.start(head)
+    try:
+        wait_for(lambda: stream.final() == first.end, "the first line was not final")
+        wait_for(lambda: stream.written()[1] == first.end, "the first line was not written")
+        guard = round(streaming.GUARD_S * RATE)
+        assert not stream.starved(first.end - guard)
+        assert stream.starved(first.end - guard + 1)
+        assert not stream.ready(first.end - guard)
+        assert not stream.samples[first.end:].any()  # nothing past what is final
+        head.at = first.end - guard  # where a player holds
+        release.set()
+        wait_for(lambda: stream.ready(first.end - guard), "the stream did not catch up")
+        low, high = stream.written()
+        assert np.array_equal(stream.samples[low:high], whole[low:high])
+    finally:
+        release.set()
+        stream.close()
+
+
+def test_an_engine_that_dies_ends_the_stream_after_the_last_whole_sentence() -> None:
+    def dies(batch: int) -> None:
+        if batch == 1:
+            raise SpeechError("the speech engine stopped unexpectedly")
+
+    session = reference_session(10)
+    whole, first = session.mixer().render(), first_line(session)
+    stream = SessionStream(len(whole), composer_for(10, FakeFactory(dies)).scores())
+    stream.start(Playhead())
+    try:
+        wait_for(lambda: stream.error is not None, "the failure was not seen")
+        assert stream.end == first.end
+        assert str(stream.error) == "the speech engine stopped unexpectedly"
+        assert np.array_equal(stream.samples[:first.end], whole[:first.end])
+        assert not stream.samples[first.end:].any()
+        assert not stream.starved(first.end - 1)  # nothing more is coming: play to the end
+    finally:
+        stream.close()
+
+
+def test_a_clip_lost_mid_session_ends_it_after_the_last_whole_sentence_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session_module, "HELD_CLIPS_BYTES", 256 * 1024)  # read most back
+    cache = ClipCache(tmp_path / "clips")
+    session = reference_session(10)
+    whole = session.mixer().render()
+    head = Playhead()
+    stream = SessionStream(len(whole), composer_for(10, cache=cache).scores())
+    stream.start(head)
+    try:
+        wait_for(lambda: stream.final() == len(whole), "the plan was not final")
+        for entry in (tmp_path / "clips").iterdir():
+            entry.unlink()  # someone cleared the cache while the session played
+        head.at = 300 * RATE
+        wait_for(lambda: stream.error is not None, "the failure was not seen")
+        assert str(stream.error).startswith("the speech cache lost the clip for ")
+        low, high = stream.written()
+        sounds = [e for e in session.timeline.events if e.kind != "silence"]
+        assert stream.end in {e.end for e in sounds}
+        assert stream.end <= high and not stream.starved(high - 1)
+        assert np.array_equal(stream.samples[low:stream.end], whole[low:stream.end])
+        assert not stream.samples[stream.end:].any()
+    finally:
+        stream.close()
