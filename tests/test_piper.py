@@ -13,11 +13,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 import wave
 from pathlib import Path
 from typing import Any, Final
@@ -26,7 +24,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from support.soundserver import PROJECT, AlsaFile, run_python
+from support.paced import PacedFile
+from support.soundserver import PROJECT, run_python
 from voice_coach.cache import ClipCache
 from voice_coach.cli import cli
 from voice_coach.engines import piper_engine
@@ -422,31 +421,26 @@ def test_the_engine_renders_the_same_text_differently_so_the_cache_is_what_keeps
 
 @pytest.mark.neural
 @pytest.mark.sound
-def test_play_hands_the_device_exactly_what_export_writes(
-        builtin_exports: dict[str, Path], warm: Path, alsa_file: AlsaFile) -> None:
-    out = builtin_exports["four-seven-eight"]
+def test_play_renders_while_it_plays_and_hands_the_device_what_export_then_writes(
+        tmp_path: Path) -> None:
+    """A cold cache: play renders the lines while the session plays (a device taking it in
+    real time, as a card does); export afterwards reads those clips, and what it writes
+    is what the device was handed, to the sample."""
+    paced = PacedFile.in_folder(tmp_path)
+    env = {**os.environ, **paced.env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ["box-breathing", "--minutes", "1", "--engine", "piper"]
+    play = subprocess.run([str(VOICE_COACH), "play", *args, "--quiet", "--no-history"],
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert (play.returncode, play.stdout, play.stderr) == (0, "", "")
+    out = tmp_path / "out"
+    export = subprocess.run([str(VOICE_COACH), "export", *args, "-o", str(out), "-q"],
+                            env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert (export.returncode, export.stdout, export.stderr) == (0, "", "")
     expected = read_wav(out / "session.wav")
     timeline = json.loads((out / "timeline.json").read_text())
-    play = subprocess.Popen([str(VOICE_COACH), "play", "four-seven-eight", "--engine", "piper",
-                             "--quiet", "--no-history"],
-                            env={**os.environ, **alsa_file.env}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while (alsa_file.raw.stat().st_size if alsa_file.raw.exists() else 0) < 2 * len(
-                expected) and play.poll() is None:
-            assert time.monotonic() < deadline, "play did not hand the whole session over"
-            time.sleep(0.01)
-        time.sleep(0.3)
-        play.send_signal(signal.SIGTERM)
-        stdout, stderr = play.communicate(timeout=10)
-    finally:
-        if play.poll() is None:
-            play.kill()
-            play.wait()
-    assert (play.returncode, stdout, stderr) == (130, "", "Error: interrupted\n")
-    played = alsa_file.samples()
-    assert len(played) == timeline["duration_samples"]
+    played = paced.samples()
+    assert len(played) == timeline["duration_samples"] == len(expected)
     assert np.array_equal(played, expected)
 
 
