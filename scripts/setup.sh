@@ -15,9 +15,10 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 # espeak-ng is the speech engine (pyttsx3 loads libespeak-ng1); gcc, the Python headers
 # and libasound2-dev build simpleaudio; pulseaudio and friends carry the real-sound tests;
-# sox is what we use to look at rendered audio.
+# sox is what we use to look at rendered audio; ffmpeg is the reference loudness meter
+# and decoder the export tests hold the files against.
 packages=(espeak-ng libespeak-ng1 gcc libasound2-dev libasound2-plugins alsa-utils
-          pulseaudio pulseaudio-utils sox)
+          pulseaudio pulseaudio-utils sox ffmpeg)
 
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then packages+=(python3-venv); fi
 if ! "$python" -c 'import os, sysconfig; p = sysconfig.get_paths()["include"]; raise SystemExit(not os.path.exists(os.path.join(p, "Python.h")))' >/dev/null 2>&1; then

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cues
 from voice_coach.errors import VoiceCoachError
+from voice_coach.loudness import TARGET_LUFS
 from voice_coach.mix import Clips, Levels, Mixer
 from voice_coach.pcm import Samples
 from voice_coach.plan import PlanSettings, Timeline, estimated_speech_length, plan
@@ -48,7 +49,7 @@ class SessionOptions:
 
     @property
     def levels(self) -> Levels:
-        return Levels(voice=self.volume, chime=self.chime_volume)
+        return Levels(voice=self.volume, chime=self.chime_volume, target_lufs=TARGET_LUFS)
 
 
 def _check_level(name: str, value: float, top: int) -> None:
