@@ -215,7 +215,7 @@ def _tag_mp3(path: Path, chapters: Sequence[Chapter], tags: Tags) -> None:
     id3.add(TPE1(encoding=3, text=[tags.artist]))
     if tags.comment:
         id3.add(COMM(encoding=3, lang="eng", desc="", text=[tags.comment]))
-    ids = [f"chp{number}" for number in range(len(chapters))]
+    ids = [f"chp{number:03d}" for number in range(len(chapters))]  # sorted as numbered
     if chapters:
         id3.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
                      child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=["Steps"])]))
