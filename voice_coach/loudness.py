@@ -28,8 +28,8 @@ Floats = npt.NDArray[np.float64]
 TARGET_LUFS: Final = -19.0
 """Integrated loudness of a mono session: podcast guidelines' -16 LUFS stereo, less 3 LU."""
 CEILING_DBTP: Final = -2.0
-"""The limiter's ceiling; half a dB below the -1 dBTP promised, for meters that
-interpolate differently from soxr (ffmpeg's ebur128 reads at most -1.3 dBTP here)."""
+"""The limiter's ceiling, a dB below the -1 dBTP promised: ffmpeg's meter reads high
+tones up to 0.5 dB above the true peak, and an MP3 or Opus encoder adds a little."""
 OVERSAMPLING: Final = 4
 """True peak as BS.1770-4 defines it: the peak of the signal 4x oversampled."""
 BLOCK_S: Final = 0.4
