@@ -1,4 +1,4 @@
-"""python -m benchmarks --quick: all five sections measured, as valid JSON and as a table.
+"""python -m benchmarks --quick: all six sections measured, as valid JSON and as a table.
 
 A smoke test of the benchmark itself, not of the numbers it reports (they depend on the
 machine). It renders speech and plays through ALSA's file plugin and a private PulseAudio.
@@ -25,6 +25,7 @@ SECTIONS = [
     (3, "first_sound", "Time to first sound"),
     (4, "cue_timing", "Cue timing, live"),
     (5, "memory_cpu", "Memory and CPU"),
+    (6, "formats", "Export formats and loudness"),
 ]
 
 
