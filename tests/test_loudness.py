@@ -98,7 +98,7 @@ def test_clips_leveled_on_their_own_make_a_session_at_the_target(tmp_path: Path)
         parts.append(np.zeros(round(rng.uniform(0.3, 2.0) * RATE), dtype=np.int16))
     session = np.concatenate(parts)
     reading = ebur128(write_wav(tmp_path / "session.wav", session))
-    assert abs(reading.integrated_lufs - TARGET_LUFS) <= 0.4, reading
+    assert abs(reading.integrated_lufs - TARGET_LUFS) <= 0.6, reading
     assert reading.true_peak_dbtp <= -1.0
 
 

@@ -27,7 +27,7 @@ Floats = npt.NDArray[np.float64]
 
 TARGET_LUFS: Final = -19.0
 """Integrated loudness of a mono session: podcast guidelines' -16 LUFS stereo, less 3 LU."""
-CEILING_DBTP: Final = -2.0
+CEILING_DBTP: Final = -3.0
 """The limiter's ceiling, a dB below the -1 dBTP promised: ffmpeg's meter reads high
 tones up to 0.5 dB above the true peak, and an MP3 or Opus encoder adds a little."""
 OVERSAMPLING: Final = 4

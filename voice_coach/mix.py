@@ -7,8 +7,9 @@ session never needs its whole length in memory twice).
 Levels are applied here and only here: clips arrive as rendered (speech at the engine's
 level, cues as their files hold them). With a loudness target (``Levels.target_lufs``,
 what every session uses) each clip is first measured and calibrated to it, and its true
-peaks limited, by ``loudness.level``: so voice and chimes are balanced whatever the
-engine, voice or cue file, and the session is at the target because every clip is.
+peaks limited, by ``loudness.level``: so voice and built-in chimes are balanced whatever
+the engine or voice, and the session is at the target because every clip is. A cue from
+the person's own file plays as the file holds it (``Clips.as_recorded``).
 Then the person's gains scale each clip by one gain function, ``apply_gain``: the chime
 gain is relative to the full voice and independent of the voice gain (a quieter voice
 leaves the chimes as they are). A gain above 1 goes into the calibration instead, so
@@ -44,6 +45,9 @@ class Clips:
 
     speech: Mapping[str, Samples]
     cues: Mapping[CueRole, Samples]
+    as_recorded: frozenset[CueRole] = frozenset()
+    """Cues from the person's own files: they play at the level the file holds (only the
+    chime volume applies), never calibrated or limited."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,8 @@ class Mixer:
             return None
         leveled = self._leveled.get(key)
         if leveled is None:
-            leveled = self._leveled[key] = self._level(clip, gain)
+            calibrate = not (event.kind == "cue" and event.cue in self.clips.as_recorded)
+            leveled = self._leveled[key] = self._level(clip, gain, calibrate)
         return leveled
 
     def leveled_clips(self) -> list[loudness.Leveled]:
@@ -102,9 +107,9 @@ class Mixer:
                 seen[(event.kind, event.text or event.cue or "")] = leveled
         return list(seen.values())
 
-    def _level(self, clip: Samples, gain: float) -> loudness.Leveled:
+    def _level(self, clip: Samples, gain: float, calibrate: bool) -> loudness.Leveled:
         target = self.levels.target_lufs
-        if target is None:
+        if target is None or not calibrate:
             gain_db = 20 * math.log10(gain) if gain > 0 else -math.inf
             return loudness.Leveled(apply_gain(clip, gain), gain_db, 0.0)
         calibrated = loudness.level(clip, self.timeline.sample_rate, target,

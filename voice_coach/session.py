@@ -18,7 +18,7 @@ from voice_coach.loudness import TARGET_LUFS
 from voice_coach.mix import Clips, Levels, Mixer
 from voice_coach.pcm import Samples
 from voice_coach.plan import PlanSettings, Timeline, estimated_speech_length, plan
-from voice_coach.routine import CueRole, CueSource, Routine
+from voice_coach.routine import BUILTIN_CUES, CueRole, CueSource, Routine
 from voice_coach.speech import Engine, SpeechSettings, render_clips
 
 MAX_PLAN_ROUNDS = 4
@@ -107,4 +107,14 @@ def build_session(routine: Routine, options: SessionOptions,
         timeline = plan(routine, options.plan, length, cue_lengths(cues))
     if any(text not in speech for text in timeline.speech_texts()):
         raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover
-    return Session(timeline, Clips(speech, cues), options.levels)
+    return Session(timeline, Clips(speech, cues, own_cue_files(routine, options)),
+                   options.levels)
+
+
+def own_cue_files(routine: Routine, options: SessionOptions) -> frozenset[CueRole]:
+    """The cue roles the person gave a sound file for: those play as the file holds them."""
+    chosen: dict[CueRole, CueSource] = dict(routine.cues)
+    chosen.update(options.cue_overrides)
+    return frozenset(role for role, source in chosen.items()
+                     if source is not None and not (isinstance(source, str)
+                                                    and source in BUILTIN_CUES))
