@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         3: lambda: first_sound.measure(ws, runs),
         4: lambda: cue_timing.measure(ws, args.quick),
         5: lambda: resources.measure(ws, next((s for s in sections if s.number == 4), None)),
-        6: lambda: formats.measure(ws, 1 if args.quick else runs),
+        6: lambda: formats.measure(ws, 1 if args.quick else runs, args.quick),
     }
     try:
         for number in wanted:
