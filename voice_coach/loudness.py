@@ -3,9 +3,9 @@
 Spoken-word audio is published at about -16 LUFS for stereo, which is -19 LUFS for mono,
 with true peaks at or below -1 dBTP so that an MP3 or AAC encoder does not clip. The
 session gets there clip by clip, never by looking at the whole mix: every speech clip
-and every cue is measured once, scaled to the target, and limited on its own. Events
-never overlap, so the session's integrated loudness is the clips' loudness (silence is
-gated out) and its true peak is the loudest clip's; and any range of the session can be
+and every built-in cue is measured once (as it sits between pauses), scaled to the
+target, and limited on its own. Events never overlap, so the session's integrated
+loudness is the clips' loudness and its true peak is the loudest clip's; and any range of the session can be
 mixed without the rest of it, to the same samples (``Mixer.render(start, stop)``).
 
 Pure and deterministic: the same clip always levels to the same samples.
@@ -28,8 +28,9 @@ Floats = npt.NDArray[np.float64]
 TARGET_LUFS: Final = -19.0
 """Integrated loudness of a mono session: podcast guidelines' -16 LUFS stereo, less 3 LU."""
 CEILING_DBTP: Final = -3.0
-"""The limiter's ceiling, a dB below the -1 dBTP promised: ffmpeg's meter reads high
-tones up to 0.5 dB above the true peak, and an MP3 or Opus encoder adds a little."""
+"""The limiter's ceiling, 2 dB below the -1 dBTP promised, so that what a phone decodes is
+under it too: Opus at 48 kbps overshoots espeak-ng's plosives by up to 1.5 dB, and
+ffmpeg's meter reads high tones up to 0.5 dB above the true peak."""
 OVERSAMPLING: Final = 4
 """True peak as BS.1770-4 defines it: the peak of the signal 4x oversampled."""
 BLOCK_S: Final = 0.4
