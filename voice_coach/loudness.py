@@ -5,8 +5,9 @@ with true peaks at or below -1 dBTP so that an MP3 or AAC encoder does not clip.
 session gets there clip by clip, never by looking at the whole mix: every speech clip
 and every built-in cue is measured once (as it sits between pauses), scaled to the
 target, and limited on its own. Events never overlap, so the session's integrated
-loudness is the clips' loudness and its true peak is the loudest clip's; and any range of the session can be
-mixed without the rest of it, to the same samples (``Mixer.render(start, stop)``).
+loudness is the clips' loudness and its true peak is the loudest clip's; and any range
+of the session can be mixed without the rest of it, to the same samples
+(``Mixer.render(start, stop)``).
 
 Pure and deterministic: the same clip always levels to the same samples.
 """
