@@ -16,14 +16,22 @@ from pathlib import Path
 from typing import Final
 
 import benchmarks
-from benchmarks import cue_timing, default_session, first_sound, resources, streaming, synthesis
+from benchmarks import (
+    cue_timing,
+    default_session,
+    first_sound,
+    formats,
+    resources,
+    streaming,
+    synthesis,
+)
 from benchmarks.measure import PROJECT, BenchError, Workspace, progress
 from benchmarks.report import About, Section, document, machine, merged_runs, render_table
 from support.processes import NoSoundError
 
 SECTIONS: Final[dict[int, About]] = {module.ABOUT.number: module.ABOUT for module in
                                      (synthesis, default_session, first_sound, cue_timing,
-                                      resources, streaming)}
+                                      resources, streaming, formats)}
 FAILURES: Final = (BenchError, NoSoundError, OSError, subprocess.SubprocessError, ValueError,
                    KeyError)
 """What ends one section as "not measured" while the others go on."""
@@ -59,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         wanted = []
     if not wanted or not set(wanted) <= set(SECTIONS) or runs < 1:
         parser.error(f"--only takes numbers from 1 to {len(SECTIONS)}; --runs at least 1")
+        parser.error(f"--only takes numbers from 1 to {max(SECTIONS)}; --runs at least 1")
     info = machine()
     # As pip leaves an installed wheel: compiled, whatever PYTHONDONTWRITEBYTECODE says here.
     compileall.compile_dir(PROJECT / "voice_coach", quiet=1)
@@ -74,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         4: lambda: cue_timing.measure(ws, args.quick),
         5: lambda: resources.measure(ws, next((s for s in sections if s.number == 4), None)),
         6: lambda: streaming.measure(ws, args.quick, runs),
+        7: lambda: formats.measure(ws, 1 if args.quick else runs, args.quick),
     }
     try:
         for number in wanted:

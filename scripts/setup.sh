@@ -15,9 +15,11 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 # espeak-ng is the speech engine (pyttsx3 loads libespeak-ng1); gcc, the Python headers
 # and libasound2-dev build simpleaudio; pulseaudio and friends carry the real-sound tests;
-# sox is what we use to look at rendered audio.
+# sox is what we use to look at rendered audio; ffmpeg is the reference loudness meter
+# and decoder the export tests hold the files against.
 packages=(espeak-ng libespeak-ng1 gcc libasound2-dev libasound2-plugins alsa-utils
-          pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber pipewire-pulse sox)
+          pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber pipewire-pulse sox
+          ffmpeg)
 
 # Debian splits venv, pip and the headers out of python3 (minbase has no python3 at all);
 # pip is what scripts/wheel_smoke.sh builds the wheel with.

@@ -26,6 +26,7 @@ SECTIONS = [
     (4, "cue_timing", "Cue timing, live"),
     (5, "memory_cpu", "Memory and CPU"),
     (6, "streaming", "Streaming play: peak RSS by length, first sound"),
+    (7, "formats", "Export formats and loudness"),
 ]
 
 

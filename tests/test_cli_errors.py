@@ -278,7 +278,7 @@ CASES = [
              'say = "a"', 'title = "t"\n[cues]\ninhale = "notes.wav"\n')))),
     # Output
     Case("output exists", ["export", "tiny.toml", "-o", "out", "-q"], 1,
-         "Error: out/narration/001-rest.wav already exists (and 4 more); use --force to"
+         "Error: out/narration/001-rest.wav already exists (and 5 more); use --force to"
          " replace\n", setup=previous_export, engine=True),
     Case("output is a file", ["export", "tiny.toml", "-o", "out.wav"], 2,
          usage("export", "Invalid value for '--output' / '-o': Directory 'out.wav' is a file."),

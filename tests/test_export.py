@@ -44,7 +44,7 @@ def test_export_writes_every_file_exactly(tmp_path):
     names = sorted(p.name for p in (out / "narration").iterdir())
     assert names == [narration_name(i, e.text) for i, e in enumerate(spoken, start=1)]
     assert names[:2] == ["001-careful-now.wav", "002-lie-down-rest-gently-now.wav"]
-    assert len(written) == len(spoken) + 3
+    assert len(written) == len(spoken) + 4  # session, captions, chapters, timeline
     for name, event in zip(names, spoken, strict=True):
         samples = read_wav(out / "narration" / name)  # mono, 16-bit, 22050 Hz, whole
         assert np.array_equal(samples, mixer.clips.speech[event.text])
@@ -101,7 +101,7 @@ def test_existing_files_are_refused_then_replaced_with_force(tmp_path):
     before = (tmp_path / "session.wav").read_bytes()
     with pytest.raises(ExportError) as caught:
         export_session(make_mixer(0.5), tmp_path)
-    count = len(list((tmp_path / "narration").iterdir())) + 3
+    count = len(list((tmp_path / "narration").iterdir())) + 4
     assert str(caught.value) == (f"{tmp_path / 'narration' / '001-careful-now.wav'} already exists"
                                  f" (and {count - 1} more); use --force to replace")
     assert (tmp_path / "session.wav").read_bytes() == before

@@ -16,6 +16,7 @@ from support.audio import read_wav
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cue
 from voice_coach.engines.pyttsx3_engine import open_engine
+from voice_coach.loudness import TARGET_LUFS, level
 from voice_coach.plan import PlanSettings
 from voice_coach.routine import load_builtin
 from voice_coach.session import SessionOptions, build_session
@@ -66,7 +67,7 @@ def test_every_cue_starts_on_its_planned_sample(psoas):
     cues = [e for e in timeline["events"] if e["kind"] == "cue"]
     assert {e["cue"] for e in cues} == {"start", "inhale", "exhale", "spot", "end"}
     for event in cues:
-        clip = load_cue(event["cue"])
+        clip = level(load_cue(event["cue"]), 22050, TARGET_LUFS).samples  # as the mixer levels it
         start = event["start_sample"]
         assert np.array_equal(session[start:start + len(clip)], clip), event
         assert not session[start - 200:start].any(), "something sounds just before the cue"

@@ -238,7 +238,7 @@ def state_of(out: Path, refs: References, untouched: dict[str, tuple[int, int, i
 
 def start(refs: References, work: Path, cold: bool,
           extra_env: dict[str, str] | None = None,
-          command: list[str] | None = None,
+          command: list[str] | None = None, extra_args: tuple[str, ...] = (),
           ) -> tuple[subprocess.Popen[bytes], Path, str, dict[str, tuple[int, int, int]]]:
     """A new export over a copy of the old one, stopped on its settings FIFO."""
     out = work / "out"
@@ -255,8 +255,8 @@ def start(refs: References, work: Path, cold: bool,
     marker = f"VC_TRIAL={token}"
     if cold:
         env["XDG_CACHE_HOME"] = str(work / "cache")
-    child = popen([*(command or [str(VOICE_COACH)]), *NEW_ARGS, "-o", str(out)], cwd=work,
-                  env=env)
+    child = popen([*(command or [str(VOICE_COACH)]), *NEW_ARGS, *extra_args, "-o", str(out)],
+                  cwd=work, env=env)
     return child, out, marker, untouched
 
 
@@ -319,6 +319,33 @@ def test_an_interrupted_export_leaves_the_old_or_the_new_export_whole(
            f" {list(t.leftovers)}" for t in trials if not t.ok]
     assert not bad, "\n".join(bad)
     assert sum(t.code == 130 for t in trials) > POINTS // 2, "the sweep missed the export"
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("audio_format", ["mp3", "opus"])
+def test_an_export_interrupted_while_encoding_leaves_the_previous_export_whole(
+        references: References, tmp_path: Path, audio_format: str) -> None:
+    """Ctrl-C while a compressed file is being encoded (its temporary exists, the encoder
+    is busy): the WAV export before it stays whole, nothing half-written remains.
+    (Uninterrupted exports in every format: test_export_formats.py.)"""
+    work = tmp_path / "interrupted"
+    child, out, marker, untouched = start(references, work, cold=False,
+                                          extra_args=("--format", audio_format))
+    rendezvous(work / "settings.toml", child)
+    def encoding() -> bool:
+        return any(p.name.endswith(f".{audio_format}.partial")
+                   for folder in (out, out / "narration") for p in folder.iterdir())
+
+    deadline = time.monotonic() + 120
+    while not encoding() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert encoding(), "nothing was being encoded"
+    time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=120)
+    assert (child.returncode, stderr.decode()) == (130, INTERRUPTED)
+    assert state_of(out, references, untouched) == "old"
+    assert leftovers(out, work, marker, None) == []
 
 
 # --- Moments the sweep cannot hit reliably ------------------------------------------------

@@ -133,3 +133,114 @@ def test_leveled_clips_are_kept_within_a_bound_and_stay_exact():
     assert len(mixer._leveled) <= LEVELED_CLIPS
     assert whole.tolist() == [round((1000 + n) * 0.5) for n in range(count) for _ in range(10)]
     assert mixer.render(0, 10).tolist() == whole[:10].tolist()  # dropped, made again, the same
+
+
+# --- Levels calibrated to a loudness target (what every session uses) ------------------
+
+
+def noisy_clips(seed: int = 11, spikes: bool = True,
+                cues: dict | None = None) -> tuple[Timeline, Clips]:
+    """A real plan with speech-like clips at various levels, peaking at full scale."""
+    r = parse_routine('id = "t"\ntitle = "T"\n[[steps]]\nsay = "one two three"\n'
+                      '[[steps]]\nbreathe = { count = 3, exhale_prompt = "out" }\n',
+                      source="t.toml")
+    rng = np.random.default_rng(seed)
+    rate = 22050
+
+    def burst(seconds: float, level: float) -> np.ndarray:
+        n = round(seconds * rate)
+        x = rng.standard_normal(n) * level * np.hanning(n)
+        if spikes:
+            x[n // 3] = 0.99
+        return np.rint(np.clip(x, -1, 1) * 32767).astype(np.int16)
+
+    texts = ["one two three", "out", "Session complete."]
+    speech = {t: burst(1.2 + 0.4 * i, 0.02 * (i + 1)) for i, t in enumerate(texts)}
+    cues = cues or {role: burst(0.3 + 0.1 * i, 0.05) for i, role in
+                    enumerate(("start", "inhale", "exhale", "hold", "spot", "end"))}
+    timeline = plan(r, PlanSettings(sample_rate=rate), lambda t: len(speech[t]),
+                    lambda role: len(cues[role]))
+    return timeline, Clips(speech, cues)
+
+
+CALIBRATED = Levels(target_lufs=-19.0)
+
+
+@pytest.mark.parametrize("levels", [CALIBRATED, Levels(voice=0.5, chime=2.0, target_lufs=-19.0)])
+def test_a_calibrated_range_is_the_same_samples_as_the_whole_mix(levels):
+    """What streaming relies on: a mixer asked only for a late range, having leveled
+    nothing before, gives that range of the whole session to the sample."""
+    timeline, clips = noisy_clips()
+    whole = Mixer(timeline, clips, levels).render()
+    n = timeline.duration
+    for start, stop in [(n // 2, n // 2 + 5000), (n - 3000, n), (0, 1), (1234, 98765)]:
+        fresh = Mixer(timeline, clips, levels)
+        assert np.array_equal(fresh.render(start, stop), whole[start:stop]), (start, stop)
+    chunked = Mixer(timeline, clips, levels)
+    pieces = [chunked.render(s, s + 4097) for s in range(0, n, 4097)]
+    assert np.array_equal(np.concatenate(pieces), whole)
+
+
+def test_every_clip_is_calibrated_to_the_target_and_under_the_ceiling():
+    from voice_coach.loudness import CEILING_DBTP, loudness_in_silence, true_peak_dbtp
+
+    timeline, clips = noisy_clips()
+    mixer = Mixer(timeline, clips, CALIBRATED)
+    whole = mixer.render()
+    for event in timeline.events:
+        piece = whole[event.start:event.end]
+        if event.kind == "silence":
+            assert not piece.any()
+            continue
+        # 1 LU: these clips are a 30 dB spike on faint noise, the worst case for the
+        # limiter; speech-like clips land within 0.15 (test_loudness)
+        assert loudness_in_silence(piece, 22050) == pytest.approx(-19.0, abs=1.0), event
+        assert true_peak_dbtp(piece, 22050) <= CEILING_DBTP + 0.01, event
+    assert all(leveled.reduction_db > 0 for leveled in mixer.leveled_clips())
+
+
+def test_calibrated_voice_volume_halves_the_leveled_voice_exactly():
+    """--volume is relative to the calibrated voice: half of it, rounded, chimes untouched."""
+    timeline, clips = noisy_clips()
+    full = Mixer(timeline, clips, CALIBRATED).render()
+    half = Mixer(timeline, clips, Levels(voice=0.5, target_lufs=-19.0)).render()
+    for event in timeline.events:
+        span = slice(event.start, event.end)
+        gain = 0.5 if event.kind == "speech" else 1.0
+        assert np.array_equal(half[span], np.rint(full[span].astype(np.float64) * gain)), event
+
+
+def test_calibrated_chime_volume_two_is_six_db_louder_and_still_limited():
+    """On the built-in chimes: +6 dB, except that the short hold tick (a 16 dB crest)
+    cannot rise that far under the ceiling; the limiter gives it what fits."""
+    from voice_coach.cues import load_cue
+    from voice_coach.loudness import CEILING_DBTP, loudness_in_silence, true_peak_dbtp
+
+    roles = ("start", "inhale", "exhale", "hold", "spot", "end")
+    timeline, clips = noisy_clips(spikes=False, cues={role: load_cue(role) for role in roles})
+    loud = Mixer(timeline, clips, Levels(chime=2.0, target_lufs=-19.0)).render()
+    found = set()
+    for event in timeline.events:
+        if event.kind == "cue":
+            found.add(event.cue)
+            piece = loud[event.start:event.end]
+            lowest = -19.0 + 6.02 - (3.5 if event.cue == "hold" else 0.5)
+            assert lowest <= loudness_in_silence(piece, 22050) <= -19.0 + 6.02 + 0.3, event
+            assert true_peak_dbtp(piece, 22050) <= CEILING_DBTP + 0.01
+    assert {"start", "inhale", "exhale", "end"} <= found
+
+
+def test_a_cue_from_the_persons_own_file_plays_as_the_file_holds_it():
+    """Calibration is for speech and the built-in chimes; a file the person chose plays at
+    its own level (only the chime volume scales it), even in a calibrated session."""
+    timeline, clips = noisy_clips()
+    own = Clips(clips.speech, clips.cues, as_recorded=frozenset({"inhale", "exhale"}))
+    for chime in (1.0, 0.5):
+        out = Mixer(timeline, own, Levels(chime=chime, target_lufs=-19.0)).render()
+        calibrated = Mixer(timeline, clips, Levels(chime=chime, target_lufs=-19.0)).render()
+        for event in timeline.events:
+            span = slice(event.start, event.end)
+            if event.cue in ("inhale", "exhale"):
+                assert np.array_equal(out[span], apply_gain(clips.cues[event.cue], chime))
+            else:
+                assert np.array_equal(out[span], calibrated[span]), event

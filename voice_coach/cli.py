@@ -25,6 +25,7 @@ import click
 from voice_coach import __version__
 from voice_coach.config import SETTINGS, Command, Spec
 from voice_coach.errors import VoiceCoachError
+from voice_coach.formats import FORMAT_NAMES
 from voice_coach.language import LANGUAGES, PLAN_WORDS, default_voice, locale_language
 from voice_coach.plan import PlanSettings, Timeline, to_dict
 from voice_coach.routine import (
@@ -45,6 +46,7 @@ from voice_coach.timefmt import minutes_seconds
 
 if TYPE_CHECKING:
     from voice_coach.config import ConfigFile
+    from voice_coach.loudness import Leveled
     from voice_coach.session import Composer, Session, SessionOptions
     from voice_coach.speech import Engine
 
@@ -482,39 +484,64 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
 @click.option("--output", "-o", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the files; created if missing.")
+@click.option("--format", "audio_format", type=click.Choice(FORMAT_NAMES), default="wav",
+              show_default=True,
+              help="Audio format: WAV or FLAC (lossless), MP3 (96 kbps) or Opus (48 kbps),"
+                   " mono, with one chapter per step.")
 @click.option("--force", is_flag=True, help="Replace files from an earlier export.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def export(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_cache: bool,
-           output: Path, force: bool, quiet: bool, **given: Any) -> None:
-    """Write the session to WAV: every spoken line, the whole mix, captions, timeline.
+           output: Path, audio_format: str, force: bool, quiet: bool, **given: Any) -> None:
+    """Write the session to audio files: every spoken line, the whole mix, captions,
+    chapters, timeline. Every clip is leveled to -19 LUFS (mono spoken word), true peaks
+    at -1 dBTP at most, exactly as 'play' plays it.
 
     \b
-    Writes into OUTPUT:
+    Writes into OUTPUT (.wav here; .flac, .mp3 or .opus with --format):
       narration/001-....wav   each spoken line, numbered in speaking order
       session.wav             the whole session, as 'play' plays it
       session.vtt             captions of every spoken line at its time
+      session.chapters.json   one chapter per step (Podcasting 2.0 JSON chapters)
       timeline.json           the timeline, as 'plan --json' shows it
 
     \b
     Examples:
       voice-coach export -o ~/psoas
+      voice-coach export --format mp3 -o ~/psoas-phone
       voice-coach export box-breathing --minutes 10 --rate 120 -o box --force
     """
     from voice_coach.export import export_session
+    from voice_coach.formats import Tags, get_format
 
+    chosen = get_format(audio_format)
+    chosen.check()
     values = _settings("export", routine, **given)
     loaded = _routine(values["routine"], values["lang"])
     session = _build(loaded, _session_options(values, loaded, cues), values["engine"],
                      no_cache, quiet)
-    with _progress("Writing session.wav", quiet) as progress:
-        written = export_session(session.mixer(), output, force=force,
+    tags = Tags(title=loaded.title, comment=loaded.summary)
+    with _progress(f"Writing session{chosen.suffix}", quiet) as progress:
+        mixer = session.mixer()
+        written = export_session(mixer, output, force=force, audio_format=chosen, tags=tags,
                                  progress=lambda done, total: progress(done * 100 // total, 100))
     if not quiet:
         timeline = session.timeline
         length = minutes_seconds(timeline.duration_s)
         click.echo(f"Wrote {len(written)} files to {output} ({length} session)")
+        click.echo(describe_levels(mixer.leveled_clips()))
         for note in timeline.notes:
             click.echo(f"note: {note}", err=True)
+
+
+def describe_levels(leveled: list[Leveled]) -> str:
+    """``Levels: 31 clips at -19 LUFS; the limiter took up to 3.0 dB off peaks in 18``."""
+    from voice_coach.loudness import TARGET_LUFS
+
+    limited = [clip.reduction_db for clip in leveled if clip.reduction_db > 0.05]
+    most = max(limited, default=0.0)
+    peaks = (f"the limiter took up to {most:.1f} dB off the peaks of {len(limited)}"
+             if limited else "no peak needed limiting")
+    return f"Levels: {len(leveled)} clips at {TARGET_LUFS:g} LUFS; {peaks}"
 
 
 @cli.command()

@@ -5,7 +5,8 @@ documented there): mono int16 at 22050 Hz, each at -20 dBFS RMS over its active 
 peaking at or below -3 dBFS, starting and ending at sample value 0.
 
 A user's cue may be any WAV or AIFF that ``pcm.decode_audio`` converts, up to
-``MAX_CUE_S`` long; it is used as it is, without changing its level.
+``MAX_CUE_S`` long; it is used as it is, without changing its level (the mixer
+calibrates the built-ins and the speech, not a file the person chose).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Writing a session to files: narration clips, the mixed session, captions, the timeline.
+"""Writing a session to files: narration clips, the mixed session, captions, chapters,
+the timeline, in the format asked for (``formats``: WAV, FLAC, MP3 or Ogg Opus).
 
 All or nothing: every file is written beside its final name under a hidden temporary
 name, and only when all are complete are they renamed into place. An interrupt, a full
 disk or any error removes the temporaries, so the folder holds either the complete
-previous export or the complete new one, never a truncated WAV.
+previous export or the complete new one, never a truncated file. Tagging (chapters) is
+part of writing a file, so it too happens before the renames.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from voice_coach.errors import VoiceCoachError
+from voice_coach.formats import FORMATS, Chapter, Format, Tags
 from voice_coach.mix import Mixer
-from voice_coach.pcm import Samples, wav_header
+from voice_coach.pcm import Samples
 from voice_coach.plan import Event, Timeline, to_dict
 from voice_coach.signals import stop_deferred
 
@@ -32,7 +33,9 @@ CHUNK_S = 10
 FLUSH_THREADS = 8
 """Threads that fsync written files while the next ones are written (see ``Flusher``)."""
 NARRATION_DIR = "narration"
-_NARRATION_NAME = re.compile(r"\d{3,}-[a-z0-9-]*\.wav")
+_NARRATION_NAME = re.compile(r"\d{3,}-[a-z0-9-]*\.(?:wav|flac|mp3|opus)")
+CHAPTERS_VERSION = "1.2.0"
+"""Podcasting 2.0 JSON chapters, the version whose fields are written."""
 
 Progress = Callable[[int, int], None]
 """Called with (samples written, samples in all)."""
@@ -50,20 +53,26 @@ class ExportTarget:
     write: Callable[[Path], None]
 
 
-def narration_name(index: int, text: str) -> str:
+def narration_name(index: int, text: str, suffix: str = ".wav") -> str:
     """``007-lie-down-on-your-back.wav``: numbered so names sort in speaking order."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     slug = "-".join(slug.split("-")[:6]) or "line"
-    return f"{index:03d}-{slug}.wav"
+    return f"{index:03d}-{slug}{suffix}"
 
 
 def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
-                   progress: Progress | None = None) -> list[Path]:
-    """Write narration/*.wav, session.wav, session.vtt and timeline.json into ``out_dir``.
+                   progress: Progress | None = None, audio_format: Format = FORMATS["wav"],
+                   tags: Tags | None = None) -> list[Path]:
+    """Write narration/*, session.<format>, session.vtt, session.chapters.json and
+    timeline.json into ``out_dir``; the audio in ``audio_format``, tagged with ``tags``
+    and one chapter per step.
 
-    Refuses to replace existing files unless ``force``. Returns the paths written.
+    Refuses to replace existing files unless ``force``, which also removes what an
+    earlier export left that this one does not write (narration of more lines, the
+    session in another format). Returns the paths written.
     """
-    targets = _targets(mixer, out_dir, progress)
+    audio_format.check()
+    targets = _targets(mixer, out_dir, progress, audio_format, tags)
     stale = _prepare_folder(out_dir, [t.path for t in targets], force)
     written: list[tuple[Path, Path]] = []
     try:
@@ -85,22 +94,6 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
     return [t.path for t in targets]
-
-
-def write_wav(path: Path, chunks: Iterator[Samples], sample_rate: int) -> None:
-    """A mono 16-bit WAV from chunks of samples (not yet on disk: see ``Flusher``).
-
-    The header is written here rather than by ``wave``: a ``Wave_write`` interrupted
-    before its ``__init__`` ran prints a traceback from ``__del__`` ("Exception ignored").
-    """
-    with open(path, "wb") as raw:
-        raw.write(wav_header(0, sample_rate))
-        frames = 0
-        for chunk in chunks:
-            raw.write(np.ascontiguousarray(chunk, dtype="<i2").data)
-            frames += chunk.size
-        raw.seek(0)
-        raw.write(wav_header(frames, sample_rate))
 
 
 def write_text(path: Path, text: str) -> None:
@@ -162,15 +155,45 @@ def _vtt_time(sample: int, rate: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
 
 
-def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None) -> list[ExportTarget]:
+def chapters(timeline: Timeline) -> list[Chapter]:
+    """One chapter per step, titled with its label, at the step's first sample."""
+    rate = timeline.sample_rate
+    starts = timeline.step_starts()
+    ends = [*starts[1:], timeline.duration]
+    return [Chapter(_millis(start, rate), _millis(end, rate), label)
+            for start, end, label in zip(starts, ends, timeline.step_labels, strict=True)]
+
+
+def chapters_json(timeline: Timeline, tags: Tags | None) -> str:
+    """Podcasting 2.0 JSON chapters: ``startTime``/``endTime`` in seconds, to the ms."""
+    document: dict[str, object] = {"version": CHAPTERS_VERSION}
+    if tags is not None:
+        document["title"] = tags.title
+        document["author"] = tags.artist
+    document["chapters"] = [
+        {"startTime": chapter.start_ms / 1000, "endTime": chapter.end_ms / 1000,
+         "title": chapter.title}
+        for chapter in chapters(timeline)]
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _millis(sample: int, rate: int) -> int:
+    return round(sample * 1000 / rate)
+
+
+def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None, audio_format: Format,
+             tags: Tags | None) -> list[ExportTarget]:
     timeline = mixer.timeline
     rate = timeline.sample_rate
+    suffix = audio_format.suffix
     targets: list[ExportTarget] = []
     spoken = [e for e in timeline.events if e.kind == "speech" and e.text]
     for index, event in enumerate(spoken, start=1):
-        path = out_dir / NARRATION_DIR / narration_name(index, event.text or "")
-        targets.append(ExportTarget(path, functools.partial(_write_clip, mixer=mixer,
-                                                            event=event, rate=rate)))
+        path = out_dir / NARRATION_DIR / narration_name(index, event.text or "", suffix)
+        line_tags = Tags(title=event.text or "", comment=tags.title) if tags else None
+        write = functools.partial(_write_clip, mixer=mixer, event=event, sample_rate=rate,
+                                  audio_format=audio_format, tags=line_tags)
+        targets.append(ExportTarget(path, write))
 
     def session_chunks() -> Iterator[Samples]:
         step = CHUNK_S * rate
@@ -180,27 +203,30 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None) -> list[Exp
                 progress(min(start + step, timeline.duration), timeline.duration)
 
     def write_session(path: Path) -> None:
-        write_wav(path, session_chunks(), rate)
+        audio_format.write(path, session_chunks(), rate, chapters(timeline), tags)
 
     document = json.dumps(to_dict(timeline), indent=2, ensure_ascii=False) + "\n"
-    targets.append(ExportTarget(out_dir / "session.wav", write_session))
+    targets.append(ExportTarget(out_dir / f"session{suffix}", write_session))
     targets.append(ExportTarget(out_dir / "session.vtt",
                                 functools.partial(write_text, text=webvtt(timeline))))
+    targets.append(ExportTarget(out_dir / "session.chapters.json",
+                                functools.partial(write_text,
+                                                  text=chapters_json(timeline, tags))))
     targets.append(ExportTarget(out_dir / "timeline.json",
                                 functools.partial(write_text, text=document)))
     return targets
 
 
-def _write_clip(path: Path, *, mixer: Mixer, event: Event, rate: int) -> None:
+def _write_clip(path: Path, *, mixer: Mixer, event: Event, sample_rate: int,
+                audio_format: Format, tags: Tags | None) -> None:
     """One line's clip, fetched only now: a long session's clips are never all held."""
     clip = mixer.clip_for(event)
     assert clip is not None
-    write_wav(path, iter([clip]), rate)
-
+    audio_format.write(path, chunks=iter([clip]), sample_rate=sample_rate, tags=tags)
 
 
 def _prepare_folder(out_dir: Path, paths: list[Path], force: bool) -> list[Path]:
-    """Create the folders; refuse to replace files unless forced. Returns stale narration."""
+    """Create the folders; refuse to replace files unless forced. Returns stale files."""
     narration = out_dir / NARRATION_DIR
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a folder")
@@ -210,16 +236,18 @@ def _prepare_folder(out_dir: Path, paths: list[Path], force: bool) -> list[Path]
         raise ExportError(f"{out_dir}: exists and is not a folder") from None
     except OSError as exc:
         raise ExportError(f"cannot create {narration}: {exc.strerror or exc}") from None
-    ours = {p.name for p in paths if p.parent == narration}
+    ours = set(paths)
     previous = sorted(p for p in narration.iterdir() if _NARRATION_NAME.fullmatch(p.name))
+    previous += [out_dir / f"session{f.suffix}" for f in FORMATS.values()
+                 if (out_dir / f"session{f.suffix}").exists()]
     if not force:
-        existing = [p for p in paths if p.exists()] + [p for p in previous if p.name not in ours]
+        existing = [p for p in paths if p.exists()] + [p for p in previous if p not in ours]
         if existing:
             more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
             raise ExportError(f"{existing[0]} already exists{more}; use --force to replace")
     if not os.access(out_dir, os.W_OK) or not os.access(narration, os.W_OK):
         raise ExportError(f"cannot write to {out_dir}: permission denied")
-    return [p for p in previous if p.name not in ours]
+    return [p for p in previous if p not in ours]
 
 
 def _guarded(out_dir: Path, path: Path, action: Callable[[], None]) -> None:

@@ -5,30 +5,41 @@ function feeds ``play`` (the whole session at once) and ``export`` (in chunks, s
 session never needs its whole length in memory twice).
 
 Levels are applied here and only here: clips arrive as rendered (speech at the engine's
-full level, cues as their files hold them) and ``Levels`` scales each by one gain
-function, ``apply_gain``. espeak-ng speaks at about -20 dBFS RMS over its active parts
-and the built-in cues are normalised to the same, so voice and chimes are balanced at
-gain 1; the chime gain is relative to that balance and independent of the voice gain
-(a quieter voice leaves the chimes as they are). A gain that would push a clip past full
-scale is lowered for that clip; events never overlap, so no sum can clip or wrap.
+level, cues as their files hold them). With a loudness target (``Levels.target_lufs``,
+what every session uses) each clip is first measured and calibrated to it, and its true
+peaks limited, by ``loudness.level``: so voice and built-in chimes are balanced whatever
+the engine or voice, and the session is at the target because every clip is. A cue from
+the person's own file plays as the file holds it (``Clips.as_recorded``).
+Then the person's gains scale each clip by one gain function, ``apply_gain``: the chime
+gain is relative to the full voice and independent of the voice gain (a quieter voice
+leaves the chimes as they are). A gain above 1 goes into the calibration instead, so
+the limiter sees it; without a target, a gain that would push a clip past full scale
+is lowered for that clip. Events never overlap, so no sum can clip or wrap.
+
+Every clip is leveled on its own, once, the first time it is asked for: a range of the
+session needs only the clips it holds, and is the same samples as that range of the
+whole mix.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
+from voice_coach import loudness
 from voice_coach.pcm import Samples
 from voice_coach.plan import Event, Timeline
 from voice_coach.routine import CueRole
 
 FULL_SCALE = 32767
 LEVELED_CLIPS = 16
-"""Clips kept with their gain applied (the oldest made is dropped first)."""
+"""Speech clips kept leveled (the oldest made is dropped first); cues, a handful used over
+and over, are all kept."""
 
 
 @dataclass(frozen=True)
@@ -37,14 +48,19 @@ class Clips:
 
     speech: Mapping[str, Samples]
     cues: Mapping[CueRole, Samples]
+    as_recorded: frozenset[CueRole] = frozenset()
+    """Cues from the person's own files: they play at the level the file holds (only the
+    chime volume applies), never calibrated or limited."""
 
 
 @dataclass(frozen=True)
 class Levels:
-    """Linear gains: 1.0 plays a clip as rendered. ``voice`` is the person's volume."""
+    """How loud clips play: ``target_lufs`` calibrates every clip to that loudness (None:
+    as rendered), then the linear gains apply. ``voice`` is the person's volume."""
 
     voice: float = 1.0
     chime: float = 1.0
+    target_lufs: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,12 +76,17 @@ class Mixer:
         return [event.start for event in self.timeline.events]
 
     @cached_property
-    def _leveled(self) -> dict[tuple[str, str], Samples]:
-        """Clips with their gain applied, each scaled once however often it is asked for."""
+    def _leveled(self) -> dict[tuple[str, str], loudness.Leveled]:
+        """Clips as they play, each leveled once however often it is asked for."""
         return {}
 
     def clip_for(self, event: Event) -> Samples | None:
-        """The samples an event plays, gain applied; None for silence."""
+        """The samples an event plays, leveled; None for silence."""
+        leveled = self.leveled_for(event)
+        return None if leveled is None else leveled.samples
+
+    def leveled_for(self, event: Event) -> loudness.Leveled | None:
+        """An event's clip as it plays, with the gain and limiting it took; None for silence."""
         if event.kind == "speech" and event.text is not None:
             key, gain = ("speech", event.text), self.levels.voice
             clip = self.clips.speech[event.text]
@@ -74,14 +95,36 @@ class Mixer:
             clip = self.clips.cues[event.cue]
         else:
             return None
-        if gain == 1.0:
-            return clip
         leveled = self._leveled.get(key)
         if leveled is None:
-            leveled = self._leveled[key] = apply_gain(clip, gain)
-            if len(self._leveled) > LEVELED_CLIPS:  # a long session's speech is never all held
-                del self._leveled[next(iter(self._leveled))]
+            calibrate = not (event.kind == "cue" and event.cue in self.clips.as_recorded)
+            leveled = self._leveled[key] = self._level(clip, gain, calibrate)
+            speech = [k for k in self._leveled if k[0] == "speech"]
+            if len(speech) > LEVELED_CLIPS:  # a long session's speech is never all held
+                del self._leveled[speech[0]]
         return leveled
+
+    def leveled_clips(self) -> list[loudness.Leveled]:
+        """Every clip the session plays, once each, as it plays (leveling any not yet)."""
+        seen: dict[tuple[str, str], loudness.Leveled] = {}
+        for event in self.timeline.events:
+            leveled = self.leveled_for(event)
+            if leveled is not None:
+                seen[(event.kind, event.text or event.cue or "")] = leveled
+        return list(seen.values())
+
+    def _level(self, clip: Samples, gain: float, calibrate: bool) -> loudness.Leveled:
+        target = self.levels.target_lufs
+        if target is None or not calibrate:
+            gain_db = 20 * math.log10(gain) if gain > 0 else -math.inf
+            return loudness.Leveled(apply_gain(clip, gain), gain_db, 0.0)
+        calibrated = loudness.level(clip, self.timeline.sample_rate, target,
+                                    extra_gain_db=20 * math.log10(max(gain, 1.0)))
+        if gain >= 1.0:
+            return calibrated
+        gain_db = calibrated.gain_db + 20 * math.log10(gain) if gain > 0 else -math.inf
+        return loudness.Leveled(apply_gain(calibrated.samples, gain), gain_db,
+                                calibrated.reduction_db)
 
     def render(self, start: int = 0, stop: int | None = None) -> Samples:
         """Session samples ``start`` to ``stop`` (default: the end)."""

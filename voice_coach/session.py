@@ -20,6 +20,7 @@ from typing import Final
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cues
 from voice_coach.errors import VoiceCoachError
+from voice_coach.loudness import TARGET_LUFS
 from voice_coach.mix import Clips, Levels, Mixer
 from voice_coach.pcm import Samples
 from voice_coach.plan import (
@@ -29,7 +30,7 @@ from voice_coach.plan import (
     estimated_speech_length,
     plan,
 )
-from voice_coach.routine import CueRole, CueSource, Repeat, Routine, speak_as
+from voice_coach.routine import BUILTIN_CUES, CueRole, CueSource, Repeat, Routine, speak_as
 from voice_coach.speech import (
     Engine,
     EngineIdentity,
@@ -77,7 +78,7 @@ class SessionOptions:
 
     @property
     def levels(self) -> Levels:
-        return Levels(voice=self.volume, chime=self.chime_volume)
+        return Levels(voice=self.volume, chime=self.chime_volume, target_lufs=TARGET_LUFS)
 
 
 def _check_level(name: str, value: float, top: int) -> None:
@@ -249,6 +250,7 @@ class Composer:
         self._factory = engine_factory
         self._progress = progress
         self._cues = load_cues(routine, options.cue_overrides)
+        self._own_cues = own_cue_files(routine, options)
         self._private: tempfile.TemporaryDirectory[str] | None = None  # for --no-cache
         if cache is None:
             self._private = tempfile.TemporaryDirectory(prefix="voice-coach-clips-")
@@ -283,7 +285,7 @@ class Composer:
         return target if longer.duration == target else None
 
     def _mixer(self, timeline: Timeline, speech: Mapping[str, Samples]) -> Mixer:
-        return Mixer(timeline, Clips(speech, self._cues), self.options.levels)
+        return Mixer(timeline, Clips(speech, self._cues, self._own_cues), self.options.levels)
 
     def scores(self) -> Generator[Score, None, None]:
         """The opening, then the first line, then the whole session (see the class).
@@ -423,3 +425,12 @@ class _Unclosed:
 
     def close(self) -> None:
         pass
+
+
+def own_cue_files(routine: Routine, options: SessionOptions) -> frozenset[CueRole]:
+    """The cue roles the person gave a sound file for: those play as the file holds them."""
+    chosen: dict[CueRole, CueSource] = dict(routine.cues)
+    chosen.update(options.cue_overrides)
+    return frozenset(role for role, source in chosen.items()
+                     if source is not None and not (isinstance(source, str)
+                                                    and source in BUILTIN_CUES))

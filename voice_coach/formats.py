@@ -1,0 +1,234 @@
+"""Audio file formats of an export: one writer per format, behind one small interface.
+
+A format writes session PCM (mono int16 chunks, in order) and the chapters and tags
+that go with it; nothing else in the export knows one format from another. WAV is
+written here byte by byte, as before; FLAC, MP3 and Ogg Opus through python-soundfile
+(libsndfile 1.1 or later writes MP3), and their chapters and tags with mutagen:
+ID3v2 CHAP and CTOC frames in MP3, ``CHAPTERnnn`` / ``CHAPTERnnnNAME`` comments in Opus
+and FLAC, which podcast players read.
+
+Opus is only defined at 8, 12, 16, 24 and 48 kHz: the session is resampled to 48 kHz
+with soxr, streamed chunk by chunk so the result is the same however it is cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, TypeAlias, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+from voice_coach.errors import VoiceCoachError
+from voice_coach.pcm import Samples, wav_header
+
+FormatName: TypeAlias = Literal["wav", "flac", "mp3", "opus"]
+FORMAT_NAMES: Final[tuple[FormatName, ...]] = get_args(FormatName)
+ARTIST: Final = "voice-coach"
+
+MP3_KBPS: Final = 96
+"""Constant bit rate: mono speech at 22,050 Hz is clean from about 64 kbps."""
+OPUS_KBPS: Final = 48
+"""Nominal (variable) bit rate: Opus speech is clean from about 32 kbps mono."""
+OPUS_RATE: Final = 48_000
+
+# libsndfile maps a compression level of 0..1 linearly onto the codec's bit rates,
+# highest first: MPEG-2 layer III 160..8 kbps, Opus 256..6 kbps per channel.
+_MP3_LEVEL: Final = (160 - MP3_KBPS) / (160 - 8)
+_OPUS_LEVEL: Final = (256 - OPUS_KBPS) / (256 - 6)
+
+
+class FormatError(VoiceCoachError):
+    """An export format cannot be written with the libraries installed here."""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A step: where it begins and ends (milliseconds from the start) and its label."""
+
+    start_ms: int
+    end_ms: int
+    title: str
+
+
+@dataclass(frozen=True)
+class Tags:
+    """What a player shows: the routine's title, ``voice-coach``, the routine's summary."""
+
+    title: str
+    comment: str = ""
+    artist: str = ARTIST
+
+
+@dataclass(frozen=True)
+class Format:
+    """One export format: its name, its file suffix, and how it writes."""
+
+    name: FormatName
+    suffix: str
+    label: str
+
+    def check(self) -> None:
+        """Raise FormatError, with the fix, when this format cannot be written here."""
+        if self.name == "wav":
+            return
+        sf = _soundfile()
+        container, subtype = _SOUNDFILE[self.name]
+        if not sf.check_format(container, subtype):
+            raise FormatError(
+                f"cannot write {self.label}: libsndfile {sf.__libsndfile_version__} has no"
+                f" {self.label} encoder (MP3 needs libsndfile 1.1 or later); install the"
+                " soundfile wheel, which bundles libsndfile 1.2: pip install --force-reinstall"
+                " soundfile")
+
+    def write(self, path: Path, chunks: Iterator[Samples], sample_rate: int,
+              chapters: Sequence[Chapter] = (), tags: Tags | None = None) -> None:
+        """``path`` holding the session from ``chunks``, with chapters and tags if any."""
+        if self.name == "wav":
+            write_wav(path, chunks, sample_rate)
+            return
+        _write_soundfile(self.name, path, chunks, sample_rate)
+        if tags is not None or chapters:
+            _TAGGERS[self.name](path, chapters, tags or Tags(title=""))
+
+
+FORMATS: Final[dict[FormatName, Format]] = {
+    "wav": Format("wav", ".wav", "WAV"),
+    "flac": Format("flac", ".flac", "FLAC"),
+    "mp3": Format("mp3", ".mp3", "MP3"),
+    "opus": Format("opus", ".opus", "Ogg Opus"),
+}
+
+_SOUNDFILE: Final[dict[str, tuple[str, str]]] = {
+    "flac": ("FLAC", "PCM_16"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+    "opus": ("OGG", "OPUS"),
+}
+
+
+def get_format(name: str) -> Format:
+    try:
+        return FORMATS[name]  # type: ignore[index]
+    except KeyError:
+        raise FormatError(f"unknown format {name!r}; expected one of"
+                          f" {', '.join(FORMAT_NAMES)}") from None
+
+
+def write_wav(path: Path, chunks: Iterator[Samples], sample_rate: int) -> None:
+    """A mono 16-bit WAV from chunks of samples (not yet on disk: see ``export.Flusher``).
+
+    The header is written here rather than by ``wave``: a ``Wave_write`` interrupted
+    before its ``__init__`` ran prints a traceback from ``__del__`` ("Exception ignored").
+    """
+    with open(path, "wb") as raw:
+        raw.write(wav_header(0, sample_rate))
+        frames = 0
+        for chunk in chunks:
+            raw.write(np.ascontiguousarray(chunk, dtype="<i2").data)
+            frames += chunk.size
+        raw.seek(0)
+        raw.write(wav_header(frames, sample_rate))
+
+
+def _soundfile() -> Any:
+    """python-soundfile, imported when a compressed format is first used."""
+    try:
+        import soundfile as sf
+    except OSError as exc:  # the wheel's libsndfile failed to load
+        raise FormatError(f"cannot load libsndfile ({exc}); reinstall it: pip install"
+                          " --force-reinstall soundfile") from None
+    return sf
+
+
+def _write_soundfile(name: FormatName, path: Path, chunks: Iterator[Samples],
+                     sample_rate: int) -> None:
+    sf = _soundfile()
+    container, subtype = _SOUNDFILE[name]
+    options: dict[str, object] = {}
+    rate = sample_rate
+    if name == "mp3":
+        options = {"compression_level": _MP3_LEVEL, "bitrate_mode": "CONSTANT"}
+    elif name == "opus":
+        options = {"compression_level": _OPUS_LEVEL}
+        rate = OPUS_RATE
+    with sf.SoundFile(path, "w", rate, 1, subtype=subtype, format=container,
+                      **options) as out:
+        if name == "opus":
+            for block in resampled(chunks, sample_rate, OPUS_RATE):
+                out.write(block)
+        else:
+            for chunk in chunks:
+                out.write(chunk)
+
+
+def resampled(chunks: Iterator[Samples], rate_in: int,
+              rate_out: int) -> Iterator[npt.NDArray[np.float64]]:
+    """Float chunks at ``rate_out``: one soxr stream, so the cuts leave no trace."""
+    import soxr
+
+    stream = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float64", quality="VHQ")
+    for chunk in chunks:
+        yield stream.resample_chunk(chunk.astype(np.float64) / 32768.0)
+    yield stream.resample_chunk(np.zeros(0), last=True)
+
+
+def _vorbis_time(ms: int) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+def vorbis_comments(chapters: Sequence[Chapter], tags: Tags) -> list[tuple[str, str]]:
+    """Tags and ``CHAPTER001=00:00:00.000`` / ``CHAPTER001NAME=...``, numbered from 1."""
+    fields = [("TITLE", tags.title), ("ARTIST", tags.artist)]
+    if tags.comment:
+        fields.append(("COMMENT", tags.comment))
+    for number, chapter in enumerate(chapters, start=1):
+        fields += [(f"CHAPTER{number:03d}", _vorbis_time(chapter.start_ms)),
+                   (f"CHAPTER{number:03d}NAME", chapter.title)]
+    return fields
+
+
+def _tag_vorbis(kind: Literal["flac", "opus"], path: Path, chapters: Sequence[Chapter],
+                tags: Tags) -> None:
+    from mutagen.flac import FLAC
+    from mutagen.oggopus import OggOpus
+
+    audio: Any = FLAC(path) if kind == "flac" else OggOpus(path)
+    if audio.tags is None:
+        audio.add_tags()
+    for key, value in vorbis_comments(chapters, tags):
+        audio.tags[key] = value
+    audio.save()
+
+
+def _tag_mp3(path: Path, chapters: Sequence[Chapter], tags: Tags) -> None:
+    """ID3v2.3 (what most players read): title, artist, comment, and chapters as CHAP
+    frames under one ordered top-level CTOC, each titled by a TIT2 sub-frame."""
+    from mutagen.id3 import CHAP, COMM, CTOC, ID3, TIT2, TPE1, CTOCFlags
+
+    id3 = ID3()
+    id3.add(TIT2(encoding=3, text=[tags.title]))
+    id3.add(TPE1(encoding=3, text=[tags.artist]))
+    if tags.comment:
+        id3.add(COMM(encoding=3, lang="eng", desc="", text=[tags.comment]))
+    ids = [f"chp{number:03d}" for number in range(len(chapters))]  # sorted as numbered
+    if chapters:
+        id3.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                     child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=["Steps"])]))
+    for element_id, chapter in zip(ids, chapters, strict=True):
+        id3.add(CHAP(element_id=element_id, start_time=chapter.start_ms,
+                     end_time=chapter.end_ms,
+                     start_offset=0xFFFFFFFF, end_offset=0xFFFFFFFF,
+                     sub_frames=[TIT2(encoding=3, text=[chapter.title])]))
+    id3.save(path, v2_version=3)
+
+
+_TAGGERS: Final = {
+    "flac": lambda path, chapters, tags: _tag_vorbis("flac", path, chapters, tags),
+    "opus": lambda path, chapters, tags: _tag_vorbis("opus", path, chapters, tags),
+    "mp3": _tag_mp3,
+}
