@@ -8,6 +8,7 @@ one cached under the respelled text's key (what the engine was handed).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from voice_coach.cli import cli
 from voice_coach.config import ENGINES
 from voice_coach.engines.piper_engine import PiperFactory
 from voice_coach.engines.pyttsx3_engine import open_engine
-from voice_coach.pcm import decode_audio
+from voice_coach.pcm import Samples
 from voice_coach.routine import (
     PRONOUNCE_ENGINES,
     Pronunciation,
@@ -26,6 +27,7 @@ from voice_coach.routine import (
     parse_routine,
     speak_as,
 )
+from voice_coach.session import SessionOptions, build_session
 from voice_coach.speech import SpeechSettings, clip_key
 
 HEAD = 'id = "lex"\ntitle = "Lexicon"\nminutes = 1\n[[steps]]\nsay = "Rest your psoas."\n'
@@ -95,41 +97,42 @@ def test_plan_shows_what_each_engine_is_given(tmp_path: Path) -> None:
         "pronounce: 4-7-8 -> four seven eight (piper; captions keep 4-7-8)"]
 
 
-def export(tmp_path: Path, *args: str) -> Path:
+def session_line(tmp_path: Path, factory: Any) -> Samples:
+    """The clip the session plays for ``LINE`` (as rendered, before the mixer's levels),
+    checking on the way that the timeline, and so the captions, keep the written words."""
+    routine = parse_routine(LEXICON.replace("Rest your psoas.", LINE), source="lex.toml")
+    session = build_session(routine, SessionOptions(), factory, ClipCache(tmp_path / "clips"))
+    assert LINE in session.timeline.speech_texts()
+    return session.clips.speech[LINE]
+
+
+def test_captions_keep_the_written_words(tmp_path: Path) -> None:
     routine = tmp_path / "lex.toml"
     routine.write_text(LEXICON.replace("Rest your psoas.", LINE))
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["export", str(routine), "-o", str(out), "-q", *args],
+    result = CliRunner().invoke(cli, ["export", str(routine), "-o", str(out), "-q"],
                                 catch_exceptions=False)
     assert (result.exit_code, result.output) == (0, "")
     assert LINE in (out / "session.vtt").read_text(encoding="utf-8")
-    return out
-
-
-def narration(out: Path) -> np.ndarray:
-    first = sorted((out / "narration").iterdir())[0]
-    return decode_audio(first.read_bytes(), first.name)
 
 
 @pytest.mark.engine
 def test_espeak_says_the_respelling(tmp_path: Path) -> None:
-    out = export(tmp_path)
+    played = session_line(tmp_path, open_engine)
     engine = open_engine()
     try:
         expected = engine.render_many([speak_as(LINE, lexicon(), "pyttsx3")],
                                       SpeechSettings())[0]
     finally:
         engine.close()
-    assert np.array_equal(narration(out), expected)
+    assert np.array_equal(played, expected)
 
 
 @pytest.mark.neural
 def test_piper_is_handed_the_respelling_and_its_phonemes(tmp_path: Path) -> None:
-    import os
-
-    out = export(tmp_path, "--engine", "piper")
-    cache = ClipCache(Path(os.environ["XDG_CACHE_HOME"]) / "voice-coach" / "clips")
-    key = clip_key(speak_as(LINE, lexicon(), "piper"), SpeechSettings(), PiperFactory())
-    cached = cache.get(key)
+    factory = PiperFactory()
+    played = session_line(tmp_path, factory)
+    key = clip_key(speak_as(LINE, lexicon(), "piper"), SpeechSettings(), factory)
+    cached = ClipCache(tmp_path / "clips").get(key)
     assert cached is not None
-    assert np.array_equal(narration(out), cached)
+    assert np.array_equal(played, cached)
