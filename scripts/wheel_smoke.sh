@@ -179,7 +179,8 @@ EOF
 
 routine_ids=()
 for file in "$root"/voice_coach/routines/*.toml; do
-    routine_ids+=("$(basename "$file" .toml)")
+    stem=$(basename "$file" .toml)
+    [[ "$stem" == *.* ]] || routine_ids+=("$stem")  # ID.LANG.toml is a translation of ID
 done
 
 echo "$me: Python $pyversion ($python)"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from voice_coach.loudness import (
     running_min,
     true_peak_dbtp,
 )
+from voice_coach.pcm import SAMPLE_RATE
 
 RATE = 22050
 
@@ -139,3 +142,48 @@ def test_running_min_is_the_minimum_of_every_window() -> None:
         a = rng.random(n)
         expected = [a[i:i + width].min() for i in range(n - width + 1)]
         assert running_min(a, width).tolist() == expected
+
+
+def test_the_known_loudness_of_the_builtin_chimes_is_what_the_meter_says(monkeypatch):
+    """Leveling every built-in chime uses only entries of KNOWN_LUFS, and each entry is
+    what the meter measures when the table is out of the way."""
+    import hashlib
+
+    from voice_coach.cues import load_cue
+    from voice_coach.routine import BUILTIN_CUES
+
+    table = dict(loudness.KNOWN_LUFS)
+    asked: list[str] = []
+    measure = loudness.integrated_lufs
+
+    def counted(samples, sample_rate):
+        asked.append("meter")
+        return measure(samples, sample_rate)
+
+    monkeypatch.setattr(loudness, "integrated_lufs", counted)
+    for role in sorted(BUILTIN_CUES):
+        loudness.level(load_cue(role), SAMPLE_RATE, loudness.TARGET_LUFS)
+    assert asked == []
+    monkeypatch.setattr(loudness, "KNOWN_LUFS", {})
+    measured: dict[str, float] = {}
+    original = loudness.loudness_in_silence
+
+    def spy(samples, sample_rate):
+        value = original(samples, sample_rate)
+        measured[hashlib.sha256(samples.tobytes()).hexdigest()] = value
+        return value
+
+    monkeypatch.setattr(loudness, "loudness_in_silence", spy)
+    for role in sorted(BUILTIN_CUES):
+        loudness.level(load_cue(role), SAMPLE_RATE, loudness.TARGET_LUFS)
+    assert measured == table
+
+
+def test_a_session_opening_loads_no_meter():
+    """The first sound waits for no scipy: the opening chime levels from KNOWN_LUFS."""
+    code = ("import sys; from voice_coach import loudness; from voice_coach.cues import load_cue;"
+            " loudness.level(load_cue('start'), 22050, loudness.TARGET_LUFS);"
+            " print(sorted(m for m in ('pyloudnorm', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout == "[]\n"

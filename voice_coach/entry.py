@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from voice_coach.signals import ignore_stop, interrupt_on_stop
 
@@ -40,7 +40,8 @@ def leave(code: object) -> NoReturn:
     that left) becomes "Exception ignored" and exit 120. So the flush is done here: a
     closed pipe ends the run quietly with exit 1 (nobody is left to tell); any other
     failure is one line. Either way stdout then points at /dev/null, so the interpreter's
-    own flush finds nothing left to fail on.
+    own flush finds nothing left to fail on; stderr likewise when a closed terminal
+    cannot take the last line.
     """
     status = code if isinstance(code, int) else 0 if code is None else 1
     if not isinstance(code, int) and code is not None:
@@ -49,20 +50,23 @@ def leave(code: object) -> NoReturn:
         sys.stdout.flush()
     except BrokenPipeError:  # the reader left: nobody to tell
         status = status or 1
-        _discard_stdout()
+        _discard(sys.stdout)
     except OSError as exc:  # a full disk
         if status == 0:  # else the failure was told already (cli.main), maybe this same one
             print(f"Error: cannot write the output ({exc.strerror or exc})", file=sys.stderr)
             status = 1
-        _discard_stdout()
-    with contextlib.suppress(OSError, ValueError):
+        _discard(sys.stdout)
+    try:
         sys.stderr.flush()
+    except (OSError, ValueError):  # a closed terminal: nobody left to tell
+        _discard(sys.stderr)
     sys.exit(status)
 
 
-def _discard_stdout() -> None:
-    """Point stdout's descriptor at /dev/null, so what is still buffered goes nowhere."""
+def _discard(stream: TextIO) -> None:
+    """Point ``stream``'s descriptor at /dev/null, so what is still buffered goes nowhere
+    and the interpreter's own flush at exit cannot fail (it would make the exit 120)."""
     with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
         os.close(devnull)

@@ -14,6 +14,7 @@ Pure and deterministic: the same clip always levels to the same samples.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Final
@@ -25,6 +26,26 @@ import soxr
 from voice_coach.pcm import Samples
 
 Floats = npt.NDArray[np.float64]
+
+KNOWN_RATE: Final = 22050
+KNOWN_LUFS: Final[dict[str, float]] = {
+    "d251537d78c1df724cd1750b6012b6005f4df49df8d1bb8514103445e0f7a029": -20.86464761154564,
+    "35d6cb0abadc671d497139f8a947f4c8f2ecad3500a05e9c457e428d8d8ae35a": -19.0712909498571,
+    "01d7a76e565832ab94254e5e8b1465eb89d9e911364dbb72a427346a59b13660": -19.012145989059146,
+    "b5dc64b9c65a26c6a63fe96fc21c22d3954c37a30a93e07030cea778d9019b01": -22.097988589500414,
+    "506b417c8ed14f82ccfe7b583284b530bc5b1a2a7547dd9c0409111ddff0990b": -23.960038295992245,
+    "45ff59ebcee4a304d7fdcb8c90a44d59d4b5d2172445e53bd3edab3343093cd6": -20.799283692396838,
+    "5f0e41bf3d2eb831c827ab443f76d0c1a19e01220c6aabfc5c3843daa419f115": -20.31355211455136,
+    "1451952e80adde2a883061ae4d4969ab8c184873833672ce7cf56803b31125e6": -19.954747037706994,
+    "f1fc6e7397c53ad65114d928b6f88b3398caf08331fc4a9be1ece240b0cbbc4f": -22.10759699292669,
+    "607821f454302047b1fad819e76c2053bc5874c10e1583a0909edd28e2fe833f": -21.018740865895428,
+    "1bac83d41767946849aab2844b80ebfa3dd8e0a53fccb7d02a2576bd0a7fa687": -21.06358235929687,
+}
+"""``loudness_in_silence`` of the built-in chimes at the session rate, and of the limited
+versions leveling passes through, by the SHA-256 of their samples. A session opens with a
+chime; with these, it is leveled without loading the meter (pyloudnorm and scipy.signal,
+about 0.6 s), so the first sound does not wait for it. tests/test_loudness.py measures each
+of them again, and fails when a chime changes without its entry."""
 
 TARGET_LUFS: Final = -19.0
 """Integrated loudness of a mono session: podcast guidelines' -16 LUFS stereo, less 3 LU."""
@@ -87,6 +108,10 @@ def loudness_in_silence(samples: Samples, sample_rate: int) -> float:
     (0.4 LU for 3 s of speech, 1.6 LU for a 0.66 s chime); measured this way, each clip
     pays for its own edges, and the session lands on the target.
     """
+    if sample_rate == KNOWN_RATE:
+        known = KNOWN_LUFS.get(hashlib.sha256(np.ascontiguousarray(samples).data).hexdigest())
+        if known is not None:
+            return known
     pad = np.zeros(math.ceil(BLOCK_S * sample_rate), dtype=np.int16)
     return integrated_lufs(np.concatenate([pad, samples, pad]), sample_rate)
 
