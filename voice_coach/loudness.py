@@ -47,6 +47,9 @@ chime; with these, it is leveled without loading the meter (pyloudnorm and scipy
 about 0.6 s), so the first sound does not wait for it. tests/test_loudness.py measures each
 of them again, and fails when a chime changes without its entry."""
 
+RECIPE_VERSION: Final = 1
+"""Bump when ``level`` would give other samples for the same clip (stored leveled clips
+are keyed by it)."""
 TARGET_LUFS: Final = -19.0
 """Integrated loudness of a mono session: podcast guidelines' -16 LUFS stereo, less 3 LU."""
 CEILING_DBTP: Final = -3.0

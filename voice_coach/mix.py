@@ -24,10 +24,12 @@ whole mix.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 
@@ -63,13 +65,25 @@ class Levels:
     target_lufs: float | None = None
 
 
+class LevelStore(Protocol):
+    """Where leveled clips are kept between runs (the clip cache): leveling measures and
+    limits every clip, about a tenth of a second each and half a second more to load the
+    meter, so a session played or exported again takes them from here."""
+
+    def get(self, key: str) -> loudness.Leveled | None: ...
+
+    def put(self, key: str, leveled: loudness.Leveled) -> None: ...
+
+
 @dataclass(frozen=True)
 class Mixer:
-    """A timeline ready to mix; build once, then ask for ranges."""
+    """A timeline ready to mix; build once, then ask for ranges. ``store``, when given,
+    keeps leveled clips across runs; the samples are the same either way."""
 
     timeline: Timeline
     clips: Clips
     levels: Levels = field(default_factory=Levels)
+    store: LevelStore | None = field(default=None, compare=False)
 
     @cached_property
     def _starts(self) -> list[int]:
@@ -118,8 +132,13 @@ class Mixer:
         if target is None or not calibrate:
             gain_db = 20 * math.log10(gain) if gain > 0 else -math.inf
             return loudness.Leveled(apply_gain(clip, gain), gain_db, 0.0)
-        calibrated = loudness.level(clip, self.timeline.sample_rate, target,
-                                    extra_gain_db=20 * math.log10(max(gain, 1.0)))
+        extra_gain_db = 20 * math.log10(max(gain, 1.0))
+        key = leveled_key(clip, self.timeline.sample_rate, target, extra_gain_db)
+        calibrated = self.store.get(key) if self.store is not None else None
+        if calibrated is None:
+            calibrated = loudness.level(clip, self.timeline.sample_rate, target, extra_gain_db)
+            if self.store is not None:
+                self.store.put(key, calibrated)
         if gain >= 1.0:
             return calibrated
         gain_db = calibrated.gain_db + 20 * math.log10(gain) if gain > 0 else -math.inf
@@ -147,6 +166,16 @@ class Mixer:
             lo, hi = max(start, event.start), min(end, event.end)
             out[lo - start:hi - start] = clip[lo - event.start:hi - event.start]
         return out
+
+
+def leveled_key(clip: Samples, sample_rate: int, target_lufs: float,
+                extra_gain_db: float) -> str:
+    """The store's key for ``clip`` leveled so: SHA-256 of the recipe and the samples."""
+    recipe = (f"leveled/{loudness.RECIPE_VERSION}/{sample_rate}/{target_lufs!r}"
+              f"/{extra_gain_db!r}/").encode()
+    digest = hashlib.sha256(recipe)
+    digest.update(np.ascontiguousarray(clip, dtype="<i2").data)
+    return digest.hexdigest()
 
 
 def mix(timeline: Timeline, clips: Clips, levels: Levels | None = None) -> Samples:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import struct
 import tempfile
 import threading
 from collections import OrderedDict
@@ -17,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import numpy as np
+
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cues
 from voice_coach.errors import VoiceCoachError
-from voice_coach.loudness import TARGET_LUFS
-from voice_coach.mix import Clips, Levels, Mixer
+from voice_coach.loudness import TARGET_LUFS, Leveled
+from voice_coach.mix import Clips, Levels, LevelStore, Mixer
 from voice_coach.pcm import Samples
 from voice_coach.plan import (
     PlanSettings,
@@ -93,13 +96,38 @@ class Session:
     timeline: Timeline
     clips: Clips
     levels: Levels
+    store: LevelStore | None = None
 
     def mixer(self) -> Mixer:
-        return Mixer(self.timeline, self.clips, self.levels)
+        return Mixer(self.timeline, self.clips, self.levels, self.store)
 
     @classmethod
     def of(cls, score: Score) -> Session:
-        return cls(score.mixer.timeline, score.mixer.clips, score.mixer.levels)
+        mixer = score.mixer
+        return cls(mixer.timeline, mixer.clips, mixer.levels, mixer.store)
+
+
+class CachedLevels:
+    """Leveled clips kept in the clip cache (``mix.LevelStore``). An entry holds the
+    leveled samples, then the gain and the limiter's reduction as two little-endian
+    float64, eight samples' worth, at its end; the cache's checksum covers them all."""
+
+    _META: Final = struct.Struct("<dd")
+
+    def __init__(self, cache: ClipCache) -> None:
+        self._cache = cache
+
+    def get(self, key: str) -> Leveled | None:
+        entry = self._cache.get(key)
+        tail = self._META.size // 2
+        if entry is None or len(entry) < tail:
+            return None
+        gain_db, reduction_db = self._META.unpack(entry[-tail:].astype("<i2").tobytes())
+        return Leveled(entry[:-tail].copy(), gain_db, reduction_db)
+
+    def put(self, key: str, leveled: Leveled) -> None:
+        meta = np.frombuffer(self._META.pack(leveled.gain_db, leveled.reduction_db), "<i2")
+        self._cache.put(key, np.concatenate([leveled.samples, meta.astype(np.int16)]))
 
 
 def cue_lengths(cues: Mapping[CueRole, Samples]) -> Callable[[CueRole], int]:
@@ -285,7 +313,8 @@ class Composer:
         return target if longer.duration == target else None
 
     def _mixer(self, timeline: Timeline, speech: Mapping[str, Samples]) -> Mixer:
-        return Mixer(timeline, Clips(speech, self._cues, self._own_cues), self.options.levels)
+        return Mixer(timeline, Clips(speech, self._cues, self._own_cues), self.options.levels,
+                     CachedLevels(self._cache))
 
     def scores(self) -> Generator[Score, None, None]:
         """The opening, then the first line, then the whole session (see the class).
