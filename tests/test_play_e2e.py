@@ -152,7 +152,7 @@ def play_and_record(device: PacedFile, args: Sequence[str], until_samples: int,
 
 @pytest.mark.sound
 @pytest.mark.parametrize("args", [("four-seven-eight",),
-                                  pytest.param(NON_DEFAULT, marks=pytest.mark.slow)],
+                                  pytest.param(NON_DEFAULT, marks=[pytest.mark.slow, pytest.mark.long])],
                          ids=["four-seven-eight", "psoas-non-default"])
 def test_play_hands_the_device_exactly_what_export_writes(
         paced_file: PacedFile, tmp_path: Path, args: tuple[str, ...]) -> None:

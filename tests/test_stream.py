@@ -6,6 +6,8 @@ mixer and memory map. The reference for every sample is the session ``export`` m
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -121,17 +123,19 @@ def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) 
 
 
 def resident_bytes(samples: Samples) -> int:
-    """Resident memory of the mapping that holds ``samples`` (from /proc/self/smaps)."""
-    address = samples.ctypes.data
-    inside = False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        head = line.split()[0]
-        if "-" in head and ":" not in head:
-            low, high = (int(part, 16) for part in head.split("-"))
-            inside = low <= address < high
-        elif inside and head == "Rss:":
-            return int(line.split()[1]) * 1024
-    raise AssertionError("mapping not found")
+    """Resident memory of the pages that hold ``samples``, asked of the kernel page by page
+    (mincore). Not /proc/self/smaps: the kernel merges neighbouring anonymous mappings
+    into one entry there, so the mixer's own large temporaries would count."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    page = mmap.PAGESIZE
+    start = samples.ctypes.data - samples.ctypes.data % page
+    length = samples.ctypes.data + samples.nbytes - start
+    pages = -(-length // page)
+    vector = (ctypes.c_ubyte * pages)()
+    if libc.mincore(ctypes.c_void_p(start), ctypes.c_size_t(length), vector) != 0:
+        raise OSError(ctypes.get_errno(), "mincore failed")
+    return sum(1 for flag in vector if flag & 1) * page
 
 
 # --- Composing in stages ----------------------------------------------------------------
