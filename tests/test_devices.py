@@ -9,7 +9,9 @@ ALSA configuration defines, each writing into a file.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,15 +22,20 @@ import pytest
 
 from support.processes import end_process
 from support.soundserver import PipeWireServer, SoundServer, run_python
-from tests.test_play_e2e import VOICE_COACH, child_env, history_entries, voice_coach
+from tests.test_play_e2e import (
+    ONE_BREATH,
+    SHORT,
+    VOICE_COACH,
+    child_env,
+    history_entries,
+    voice_coach,
+)
 from voice_coach import devices
 from voice_coach.devices import DeviceError, Output, Route, SoundStack
 from voice_coach.player import LOST_WITHIN_S
 
 pytest_plugins = ["support.fixtures"]
 
-SHORT: Final = str(Path(__file__).parent / "data" / "short-breath.toml")
-"""A 30-second routine with ten cues."""
 SECOND: Final = "vc-second"
 DEVICE_LOST: Final = f"Error: the sound output '{SECOND}' went away; the session stopped\n"
 SERVER_LOST: Final = "Error: the sound server stopped; the session stopped\n"
@@ -177,6 +184,18 @@ def test_the_default_route_asks_the_server_only_whether_it_answers(tmp_path: Pat
     assert asked == [["pactl", "info"]]
 
 
+def test_a_listing_tool_runs_out_of_reach_of_the_terminals_ctrl_c() -> None:
+    # Ctrl-C signals the terminal's whole foreground group: a pactl in it would die and
+    # read as a sound server that stopped, where the person asked to stop.
+    answer = devices.run_tool([sys.executable, "-c",
+                               "import os; print(os.getsid(0), os.getpgrp())"])
+
+    assert answer is not None
+    session_id, group_id = (int(field) for field in answer.split())
+    assert session_id == group_id != os.getsid(0)
+    assert group_id != os.getpgrp()
+
+
 # --- Real servers ------------------------------------------------------------------------
 
 
@@ -217,7 +236,7 @@ def test_devices_lists_the_sinks_with_the_default_marked(server: SoundServer) ->
 @pytest.mark.sound
 def test_play_on_a_chosen_sink_leaves_the_default_silent(server: SoundServer) -> None:
     with server.recording() as default, server.recording(sink=SECOND) as second:
-        child = voice_coach("play", SHORT, "--no-caution", "--quiet", "--device", SECOND,
+        child = voice_coach("play", ONE_BREATH, "--no-caution", "--quiet", "--device", SECOND,
                             env=server.env, timeout=90)
 
     assert (child.returncode, child.stdout, child.stderr) == (0, "", "")

@@ -202,13 +202,18 @@ def watch_problem(sinks: tuple[str, ...] | None, chosen: str | None) -> str | No
 
 
 def run_tool(command: Sequence[str]) -> str | None:
-    """Run a listing tool with C messages; its stdout, or None if it cannot answer."""
+    """Run a listing tool with C messages; its stdout, or None if it cannot answer.
+
+    The tool runs in a session of its own: a Ctrl-C at the terminal is for voice-coach,
+    and a tool it killed would read as a sound server that stopped.
+    """
     if shutil.which(command[0]) is None:
         return None
     try:
         done = subprocess.run(list(command), capture_output=True, text=True,
                               timeout=ANSWER_TIMEOUT_S, check=False,
-                              env={**os.environ, "LC_ALL": "C"}, stdin=subprocess.DEVNULL)
+                              env={**os.environ, "LC_ALL": "C"}, stdin=subprocess.DEVNULL,
+                              start_new_session=True)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout if done.returncode == 0 else None
