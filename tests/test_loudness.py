@@ -23,7 +23,6 @@ from voice_coach.loudness import (
     running_min,
     true_peak_dbtp,
 )
-from voice_coach.pcm import SAMPLE_RATE
 
 RATE = 22050
 
@@ -144,43 +143,40 @@ def test_running_min_is_the_minimum_of_every_window() -> None:
         assert running_min(a, width).tolist() == expected
 
 
-def test_the_known_loudness_of_the_builtin_chimes_is_what_the_meter_says(monkeypatch):
-    """Leveling every built-in chime uses only entries of KNOWN_LUFS, and each entry is
-    what the meter measures when the table is out of the way."""
-    import hashlib
+@pytest.mark.parametrize("seconds", [0.2, 0.41, 3.0, 47.3])
+def test_the_meter_measures_what_pyloudnorm_measures(seconds: float) -> None:
+    """pyloudnorm (BS.1770-4) is the reference the meter was written from: the same
+    filters, blocks and gates, so the same loudness to the last digits, for clips shorter
+    than a block, about one, a spoken line, and a minute of chimes and pauses."""
+    import pyloudnorm
 
-    from voice_coach.cues import load_cue
-    from voice_coach.routine import BUILTIN_CUES
+    rng = np.random.default_rng(round(seconds * 100))
+    length = round(seconds * RATE)
+    gain = np.repeat(rng.uniform(0.0, 0.5, size=length // 2000 + 1), 2000)[:length]
+    x = rng.standard_normal(length) * gain  # loud and quiet stretches, some under the gates
+    x[: length // 3] *= 0.01
+    samples = np.rint(np.clip(x, -1, 1) * 32767).astype(np.int16)
 
-    table = dict(loudness.KNOWN_LUFS)
-    asked: list[str] = []
-    measure = loudness.integrated_lufs
-
-    def counted(samples, sample_rate):
-        asked.append("meter")
-        return measure(samples, sample_rate)
-
-    monkeypatch.setattr(loudness, "integrated_lufs", counted)
-    for role in sorted(BUILTIN_CUES):
-        loudness.level(load_cue(role), SAMPLE_RATE, loudness.TARGET_LUFS)
-    assert asked == []
-    monkeypatch.setattr(loudness, "KNOWN_LUFS", {})
-    measured: dict[str, float] = {}
-    original = loudness.loudness_in_silence
-
-    def spy(samples, sample_rate):
-        value = original(samples, sample_rate)
-        measured[hashlib.sha256(samples.tobytes()).hexdigest()] = value
-        return value
-
-    monkeypatch.setattr(loudness, "loudness_in_silence", spy)
-    for role in sorted(BUILTIN_CUES):
-        loudness.level(load_cue(role), SAMPLE_RATE, loudness.TARGET_LUFS)
-    assert measured == table
+    ours = loudness.integrated_lufs(samples, RATE)
+    reference_meter = pyloudnorm.Meter(RATE, block_size=loudness.BLOCK_S)
+    floats = samples / 32768.0
+    if length > math.ceil(loudness.BLOCK_S * RATE):
+        reference = reference_meter.integrated_loudness(floats)
+    else:  # pyloudnorm needs a block: the clip's mean square over one, as ours says
+        padded = np.concatenate([floats, np.zeros(math.ceil(loudness.BLOCK_S * RATE) + 1 - length)])
+        reference = (reference_meter.integrated_loudness(padded)
+                     + 10 * math.log10(len(padded) / length))
+    assert abs(ours - reference) <= 1e-9, (ours, reference)
 
 
-def test_a_session_opening_loads_no_meter():
-    """The first sound waits for no scipy: the opening chime levels from KNOWN_LUFS."""
+def test_the_meter_gates_silence_out() -> None:
+    assert loudness.integrated_lufs(np.zeros(RATE, dtype=np.int16), RATE) == -math.inf
+    quiet = np.full(RATE, 3, dtype=np.int16)  # -80 dBFS of DC, under the absolute gate
+    assert loudness.integrated_lufs(np.concatenate([quiet, quiet]), RATE) == -math.inf
+
+
+def test_leveling_loads_no_scipy() -> None:
+    """The first sound waits for no scipy, and play's memory holds none of it."""
     code = ("import sys; from voice_coach import loudness; from voice_coach.cues import load_cue;"
             " loudness.level(load_cue('start'), 22050, loudness.TARGET_LUFS);"
             " print(sorted(m for m in ('pyloudnorm', 'scipy') if m in sys.modules))")

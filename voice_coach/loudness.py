@@ -14,7 +14,7 @@ Pure and deterministic: the same clip always levels to the same samples.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import math
 from dataclasses import dataclass
 from typing import Final
@@ -26,26 +26,6 @@ import soxr
 from voice_coach.pcm import Samples
 
 Floats = npt.NDArray[np.float64]
-
-KNOWN_RATE: Final = 22050
-KNOWN_LUFS: Final[dict[str, float]] = {
-    "d251537d78c1df724cd1750b6012b6005f4df49df8d1bb8514103445e0f7a029": -20.86464761154564,
-    "35d6cb0abadc671d497139f8a947f4c8f2ecad3500a05e9c457e428d8d8ae35a": -19.0712909498571,
-    "01d7a76e565832ab94254e5e8b1465eb89d9e911364dbb72a427346a59b13660": -19.012145989059146,
-    "b5dc64b9c65a26c6a63fe96fc21c22d3954c37a30a93e07030cea778d9019b01": -22.097988589500414,
-    "506b417c8ed14f82ccfe7b583284b530bc5b1a2a7547dd9c0409111ddff0990b": -23.960038295992245,
-    "45ff59ebcee4a304d7fdcb8c90a44d59d4b5d2172445e53bd3edab3343093cd6": -20.799283692396838,
-    "5f0e41bf3d2eb831c827ab443f76d0c1a19e01220c6aabfc5c3843daa419f115": -20.31355211455136,
-    "1451952e80adde2a883061ae4d4969ab8c184873833672ce7cf56803b31125e6": -19.954747037706994,
-    "f1fc6e7397c53ad65114d928b6f88b3398caf08331fc4a9be1ece240b0cbbc4f": -22.10759699292669,
-    "607821f454302047b1fad819e76c2053bc5874c10e1583a0909edd28e2fe833f": -21.018740865895428,
-    "1bac83d41767946849aab2844b80ebfa3dd8e0a53fccb7d02a2576bd0a7fa687": -21.06358235929687,
-}
-"""``loudness_in_silence`` of the built-in chimes at the session rate, and of the limited
-versions leveling passes through, by the SHA-256 of their samples. A session opens with a
-chime; with these, it is leveled without loading the meter (pyloudnorm and scipy.signal,
-about 0.6 s), so the first sound does not wait for it. tests/test_loudness.py measures each
-of them again, and fails when a chime changes without its entry."""
 
 RECIPE_VERSION: Final = 1
 """Bump when ``level`` would give other samples for the same clip (stored leveled clips
@@ -92,13 +72,102 @@ def integrated_lufs(samples: Samples, sample_rate: int) -> float:
     if not x.any():
         return -math.inf
     block = math.ceil(BLOCK_S * sample_rate)
-    import pyloudnorm  # 0.5 s of scipy.signal: only when a clip is first leveled
-
-    meter = pyloudnorm.Meter(sample_rate, block_size=BLOCK_S)
     if len(x) > block:
-        return float(meter.integrated_loudness(x))
+        return gated_lufs(x, sample_rate)
     padded = np.concatenate([x, np.zeros(block + 1 - len(x))])
-    return float(meter.integrated_loudness(padded)) + 10 * math.log10(len(padded) / len(x))
+    return gated_lufs(padded, sample_rate) + 10 * math.log10(len(padded) / len(x))
+
+
+# --- The meter -------------------------------------------------------------------------
+#
+# BS.1770-4 as pyloudnorm 0.1 measures it (its K-weighting biquads, from the RBJ cookbook
+# at any sample rate; its blocks; its gates), written here because pyloudnorm filters
+# through scipy.signal, whose import alone takes 1.1 s and 74 MB of resident memory:
+# more than the whole of a playing session may use. tests/test_loudness.py holds this
+# meter to pyloudnorm to 1e-9 LU, and the session to ffmpeg's ebur128.
+
+K_WEIGHTING: Final = ((4.0, 1 / math.sqrt(2), 1500.0, "high_shelf"),
+                      (0.0, 0.5, 38.0, "high_pass"))
+"""BS.1770's two stages as (gain dB, Q, frequency Hz, shape): a head-related shelf, then
+the RLB high-pass."""
+BLOCK_STEP: Final = 0.25
+"""Gating blocks start every quarter block (75 % overlap)."""
+RELATIVE_GATE_LU: Final = -10.0
+IMPULSE_FLOOR: Final = 1e-18
+"""The K-weighting's impulse response is cut where it falls below this, relative to its
+peak: far under a double's resolution of the sums it feeds."""
+
+
+def biquad(gain_db: float, q: float, frequency_hz: float, shape: str,
+           sample_rate: int) -> tuple[tuple[float, float, float], tuple[float, float]]:
+    """RBJ cookbook coefficients ``(b0, b1, b2), (a1, a2)``, normalised by a0."""
+    a = 10 ** (gain_db / 40)
+    w0 = 2 * math.pi * frequency_hz / sample_rate
+    alpha, cos = math.sin(w0) / (2 * q), math.cos(w0)
+    if shape == "high_shelf":
+        root = 2 * math.sqrt(a) * alpha
+        b = (a * ((a + 1) + (a - 1) * cos + root), -2 * a * ((a - 1) + (a + 1) * cos),
+             a * ((a + 1) + (a - 1) * cos - root))
+        den = ((a + 1) - (a - 1) * cos + root, 2 * ((a - 1) - (a + 1) * cos),
+               (a + 1) - (a - 1) * cos - root)
+    else:  # high_pass
+        b = ((1 + cos) / 2, -(1 + cos), (1 + cos) / 2)
+        den = (1 + alpha, -2 * cos, 1 - alpha)
+    return (b[0] / den[0], b[1] / den[0], b[2] / den[0]), (den[1] / den[0], den[2] / den[0])
+
+
+@functools.lru_cache(maxsize=4)
+def k_weighting_impulse(sample_rate: int) -> Floats:
+    """The K-weighting's impulse response, as long as it is above ``IMPULSE_FLOOR``."""
+    length = sample_rate // 4
+    while True:
+        response = [1.0] + [0.0] * (length - 1)
+        for stage in K_WEIGHTING:
+            (b0, b1, b2), (a1, a2) = biquad(*stage, sample_rate)
+            x1 = x2 = y1 = y2 = 0.0
+            for n, x0 in enumerate(response):
+                y0 = b0 * x0 + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
+                response[n] = y0
+                x2, x1, y2, y1 = x1, x0, y1, y0
+        h = np.array(response)
+        above = np.flatnonzero(np.abs(h) > IMPULSE_FLOOR * np.abs(h).max())
+        if above[-1] < length - 1:
+            out: Floats = h[: above[-1] + 1]
+            return out
+        length *= 2  # pragma: no cover -- a quarter second is 5 times what it needs
+
+
+@functools.lru_cache(maxsize=8)
+def _k_weighting_spectrum(sample_rate: int, size: int) -> npt.NDArray[np.complex128]:
+    return np.fft.rfft(k_weighting_impulse(sample_rate), size)
+
+
+def k_weighted(x: Floats, sample_rate: int) -> Floats:
+    """``x`` through the K-weighting filter (from rest), by FFT convolution."""
+    taps = len(k_weighting_impulse(sample_rate))
+    size = 1 << (len(x) + taps - 2).bit_length()
+    spectrum = np.fft.rfft(x, size) * _k_weighting_spectrum(sample_rate, size)
+    out: Floats = np.fft.irfft(spectrum, size)[: len(x)]
+    return out
+
+
+def gated_lufs(x: Floats, sample_rate: int) -> float:
+    """BS.1770-4 gated loudness (LUFS) of mono ``x``, at least a block long."""
+    weighted = k_weighted(x, sample_rate)
+    count = int(np.round((len(x) / sample_rate - BLOCK_S) / (BLOCK_S * BLOCK_STEP))) + 1
+    starts = np.arange(count) * BLOCK_STEP
+    low = np.minimum((BLOCK_S * starts * sample_rate).astype(int), len(x))
+    high = np.minimum((BLOCK_S * (starts + 1) * sample_rate).astype(int), len(x))
+    energy = np.concatenate([[0.0], np.cumsum(weighted * weighted)])
+    power = np.maximum(energy[high] - energy[low], 0.0) / (BLOCK_S * sample_rate)
+    with np.errstate(divide="ignore"):
+        loudness = -0.691 + 10 * np.log10(power)
+    gated = power[loudness >= SILENT_LUFS]
+    if not len(gated):
+        return -math.inf
+    relative = -0.691 + 10 * math.log10(float(gated.mean())) + RELATIVE_GATE_LU
+    gated = power[(loudness > relative) & (loudness > SILENT_LUFS)]
+    return -0.691 + 10 * math.log10(float(gated.mean())) if len(gated) else -math.inf
 
 
 def loudness_in_silence(samples: Samples, sample_rate: int) -> float:
@@ -111,10 +180,6 @@ def loudness_in_silence(samples: Samples, sample_rate: int) -> float:
     (0.4 LU for 3 s of speech, 1.6 LU for a 0.66 s chime); measured this way, each clip
     pays for its own edges, and the session lands on the target.
     """
-    if sample_rate == KNOWN_RATE:
-        known = KNOWN_LUFS.get(hashlib.sha256(np.ascontiguousarray(samples).data).hexdigest())
-        if known is not None:
-            return known
     pad = np.zeros(math.ceil(BLOCK_S * sample_rate), dtype=np.int16)
     return integrated_lufs(np.concatenate([pad, samples, pad]), sample_rate)
 
@@ -153,10 +218,16 @@ def limit(x: Floats, sample_rate: int, ceiling_dbtp: float = CEILING_DBTP) -> tu
     sample needs: no overshoot, by construction. The hold bridges the peaks of one
     syllable, so the gain does not pump; it falls and rises over twice the attack.
     """
+    return limit_with_envelope(x, peak_envelope(x, sample_rate), sample_rate, ceiling_dbtp)
+
+
+def limit_with_envelope(x: Floats, envelope: Floats, sample_rate: int,
+                        ceiling_dbtp: float = CEILING_DBTP) -> tuple[Floats, float]:
+    """``limit``, given ``x``'s ``peak_envelope``: oversampling is linear, so a clip's
+    envelope at any gain is its envelope found once, times the gain."""
     if len(x) == 0:
         return x, 0.0
     ceiling = 10 ** (ceiling_dbtp / 20)
-    envelope = peak_envelope(x, sample_rate)
     need = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
     if need.min() >= 1.0:
         return x, 0.0
@@ -208,9 +279,15 @@ def level(samples: Samples, sample_rate: int, target_lufs: float = TARGET_LUFS,
     if len(samples) == 0 or measured < SILENT_LUFS:
         return Leveled(samples, 0.0, 0.0)
     x = to_float(samples)
+    envelope = peak_envelope(x, sample_rate)
+
+    def limited_at(gain_db: float) -> tuple[Floats, float]:
+        gain = 10 ** (gain_db / 20)
+        return limit_with_envelope(x * gain, envelope * gain, sample_rate)
+
     wanted = target_lufs + extra_gain_db
     gain_db = wanted - measured
-    limited, reduction = limit(x * 10 ** (gain_db / 20), sample_rate)
+    limited, reduction = limited_at(gain_db)
     for _ in range(MAKEUP_PASSES):
         if reduction == 0:
             break
@@ -218,7 +295,7 @@ def level(samples: Samples, sample_rate: int, target_lufs: float = TARGET_LUFS,
         if loss <= MAKEUP_MIN_LU:
             break
         gain_db += loss
-        limited, reduction = limit(x * 10 ** (gain_db / 20), sample_rate)
+        limited, reduction = limited_at(gain_db)
     return Leveled(from_float(limited), gain_db, reduction)
 
 

@@ -33,7 +33,7 @@ from typing import Protocol
 
 import numpy as np
 
-from voice_coach import loudness
+from voice_coach import heap, loudness
 from voice_coach.pcm import Samples
 from voice_coach.plan import Event, Timeline
 from voice_coach.routine import CueRole
@@ -136,7 +136,9 @@ class Mixer:
         key = leveled_key(clip, self.timeline.sample_rate, target, extra_gain_db)
         calibrated = self.store.get(key) if self.store is not None else None
         if calibrated is None:
-            calibrated = loudness.level(clip, self.timeline.sample_rate, target, extra_gain_db)
+            with heap.reusing_big_blocks():
+                calibrated = loudness.level(clip, self.timeline.sample_rate, target,
+                                            extra_gain_db)
             if self.store is not None:
                 self.store.put(key, calibrated)
         if gain >= 1.0:

@@ -20,6 +20,7 @@ from typing import Final
 
 import numpy as np
 
+from voice_coach import heap
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cues
 from voice_coach.errors import VoiceCoachError
@@ -321,7 +322,7 @@ class Composer:
 
         Raises ``SpeechError`` (and whatever the engine raises) when rendering fails.
         """
-        return_freed_clips_to_the_system()
+        heap.return_freed_blocks()
         shared = _SharedFactory(self._factory)
         store = SpeechStore(self._cache, self.options.speech, shared, keep=self._private,
                             say=self._say)
@@ -385,23 +386,6 @@ class Composer:
             for text, spoken in zip(batch, said, strict=True):
                 store.add(text, clips[spoken])
             done += len(batch)
-
-
-def return_freed_clips_to_the_system() -> None:
-    """Have glibc give every block of 128 KiB or more its own mapping, returned when freed.
-
-    glibc raises that threshold each time such a block is freed, after which clips (a
-    few hundred kilobytes each, read and dropped by the hundred in a long session) come
-    from the heap, which fragments and never shrinks: a 180-minute session then peaked
-    about 15 MB higher than a 5-minute one. Not glibc (no ``mallopt``): nothing to do.
-    """
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
-
-
-_M_MMAP_THRESHOLD: Final = -3
 
 
 def _minutes_text(samples: int, sample_rate: int) -> str:
