@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from support.paced import PacedFile
 from support.soundserver import PROJECT, run_python
+from tests.test_play_e2e import SHORT
 from voice_coach.cache import ClipCache
 from voice_coach.cli import cli
 from voice_coach.engines import piper_engine
@@ -428,7 +429,7 @@ def test_play_renders_while_it_plays_and_hands_the_device_what_export_then_write
     is what the device was handed, to the sample."""
     paced = PacedFile.in_folder(tmp_path)
     env = {**os.environ, **paced.env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    args = ["box-breathing", "--minutes", "1", "--engine", "piper"]
+    args = [SHORT, "--no-caution", "--engine", "piper"]
     play = subprocess.run([str(VOICE_COACH), "play", *args, "--quiet", "--no-history"],
                           env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=180, check=False)

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from support.soundserver import SoundServer, run_python
-from tests.test_devices import SHORT
-from tests.test_play_e2e import assert_heard_whole, export, voice_coach
+from tests.test_play_e2e import SHORT, assert_heard_whole, export, voice_coach
 
 pytest_plugins = ["support.fixtures"]
 pytestmark = pytest.mark.sound

@@ -61,7 +61,7 @@ def wait_s(seconds):
 
 def test_cues_keep_their_spacing_to_the_sample(sound_server: SoundServer, tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
-    gaps = rng.integers(round(0.6 * SAMPLE_RATE), round(3.2 * SAMPLE_RATE), size=12)
+    gaps = rng.integers(round(0.6 * SAMPLE_RATE), round(3.2 * SAMPLE_RATE), size=6)
     planned = np.concatenate([[0], np.cumsum(gaps)]) + round(LEAD_IN_S * SAMPLE_RATE)
     ping = burst()
     session = np.zeros(planned[-1] + SAMPLE_RATE, dtype=np.int16)
