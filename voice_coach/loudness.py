@@ -137,18 +137,40 @@ def k_weighting_impulse(sample_rate: int) -> Floats:
         length *= 2  # pragma: no cover -- a quarter second is 5 times what it needs
 
 
-@functools.lru_cache(maxsize=8)
-def _k_weighting_spectrum(sample_rate: int, size: int) -> npt.NDArray[np.complex128]:
-    return np.fft.rfft(k_weighting_impulse(sample_rate), size)
+FFT_SIZE: Final = 16384
+"""The K-weighting is applied block by block (overlap-add) with FFTs of this size (or 4
+times its impulse response, at high rates): little is wasted, and a long clip's
+measurement needs a few megabytes, not one FFT of its whole length."""
+
+
+def _fft_size(taps: int) -> int:
+    return max(FFT_SIZE, 1 << (4 * taps - 1).bit_length())
+
+
+@functools.lru_cache(maxsize=4)
+def _k_weighting_spectrum(sample_rate: int) -> npt.NDArray[np.complex128]:
+    impulse = k_weighting_impulse(sample_rate)
+    return np.fft.rfft(impulse, _fft_size(len(impulse)))
 
 
 def k_weighted(x: Floats, sample_rate: int) -> Floats:
-    """``x`` through the K-weighting filter (from rest), by FFT convolution."""
+    """``x`` through the K-weighting filter (from rest), by overlap-add FFT convolution."""
     taps = len(k_weighting_impulse(sample_rate))
-    size = 1 << (len(x) + taps - 2).bit_length()
-    spectrum = np.fft.rfft(x, size) * _k_weighting_spectrum(sample_rate, size)
-    out: Floats = np.fft.irfft(spectrum, size)[: len(x)]
-    return out
+    size = _fft_size(taps)
+    step = size - taps + 1  # each block's convolution is exactly ``size`` long
+    blocks = -(-len(x) // step)
+    padded = np.zeros(blocks * step)
+    padded[: len(x)] = x
+    spectra = np.fft.rfft(padded.reshape(blocks, step), size, axis=1)
+    del padded  # a long clip's arrays are megabytes each: each goes once it is used
+    spectra *= _k_weighting_spectrum(sample_rate)
+    pieces = np.fft.irfft(spectra, size, axis=1)
+    del spectra
+    out = np.zeros((blocks + 1, step))
+    out[:blocks] = pieces[:, :step]
+    out[1:, : taps - 1] += pieces[:, step:]  # each block's tail rings into the next
+    weighted: Floats = out.ravel()[: len(x)]
+    return weighted
 
 
 def gated_lufs(x: Floats, sample_rate: int) -> float:
@@ -158,7 +180,9 @@ def gated_lufs(x: Floats, sample_rate: int) -> float:
     starts = np.arange(count) * BLOCK_STEP
     low = np.minimum((BLOCK_S * starts * sample_rate).astype(int), len(x))
     high = np.minimum((BLOCK_S * (starts + 1) * sample_rate).astype(int), len(x))
-    energy = np.concatenate([[0.0], np.cumsum(weighted * weighted)])
+    energy = np.zeros(len(weighted) + 1)
+    np.cumsum(np.square(weighted, out=weighted), out=energy[1:])
+    del weighted
     power = np.maximum(energy[high] - energy[low], 0.0) / (BLOCK_S * sample_rate)
     with np.errstate(divide="ignore"):
         loudness = -0.691 + 10 * np.log10(power)
@@ -190,6 +214,11 @@ def true_peak_dbtp(samples: Samples, sample_rate: int) -> float:
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
+ENVELOPE_CHUNK: Final = 16384
+"""Samples oversampled at a time (soxr's stream gives the same samples as one call): a
+long line's 4x signal is never whole in memory."""
+
+
 def peak_envelope(x: Floats, sample_rate: int) -> Floats:
     """Per sample, the largest magnitude of the oversampled signal from it to the next.
 
@@ -197,13 +226,25 @@ def peak_envelope(x: Floats, sample_rate: int) -> Floats:
     (the ringing of a peak at its edge counts too).
     """
     pad = 64
-    padded = np.concatenate([np.zeros(pad), x, np.zeros(pad)])
-    up = soxr.resample(padded, sample_rate, sample_rate * OVERSAMPLING, quality="VHQ")
-    up = np.abs(up[pad * OVERSAMPLING:(pad + len(x)) * OVERSAMPLING])
-    up = np.concatenate([up, np.zeros(len(x) * OVERSAMPLING - len(up))])
+    stream = soxr.ResampleStream(sample_rate, sample_rate * OVERSAMPLING, 1,
+                                 dtype="float64", quality="VHQ")
+    silence = np.zeros(pad)
+    pieces = [silence, *(x[i:i + ENVELOPE_CHUNK] for i in range(0, len(x), ENVELOPE_CHUNK)),
+              silence]
     per_sample = np.abs(x)
-    for phase in range(OVERSAMPLING):
-        per_sample = np.maximum(per_sample, up[phase::OVERSAMPLING])
+    pending = np.zeros(0)
+    done = -pad  # the clip's index of the next input sample whose 4 outputs are due
+    for number, piece in enumerate(pieces):
+        pending = np.concatenate([pending, stream.resample_chunk(
+            piece, last=number == len(pieces) - 1)])
+        whole = len(pending) // OVERSAMPLING
+        peaks = np.abs(pending[:whole * OVERSAMPLING]).reshape(whole, OVERSAMPLING).max(axis=1)
+        pending = pending[whole * OVERSAMPLING:]
+        low, high = max(done, 0), min(done + whole, len(x))
+        if low < high:
+            np.maximum(per_sample[low:high], peaks[low - done:high - done],
+                       out=per_sample[low:high])
+        done += whole
     return per_sample
 
 
@@ -228,7 +269,9 @@ def limit_with_envelope(x: Floats, envelope: Floats, sample_rate: int,
     if len(x) == 0:
         return x, 0.0
     ceiling = 10 ** (ceiling_dbtp / 20)
-    need = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
+    need = np.maximum(envelope, 1e-12)  # a long line's arrays are megabytes: few at once
+    np.divide(ceiling, need, out=need)
+    np.minimum(need, 1.0, out=need)
     if need.min() >= 1.0:
         return x, 0.0
     attack = max(1, round(ATTACK_S * sample_rate))
@@ -238,12 +281,16 @@ def limit_with_envelope(x: Floats, envelope: Floats, sample_rate: int,
     # gain[n] = mean of held[n - attack .. n + attack], weighted by a triangle (two
     # running means): each held value there covers n, so gain[n] <= need[n].
     # Averaged as depth below 1, which is exactly 0 away from peaks: the gain there is 1.
-    depth = np.concatenate([np.zeros(attack), 1.0 - held, np.zeros(attack)])
-    gain = 1.0 - _running_mean(_running_mean(depth, attack + 1), attack + 1)
-    gain = np.minimum(gain, need)  # guards rounding in the last bit only
+    depth = np.zeros(len(held) + 2 * attack)
+    np.subtract(1.0, held, out=depth[attack:attack + len(held)])
+    del held
+    gain = _running_mean(_running_mean(depth, attack + 1), attack + 1)
+    del depth
+    np.subtract(1.0, gain, out=gain)
+    np.minimum(gain, need, out=gain)  # guards rounding in the last bit only
     reduction = -20 * math.log10(float(gain.min()))
-    limited: Floats = x * gain
-    return limited, reduction
+    gain *= x
+    return gain, reduction
 
 
 def running_min(a: Floats, width: int) -> Floats:
@@ -260,8 +307,10 @@ def running_min(a: Floats, width: int) -> Floats:
 
 def _running_mean(a: Floats, width: int) -> Floats:
     """``out[i] = mean(a[i:i + width])`` for every full window."""
-    sums = np.concatenate([[0.0], np.cumsum(a)])
-    out: Floats = (sums[width:] - sums[:-width]) / width
+    sums = np.zeros(len(a) + 1)
+    np.cumsum(a, out=sums[1:])
+    out: Floats = np.subtract(sums[width:], sums[:-width])
+    out /= width
     return out
 
 
