@@ -3,7 +3,7 @@
 #   1. at once, on the two cores:
 #      - pytest: the suite on .venv's Python (3.11) less the tests that time themselves
 #        against the machine (TIMED below)
-#      - nox (noxfile.py): the suite less its real-time runs on Python 3.12 and 3.13, and
+#      - nox (noxfile.py): the suite less its real-time and espeak-ng runs on Python 3.12 and 3.13, and
 #        the wheel installed and run on 3.11, 3.12 and 3.13 (its output follows pytest's)
 #   2. alone, so that nothing else changes the load while they run: pytest on 3.11, TIMED
 #   3. one line per part, then the whole run as 'N passed, N failed, N skipped', last.

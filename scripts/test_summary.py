@@ -88,7 +88,8 @@ def main(results: Path, pytest_status: int, nox_status: int) -> int:
         name, result = name_of(session), str(session.get("result"))
         version = name.rpartition("-")[2]
         missing = "not found" in str(session.get("reason") or "")
-        what = (f"Python {version}, the suite less its real-time runs" if name.startswith("tests")
+        what = (f"Python {version}, the suite less its real-time and espeak-ng runs"
+                if name.startswith("tests")
                 else "lint: ruff and strict mypy" if name == "lint"
                 else f"Python {version}, the wheel installed and run")
         if result == "skipped" and missing:

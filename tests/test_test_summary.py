@@ -48,8 +48,8 @@ def test_a_missing_python_is_not_tested_and_the_run_passes(tmp_path: Path) -> No
     assert summary(tmp_path, 0, 0) == (0, [
         "", HEADER,
         "Python 3.11, the whole suite: 661 passed, 0 failed, 9 skipped: ok",
-        f"not tested: Python 3.12, the suite less its real-time runs ({ADD_312})",
-        "Python 3.13, the suite less its real-time runs: 606 passed, 0 failed, 2 skipped: ok",
+        f"not tested: Python 3.12, the suite less its real-time and espeak-ng runs ({ADD_312})",
+        "Python 3.13, the suite less its real-time and espeak-ng runs: 606 passed, 0 failed, 2 skipped: ok",
         "Python 3.11, the wheel installed and run: ok",
         f"not tested: Python 3.12, the wheel installed and run ({ADD_312})",
         "Python 3.13, the wheel installed and run: ok",
@@ -65,7 +65,7 @@ def test_under_ci_a_missing_python_fails_the_run(tmp_path: Path) -> None:
     assert summary(tmp_path, 0, 1) == (1, [
         "", HEADER,
         "Python 3.11, the whole suite: 3 passed, 0 failed, 0 skipped: ok",
-        f"FAILED: Python 3.12, the suite less its real-time runs: Python 3.12 is {ADD_312}",
+        f"FAILED: Python 3.12, the suite less its real-time and espeak-ng runs: Python 3.12 is {ADD_312}",
         "",
         "3 passed, 1 failed, 0 skipped",
     ])
@@ -81,8 +81,8 @@ def test_failures_anywhere_fail_the_run_and_are_counted(tmp_path: Path) -> None:
     assert summary(tmp_path, 1, 1) == (1, [
         "", HEADER,
         "Python 3.11, the whole suite: 8 passed, 2 failed, 0 skipped: FAILED (pytest exited 1)",
-        "Python 3.12, the suite less its real-time runs: 3 passed, 2 failed, 0 skipped: FAILED",
-        "Python 3.13, the suite less its real-time runs: FAILED before its tests ran (aborted)",
+        "Python 3.12, the suite less its real-time and espeak-ng runs: 3 passed, 2 failed, 0 skipped: FAILED",
+        "Python 3.13, the suite less its real-time and espeak-ng runs: FAILED before its tests ran (aborted)",
         "Python 3.11, the wheel installed and run: FAILED",
         "",
         "11 passed, 6 failed, 0 skipped",
