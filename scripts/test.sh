@@ -49,7 +49,8 @@ setsid "$python" -m nox --non-interactive "$missing" --report "$results/nox.json
     >"$results/nox.log" 2>&1 </dev/null &
 nox_pid=$!
 echo "nox: the other Pythons and the wheel, at the same time (its output follows)"
-"$python" -m pytest --junitxml="$results/pytest-3.11.xml" -m "not long" -k "not ($TIMED)"
+"$python" -m pytest --junitxml="$results/pytest-3.11.xml" -m "not long" -k "not ($TIMED)" \
+    --durations=12
 pytest_status=$?
 wait "$nox_pid"
 nox_status=$?
@@ -59,7 +60,8 @@ echo "nox (noxfile.py): the other Pythons and the wheel"
 cat "$results/nox.log"
 echo
 echo "the timed tests on Python 3.11, alone"
-"$python" -m pytest --junitxml="$results/pytest-3.11-timed.xml" -m "not long" -k "$TIMED"
+"$python" -m pytest --junitxml="$results/pytest-3.11-timed.xml" -m "not long" -k "$TIMED" \
+    --durations=12
 timed_status=$?
 if [ "$pytest_status" -eq 0 ]; then pytest_status=$timed_status; fi
 echo
