@@ -177,8 +177,8 @@ class SessionStream:
                 if self._low < keep <= self._high:
                     self._release(self._low, keep)
                     self._low = keep
-                target = self._target(position)
-                if self._high < target and self._error is None:
+                target = self._target(position)  # after a failure, at most its ``end``
+                if self._high < target:
                     try:
                         self._fill_to(min(target, self._high + round(CHUNK_S * self.sample_rate)))
                     except Exception as exc:  # a clip could not be read back: as a failure
