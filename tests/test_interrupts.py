@@ -531,7 +531,7 @@ def test_a_signal_just_after_the_export_is_done(references: References, tmp_path
     """A few milliseconds after "Wrote ...", while the program shuts down (it takes ~25 ms):
     the exit code still says 0 or 130."""
     codes = []
-    for attempt in range(8):
+    for attempt in range(5):
         out = tmp_path / f"out-{attempt}"
         args = [a for a in NEW_ARGS if a not in ("-q", "--force")]
         child = popen([str(VOICE_COACH), *args, "-o", str(out)], cwd=tmp_path,
