@@ -1,6 +1,12 @@
-"""Fakes for the edges the core is handed: a clock that moves only when a test moves it."""
+"""Fakes for the edges the core is handed: a clock that moves only when a test moves it, and
+a speech engine that makes clips a test can recognise, at once."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from voice_coach.pcm import Samples
+from voice_coach.speech import SpeechSettings, VoiceInfo
 
 
 class FakeClock:
@@ -14,3 +20,59 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+ClipOf = Callable[[str, SpeechSettings], Samples]
+"""How a fake engine speaks a line: any samples a test can recognise."""
+
+
+class FakeEngine:
+    """A speech engine's stand-in (``speech.Engine``): each line becomes ``clip_of(text,
+    settings)``, handed over as it is done. Appends what it renders to ``rendered``, and
+    calls ``before_batch(n)`` before its n-th ``render_many`` (0-based), where a test makes
+    it slow or fail."""
+
+    def __init__(self, clip_of: ClipOf, rendered: list[str] | None = None, *,
+                 name: str = "fake", version: str = "1.0",
+                 before_batch: Callable[[int], None] | None = None) -> None:
+        self.clip_of = clip_of
+        self.rendered = [] if rendered is None else rendered
+        self.name, self.version = name, version
+        self.before_batch = before_batch
+        self.batches = 0
+
+    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
+                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
+        if self.before_batch is not None:
+            self.before_batch(self.batches)
+        self.batches += 1
+        clips = []
+        for index, text in enumerate(texts):
+            self.rendered.append(text)
+            clips.append(self.clip_of(text, settings))
+            if on_clip is not None:
+                on_clip(index, clips[-1])
+        return clips
+
+    def voices(self) -> list[VoiceInfo]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class FakeFactory:
+    """Opens ``FakeEngine``s that share one ``rendered`` record, and counts how often."""
+
+    def __init__(self, clip_of: ClipOf, *, name: str = "fake", version: str = "1.0",
+                 before_batch: Callable[[int], None] | None = None) -> None:
+        self.clip_of = clip_of
+        self.name, self.version = name, version
+        self.before_batch = before_batch
+        self.opened = 0
+        self.rendered: list[str] = []
+
+    def __call__(self) -> FakeEngine:
+        self.opened += 1
+        return FakeEngine(self.clip_of, self.rendered, name=self.name, version=self.version,
+                          before_batch=self.before_batch)

@@ -11,58 +11,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from support.fakes import FakeEngine, FakeFactory
 from voice_coach.cache import ClipCache
 from voice_coach.pcm import Samples
-from voice_coach.speech import SpeechSettings, VoiceInfo, clip_key, render_clips
-
-
-class FakeEngine:
-    """Renders one line at a time and hands each clip over as it is done."""
-
-    name = "fake"
-    version = "1.0"
-
-    def __init__(self, rendered: list[str]) -> None:
-        self.rendered = rendered
-
-    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
-                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
-        clips = []
-        for index, text in enumerate(texts):
-            self.rendered.append(text)
-            clips.append(clip_for(text, settings.rate_wpm))
-            if on_clip is not None:
-                on_clip(index, clips[-1])
-        return clips
-
-    def voices(self) -> list[VoiceInfo]:
-        return []
-
-    def close(self) -> None:
-        pass
-
-
-class FakeFactory:
-    """Counts how often the engine is opened and what it renders."""
-
-    name = "fake"
-    version = "1.0"
-
-    def __init__(self) -> None:
-        self.opened = 0
-        self.rendered: list[str] = []
-
-    def __call__(self) -> FakeEngine:
-        self.opened += 1
-        return FakeEngine(self.rendered)
+from voice_coach.speech import SpeechSettings, clip_key, render_clips
 
 
 def clip_for(text: str, rate_wpm: int) -> Samples:
     return np.array([len(text), rate_wpm, -32768, 32767, *map(ord, text)], dtype=np.int16)
 
 
+def spoken(text: str, settings: SpeechSettings) -> Samples:
+    """The fake engine's clip: the text and the rate, readable back."""
+    return clip_for(text, settings.rate_wpm)
+
+
+def fake_factory() -> FakeFactory:
+    return FakeFactory(spoken)
+
+
 SETTINGS = SpeechSettings()
-KEY = clip_key("Breathe in.", SETTINGS, FakeFactory())
+KEY = clip_key("Breathe in.", SETTINGS, fake_factory())
 
 
 def test_key_covers_everything_that_changes_the_sound() -> None:
@@ -74,7 +43,7 @@ def test_key_covers_everything_that_changes_the_sound() -> None:
         name = "fake"
         version = "1.1"
 
-    engine = FakeFactory()
+    engine = fake_factory()
     variants = [
         clip_key("Breathe in.", SpeechSettings(), engine),
         clip_key("Breathe in!", SpeechSettings(), engine),
@@ -84,7 +53,7 @@ def test_key_covers_everything_that_changes_the_sound() -> None:
         clip_key("Breathe in.", SpeechSettings(), Newer()),
     ]
     assert len(set(variants)) == len(variants)
-    assert clip_key("Breathe in.", SpeechSettings(), FakeFactory()) == variants[0] == KEY
+    assert clip_key("Breathe in.", SpeechSettings(), fake_factory()) == variants[0] == KEY
     # Pinned: a key that changes by accident would silently re-render every cache.
     assert KEY == "bcbcaed9319fae25911596f2a64f6c6c1e2e3b069c053cc1aef0b20ede2a859c"
 
@@ -159,7 +128,7 @@ def test_a_key_that_is_not_a_digest_is_refused(tmp_path: Path, key: str) -> None
 
 def test_an_entry_under_the_wrong_key_is_a_miss(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
-    other = clip_key("Breathe out.", SETTINGS, FakeFactory())
+    other = clip_key("Breathe out.", SETTINGS, fake_factory())
     cache.put(KEY, clip_for("Breathe in.", 140))
     shutil.copy(cache.path(KEY), cache.path(other))
     assert cache.get(other) is None
@@ -169,7 +138,7 @@ def test_an_entry_under_the_wrong_key_is_a_miss(tmp_path: Path) -> None:
 def test_a_warm_cache_opens_no_engine(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
     texts = ["One.", "Two.", "One.", "Three."]
-    cold_factory, warm_factory = FakeFactory(), FakeFactory()
+    cold_factory, warm_factory = fake_factory(), fake_factory()
     progress: list[tuple[int, int]] = []
     cold = render_clips(texts, SETTINGS, cold_factory, cache)
     warm = render_clips(texts, SETTINGS, warm_factory, cache,
@@ -184,12 +153,12 @@ def test_a_warm_cache_opens_no_engine(tmp_path: Path) -> None:
 
 def test_a_factory_that_does_not_know_its_engine_opens_it_to_ask(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
-    render_clips(["One."], SETTINGS, FakeFactory(), cache)
+    render_clips(["One."], SETTINGS, fake_factory(), cache)
     rendered: list[str] = []
     opened: list[FakeEngine] = []
 
     def plain_factory() -> FakeEngine:
-        opened.append(FakeEngine(rendered))
+        opened.append(FakeEngine(spoken, rendered))
         return opened[-1]
 
     clips = render_clips(["One."], SETTINGS, plain_factory, cache)
@@ -209,21 +178,21 @@ def test_an_engine_that_hands_clips_back_at_the_end_fills_the_cache(tmp_path: Pa
     cache = ClipCache(tmp_path)
     rendered: list[str] = []
     progress: list[tuple[int, int]] = []
-    clips = render_clips(["One.", "Two."], SETTINGS, lambda: BatchOnlyEngine(rendered), cache,
+    clips = render_clips(["One.", "Two."], SETTINGS, lambda: BatchOnlyEngine(spoken, rendered), cache,
                          progress=lambda done, total: progress.append((done, total)))
     assert rendered == ["One.", "Two."]
     assert {text: clip.tolist() for text, clip in clips.items()} == {
         text: clip_for(text, 140).tolist() for text in ("One.", "Two.")}
     assert progress == [(1, 2), (2, 2)]
-    warm = FakeFactory()
+    warm = fake_factory()
     render_clips(["One.", "Two."], SETTINGS, warm, cache)
     assert (warm.opened, warm.rendered) == (0, [])
 
 
 def test_new_settings_miss_the_cache(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
-    render_clips(["One."], SETTINGS, FakeFactory(), cache)
-    factory = FakeFactory()
+    render_clips(["One."], SETTINGS, fake_factory(), cache)
+    factory = fake_factory()
     clips = render_clips(["One."], SpeechSettings(rate_wpm=200), factory, cache)
     assert (factory.opened, factory.rendered) == (1, ["One."])
     assert clips["One."].tolist() == clip_for("One.", 200).tolist()
@@ -232,18 +201,18 @@ def test_new_settings_miss_the_cache(tmp_path: Path) -> None:
 def test_damaged_entries_are_rendered_again(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
     texts = ["One.", "Two.", "Three."]
-    render_clips(texts, SETTINGS, FakeFactory(), cache)
-    path = cache.path(clip_key("Two.", SETTINGS, FakeFactory()))
+    render_clips(texts, SETTINGS, fake_factory(), cache)
+    path = cache.path(clip_key("Two.", SETTINGS, fake_factory()))
     data = path.read_bytes()
     path.write_bytes(data[:-3] + bytes([data[-3] ^ 0xFF]) + data[-2:])
-    factory = FakeFactory()
+    factory = fake_factory()
     progress: list[tuple[int, int]] = []
     clips = render_clips(texts, SETTINGS, factory, cache,
                          progress=lambda done, total: progress.append((done, total)))
     assert (factory.opened, factory.rendered) == (1, ["Two."])
     assert clips["Two."].tolist() == clip_for("Two.", 140).tolist()
     assert progress == [(1, 3), (2, 3), (3, 3)]
-    again = FakeFactory()
+    again = fake_factory()
     render_clips(texts, SETTINGS, again, cache)
     assert again.opened == 0
 
@@ -258,7 +227,7 @@ def test_a_directory_that_cannot_be_created_means_no_cache(tmp_path: Path) -> No
     assert not cache.enabled
     cache.put(KEY, clip_for("One.", 140))
     assert cache.get(KEY) is None
-    factory = FakeFactory()
+    factory = fake_factory()
     render_clips(["One."], SETTINGS, factory, cache)
     render_clips(["One."], SETTINGS, factory, cache)
     assert (factory.opened, factory.rendered) == (2, ["One.", "One."])
@@ -291,7 +260,7 @@ def version_of(key_index: int, writer: int) -> Samples:
 
 
 def writer_key(key_index: int) -> str:
-    return clip_key(f"line {key_index}", SETTINGS, FakeFactory())
+    return clip_key(f"line {key_index}", SETTINGS, fake_factory())
 
 
 def fill_cache(directory: str, writer: int) -> None:

@@ -2,58 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from support.fakes import FakeFactory
 from voice_coach.cache import ClipCache
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.plan import PlanSettings
 from voice_coach.routine import load_builtin
 from voice_coach.session import SessionError, SessionOptions, build_session
-from voice_coach.speech import SpeechSettings, VoiceInfo
+from voice_coach.speech import SpeechSettings
 
 
-class CountingEngine:
-    """A stand-in for speech: a loud sawtooth a word long per word, every render counted."""
-
-    name = "counting"
-    version = "1"
-
-    def __init__(self, rendered: list[str]) -> None:
-        self.rendered = rendered
-
-    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
-                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
-        clips = []
-        for index, text in enumerate(texts):
-            self.rendered.append(text)
-            count = round(len(text.split()) * 60 / settings.rate_wpm * SAMPLE_RATE)
-            clips.append(((np.arange(count) % 201 - 100) * 327).astype(np.int16))
-            if on_clip is not None:
-                on_clip(index, clips[-1])
-        return clips
-
-    def voices(self) -> list[VoiceInfo]:
-        return []
-
-    def close(self) -> None:
-        pass
+def counted_words(text: str, settings: SpeechSettings) -> Samples:
+    """A loud sawtooth a word long per word."""
+    count = round(len(text.split()) * 60 / settings.rate_wpm * SAMPLE_RATE)
+    return ((np.arange(count) % 201 - 100) * 327).astype(np.int16)
 
 
-class CountingFactory:
-    name = CountingEngine.name
-    version = CountingEngine.version
-
-    def __init__(self) -> None:
-        self.opened = 0
-        self.rendered: list[str] = []
-
-    def __call__(self) -> CountingEngine:
-        self.opened += 1
-        return CountingEngine(self.rendered)
+def counting_factory() -> FakeFactory:
+    return FakeFactory(counted_words, name="counting", version="1")
 
 
 @pytest.mark.parametrize(
@@ -82,11 +52,11 @@ def test_another_volume_on_a_warm_cache_renders_nothing(tmp_path: Path) -> None:
     """Volume is a mixer gain: the clips are the same, only the mix is scaled."""
     routine = load_builtin("box-breathing")
     cache = ClipCache(tmp_path / "clips")
-    cold = CountingFactory()
+    cold = counting_factory()
     loud = build_session(routine, SessionOptions(plan=PlanSettings(minutes=2)), cold, cache)
     assert cold.opened == 1 and cold.rendered
 
-    warm = CountingFactory()
+    warm = counting_factory()
     quiet = build_session(routine, SessionOptions(plan=PlanSettings(minutes=2), volume=0.5,
                                                   chime_volume=0.5), warm, cache)
     assert (warm.opened, warm.rendered) == (0, [])
@@ -106,8 +76,8 @@ def test_the_chime_volume_does_not_follow_the_voice_volume(tmp_path: Path) -> No
     routine = load_builtin("box-breathing")
     cache = ClipCache(tmp_path / "clips")
     plan = PlanSettings(minutes=2)
-    full = build_session(routine, SessionOptions(plan=plan), CountingFactory(), cache)
-    quiet = build_session(routine, SessionOptions(plan=plan, volume=0.5), CountingFactory(),
+    full = build_session(routine, SessionOptions(plan=plan), counting_factory(), cache)
+    quiet = build_session(routine, SessionOptions(plan=plan, volume=0.5), counting_factory(),
                           cache)
     whole, half = full.mixer().render(), quiet.mixer().render()
     kinds = {"speech": 0.5, "cue": 1.0, "silence": 1.0}

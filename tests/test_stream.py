@@ -10,12 +10,13 @@ import ctypes
 import mmap
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from support.fakes import FakeFactory
 from voice_coach import session as session_module
 from voice_coach import stream as streaming
 from voice_coach.cache import ClipCache
@@ -31,53 +32,22 @@ from voice_coach.session import (
     SpeechStore,
     build_session,
 )
-from voice_coach.speech import SpeechError, SpeechSettings, VoiceInfo
+from voice_coach.speech import SpeechError, SpeechSettings
 from voice_coach.stream import SessionStream
 
 RATE = SAMPLE_RATE
 
 
-class FakeEngine:
-    """Speech stand-in: a sawtooth per word, each text's own. ``before_batch(n)`` runs
-    before the n-th ``render_many`` (0-based): a test makes it slow or fail there."""
-
-    name = "fake"
-    version = "1"
-
-    def __init__(self, before_batch: Callable[[int], None] | None = None) -> None:
-        self.before_batch = before_batch
-        self.batches = 0
-
-    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
-                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
-        if self.before_batch is not None:
-            self.before_batch(self.batches)
-        self.batches += 1
-        clips = []
-        for index, text in enumerate(texts):
-            count = round(len(text.split()) * 60 / settings.rate_wpm * RATE) + len(text)
-            step = 50 + len(text) % 150
-            clips.append(((np.arange(count) % step - step // 2) * 200).astype(np.int16))
-            if on_clip is not None:
-                on_clip(index, clips[-1])
-        return clips
-
-    def voices(self) -> list[VoiceInfo]:
-        return []
-
-    def close(self) -> None:
-        pass
+def sawtooth(text: str, settings: SpeechSettings) -> Samples:
+    """A sawtooth per word, each text's own."""
+    count = round(len(text.split()) * 60 / settings.rate_wpm * RATE) + len(text)
+    step = 50 + len(text) % 150
+    return ((np.arange(count) % step - step // 2) * 200).astype(np.int16)
 
 
-class FakeFactory:
-    name = FakeEngine.name
-    version = FakeEngine.version
-
-    def __init__(self, before_batch: Callable[[int], None] | None = None) -> None:
-        self.before_batch = before_batch
-
-    def __call__(self) -> FakeEngine:
-        return FakeEngine(self.before_batch)
+def fake_factory(before_batch: Callable[[int], None] | None = None) -> FakeFactory:
+    """The engine is slow or fails where ``before_batch`` says (see ``FakeEngine``)."""
+    return FakeFactory(sawtooth, version="1", before_batch=before_batch)
 
 
 def psoas(minutes: float = 10) -> tuple[Composer, Samples]:
@@ -88,7 +58,7 @@ def psoas(minutes: float = 10) -> tuple[Composer, Samples]:
 def composer_for(minutes: float, factory: FakeFactory | None = None,
                  cache: ClipCache | None = None) -> Composer:
     options = SessionOptions(plan=PlanSettings(minutes=minutes))
-    return Composer(load_builtin("psoas-release"), options, factory or FakeFactory(), cache)
+    return Composer(load_builtin("psoas-release"), options, factory or fake_factory(), cache)
 
 
 def reference(minutes: float) -> Samples:
@@ -97,7 +67,7 @@ def reference(minutes: float) -> Samples:
 
 def reference_session(minutes: float) -> Session:
     options = SessionOptions(plan=PlanSettings(minutes=minutes))
-    return build_session(load_builtin("psoas-release"), options, FakeFactory(), None)
+    return build_session(load_builtin("psoas-release"), options, fake_factory(), None)
 
 
 def first_line(session: Session) -> Event:
@@ -159,7 +129,7 @@ def test_a_filled_session_is_final_in_three_stages_that_never_change_what_came_b
 
 def test_a_fixed_length_routine_has_no_length_before_its_speech() -> None:
     options = SessionOptions()
-    composer = Composer(load_builtin("four-seven-eight"), options, FakeFactory(), None)
+    composer = Composer(load_builtin("four-seven-eight"), options, fake_factory(), None)
     assert composer.length is None
 
 
@@ -179,12 +149,12 @@ def clip_of(seconds: float, value: int = 1000) -> Samples:
 def test_the_store_holds_a_few_megabytes_and_reads_the_rest_back(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
     settings = SpeechSettings()
-    store = SpeechStore(cache, settings, FakeFactory())
+    store = SpeechStore(cache, settings, fake_factory())
     from voice_coach.speech import clip_key
 
     texts = [f"line {n}" for n in range(60)]
     for n, text in enumerate(texts):  # 60 clips of 5 s: 13 MB in all
-        cache.put(clip_key(text, settings, FakeFactory()), clip_of(5, n))
+        cache.put(clip_key(text, settings, fake_factory()), clip_of(5, n))
         store.add(text, clip_of(5, n))
     held = sum(c.nbytes for c in store._recent.values())
     assert held <= HELD_CLIPS_BYTES < 60 * clip_of(5).nbytes
@@ -194,7 +164,7 @@ def test_the_store_holds_a_few_megabytes_and_reads_the_rest_back(tmp_path: Path)
 
 def test_a_clip_the_cache_lost_stops_the_session_with_one_line(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
-    store = SpeechStore(cache, SpeechSettings(), FakeFactory())
+    store = SpeechStore(cache, SpeechSettings(), fake_factory())
     for n in range(40):  # only the last few stay in memory
         store.add(f"line {n}", clip_of(5, n))
     with pytest.raises(SpeechError) as caught:
@@ -207,7 +177,7 @@ def test_without_a_cache_speech_is_held_up_to_a_limit_then_it_is_one_line(
         tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
     cache.enabled = False  # as after a write failed: the disk is full
-    store = SpeechStore(cache, SpeechSettings(), FakeFactory())
+    store = SpeechStore(cache, SpeechSettings(), fake_factory())
     count = UNCACHED_CLIPS_BYTES // clip_of(10).nbytes
     for n in range(count):
         store.add(f"line {n}", clip_of(10, n))
@@ -277,7 +247,7 @@ def test_a_slow_engine_leaves_the_stream_short_and_says_so_before_it_runs_out() 
     session = reference_session(10)
     whole, first = session.mixer().render(), first_line(session)
     head = Playhead()
-    stream = SessionStream(len(whole), composer_for(10, FakeFactory(slow)).scores())
+    stream = SessionStream(len(whole), composer_for(10, fake_factory(slow)).scores())
     stream.start(head)
     try:
         wait_for(lambda: stream.final() == first.end, "the first line was not final")
@@ -316,7 +286,7 @@ def test_an_engine_that_dies_ends_the_stream_after_the_last_whole_sentence(
             return wanted if stream.error is not None else min(wanted, first.start)
 
         monkeypatch.setattr(SessionStream, "_target", behind)
-    stream = SessionStream(len(whole), composer_for(10, FakeFactory(dies)).scores())
+    stream = SessionStream(len(whole), composer_for(10, fake_factory(dies)).scores())
     stream.start(Playhead())
     try:
         wait_for(lambda: stream.error is not None, "the failure was not seen")
