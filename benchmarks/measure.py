@@ -115,6 +115,26 @@ def peak_rss_mb(pid: int) -> float | None:
     return int(match[1]) / 1024 if match else None
 
 
+def family_rss_mb(pid: int) -> float:
+    """Resident memory (VmRSS) of ``pid`` and of its child processes (the pyttsx3 helper
+    that runs espeak-ng), summed, now; 0 once it is gone."""
+    total_kb = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if int(entry.name) != pid and parent != pid:
+                continue
+            status = (entry / "status").read_text()
+        except (OSError, IndexError, ValueError):
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        total_kb += int(match[1]) if match else 0
+    return total_kb / 1024
+
+
 # --- The project's commands ------------------------------------------------------------
 
 
