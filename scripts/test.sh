@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Set everything up, then run what CI runs, and say what was tested:
 #   1. at once, on the two cores:
-#      - pytest: the suite on .venv's Python (3.11) less the tests that time themselves
-#        against the machine (TIMED below)
-#      - nox (noxfile.py): the suite less its real-time and espeak-ng runs on Python 3.12 and 3.13, and
-#        the wheel installed and run on 3.11, 3.12 and 3.13 (its output follows pytest's)
+#      - pytest, twice: the suite on .venv's Python (3.11) less the tests that time
+#        themselves against the machine (TIMED below), split into the tests that mostly
+#        wait (WAITING) and the rest
+#      - nox (noxfile.py): the suite less its real-time and espeak-ng runs on Python 3.12
+#        and 3.13, and the wheel installed and run on 3.11, 3.12 and 3.13 (its output
+#        follows pytest's)
 #   2. alone, so that nothing else changes the load while they run: pytest on 3.11, TIMED
 #   3. one line per part, then the whole run as 'N passed, N failed, N skipped', last.
 #
@@ -28,11 +30,15 @@ fi
 # runs its complement, so every test runs once whatever the names.
 TIMED="test_play_e2e or test_soundserver_play or test_pipewire"
 TIMED+=" or test_an_interrupted_export_leaves_the_old_or_the_new_export_whole"
+# Phase 1's tests that mostly wait (the quick benchmark, the device and Piper plays): a
+# pytest of their own beside the one that computes, so that the two cores stay busy.
+WAITING="test_bench or test_piper or test_devices"
 
 results=$(mktemp -d "${TMPDIR:-/tmp}/voice-coach-tests.XXXXXX")
 nox_pid=""
 cleanup() {
     if [ -n "$nox_pid" ]; then kill -TERM -- "-$nox_pid" 2>/dev/null || true; fi
+    if [ -n "${waiting_pid:-}" ]; then kill -TERM "$waiting_pid" 2>/dev/null || true; fi
     rm -rf "$results"
 }
 trap cleanup EXIT
@@ -48,13 +54,24 @@ set +e
 setsid "$python" -m nox --non-interactive "$missing" --report "$results/nox.json" \
     >"$results/nox.log" 2>&1 </dev/null &
 nox_pid=$!
-echo "nox: the other Pythons and the wheel, at the same time (its output follows)"
-"$python" -m pytest --junitxml="$results/pytest-3.11.xml" -m "not long" -k "not ($TIMED)" \
-    --durations=12
+waiting_pid=""
+"$python" -m pytest --junitxml="$results/pytest-3.11-waiting.xml" -m "not long" \
+    -k "not ($TIMED) and ($WAITING)" --durations=12 >"$results/waiting.log" 2>&1 </dev/null &
+waiting_pid=$!
+echo "nox, and pytest on the tests that mostly wait: at the same time (their output follows)"
+"$python" -m pytest --junitxml="$results/pytest-3.11.xml" -m "not long" \
+    -k "not ($TIMED) and not ($WAITING)" --durations=12
 pytest_status=$?
+wait "$waiting_pid"
+waiting_status=$?
+waiting_pid=""
+if [ "$pytest_status" -eq 0 ]; then pytest_status=$waiting_status; fi
 wait "$nox_pid"
 nox_status=$?
 nox_pid=""
+echo
+echo "pytest on the tests that mostly wait ($WAITING)"
+cat "$results/waiting.log"
 echo
 echo "nox (noxfile.py): the other Pythons and the wheel"
 cat "$results/nox.log"
