@@ -4,7 +4,7 @@ scripts/test.sh runs the whole suite on Python 3.11 with pytest, then these sess
 
 - ``tests-3.12``, ``tests-3.13``: the suite less its real-time and espeak-ng runs
   (LEFT_OUT_*), in a venv with voice-coach installed editable and its test extras. About
-  1.5 minutes each on 2 cores.
+  2 minutes each beside the 3.11 runs.
 - ``wheel-3.11``, ``wheel-3.12``, ``wheel-3.13``: scripts/wheel_smoke.sh, which builds the
   wheel, installs it into a fresh venv and runs it as a user would.
 
