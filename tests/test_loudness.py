@@ -146,8 +146,9 @@ def test_running_min_is_the_minimum_of_every_window() -> None:
 @pytest.mark.parametrize("seconds", [0.2, 0.41, 3.0, 47.3])
 def test_the_meter_measures_what_pyloudnorm_measures(seconds: float) -> None:
     """pyloudnorm (BS.1770-4) is the reference the meter was written from: the same
-    filters, blocks and gates, so the same loudness to the last digits, for clips shorter
-    than a block, about one, a spoken line, and a minute of chimes and pauses."""
+    filters, blocks and gates, so the same loudness to the last digits, for a clip shorter
+    than a block, about one, a spoken line's length, and 47 s, each with loud and quiet
+    stretches that the gates must sort."""
     import pyloudnorm
 
     rng = np.random.default_rng(round(seconds * 100))

@@ -4,7 +4,7 @@ Two needs pull apart. A long session reads clips (a few hundred kilobytes each) 
 them by the hundred: from the heap they fragment it and it never shrinks, so a 180-minute
 session peaked about 15 MB higher than a 5-minute one. Leveling a clip makes a few dozen
 float arrays of its length and more (1-10 MB each): given their own mapping each time,
-every page of each is faulted in afresh, which made leveling 4 times slower (a cold
+every page of each is faulted in afresh, which made leveling 3 times slower (a cold
 60-minute export took 16 s, 9 of them in the kernel). So blocks of 128 KiB and more get
 their own mapping, returned when freed (``return_freed_blocks``), except while a clip is
 leveled (``reusing_big_blocks``), after which the heap's free pages go back to the system.

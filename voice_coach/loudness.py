@@ -134,7 +134,7 @@ def k_weighting_impulse(sample_rate: int) -> Floats:
         if above[-1] < length - 1:
             out: Floats = h[: above[-1] + 1]
             return out
-        length *= 2  # pragma: no cover -- a quarter second is 5 times what it needs
+        length *= 2  # pragma: no cover -- a quarter second is 1.5 times what it needs
 
 
 FFT_SIZE: Final = 16384
