@@ -80,7 +80,7 @@ def integrated_lufs(samples: Samples, sample_rate: int) -> float:
 
 # --- The meter -------------------------------------------------------------------------
 #
-# BS.1770-4 as pyloudnorm 0.1 measures it (its K-weighting biquads, from the RBJ cookbook
+# BS.1770-4 as pyloudnorm 0.2 measures it (its K-weighting biquads, from the RBJ cookbook
 # at any sample rate; its blocks; its gates), written here because pyloudnorm filters
 # through scipy.signal, whose import alone takes 1.1 s and 74 MB of resident memory:
 # more than the whole of a playing session may use. tests/test_loudness.py holds this
