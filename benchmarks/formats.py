@@ -24,13 +24,13 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
     section = ABOUT.section()
     main = "four-seven-eight" if quick else "psoas-release"
     others = () if quick else ROUTINES[1:]
-    progress("6. formats: priming the cache")
+    progress("7. formats: priming the cache")
     cache = primed(ws, main)
     walls: dict[str, list[float]] = {name: [] for name in FORMATS}
     outs: dict[str, Path] = {}
     for round_ in range(runs):
         for name in FORMATS:
-            progress(f"6. formats: round {round_ + 1}/{runs}, {name}")
+            progress(f"7. formats: round {round_ + 1}/{runs}, {name}")
             finished, out = export(ws, main, cache, "--format", name)
             walls[name].append(finished.wall_s)
             outs[name] = out
@@ -42,10 +42,10 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
                         median(walls[name]), "s", peer=wav_s, peer_label="wav", goal=goal))
     readings: dict[str, dict[str, float]] = {}
     for name in FORMATS:
-        progress(f"6. formats: metering session.{name}")
+        progress(f"7. formats: metering session.{name}")
         readings[f"{main}.{name}"] = _reading(outs[name] / f"session.{name}")
     for routine in others:
-        progress(f"6. formats: metering {routine}")
+        progress(f"7. formats: metering {routine}")
         _, out = export(ws, routine, ws.fresh("cache"))
         readings[f"{routine}.wav"] = _reading(out / "session.wav")
     for key, reading in readings.items():
@@ -53,7 +53,7 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
         rows.append(row(f"{key}: true peak", reading["true_peak_dbtp"], "dBTP",
                         goal=("ours", "<=", -1.0)))
         rows.append(row(f"{key}: loudness range", reading["range_lu"], "LU"))
-    progress("6. formats: gain reduction of the limiter")
+    progress("7. formats: gain reduction of the limiter")
     limiting = _limiting(main, cache)
     rows.append(row(f"{main}: clips the limiter touched", float(limiting["limited"]),
                     "clips"))
