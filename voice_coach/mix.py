@@ -67,8 +67,8 @@ class Levels:
 
 class LevelStore(Protocol):
     """Where leveled clips are kept between runs (the clip cache): leveling measures and
-    limits every clip, about a tenth of a second each and half a second more to load the
-    meter, so a session played or exported again takes them from here."""
+    limits every clip, about 35 ms per 10 s of speech, so a session played or exported
+    again takes them from here."""
 
     def get(self, key: str) -> loudness.Leveled | None: ...
 
