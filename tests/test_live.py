@@ -114,8 +114,9 @@ class ScriptedStream:
     def ready(self, position: int) -> bool:
         return self.high() >= self.end or self.high() - position >= 3000
 
-    def seek(self, sample: int) -> None:
+    def seek(self, sample: int, move) -> None:
         self.seeks.append(sample)
+        move(sample)
 
 
 def run(presses: list[tuple[float, str]], **stream_options):
@@ -152,9 +153,9 @@ def test_space_pauses_and_resumes_from_the_same_sample():
 def test_n_skips_to_the_next_step_and_b_repeats_the_current_one():
     outcome, calls, _, _ = run([(0.5, "n"), (3.0, "b"), (3.5, "n")])
     assert outcome == "completed"
-    assert calls == [("start", 0), ("start", 2000),   # n in step 0 -> step 1 at 2 s
-                     ("start", 2000),                 # b at 4.5 s in step 2? no: 2+2.5=4.5 s is step 1
-                     ("start", 5000)]                 # n from step 1 (2.5 s in) -> step 2
+    assert calls == [("start", 0), ("stop", 0), ("start", 2000),  # n in step 0 -> step 1
+                     ("stop", 0), ("start", 2000),   # b at 2 + 2.5 = 4.5 s: step 1 again
+                     ("stop", 0), ("start", 5000)]   # n from step 1 (2.5 s in) -> step 2
 
 
 def test_n_on_the_last_step_does_nothing():
@@ -203,12 +204,20 @@ def test_a_failure_while_composing_ends_the_session_where_the_stream_ends_and_ra
     assert "Session complete." not in display.closed
 
 
-def test_keys_that_seek_have_the_stream_write_from_there_first():
+def test_keys_that_seek_stop_the_device_and_have_the_stream_write_from_there_first():
+    """The stream may release and write anew the pages the device is reading."""
     clock = FakeClock()
+    device = RecordingDevice()
     stream = ScriptedStream(clock)
-    live.run(stream, Playback(RecordingDevice(), clock=clock, sample_rate=RATE),
+    playing_while_written: list[bool] = []
+    written = stream.seek
+    stream.seek = lambda sample, move: (playing_while_written.append(device.playing),
+                                        written(sample, move))
+    live.run(stream, Playback(device, clock=clock, sample_rate=RATE),
              ScriptedKeys(clock, [(0.5, "n"), (3.0, "b")]), RecordingDisplay())
     assert stream.seeks == [2000, 2000]
+    assert playing_while_written == [False, False]
+    assert device.calls[-1] == ("start", 2000)
 
 
 def test_n_does_not_skip_to_a_step_whose_start_is_not_final_yet():

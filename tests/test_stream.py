@@ -83,6 +83,10 @@ class Playhead:
     def __call__(self) -> int:
         return self.at
 
+    def move(self, sample: int) -> None:
+        """What ``Playback.seek`` does to the device's position."""
+        self.at = sample
+
 
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
@@ -227,12 +231,39 @@ def test_seeking_back_into_released_pages_writes_them_again() -> None:
         wait_for(lambda: stream.written()[0] > 200 * RATE, "played pages were not released")
         assert not stream.samples[10 * RATE:11 * RATE].any()  # released: reads as silence
         back = 10 * RATE + 123
-        stream.seek(back)
-        head.at = back
+        stream.seek(back, head.move)
+        assert head.at == back
         low, high = stream.written()
         assert low <= back and high - back >= streaming.RESUME_S * RATE
         assert np.array_equal(stream.samples[back:high], whole[back:high])
         assert stream.ready(back)
+    finally:
+        stream.close()
+
+
+def test_a_seek_back_keeps_what_it_wrote_however_slowly_the_device_moves() -> None:
+    """A few seconds back (pages just released) with a device slow to start again: a
+    filler that went on from the old playhead would release what the seek wrote."""
+    composer, whole = psoas(10)
+    head = Playhead()
+    stream = SessionStream(len(whole), composer.scores())
+    stream.start(head)
+    try:
+        wait_for(lambda: stream.final() == len(whole), "the plan was not final")
+        back = 10 * RATE + 123
+        head.at = back + 8 * RATE
+        wait_for(lambda: stream.written()[0] > back, "played pages were not released")
+
+        def slow_device(sample: int) -> None:
+            time.sleep(0.5)  # the filler writes some 50 s of session in this time
+            head.move(sample)
+
+        stream.seek(back, slow_device)
+        time.sleep(0.2)  # the filler's turn, with the playhead moved
+        low, high = stream.written()
+        assert low <= back and high - back >= streaming.RESUME_S * RATE
+        assert np.array_equal(stream.samples[back:high], whole[back:high])
+        assert not stream.starved(back)
     finally:
         stream.close()
 

@@ -61,7 +61,7 @@ class Stream(Protocol):
     def final(self) -> int: ...
     def starved(self, position: int) -> bool: ...
     def ready(self, position: int) -> bool: ...
-    def seek(self, sample: int) -> None: ...
+    def seek(self, sample: int, move: Callable[[int], None]) -> None: ...
 
 
 class Keys(Protocol):
@@ -143,10 +143,17 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
     return "completed"
 
 
+
+
 def _seek(stream: Stream, playback: PlaybackControl, sample: int) -> None:
-    """Write from ``sample`` (it may have been played and released), then play from there."""
-    stream.seek(sample)
-    playback.seek(sample)
+    """Play from ``sample``, which may have been played and released. The device stops
+    first: the pages it is reading may be released and written anew."""
+    playing = playback.state == "playing"
+    if playing:
+        playback.pause()
+    stream.seek(sample, playback.seek)
+    if playing:
+        playback.resume()
 
 
 def status_at(timeline: Timeline, position: int, paused: bool, waiting: bool = False) -> Status:

@@ -131,15 +131,18 @@ class SessionStream:
             self._fill_to(self._target(0))
         self._filler.start()
 
-    def seek(self, sample: int) -> None:
+    def seek(self, sample: int, move: Callable[[int], None]) -> None:
         """Make ``sample`` the next to play: outside what is written, release that and
-        write from there at once (a page boundary before it), as far as is final."""
+        write from there at once (a page boundary before it), as far as is final; then
+        ``move`` the playhead there. The filler waits until the playhead has moved: one
+        that read the old playhead would release the pages just written for the new."""
         sample = min(max(sample, 0), self.length)
         with self._lock:
             if not self._low <= sample <= self._high:
                 self._release(self._low, self._high)
                 self._low = self._high = sample - sample % _PAGE_SAMPLES
             self._fill_to(min(self._target(sample), sample + round(RESUME_S * self.sample_rate)))
+            move(sample)
             self._wake.notify_all()
 
     def close(self) -> None:
