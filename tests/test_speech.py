@@ -513,7 +513,7 @@ def test_a_helper_that_dies_is_started_again(tmp_path: Path) -> None:
     backend = ForkingBackend(tmp_path)
     with Pyttsx3Engine(backend, version="test") as engine:
         before = engine.render(LINES[0], SpeechSettings())
-        os.kill(backend._process.pid, signal.SIGKILL)
+        os.kill(backend._helper.pid, signal.SIGKILL)
         after = engine.render(LINES[0], SpeechSettings())
     assert np.array_equal(before, after)
 
@@ -663,10 +663,10 @@ def test_asking_for_voices_keeps_the_helper_running(tmp_path: Path) -> None:
     with Pyttsx3Engine(ForkingBackend(tmp_path), version="test") as engine:
         backend = engine._backend
         assert isinstance(backend, ForkingBackend)
-        started = backend._process.pid
+        started = backend._helper.pid
         engine.render(LINES[0], SpeechSettings(voice="en-us"))
-        assert backend._process.poll() is None
-        assert backend._process.pid == started
+        assert backend._helper.alive()
+        assert backend._helper.pid == started
 
 
 def test_the_notes_module_docstrings_point_to_are_in_the_project() -> None:

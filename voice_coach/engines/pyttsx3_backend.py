@@ -1,7 +1,7 @@
 """The parent side of the pyttsx3 helper process: jobs out, reports back.
 
 ``Pyttsx3Engine`` renders through a ``SynthBackend``; the real one, ``ForkingBackend``,
-starts ``pyttsx3_helper`` as its own process and talks to it in JSON lines. The helper
+starts ``pyttsx3_helper`` as its own process (``helper.HelperProcess``). The helper
 forks one fresh pyttsx3 engine per job (why: ``docs/engines.md``); this side keeps the
 conversation honest (answers complete and well-formed, a helper that dies started again
 once, a stuck one ended) and turns what the helper says into ``SpeechError``.
@@ -9,20 +9,14 @@ once, a stuck one ended) and turns what the helper says into ``SpeechError``.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import select
-import signal
-import subprocess
-import sys
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from voice_coach.engines.helper import HelperDied, HelperNotReady, HelperProcess
 from voice_coach.speech import SpeechError, VoiceInfo
 
 ENGINE_NOT_FOUND: Final = (
@@ -85,8 +79,7 @@ class ForkingBackend:
     """A helper process that forks one fresh pyttsx3 engine per job, several at a time.
 
     The helper is single-threaded (it never loads espeak itself), so forking it is safe.
-    It runs in its own session: Ctrl-C reaches only us, and ``close`` ends it and its
-    children together. A helper that dies is started again once per request.
+    A helper that dies is started again once per request.
     """
 
     def __init__(self, directory: Path, *, parallel: int | None = None,
@@ -94,8 +87,7 @@ class ForkingBackend:
         self._parallel = parallel or min(8, 4 * (os.cpu_count() or 1))
         self._job_timeout_s = job_timeout_s
         self._log = directory / "engine.log"
-        self._process = self._start()
-        self._finalizer = weakref.finalize(self, _stop_helper, self._process, False)
+        self._helper = self._start()
 
     def run(self, jobs: Sequence[SynthJob]) -> Iterator[tuple[int, SynthReport]]:
         tasks = [{"op": "render", "text": job.text, "rate": job.rate_wpm, "voice": job.voice,
@@ -115,31 +107,14 @@ class ForkingBackend:
                 for v in result["voices"]]
 
     def close(self) -> None:
-        self._finalizer.detach()
-        _stop_helper(self._process, False)
+        self._helper.stop()
 
-    def _start(self) -> subprocess.Popen[bytes]:
-        bootstrap = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]);"
-                     " from voice_coach.engines.pyttsx3_helper import serve_helper; serve_helper()")
+    def _start(self) -> HelperProcess:
         try:
-            with self._log.open("ab") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-c", bootstrap, json.dumps(sys.path)],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                    start_new_session=True,
-                )
-        except OSError as exc:
-            raise SpeechError(f"cannot start the speech engine ({exc.strerror or exc})") from None
-        self._buffer = b""
-        try:
-            ready = self._receive(process, deadline=time.monotonic() + 30.0)
-        except BaseException:
-            _stop_helper(process, True)
-            raise
-        if not ready.get("ready"):
-            _stop_helper(process, True)
-            raise _not_ready_error(ready)
-        return process
+            return HelperProcess("voice_coach.engines.pyttsx3_helper", "serve_helper", [],
+                                 log=self._log)
+        except HelperNotReady as exc:
+            raise _not_ready_error(exc.reply) from None
 
     def _request(self, tasks: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
         """Each task's number and result, as the helper's children finish them. A helper
@@ -148,38 +123,35 @@ class ForkingBackend:
         for attempt in range(2):
             if not remaining:
                 return
-            if self._process.poll() is not None:
-                self._finalizer.detach()
-                self._process = self._start()
-                self._finalizer = weakref.finalize(self, _stop_helper, self._process, False)
+            if not self._helper.alive():
+                self._helper.stop()
+                self._helper = self._start()
             numbers = list(remaining)
-            message = json.dumps({"tasks": [remaining[n] for n in numbers],
-                                  "parallel": self._parallel, "timeout_s": self._job_timeout_s,
-                                  "log": str(self._log)})
+            message = {"tasks": [remaining[n] for n in numbers], "parallel": self._parallel,
+                       "timeout_s": self._job_timeout_s, "log": str(self._log)}
             try:
                 for position, result in self._exchange(message, len(numbers)):
                     number = numbers[position]
                     del remaining[number]
                     yield number, result
                 return
-            except _HelperDied:
+            except HelperDied:
                 if attempt == 1:
-                    raise SpeechError(
-                        f"the speech engine stopped unexpectedly{self._last_words()}") from None
+                    raise SpeechError("the speech engine stopped unexpectedly"
+                                      f"{self._helper.last_words()}") from None
 
-    def _exchange(self, message: str, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _exchange(self, message: dict[str, Any], count: int
+                  ) -> Iterator[tuple[int, dict[str, Any]]]:
         """Send one request and yield its answers; if stopped before the end (an interrupt, a
         caller that gave up), end the helper at once, children and all."""
-        process = self._process
-        assert process.stdin is not None
+        helper = self._helper
         finished = False
         try:
-            process.stdin.write(message.encode() + b"\n")
-            process.stdin.flush()
+            helper.send(message)
             answered: set[int] = set()
             while True:
                 # A child that hangs is killed after the job timeout, so answers keep coming.
-                reply = self._receive(process, time.monotonic() + self._job_timeout_s + 10.0)
+                reply = helper.receive(time.monotonic() + self._job_timeout_s + 10.0)
                 if "done" in reply:
                     if answered != set(range(count)):
                         raise SpeechError("the speech engine gave a malformed answer")
@@ -191,59 +163,6 @@ class ForkingBackend:
                     raise SpeechError("the speech engine gave a malformed answer")
                 answered.add(position)
                 yield position, reply["result"]
-        except OSError:
-            raise _HelperDied() from None
         finally:
             if not finished:
-                _stop_helper(process, True)
-
-    def _receive(self, process: subprocess.Popen[bytes], deadline: float) -> dict[str, Any]:
-        """The helper's next JSON line."""
-        assert process.stdout is not None
-        fd = process.stdout.fileno()
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise SpeechError("the speech engine stopped answering")
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if readable:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise _HelperDied()
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        reply: dict[str, Any] = json.loads(line)
-        return reply
-
-    def _last_words(self) -> str:
-        """The last line the helper logged, as ``" (...)"``, or nothing."""
-        try:
-            lines = self._log.read_text(encoding="utf-8", errors="replace").split("\n")
-        except OSError:
-            return ""
-        last = next((line.strip() for line in reversed(lines) if line.strip()), "")
-        return f" ({last})" if last else ""
-
-
-class _HelperDied(Exception):
-    """The helper process closed its end of the conversation."""
-
-
-def _stop_helper(process: subprocess.Popen[bytes], at_once: bool) -> None:
-    """End the helper: politely (close its input, wait 2 s) unless ``at_once``, then by force,
-    together with any children it is running."""
-    if process.poll() is None and not at_once:
-        assert process.stdin is not None
-        try:
-            process.stdin.close()
-            process.wait(timeout=2.0)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    for stream in (process.stdin, process.stdout):
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()
+                helper.stop(at_once=True)
