@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -25,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from support.paced import PacedFile
-from support.soundserver import PROJECT, run_python
+from support.soundserver import PROJECT
 from tests.test_play_e2e import SHORT
 from voice_coach.cache import ClipCache
 from voice_coach.cli import cli
@@ -41,7 +42,7 @@ from voice_coach.engines.piper_engine import (
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.routine import builtin_ids, load_builtin
 from voice_coach.session import SessionOptions, estimate_timeline
-from voice_coach.speech import SpeechSettings, render_clips
+from voice_coach.speech import SpeechError, SpeechSettings, render_clips
 
 pytest_plugins = ["support.fixtures"]
 
@@ -371,19 +372,76 @@ def test_plan_render_shows_the_clips_lengths(builtin_exports: dict[str, Path],
     assert json.loads(result.output) == exported
 
 
+HELPER_PROBE: Final = """
+import os, sys
+from voice_coach.engines import helper
+
+started = []
+original = helper.HelperProcess.__init__
+
+
+def counting(self, module, *args, **kwargs):
+    started.append(module)
+    original(self, module, *args, **kwargs)
+
+
+helper.HelperProcess.__init__ = counting
+from voice_coach.cli import cli
+cli.main(["export", "four-seven-eight", "--engine", "piper", "-o", sys.argv[1], "-q"],
+         standalone_mode=False)
+children = [pid for pid in os.listdir("/proc") if pid.isdigit()
+            and open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[1] == str(os.getpid())]
+print(started, sorted(m for m in sys.modules if m.split(".")[0] in ("piper", "onnxruntime")),
+      children)
+"""
+"""A Piper export that says which helpers it started, whether Piper or onnxruntime came
+into its own process, and which of its child processes are left when it is done."""
+
+
+def export_probed(out: Path, cache_home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", HELPER_PROBE, str(out)], cwd=PROJECT,
+                          env={**os.environ, "PYTHONPATH": str(PROJECT),
+                               "XDG_CACHE_HOME": str(cache_home)},
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
 @pytest.mark.neural
-def test_a_cache_hit_never_loads_the_model(builtin_exports: dict[str, Path], warm: Path,
-                                          tmp_path: Path) -> None:
-    child = run_python(f"""
-    import sys
-    from voice_coach.cli import cli
-    cli.main(["export", "four-seven-eight", "--engine", "piper", "-o", {str(tmp_path)!r}, "-q"],
-             standalone_mode=False)
-    print(sorted(m for m in sys.modules if m.split(".")[0] in ("piper", "onnxruntime")))
-    """, env={"XDG_CACHE_HOME": str(warm)}, timeout=60)
-    assert (child.returncode, child.stdout, child.stderr) == (0, "[]\n", "")
+def test_a_cache_hit_never_starts_the_engine(builtin_exports: dict[str, Path], warm: Path,
+                                            tmp_path: Path) -> None:
+    child = export_probed(tmp_path, warm)
+    assert (child.returncode, child.stdout, child.stderr) == (0, "[] [] []\n", "")
     first = builtin_exports["four-seven-eight"]
     assert (tmp_path / "session.wav").read_bytes() == (first / "session.wav").read_bytes()
+
+
+@pytest.mark.neural
+def test_the_model_lives_in_a_helper_that_ends_with_the_rendering(tmp_path: Path) -> None:
+    """What keeps a session's memory flat with Piper: onnxruntime and the model never
+    come into the player's process, and their process is gone once the lines are."""
+    child = export_probed(tmp_path / "out", tmp_path / "cache")
+    assert (child.returncode, child.stdout, child.stderr) == (
+        0, "['voice_coach.engines.piper_helper'] [] []\n", "")
+    timeline = json.loads((tmp_path / "out" / "timeline.json").read_text())
+    assert len(read_wav(tmp_path / "out" / "session.wav")) == timeline["duration_samples"]
+
+
+@pytest.mark.neural
+def test_a_helper_that_dies_mid_render_is_one_line() -> None:
+    engine = PiperEngine(voices_dir())
+    lines = builtin_lines()[:4]
+
+    def kill_the_helper(index: int, clip: Samples) -> None:
+        for helper in engine._helpers.values():
+            os.kill(helper.pid, signal.SIGKILL)
+
+    try:
+        with pytest.raises(SpeechError) as caught:
+            engine.render_many(lines, SpeechSettings(), on_clip=kill_the_helper)
+        assert str(caught.value).startswith("the speech engine stopped unexpectedly")
+        assert engine._helpers == {}
+        assert len(engine.render_many(lines[:1], SpeechSettings())[0]) > 0.4 * SAMPLE_RATE
+    finally:
+        engine.close()
 
 
 @pytest.mark.neural

@@ -127,6 +127,11 @@ def speakable_text(text: str) -> str:
     return " ".join(visible.split())
 
 
+def preview(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters for an error line, with an ellipsis if cut."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def resolve_voice(engine: Engine, wanted: str) -> str:
     """The engine voice id for ``wanted``: a voice id or name, or a language (``en-us``, ``fr``).
 

@@ -18,31 +18,31 @@ identity and a warm cache never load the model. How Piper is driven, and why, is
   line is brought to the active level the chimes are balanced with, capped below full
   scale (``level_line``).
 - Lines render ``THREADS`` at a time, each on one onnxruntime thread that does not spin
-  (less CPU than one line on several threads).
+  (less CPU than one line on several threads), in a helper process (``piper_helper``)
+  that lives only while a session's lines are rendered: the model and onnxruntime's
+  arena never weigh on the player.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import base64
 import functools
 import importlib.util
 import json
 import os
-import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from voice_coach.engines.helper import HelperDied, HelperNotReady, HelperProcess
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.speech import SpeechError, SpeechSettings, VoiceInfo, speakable_text
-
-if TYPE_CHECKING:
-    from piper import PiperVoice
 
 ENGINE_NAME: Final = "piper"
 RECIPE_VERSION: Final = 1
@@ -69,8 +69,13 @@ THREADS: Final = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sche
                               else (os.cpu_count() or 1)))
 """Lines rendered at once, each by one onnxruntime thread: the cores this process may use,
 at most 4. One line on two intra-op threads took 10-25 % more CPU than two lines on one
-thread each (2026-11-29). Rendering finishes before playback starts, so it never competes
-with the device."""
+thread each (2026-11-29). The helper renders at a lower priority than the player
+(``piper_helper.NICENESS``), so a session playing while its lines render keeps its
+device fed."""
+LOAD_TIMEOUT_S: Final = 60.0
+"""For the helper to import onnxruntime and load the model (about 1 s here)."""
+LINE_TIMEOUT_S: Final = 120.0
+"""For each answer: a line takes a second or two; a helper silent this long is stuck."""
 
 
 class PiperMissingError(SpeechError):
@@ -250,19 +255,19 @@ def level_line(audio: npt.NDArray[np.float32]) -> Samples:
 
 
 class PiperEngine:
-    """Piper: each line rendered once, leveled, at the session rate. Loads its model on the
-    first line it renders, into ``models`` (the factory's, so the engines it opens for one
-    session load it once). Use from one thread only."""
+    """Piper: each line rendered once, leveled, at the session rate, in a helper process
+    (``piper_helper``) started on the first line and ended by ``close``, so the model's
+    memory is the helper's, not the player's. Use from one thread only."""
 
-    def __init__(self, folder: Path, *, version: str | None = None, threads: int = THREADS,
-                 models: dict[Path, PiperVoice] | None = None) -> None:
+    def __init__(self, folder: Path, *, version: str | None = None,
+                 threads: int = THREADS) -> None:
         _require("piper")
         self._owner = threading.get_ident()
         self.name = ENGINE_NAME
         self._folder = folder
         self._threads = threads
         self.version = version if version is not None else engine_identity(None, folder)
-        self._loaded: dict[Path, PiperVoice] = {} if models is None else models
+        self._helpers: dict[Path, HelperProcess] = {}
         self._closed = False
 
     def voices(self) -> list[VoiceInfo]:
@@ -271,58 +276,60 @@ class PiperEngine:
 
     def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
                     on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
-        """Every text rendered once (Piper is not deterministic: see the module docstring)."""
+        """Every text rendered once (Piper is not deterministic: see the module docstring);
+        ``on_clip(index, samples)`` hears of each line as soon as it is rendered."""
         self._check_thread()
         voice_file = find_voice(settings.voice, self._folder)
-        voice = self._load(voice_file)
-        from piper import SynthesisConfig
-
-        config = SynthesisConfig(length_scale=length_scale_for(settings.rate_wpm),
-                                 noise_scale=voice_file.noise_scale,
-                                 noise_w_scale=voice_file.noise_w_scale,
-                                 normalize_audio=False)
+        helper = self._helper(voice_file)
+        config = {"length_scale": length_scale_for(settings.rate_wpm),
+                  "noise_scale": voice_file.noise_scale,
+                  "noise_w_scale": voice_file.noise_w_scale}
         clips: dict[int, Samples] = {}
-        pool = concurrent.futures.ThreadPoolExecutor(self._threads, "voice-coach-piper")
-        try:  # onnxruntime runs one session from several threads; each line on one
-            futures = {pool.submit(self._render, voice, speakable_text(text), config): index
-                       for index, text in enumerate(texts)}
-            for future in concurrent.futures.as_completed(futures):
-                index = futures[future]
-                clips[index] = future.result()
-                if on_clip is not None:
-                    on_clip(index, clips[index])  # in the caller's thread, as it expects
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        return [clips[index] for index in range(len(texts))]
-
-    def _render(self, voice: PiperVoice, text: str, config: Any) -> Samples:
-        if not text:
-            return np.zeros(0, dtype=np.int16)
+        finished = False
         try:
-            chunks = list(voice.synthesize(text, syn_config=config))
-        except Exception as exc:  # onnxruntime and the phonemiser raise many kinds
-            raise SpeechError(f'could not render "{_preview(text)}": {exc}') from None
-        rates = {chunk.sample_rate for chunk in chunks}
-        if rates - {SAMPLE_RATE}:
-            raise SpeechError(f'could not render "{_preview(text)}": the voice gave'
-                              f" {sorted(rates)} Hz, not {SAMPLE_RATE} Hz")
-        if not chunks:
-            return np.zeros(0, dtype=np.int16)
-        audio = np.concatenate([np.asarray(chunk.audio_float_array, dtype=np.float32)
-                                for chunk in chunks])
-        if audio.size == 0 or not np.all(np.isfinite(audio)):
-            raise SpeechError(f'could not render "{_preview(text)}": the voice produced no'
-                              " usable sound")
-        return level_line(audio)
+            helper.send({"texts": [speakable_text(text) for text in texts], "config": config})
+            while True:
+                reply = helper.receive(time.monotonic() + LINE_TIMEOUT_S)
+                if "done" in reply:
+                    if len(clips) != len(texts):
+                        raise SpeechError("the speech engine gave a malformed answer")
+                    finished = True
+                    return [clips[index] for index in range(len(texts))]
+                index = reply.get("index")
+                if not isinstance(index, int) or not 0 <= index < len(texts) or index in clips:
+                    raise SpeechError("the speech engine gave a malformed answer")
+                if reply.get("error"):
+                    raise SpeechError(str(reply["error"]))
+                clips[index] = _decode_clip(reply.get("clip"))
+                if on_clip is not None:
+                    on_clip(index, clips[index])
+        except HelperDied:
+            raise SpeechError(f"the speech engine stopped unexpectedly{helper.last_words()}"
+                              ) from None
+        finally:
+            if not finished:  # an error or an interrupt: the helper may be mid-way
+                self._helpers.pop(voice_file.model).stop(at_once=True)
 
-    def _load(self, voice_file: VoiceFile) -> PiperVoice:
-        loaded = self._loaded.get(voice_file.model)
-        if loaded is None:
-            loaded = self._loaded[voice_file.model] = load_voice(voice_file)
-        return loaded
+    def _helper(self, voice_file: VoiceFile) -> HelperProcess:
+        helper = self._helpers.get(voice_file.model)
+        if helper is not None and helper.alive():
+            return helper
+        try:
+            helper = HelperProcess("voice_coach.engines.piper_helper", "serve",
+                                   [str(voice_file.model), str(self._threads)],
+                                   ready_timeout_s=LOAD_TIMEOUT_S)
+        except HelperNotReady as exc:
+            kind = VoiceFileError if exc.reply.get("voice_file") else SpeechError
+            raise kind(str(exc.reply.get("error"))) from None
+        self._helpers[voice_file.model] = helper
+        return helper
 
     def close(self) -> None:
+        """End the helpers (their memory goes with them)."""
         self._closed = True
+        helpers, self._helpers = self._helpers, {}
+        for helper in helpers.values():
+            helper.stop()
 
     def _check_thread(self) -> None:
         if threading.get_ident() != self._owner:
@@ -331,43 +338,17 @@ class PiperEngine:
             raise RuntimeError("this PiperEngine is closed")
 
 
-def load_voice(voice_file: VoiceFile, threads: int = 1) -> PiperVoice:
-    """The model in memory, each run on ``threads`` onnxruntime threads that do not spin.
-
-    A model onnxruntime cannot read (truncated, not a model) is a VoiceFileError.
-    """
-    _require("piper")
+def _decode_clip(data: object) -> Samples:
+    """A clip as the helper sent it (base64 of 16-bit little-endian samples)."""
+    if not isinstance(data, str):
+        raise SpeechError("the speech engine gave a malformed answer")
     try:
-        import onnxruntime
-        from piper import PiperVoice
-        from piper.config import PiperConfig
-    except ImportError as exc:
-        raise PiperMissingError(f"the piper engine cannot be loaded ({exc}): {INSTALL}"
-                                ) from None
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3  # errors only: its warnings would reach the terminal
-    try:
-        config = PiperConfig.from_dict(json.loads(voice_file.config.read_text("utf-8")))
-        session = onnxruntime.InferenceSession(str(voice_file.model), sess_options=options,
-                                               providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime's errors are its own classes, per cause
-        raise VoiceFileError(f"{voice_file.model}: not a voice model onnxruntime can load"
-                             f" ({_onnx_reason(exc, voice_file.model)})") from None
-    return PiperVoice(session=session, config=config)
-
-
-def _onnx_reason(error: Exception, model: Path) -> str:
-    """onnxruntime's complaint in a few words, without its codes or the path again."""
-    lines = str(error).strip().splitlines()
-    text = lines[0] if lines else type(error).__name__
-    if "Protobuf parsing failed" in text:
-        return "truncated, or not an ONNX model"
-    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
-    return _preview(text.replace(f"Load model from {model} failed:", "").strip(), 100)
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        raise SpeechError("the speech engine gave a malformed answer") from None
+    if len(raw) % 2:
+        raise SpeechError("the speech engine gave a malformed answer")
+    return np.frombuffer(raw, dtype="<i2").astype(np.int16)
 
 
 # --- Identity and the factory ---------------------------------------------------------
@@ -386,9 +367,7 @@ def engine_identity(voice: str | None, folder: Path) -> str:
 
 class PiperFactory:
     """Opens a ``PiperEngine`` for one voice setting; knows its identity without loading
-    Piper, so a warm cache never loads the model. The engines it opens share one loaded
-    model: a session renders in up to ``session.MAX_PLAN_ROUNDS`` rounds, each opening an
-    engine, and a load costs about half a second."""
+    Piper, so a warm cache never starts its helper."""
 
     name = ENGINE_NAME
 
@@ -396,14 +375,13 @@ class PiperFactory:
         _require("piper")
         self._voice = voice
         self._folder = folder if folder is not None else voices_folder()
-        self._models: dict[Path, PiperVoice] = {}
 
     @functools.cached_property
     def version(self) -> str:
         return engine_identity(self._voice, self._folder)
 
     def __call__(self) -> PiperEngine:
-        return PiperEngine(self._folder, version=self.version, models=self._models)
+        return PiperEngine(self._folder, version=self.version)
 
 
 def installed() -> bool:
@@ -426,7 +404,3 @@ def _version(module: str, dist: str) -> str:
     for info in site.glob(f"{dist}-*.dist-info"):
         return info.name.removeprefix(f"{dist}-").removesuffix(".dist-info")
     return "unknown"
-
-
-def _preview(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -46,6 +46,7 @@ from voice_coach.speech import (
     SpeechError,
     SpeechSettings,
     VoiceInfo,
+    preview,
     resolve_voice,
     speakable_text,
 )
@@ -99,8 +100,6 @@ def _compare(take: Samples | str, check: Samples | str, rate_wpm: int) -> str | 
     return None
 
 
-def _preview(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 # --- The pyttsx3 engine ----------------------------------------------------------------
@@ -186,7 +185,7 @@ class Pyttsx3Engine:
         if pending:
             index = pending[0]
             raise SpeechError(
-                f'could not render "{_preview(spoken[index])}": {problems[index]} (tried twice)'
+                f'could not render "{preview(spoken[index])}": {problems[index]} (tried twice)'
             )
         return [results[index] for index in range(len(texts))]
 
