@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -143,6 +143,10 @@ times its impulse response, at high rates): little is wasted, and a long clip's
 measurement needs a few megabytes, not one FFT of its whole length."""
 
 
+FFT_BLOCKS: Final = 4
+"""Blocks transformed together: about 1 MB of spectra, whatever the clip's length."""
+
+
 def _fft_size(taps: int) -> int:
     return max(FFT_SIZE, 1 << (4 * taps - 1).bit_length())
 
@@ -154,22 +158,25 @@ def _k_weighting_spectrum(sample_rate: int) -> npt.NDArray[np.complex128]:
 
 
 def k_weighted(x: Floats, sample_rate: int) -> Floats:
-    """``x`` through the K-weighting filter (from rest), by overlap-add FFT convolution."""
+    """``x`` through the K-weighting filter (from rest), by overlap-add FFT convolution,
+    ``FFT_BLOCKS`` blocks at a time: a long line needs its output and a few megabytes."""
     taps = len(k_weighting_impulse(sample_rate))
     size = _fft_size(taps)
     step = size - taps + 1  # each block's convolution is exactly ``size`` long
     blocks = -(-len(x) // step)
-    padded = np.zeros(blocks * step)
-    padded[: len(x)] = x
-    spectra = np.fft.rfft(padded.reshape(blocks, step), size, axis=1)
-    del padded  # a long clip's arrays are megabytes each: each goes once it is used
-    spectra *= _k_weighting_spectrum(sample_rate)
-    pieces = np.fft.irfft(spectra, size, axis=1)
-    del spectra
-    out = np.zeros((blocks + 1, step))
-    out[:blocks] = pieces[:, :step]
-    out[1:, : taps - 1] += pieces[:, step:]  # each block's tail rings into the next
-    weighted: Floats = out.ravel()[: len(x)]
+    out = np.zeros((blocks + 1) * step)
+    for first in range(0, blocks, FFT_BLOCKS):
+        count = min(FFT_BLOCKS, blocks - first)
+        part = np.zeros(count * step)
+        given = x[first * step:(first + count) * step]
+        part[:len(given)] = given
+        spectra = np.fft.rfft(part.reshape(count, step), size, axis=1)
+        spectra *= _k_weighting_spectrum(sample_rate)
+        pieces = np.fft.irfft(spectra, size, axis=1)
+        rows = out[first * step:(first + count + 1) * step].reshape(count + 1, step)
+        rows[:count] += pieces[:, :step]
+        rows[1:, : taps - 1] += pieces[:, step:]  # each block's tail rings into the next
+    weighted: Floats = out[: len(x)]
     return weighted
 
 
@@ -262,46 +269,82 @@ def limit(x: Floats, sample_rate: int, ceiling_dbtp: float = CEILING_DBTP) -> tu
     return limit_with_envelope(x, peak_envelope(x, sample_rate), sample_rate, ceiling_dbtp)
 
 
-def limit_with_envelope(x: Floats, envelope: Floats, sample_rate: int,
-                        ceiling_dbtp: float = CEILING_DBTP) -> tuple[Floats, float]:
-    """``limit``, given ``x``'s ``peak_envelope``: oversampling is linear, so a clip's
-    envelope at any gain is its envelope found once, times the gain."""
+def limit_with_envelope(x: Floats | Samples, envelope: Floats, sample_rate: int,
+                        ceiling_dbtp: float = CEILING_DBTP,
+                        gain: float = 1.0) -> tuple[Floats, float]:
+    """``limit`` of ``x * gain``, given that signal's ``peak_envelope``: oversampling is
+    linear, so a clip's envelope at any gain is its envelope found once, times the gain.
+
+    A long line's arrays are megabytes each, so few live at once: ``envelope`` is used
+    up (overwritten), ``x`` may be the clip's int16 samples (made floats, times ``gain``,
+    only at the end)."""
     if len(x) == 0:
-        return x, 0.0
+        return _scaled(x, gain), 0.0
     ceiling = 10 ** (ceiling_dbtp / 20)
-    need = np.maximum(envelope, 1e-12)  # a long line's arrays are megabytes: few at once
+    need = np.maximum(envelope, 1e-12, out=envelope)
     np.divide(ceiling, need, out=need)
     np.minimum(need, 1.0, out=need)
     if need.min() >= 1.0:
-        return x, 0.0
+        return _scaled(x, gain), 0.0
     attack = max(1, round(ATTACK_S * sample_rate))
     release = max(1, round(RELEASE_S * sample_rate))
-    held = running_min(np.concatenate([np.ones(release), need, np.ones(attack)]),
-                       attack + release + 1)  # held[j] = min(need[j - release .. j + attack])
+    # held[j] = min(need[j - release .. j + attack]), need padded with 1 (no reduction)
+    window = attack + release + 1
+    padded = _padded_blocks(need, release, attack, window)
+    del need
+    held = _running_min_of_blocks(padded, len(x) + attack + release - window + 1)
+    need = padded.ravel()[release:release + len(x)]  # the same values, kept in one copy
     # gain[n] = mean of held[n - attack .. n + attack], weighted by a triangle (two
     # running means): each held value there covers n, so gain[n] <= need[n].
     # Averaged as depth below 1, which is exactly 0 away from peaks: the gain there is 1.
     depth = np.zeros(len(held) + 2 * attack)
     np.subtract(1.0, held, out=depth[attack:attack + len(held)])
     del held
-    gain = _running_mean(_running_mean(depth, attack + 1), attack + 1)
+    once = _running_mean(depth, attack + 1)
     del depth
-    np.subtract(1.0, gain, out=gain)
-    np.minimum(gain, need, out=gain)  # guards rounding in the last bit only
-    reduction = -20 * math.log10(float(gain.min()))
-    gain *= x
-    return gain, reduction
+    smooth = _running_mean(once, attack + 1)
+    del once
+    np.subtract(1.0, smooth, out=smooth)
+    np.minimum(smooth, need, out=smooth)  # guards rounding in the last bit only
+    reduction = -20 * math.log10(float(smooth.min()))
+    del padded, need
+    smooth *= _scaled(x, gain)
+    return smooth, reduction
+
+
+def _scaled(x: Floats | Samples, gain: float) -> Floats:
+    floats = to_float(cast(Samples, x)) if x.dtype == np.int16 else cast(Floats, x)
+    scaled: Floats = floats * gain
+    return scaled
+
+
+def _padded_blocks(a: Floats, before: int, after: int, width: int) -> Floats:
+    """``a`` with ``before`` ones ahead and ``after`` behind, then +inf up to whole blocks
+    of ``width``: ``running_min``'s input, in one array of shape (blocks, width)."""
+    length = before + len(a) + after
+    blocks = -(-length // width)
+    padded = np.empty(blocks * width)
+    padded[:before] = 1.0
+    padded[before:before + len(a)] = a
+    padded[before + len(a):length] = 1.0
+    padded[length:] = np.inf
+    return padded.reshape(blocks, width)
 
 
 def running_min(a: Floats, width: int) -> Floats:
     """``out[i] = min(a[i:i + width])`` for every full window, in linear time (van Herk,
     Gil and Werman: minima from each block's start and end, two per window)."""
-    count = len(a) - width + 1
-    blocks = -(-len(a) // width)
-    padded = np.concatenate([a, np.full(blocks * width - len(a), np.inf)]).reshape(blocks, width)
-    from_start = np.minimum.accumulate(padded, axis=1).ravel()
-    to_end = np.minimum.accumulate(padded[:, ::-1], axis=1)[:, ::-1].ravel()
-    out: Floats = np.minimum(to_end[:count], from_start[width - 1:width - 1 + count])
+    return _running_min_of_blocks(_padded_blocks(a, 0, 0, width), len(a) - width + 1)
+
+
+def _running_min_of_blocks(blocks: Floats, count: int) -> Floats:
+    """``running_min`` of what ``_padded_blocks`` made, its first ``count`` windows."""
+    width = blocks.shape[1]
+    from_start = np.minimum.accumulate(blocks, axis=1).ravel()
+    to_end = np.empty_like(blocks)
+    np.minimum.accumulate(blocks[:, ::-1], axis=1, out=to_end[:, ::-1])
+    out: Floats = to_end.ravel()[:count]
+    np.minimum(out, from_start[width - 1:width - 1 + count], out=out)
     return out
 
 
@@ -327,12 +370,11 @@ def level(samples: Samples, sample_rate: int, target_lufs: float = TARGET_LUFS,
     measured = loudness_in_silence(samples, sample_rate)
     if len(samples) == 0 or measured < SILENT_LUFS:
         return Leveled(samples, 0.0, 0.0)
-    x = to_float(samples)
-    envelope = peak_envelope(x, sample_rate)
+    envelope = peak_envelope(to_float(samples), sample_rate)
 
     def limited_at(gain_db: float) -> tuple[Floats, float]:
         gain = 10 ** (gain_db / 20)
-        return limit_with_envelope(x * gain, envelope * gain, sample_rate)
+        return limit_with_envelope(samples, envelope * gain, sample_rate, gain=gain)
 
     wanted = target_lufs + extra_gain_db
     gain_db = wanted - measured
@@ -344,17 +386,21 @@ def level(samples: Samples, sample_rate: int, target_lufs: float = TARGET_LUFS,
         if loss <= MAKEUP_MIN_LU:
             break
         gain_db += loss
+        del limited  # megabytes for a long line: the next is made without it
         limited, reduction = limited_at(gain_db)
     return Leveled(from_float(limited), gain_db, reduction)
 
 
 def to_float(samples: Samples) -> Floats:
-    return samples.astype(np.float64) / 32768.0
+    x: Floats = samples.astype(np.float64)
+    x /= 32768.0
+    return x
 
 
 def from_float(x: Floats) -> Samples:
     """Floats at full scale 1.0 to int16, rounded half to even (the limiter keeps them
     well inside full scale; the clip is only a guard)."""
-    rounded = np.rint(x * 32768.0)
+    rounded = x * 32768.0
+    np.rint(rounded, out=rounded)
     out: Samples = np.clip(rounded, -32767, 32767).astype(np.int16)
     return out
