@@ -1,4 +1,4 @@
-"""Measure voice-coach against its floors and peers: six measurements, one run, one table.
+"""Measure voice-coach against its floors and peers: eight measurements, one run, one table.
 
     .venv/bin/python -m benchmarks             # the full run (about 20 minutes)
     .venv/bin/python -m benchmarks --quick     # small runs, for the smoke test (~1 minute)
@@ -24,10 +24,15 @@ One module per section:
 6. ``streaming``: peak RSS of ``play`` at 5, 60 and 180 minutes (a fixed stretch of each,
    cold and warm, into a device taking samples in real time), CPU once rendering is done,
    and first sound cold and warm.
+7. ``formats``: ``export --format`` wav, flac, mp3 and opus: time against WAV, loudness
+   (ffmpeg's ``ebur128``) and true peak of each, and the limiter's gain reduction.
+8. ``neural``: the neural engine (Piper): a cold export against Piper alone on the same
+   lines (``neural_floor``), a warm one against pyttsx3's, and a cold 60-minute export's
+   memory, its own and with the Piper helper.
 
 The programs that run in child processes (``phases_child``, ``naive_player``,
-``rss_launcher``) are modules here too, so the linters see them. Every command runs with
-private XDG folders, so the user's cache, settings and history are neither used nor
+``rss_launcher``, ``neural_floor``) are modules here too, so the linters see them. Every
+command runs with private XDG folders, so the user's cache, settings and history are neither used nor
 touched. Progress goes to stderr; the exit code is 1 when a measurement could not be made
 (a goal missed is a result, not a failure).
 

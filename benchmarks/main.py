@@ -21,6 +21,7 @@ from benchmarks import (
     default_session,
     first_sound,
     formats,
+    neural,
     resources,
     streaming,
     synthesis,
@@ -31,7 +32,7 @@ from support.processes import NoSoundError
 
 SECTIONS: Final[dict[int, About]] = {module.ABOUT.number: module.ABOUT for module in
                                      (synthesis, default_session, first_sound, cue_timing,
-                                      resources, streaming, formats)}
+                                      resources, streaming, formats, neural)}
 FAILURES: Final = (BenchError, NoSoundError, OSError, subprocess.SubprocessError, ValueError,
                    KeyError)
 """What ends one section as "not measured" while the others go on."""
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         5: lambda: resources.measure(ws, next((s for s in sections if s.number == 4), None)),
         6: lambda: streaming.measure(ws, args.quick, runs),
         7: lambda: formats.measure(ws, 1 if args.quick else runs, args.quick),
+        8: lambda: neural.measure(ws, args.quick),
     }
     try:
         for number in wanted:

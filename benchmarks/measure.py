@@ -67,7 +67,8 @@ def run_measured(command: Sequence[str], env: Mapping[str, str], *, timeout_s: f
     if rss:
         with tempfile.NamedTemporaryFile(suffix=".json") as report:
             finished = run_measured([PYTHON, "-S", str(RSS_LAUNCHER), report.name, *command],
-                                    env, timeout_s=timeout_s, check=check, cwd=cwd)
+                                    env, timeout_s=timeout_s, check=check, cwd=cwd,
+                                    started=started)
             maxrss_kb = json.loads(Path(report.name).read_text() or "{}").get("maxrss_kb")
         return dataclasses.replace(finished, maxrss_mb=maxrss_kb / 1024 if maxrss_kb else None)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -116,23 +117,31 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 def family_rss_mb(pid: int) -> float:
-    """Resident memory (VmRSS) of ``pid`` and of its child processes (the pyttsx3 helper
-    that runs espeak-ng), summed, now; 0 once it is gone."""
+    """Resident memory (VmRSS) of ``pid`` and of its child processes (the engine's helper),
+    summed, now; 0 once it is gone."""
     total_kb = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for member in (pid, *children_of(pid)):
         try:
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if int(entry.name) != pid and parent != pid:
-                continue
-            status = (entry / "status").read_text()
-        except (OSError, IndexError, ValueError):
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
             continue
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
         total_kb += int(match[1]) if match else 0
     return total_kb / 1024
+
+
+def children_of(parent: int) -> list[int]:
+    """The processes whose parent is ``parent``, now."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
 
 
 # --- The project's commands ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""python -m benchmarks --quick: all six sections measured, as valid JSON and as a table.
+"""python -m benchmarks --quick: every section measured, as valid JSON and as a table.
 
 A smoke test of the benchmark itself, not of the numbers it reports (they depend on the
 machine). It renders speech and plays through ALSA's file plugin and a private PulseAudio.
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.sound, pytest.mark.engine]
+pytestmark = [pytest.mark.sound, pytest.mark.engine, pytest.mark.neural]
 
 PROJECT = Path(__file__).resolve().parent.parent
 SECTIONS = [
@@ -27,6 +27,7 @@ SECTIONS = [
     (5, "memory_cpu", "Memory and CPU"),
     (6, "streaming", "Streaming play: peak RSS by length, first sound"),
     (7, "formats", "Export formats and loudness"),
+    (8, "neural", "The neural engine (Piper): cold, warm, memory"),
 ]
 
 
