@@ -47,6 +47,9 @@ from voice_coach.speech import (
 
 MAX_PLAN_ROUNDS = 4
 """Re-plans with real lengths; a fill repeat may need new lines (a further {nth})."""
+FIRST_BATCH: Final = 2
+"""Lines rendered before the first is final: the first, and one more beside it on an
+engine that renders two at once (Piper's second thread would wait otherwise)."""
 RENDER_BATCH: Final = 8
 """Lines rendered (or read from the cache) at a time: only a batch is ever held at once."""
 HELD_CLIPS_BYTES: Final = 4 * 1024 * 1024
@@ -258,7 +261,7 @@ class Score:
 
 
 class Composer:
-    """Renders a session's speech in speaking order and says, as it goes, what is final.
+    """Renders a session's speech and says, as it goes, what is final.
 
     The plan fills ``--minutes`` by spreading slack over every pause, so a pause early
     in the session depends on the length of every line. What never depends on a line
@@ -339,7 +342,7 @@ class Composer:
             first = next(e for e in timeline.events if e.kind == "speech")
             yield Score(self._mixer(timeline, store), first.start, False)
             total = len(texts)
-            self._render([texts[0]], store, shared, 0, total)
+            self._render(texts[:FIRST_BATCH], store, shared, 0, total)
             timeline = self._plan(length)
             spoken = next(e for e in timeline.events if e.kind == "speech")
             yield Score(self._mixer(timeline, store), spoken.end, False)
@@ -348,7 +351,10 @@ class Composer:
                 if not missing:
                     break
                 total = len(store) + len(missing)
-                self._render(missing, store, shared, len(store), total)
+                # Nothing more is final until the last line is known, so the order is
+                # free: longest first, so no batch ends waiting on one long line alone.
+                longest_first = sorted(missing, key=len, reverse=True)
+                self._render(longest_first, store, shared, len(store), total)
                 timeline = self._plan(length)
             if any(text not in store for text in timeline.speech_texts()):
                 raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover

@@ -60,8 +60,12 @@ def serve(model: str, threads: str) -> None:
         for line in sys.stdin:
             request = json.loads(line)
             config = SynthesisConfig(**request["config"], normalize_audio=False)
-            futures = {pool.submit(render, voice, text, config): index
-                       for index, text in enumerate(request["texts"])}
+            texts: list[str] = request["texts"]
+            # Longest first: the last line to finish is then a short one, and no core
+            # waits long at the end of a batch for the other's line.
+            order = sorted(range(len(texts)), key=lambda index: -len(texts[index]))
+            futures = {pool.submit(render, voice, texts[index], config): index
+                       for index in order}
             for future in concurrent.futures.as_completed(futures):
                 channel.write(json.dumps({"index": futures[future], **_answer(future)}) + "\n")
             channel.write(json.dumps({"done": len(futures)}) + "\n")
