@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -39,6 +40,9 @@ from voice_coach.plan import Event, Timeline
 from voice_coach.routine import CueRole
 
 FULL_SCALE = 32767
+_LEVELING = threading.Lock()
+"""One clip leveled at a time in the process (a line ahead of the mix, and the mix): a long
+line's leveling holds megabytes, and two at once would double that peak."""
 LEVELED_CLIPS = 16
 """Speech clips kept leveled (the oldest made is dropped first); cues, a handful used over
 and over, are all kept."""
@@ -136,16 +140,25 @@ class Mixer:
         key = leveled_key(clip, self.timeline.sample_rate, target, extra_gain_db)
         calibrated = self.store.get(key) if self.store is not None else None
         if calibrated is None:
-            with heap.reusing_big_blocks():
-                calibrated = loudness.level(clip, self.timeline.sample_rate, target,
-                                            extra_gain_db)
-            if self.store is not None:
-                self.store.put(key, calibrated)
+            with _LEVELING:
+                calibrated = self.store.get(key) if self.store is not None else None
+                if calibrated is None:  # not leveled meanwhile by another thread
+                    with heap.reusing_big_blocks():
+                        calibrated = loudness.level(clip, self.timeline.sample_rate, target,
+                                                    extra_gain_db)
+                    if self.store is not None:
+                        self.store.put(key, calibrated)
         if gain >= 1.0:
             return calibrated
         gain_db = calibrated.gain_db + 20 * math.log10(gain) if gain > 0 else -math.inf
         return loudness.Leveled(apply_gain(calibrated.samples, gain), gain_db,
                                 calibrated.reduction_db)
+
+    def prepare_speech(self, clip: Samples) -> None:
+        """Level a spoken clip into the store before the mix asks for it (from any thread),
+        so leveling overlaps rendering instead of following it."""
+        if self.store is not None:
+            self._level(clip, self.levels.voice, True)
 
     def render(self, start: int = 0, stop: int | None = None) -> Samples:
         """Session samples ``start`` to ``stop`` (default: the end)."""

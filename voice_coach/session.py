@@ -7,6 +7,7 @@ hand in fakes or the real thing.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import math
 import struct
@@ -329,6 +330,7 @@ class Composer:
         shared = _SharedFactory(self._factory)
         store = SpeechStore(self._cache, self.options.speech, shared, keep=self._private,
                             say=self._say)
+        leveler = _Leveler()  # given the mixer's leveling once there is a plan
 
         def length(text: str) -> int:
             return store.length(text) if text in store else self._estimate(text)
@@ -340,9 +342,11 @@ class Composer:
                 yield Score(self._mixer(timeline, store), timeline.duration, True)
                 return
             first = next(e for e in timeline.events if e.kind == "speech")
-            yield Score(self._mixer(timeline, store), first.start, False)
+            opening = self._mixer(timeline, store)
+            leveler.prepare = opening.prepare_speech
+            yield Score(opening, first.start, False)
             total = len(texts)
-            self._render(texts[:FIRST_BATCH], store, shared, 0, total)
+            self._render(texts[:FIRST_BATCH], store, shared, 0, total, leveler)
             timeline = self._plan(length)
             spoken = next(e for e in timeline.events if e.kind == "speech")
             yield Score(self._mixer(timeline, store), spoken.end, False)
@@ -354,7 +358,7 @@ class Composer:
                 # Nothing more is final until the last line is known, so the order is
                 # free: longest first, so no batch ends waiting on one long line alone.
                 longest_first = sorted(missing, key=len, reverse=True)
-                self._render(longest_first, store, shared, len(store), total)
+                self._render(longest_first, store, shared, len(store), total, leveler)
                 timeline = self._plan(length)
             if any(text not in store for text in timeline.speech_texts()):
                 raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover
@@ -363,9 +367,12 @@ class Composer:
                     f"the spoken lines came out much longer than expected, so the session"
                     f" no longer lasts {_minutes_text(self.length, timeline.sample_rate)};"
                     " use 'voice-coach export' or a longer --minutes")
+            shared.close()  # the engine's helper and its memory go before the mix
+            leveler.wait()
             yield Score(self._mixer(timeline, store), timeline.duration, True)
         finally:
             shared.close()
+            leveler.close()
 
     def whole(self) -> Score:
         """The complete score, every line rendered (the engine is closed on return)."""
@@ -376,8 +383,10 @@ class Composer:
         raise RuntimeError("the plan did not settle")  # pragma: no cover
 
     def _render(self, texts: Sequence[str], store: SpeechStore,
-                engine_factory: Callable[[], Engine], done: int, total: int) -> None:
-        """Render (or read) ``texts`` in order, a batch at a time, into ``store``."""
+                engine_factory: Callable[[], Engine], done: int, total: int,
+                leveler: _Leveler) -> None:
+        """Render (or read) ``texts`` in order, a batch at a time, into ``store``; each
+        batch is leveled (``leveler``) while the next renders."""
         progress = self._progress
 
         def counted(batch_done: int, _: int) -> None:
@@ -391,7 +400,32 @@ class Composer:
                                  counted)
             for text, spoken in zip(batch, said, strict=True):
                 store.add(text, clips[spoken])
+                leveler.submit(clips[spoken])
             done += len(batch)
+
+
+class _Leveler:
+    """Levels rendered lines (``prepare``: ``Mixer.prepare_speech``) in a thread of its own
+    while the engine renders the next ones: a cold Piper export's leveling, 1.1 s, would
+    otherwise follow its last line."""
+
+    def __init__(self) -> None:
+        self.prepare: Callable[[Samples], None] | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, "voice-coach-level")
+        self._pending: list[concurrent.futures.Future[None]] = []
+
+    def submit(self, clip: Samples) -> None:
+        if self.prepare is not None:
+            self._pending.append(self._pool.submit(self.prepare, clip))
+
+    def wait(self) -> None:
+        """Until every line submitted is leveled; raises what leveling raised."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _minutes_text(samples: int, sample_rate: int) -> str:
