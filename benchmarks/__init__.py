@@ -32,9 +32,9 @@ One module per section:
 
 The programs that run in child processes (``phases_child``, ``naive_player``,
 ``rss_launcher``, ``neural_floor``) are modules here too, so the linters see them. Every
-command runs with private XDG folders, so the user's cache, settings and history are neither used nor
-touched. Progress goes to stderr; the exit code is 1 when a measurement could not be made
-(a goal missed is a result, not a failure).
+command runs with private XDG folders, so the user's cache, settings and history are
+neither used nor touched. Progress goes to stderr; the exit code is 1 when a measurement
+could not be made (a goal missed is a result, not a failure).
 
 This ``__init__`` imports nothing: ``python -m benchmarks.phases_child`` runs it before it
 starts its clock, so what it costs would count as interpreter start.
