@@ -6,11 +6,12 @@ mixer and memory map. The reference for every sample is the session ``export`` m
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import mmap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -195,13 +196,22 @@ def test_without_a_cache_speech_is_held_up_to_a_limit_then_it_is_one_line(
 # --- The stream -------------------------------------------------------------------------------
 
 
-def test_the_stream_writes_exactly_the_export_ahead_of_the_playhead_in_flat_memory() -> None:
+@contextlib.contextmanager
+def final_psoas_stream() -> Iterator[tuple[SessionStream, Playhead, Samples]]:
+    """A 10-minute psoas session's stream, started, its plan final; closed after."""
     composer, whole = psoas(10)
     head = Playhead()
     stream = SessionStream(len(whole), composer.scores())
     stream.start(head)
     try:
         wait_for(lambda: stream.final() == len(whole), "the plan was not final")
+        yield stream, head, whole
+    finally:
+        stream.close()
+
+
+def test_the_stream_writes_exactly_the_export_ahead_of_the_playhead_in_flat_memory() -> None:
+    with final_psoas_stream() as (stream, head, whole):
         peak_resident = 0
         step = 7 * RATE + 1
         for position in range(0, len(whole), step):
@@ -216,17 +226,10 @@ def test_the_stream_writes_exactly_the_export_ahead_of_the_playhead_in_flat_memo
             peak_resident = max(peak_resident, resident_bytes(stream.samples))
         window = (streaming.AHEAD_S + streaming.BEHIND_S + 2 * streaming.CHUNK_S) * RATE * 2
         assert peak_resident <= window < len(whole) * 2 / 10
-    finally:
-        stream.close()
 
 
 def test_seeking_back_into_released_pages_writes_them_again() -> None:
-    composer, whole = psoas(10)
-    head = Playhead()
-    stream = SessionStream(len(whole), composer.scores())
-    stream.start(head)
-    try:
-        wait_for(lambda: stream.final() == len(whole), "the plan was not final")
+    with final_psoas_stream() as (stream, head, whole):
         head.at = 300 * RATE
         wait_for(lambda: stream.written()[0] > 200 * RATE, "played pages were not released")
         assert not stream.samples[10 * RATE:11 * RATE].any()  # released: reads as silence
@@ -237,19 +240,12 @@ def test_seeking_back_into_released_pages_writes_them_again() -> None:
         assert low <= back and high - back >= streaming.RESUME_S * RATE
         assert np.array_equal(stream.samples[back:high], whole[back:high])
         assert stream.ready(back)
-    finally:
-        stream.close()
 
 
 def test_a_seek_back_keeps_what_it_wrote_however_slowly_the_device_moves() -> None:
     """A few seconds back (pages just released) with a device slow to start again: a
     filler that went on from the old playhead would release what the seek wrote."""
-    composer, whole = psoas(10)
-    head = Playhead()
-    stream = SessionStream(len(whole), composer.scores())
-    stream.start(head)
-    try:
-        wait_for(lambda: stream.final() == len(whole), "the plan was not final")
+    with final_psoas_stream() as (stream, head, whole):
         back = 10 * RATE + 123
         head.at = back + 8 * RATE
         wait_for(lambda: stream.written()[0] > back, "played pages were not released")
@@ -264,8 +260,6 @@ def test_a_seek_back_keeps_what_it_wrote_however_slowly_the_device_moves() -> No
         assert low <= back and high - back >= streaming.RESUME_S * RATE
         assert np.array_equal(stream.samples[back:high], whole[back:high])
         assert not stream.starved(back)
-    finally:
-        stream.close()
 
 
 def test_a_slow_engine_leaves_the_stream_short_and_says_so_before_it_runs_out() -> None:
