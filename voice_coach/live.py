@@ -143,8 +143,6 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
     return "completed"
 
 
-
-
 def _seek(stream: Stream, playback: PlaybackControl, sample: int) -> None:
     """Play from ``sample``, which may have been played and released. The device stops
     first: the pages it is reading may be released and written anew."""
