@@ -311,9 +311,12 @@ class PiperEngine:
                 self._helpers.pop(voice_file.model).stop(at_once=True)
 
     def _helper(self, voice_file: VoiceFile) -> HelperProcess:
-        helper = self._helpers.get(voice_file.model)
-        if helper is not None and helper.alive():
-            return helper
+        helper = self._helpers.pop(voice_file.model, None)
+        if helper is not None:
+            if helper.alive():
+                self._helpers[voice_file.model] = helper
+                return helper
+            helper.stop(at_once=True)  # died between renders: its pipes go with it
         try:
             helper = HelperProcess("voice_coach.engines.piper_helper", "serve",
                                    [str(voice_file.model), str(self._threads)],
