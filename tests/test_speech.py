@@ -168,13 +168,15 @@ class FakeBackend:
     ``ignore_in_band``: how many calls ignore the in-band rate command, as an espeak without
     embedded commands would: renders without the rate property then come out at pyttsx3's
     default of 200 wpm. ``truncate_jobs``: which jobs (numbered from 0 over all calls) are
-    written shorter than the samples reported.
+    written shorter than the samples reported. ``silent_jobs``: which come out with no
+    sample at all, as a fresh espeak now and then does (an empty WAV, 0 delivered).
     """
 
-    def __init__(self, *, ignore_in_band: int = 0, truncate_jobs: frozenset[int] = frozenset()
-                 ) -> None:
+    def __init__(self, *, ignore_in_band: int = 0, truncate_jobs: frozenset[int] = frozenset(),
+                 silent_jobs: frozenset[int] = frozenset()) -> None:
         self.ignore_in_band = ignore_in_band
         self.truncate_jobs = truncate_jobs
+        self.silent_jobs = silent_jobs
         self.jobs: list[SynthJob] = []
 
     def run(self, jobs: Sequence[SynthJob]) -> Iterator[tuple[int, SynthReport]]:
@@ -187,6 +189,8 @@ class FakeBackend:
             self.jobs.append(job)
             rate = job.rate_wpm if job.rate_property or not ignoring else 200
             samples = fake_speech(job.text, rate)
+            if number in self.silent_jobs:
+                samples = samples[:0]
             written = samples[: samples.size // 2] if number in self.truncate_jobs else samples
             write_wav(job.path, written)
             digest = zlib.crc32(samples.astype("<i2").tobytes())
@@ -278,6 +282,24 @@ def test_a_file_truncated_twice_is_an_error() -> None:
         'could not render "Breathe out.": the file holds 11025 samples, not the 22050'
         " the engine produced (tried twice)"
     )
+
+
+def test_a_silent_take_is_rendered_again_until_it_speaks() -> None:
+    """Three silent takes in a row (a fault two renders could not outlast) and the line
+    still comes out, on the fourth."""
+    backend = FakeBackend(silent_jobs=frozenset({1, 3, 5}))
+    with Pyttsx3Engine(backend, version="fake") as engine:
+        clip = engine.render("Breathe out.", SpeechSettings(rate_wpm=120))
+    assert clip.tolist() == fake_speech("Breathe out.", 120).tolist()
+    assert len(backend.jobs) == 8
+
+
+def test_a_line_that_never_speaks_is_an_error_after_six_renders() -> None:
+    with Pyttsx3Engine(FakeBackend(silent_jobs=frozenset(range(100))), version="fake") as engine, \
+            pytest.raises(SpeechError) as caught:
+        engine.render("Breathe out.", SpeechSettings(rate_wpm=120))
+    assert str(caught.value) == (
+        'could not render "Breathe out.": the engine rendered nothing (tried 6 times)')
 
 
 def test_only_lines_whose_take_failed_are_rendered_again() -> None:
