@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from support.processes import kill, tail
+from support.processes import children_of, kill, tail
 
 PROJECT: Final = Path(__file__).resolve().parent.parent
 PYTHON: Final = sys.executable
@@ -128,20 +128,6 @@ def family_rss_mb(pid: int) -> float:
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
         total_kb += int(match[1]) if match else 0
     return total_kb / 1024
-
-
-def children_of(parent: int) -> list[int]:
-    """The processes whose parent is ``parent``, now."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                found.append(int(entry.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
 
 
 # --- The project's commands ------------------------------------------------------------

@@ -25,7 +25,6 @@ from benchmarks.measure import (
     BenchError,
     Finished,
     Workspace,
-    children_of,
     export,
     peak_rss_mb,
     progress,
@@ -34,6 +33,7 @@ from benchmarks.measure import (
     voice_coach_command,
 )
 from benchmarks.report import About, Section, row
+from support.processes import children_of
 from voice_coach.engines import piper_engine
 
 ABOUT: Final = About(8, "neural", "The neural engine (Piper): cold, warm, memory")

@@ -1,4 +1,4 @@
-"""Child processes: ending one for sure, and timing a command's first sound."""
+"""Child processes: finding them, ending one for sure, and timing a command's first sound."""
 
 from __future__ import annotations
 
@@ -8,12 +8,36 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 
 class NoSoundError(Exception):
     """A command ended, or ran out of time, before it played anything."""
+
+
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """Each live process's pid and the fields of its ``/proc/PID/stat`` after the command
+    name: state, parent, process group, session, ..."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = entry.joinpath("stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        yield int(entry.name), stat[stat.rindex(")") + 2:].split()
+
+
+def children_of(parent: int) -> list[int]:
+    """The processes whose parent is ``parent``, now (zombies included)."""
+    return [pid for pid, fields in process_stats() if int(fields[1]) == parent]
+
+
+def processes_in_session(session_id: int) -> list[int]:
+    """Live processes whose session is ``session_id`` (a child started with a new session)."""
+    return [pid for pid, fields in process_stats()
+            if fields[0] != "Z" and int(fields[3]) == session_id]
 
 
 def kill(pid: int) -> None:

@@ -374,6 +374,7 @@ def test_plan_render_shows_the_clips_lengths(builtin_exports: dict[str, Path],
 
 HELPER_PROBE: Final = """
 import os, sys
+from support.processes import children_of
 from voice_coach.engines import helper
 
 started = []
@@ -389,10 +390,8 @@ helper.HelperProcess.__init__ = counting
 from voice_coach.cli import cli
 cli.main(["export", "four-seven-eight", "--engine", "piper", "-o", sys.argv[1], "-q"],
          standalone_mode=False)
-children = [pid for pid in os.listdir("/proc") if pid.isdigit()
-            and open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[1] == str(os.getpid())]
 print(started, sorted(m for m in sys.modules if m.split(".")[0] in ("piper", "onnxruntime")),
-      children)
+      children_of(os.getpid()))
 """
 """A Piper export that says which helpers it started, whether Piper or onnxruntime came
 into its own process, and which of its child processes are left when it is done."""

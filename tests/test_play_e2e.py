@@ -38,7 +38,7 @@ import pytest
 
 from support.audio import find_session, locate, noise, read_wav, runs, write_wav
 from support.paced import PacedFile
-from support.processes import first_sound_s, size_of
+from support.processes import first_sound_s, processes_in_session, size_of
 from support.soundserver import NO_DEVICE_ALSA_CONFIG, AlsaFile, SoundServer
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
@@ -101,22 +101,6 @@ def wait_until(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"{what} within {timeout_s:g} s", pytrace=False)
         time.sleep(0.005)
-
-
-def processes_in_session(session_id: int) -> list[int]:
-    """Live processes whose session is ``session_id`` (a child started with a new session)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[3]) == session_id:
-            found.append(int(entry.name))
-    return found
 
 
 def streams_of(server: SoundServer, pid: int) -> int:
