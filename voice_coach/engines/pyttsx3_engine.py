@@ -64,7 +64,7 @@ SILENT_ATTEMPTS: Final = 6
 SILENT_TAKE: Final = "the engine rendered nothing"
 """A fresh espeak now and then ends an utterance without a sample: one callback, the end
 of the message. 2 of 800 renders here, 2-3 of 400 on a fresh Debian (2026-11-30); two in
-a row for one line failed about one export in ten of the interrupt sweep's. Rendered
+a row for one line failed 2 of the 24 cold exports of one interrupt sweep there. Rendered
 again, it speaks (``docs/engines.md``)."""
 
 
@@ -110,8 +110,6 @@ def _compare(take: Samples | str, check: Samples | str, rate_wpm: int) -> str | 
         return (f"two renders at {rate_wpm} wpm differ ({check.size} and {take.size} samples),"
                 " so the engine did not apply the rate")
     return None
-
-
 
 
 # --- The pyttsx3 engine ----------------------------------------------------------------
