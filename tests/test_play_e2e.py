@@ -40,6 +40,7 @@ from support.audio import find_session, locate, noise, read_wav, runs, write_wav
 from support.paced import PacedFile
 from support.processes import first_sound_s, processes_in_session, size_of
 from support.soundserver import NO_DEVICE_ALSA_CONFIG, AlsaFile, SoundServer
+from voice_coach.cli import PLAY_OUT_S
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
 pytest_plugins = ["support.fixtures"]
@@ -145,7 +146,8 @@ def play_and_record(device: PacedFile, args: Sequence[str], until_samples: int,
 def test_play_hands_the_device_exactly_what_export_writes(
         paced_file: PacedFile, tmp_path: Path, args: tuple[str, ...]) -> None:
     """The whole session, through a device that takes it in real time as a card does (it
-    streams: a device that took it all at once would find most of it not yet written)."""
+    streams: a device that took it all at once would find most of it not yet written).
+    Both sessions' lengths are known only once their lines are rendered."""
     expected, timeline = export(tmp_path / "export", *args)
     assert len(expected) == timeline["duration_samples"]
     assert np.abs(expected.astype(np.int32)).max() > 5000
@@ -158,9 +160,18 @@ def test_play_hands_the_device_exactly_what_export_writes(
     played = paced_file.samples()
     assert took_s >= timeline["duration_s"], "play ended before the session's length had passed"
     assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
-    assert len(played) == timeline["duration_samples"]
-    assert np.array_equal(played, expected)
+    assert len(expected) == timeline["duration_samples"]
+    assert_handed_exactly(played, expected)
     assert [e["outcome"] for e in history_entries()] == ["completed"]
+
+
+def assert_handed_exactly(played: Samples, expected: Samples) -> None:
+    """The device was handed ``expected``, then silence: a session whose length is known
+    only once its lines are rendered plays from a buffer as long as it could be, silent
+    past its end until ``play`` stops the device, ``PLAY_OUT_S`` after the end."""
+    assert np.array_equal(played[:len(expected)], expected)
+    assert not played[len(expected):].any()
+    assert len(played) - len(expected) <= (PLAY_OUT_S + 1.5) * SAMPLE_RATE
 
 
 @pytest.mark.sound

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import mmap
 import threading
 import time
@@ -22,7 +23,7 @@ from voice_coach import session as session_module
 from voice_coach import stream as streaming
 from voice_coach.cache import ClipCache
 from voice_coach.pcm import SAMPLE_RATE, Samples
-from voice_coach.plan import Event, PlanSettings
+from voice_coach.plan import Event, PlanSettings, estimated_speech_length
 from voice_coach.routine import load_builtin
 from voice_coach.session import (
     HELD_CLIPS_BYTES,
@@ -132,16 +133,48 @@ def test_a_filled_session_is_final_in_three_stages_that_never_change_what_came_b
     assert np.abs(whole[:opening.final].astype(np.int32)).max() > 1000  # the chime is in it
 
 
-def test_a_fixed_length_routine_has_no_length_before_its_speech() -> None:
-    options = SessionOptions()
-    composer = Composer(load_builtin("four-seven-eight"), options, fake_factory(), None)
-    assert composer.length is None
+def fixed_length(factory: FakeFactory | None = None) -> tuple[Composer, Samples]:
+    """A composer for four-seven-eight, a routine without a filling repeat, and its export."""
+    routine = load_builtin("four-seven-eight")
+    whole = build_session(routine, SessionOptions(), fake_factory(), None).mixer().render()
+    return Composer(routine, SessionOptions(), factory or fake_factory(), None), whole
 
 
-def test_a_session_too_short_to_be_sure_of_its_length_does_not_stream() -> None:
-    # Two minutes: the opening steps alone nearly fill it; lines a little longer than
-    # estimated would make the session longer than asked.
-    assert composer_for(2).length is None
+def test_a_fixed_length_routine_is_laid_out_line_after_line() -> None:
+    composer, whole = fixed_length()
+    assert (composer.length, composer.in_order) == (None, True)
+    assert len(whole) < composer.capacity  # the buffer is as long as the session could be
+
+
+def test_a_session_laid_out_in_order_is_final_a_batch_at_a_time_in_the_order_spoken() -> None:
+    # Two minutes: the steps without their lines already take longer, so the filling
+    # repeat plays once, no pause stretches, and each event follows the ones before it.
+    factory = fake_factory()
+    composer, whole = composer_for(2, factory), reference(2)
+    assert (composer.length, composer.in_order) == (None, True)
+    scores = list(composer.scores())
+    finals = [score.final for score in scores]
+    texts = scores[-1].mixer.timeline.speech_texts()
+    assert [s.complete for s in scores] == [False] * (len(scores) - 1) + [True]
+    batches = math.ceil((len(texts) - session_module.FIRST_BATCH) / session_module.RENDER_BATCH)
+    assert len(scores) == 1 + batches + 1 and batches >= 2
+    assert factory.rendered == texts  # in the order they are spoken
+    starts = {e.text: e.start for e in reversed(scores[-1].mixer.timeline.events)}
+    batch_firsts = texts[session_module.FIRST_BATCH::session_module.RENDER_BATCH]
+    assert finals == [starts[texts[0]], *(starts[text] for text in batch_firsts), len(whole)]
+    for score in scores:
+        assert np.array_equal(score.mixer.render(0, score.final), whole[:score.final])
+
+
+def test_a_session_too_short_to_be_sure_of_its_length_is_final_in_three_stages() -> None:
+    # Four minutes: lines a little longer than estimated would make the session longer
+    # than asked; shorter ones, exactly as long. Either way not line by line.
+    composer, whole = composer_for(4), reference(4)
+    assert (composer.length, composer.in_order) == (None, False)
+    assert len(whole) <= composer.capacity
+    scores = list(composer.scores())
+    assert [s.complete for s in scores] == [False, False, True]
+    assert scores[-1].final == len(whole)
 
 
 # --- Speech held within bounds ------------------------------------------------------------
@@ -226,6 +259,50 @@ def test_the_stream_writes_exactly_the_export_ahead_of_the_playhead_in_flat_memo
             peak_resident = max(peak_resident, resident_bytes(stream.samples))
         window = (streaming.AHEAD_S + streaming.BEHIND_S + 2 * streaming.CHUNK_S) * RATE * 2
         assert peak_resident <= window < len(whole) * 2 / 10
+
+
+def test_a_stream_as_long_as_the_session_could_be_ends_where_the_session_does() -> None:
+    composer, whole = fixed_length()
+    head = Playhead()
+    stream = SessionStream(composer.capacity, composer.scores())
+    assert stream.end == composer.capacity > len(whole)
+    stream.start(head)
+    try:
+        wait_for(lambda: stream.end == len(whole), "the end did not move to the session's")
+        head.at = len(whole) - RATE
+        wait_for(lambda: stream.written()[1] == len(whole), "not written to the end")
+        low, high = stream.written()
+        assert np.array_equal(stream.samples[low:high], whole[low:high])
+        assert not stream.samples[len(whole):].any()  # past the end, the device plays silence
+        assert not stream.starved(len(whole) - 1) and stream.ready(len(whole) - 1)
+    finally:
+        stream.close()
+
+
+def test_lines_too_long_for_the_stream_end_it_after_the_last_whole_sound() -> None:
+    estimate = estimated_speech_length(SpeechSettings().rate_wpm, RATE)
+
+    def four_times_longer(text: str, settings: SpeechSettings) -> Samples:
+        return np.resize(sawtooth(text, settings), 4 * estimate(text))
+
+    composer = Composer(load_builtin("four-seven-eight"), SessionOptions(),
+                        FakeFactory(four_times_longer), None)
+    head = Playhead()
+    stream = SessionStream(composer.capacity, composer.scores())
+    stream.start(head)
+    try:
+        wait_for(lambda: stream.error is not None, "the failure was not seen")
+        head.at = stream.end - RATE
+        assert str(stream.error) == ("the spoken lines came out over 3 times longer than"
+                                     " expected; 'voice-coach export' writes the session"
+                                     " whatever its length")
+        timeline = stream.timeline()
+        assert timeline is not None
+        assert stream.end in {e.end for e in timeline.events if e.kind != "silence"}
+        wait_for(lambda: stream.written()[1] == stream.end, "the last sound was not written")
+        assert not stream.samples[stream.end:].any()
+    finally:
+        stream.close()
 
 
 def test_seeking_back_into_released_pages_writes_them_again() -> None:

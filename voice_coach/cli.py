@@ -572,13 +572,8 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
     loaded = _routine(values["routine"], values["lang"])
     composer = _composer(loaded, _session_options(values, loaded, cues), values["engine"],
                          no_cache)
-    length = composer.length
-    if length is None:  # a fixed-length routine: its length is known once every line is
-        whole = composer.whole()
-        length, scores = whole.final, iter([whole])
-    else:
-        scores = composer.scores()
-    stream = SessionStream(length, scores, sample_rate=composer.options.plan.sample_rate)
+    stream = SessionStream(composer.capacity, composer.scores(),
+                           sample_rate=composer.options.plan.sample_rate)
     device = SimpleaudioDevice(route=route)
     playback = Playback(device, sample_rate=stream.sample_rate)
     display = live.display_for(sys.stdout, quiet)
@@ -593,7 +588,7 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
         raise
     finally:
         started = playback.state != "idle"
-        played_s = playback.position() / stream.sample_rate
+        played_s = min(playback.position(), stream.end) / stream.sample_rate
         if outcome == "completed":
             playback.play_out(PLAY_OUT_S)
         playback.stop()
@@ -603,7 +598,7 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
         timeline = stream.timeline()
         if started and values["history"] and timeline is not None:
             _record(routine_id=timeline.routine_id, started_at=started_at,
-                    planned_s=length / stream.sample_rate, played_s=played_s,
+                    planned_s=timeline.duration_s, played_s=played_s,
                     completed=outcome == "completed", quiet=quiet)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import math
 import struct
 import tempfile
@@ -17,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 
@@ -59,7 +60,11 @@ UNCACHED_CLIPS_BYTES: Final = 32 * 1024 * 1024
 """Speech a session may hold when the cache cannot keep it (its disk is full) before it stops."""
 ESTIMATE_MARGIN: Final = 1.5
 """How much longer than estimated a line may turn out while a filled session keeps its
-length: a session whose length is known before any speech is rendered can stream."""
+length: such a session's length is known before any speech is rendered."""
+BOUND_MARGIN: Final = 3.0
+"""How much longer than estimated the lines of a session whose length is not known before
+they are rendered may turn out: its stream's buffer is as long as that (``Composer.capacity``;
+its pages cost nothing until written). Measured: 0.55-1.95 times, Piper in French the most."""
 
 
 class SessionError(VoiceCoachError):
@@ -264,15 +269,24 @@ class Score:
 class Composer:
     """Renders a session's speech and says, as it goes, what is final.
 
-    The plan fills ``--minutes`` by spreading slack over every pause, so a pause early
-    in the session depends on the length of every line. What never depends on a line
-    not yet rendered: everything before the first spoken line (the lead-in and the start
-    chime), then that line itself once rendered; the rest becomes final all at once when
-    the last line's length is known. ``scores()`` yields those three stages.
+    What never depends on a line not yet rendered: everything before the first spoken
+    line (the lead-in and the start chime), then that line itself once rendered. Past it,
+    two kinds of session:
+
+    - A session that fills ``--minutes`` spreads slack over every pause, so a pause early
+      in it depends on the length of every line: the rest becomes final all at once when
+      the last line's length is known. ``scores()`` yields three stages.
+    - A session laid out line after line (``in_order``: a routine without a filling
+      repeat, or one whose shortest session is longer than its minutes even with silent
+      lines) places each event after the ones before it, so everything before the first
+      line not yet rendered is final. Its lines are rendered in order and ``scores()``
+      yields a stage per batch.
 
     ``length`` is the session's length in samples when it is known before any speech is
     rendered (a session filling its minutes, even with lines ``ESTIMATE_MARGIN`` times
-    longer than estimated), else None: such a session can only start once complete.
+    longer than estimated), else None. ``capacity`` is that length, else the length with
+    every line ``BOUND_MARGIN`` times longer than estimated: the session is never longer
+    (a ``SpeechError`` says so if its lines were), and a stream that long can play it.
     """
 
     def __init__(self, routine: Routine, options: SessionOptions,
@@ -292,6 +306,9 @@ class Composer:
         self._estimate = estimated_speech_length(options.speech.rate_wpm,
                                                  options.plan.sample_rate)
         self.length = self._known_length()
+        self.in_order = self._laid_out_in_order()
+        self.capacity = self.length if self.length is not None else self._plan(
+            lambda text: math.ceil(self._estimate(text) * BOUND_MARGIN)).duration
         engine = engine_factory.name if isinstance(engine_factory, EngineIdentity) else ""
         self._engine_name = engine.partition("-")[0]  # "pyttsx3-espeak": as in [pronounce]
 
@@ -308,23 +325,34 @@ class Composer:
     def _plan(self, length: SpeechLength) -> Timeline:
         return plan(self.routine, self.options.plan, length, cue_lengths(self._cues))
 
-    def _known_length(self) -> int | None:
-        fills = any(isinstance(step, Repeat) and step.times is None for step in self.routine.steps)
-        if not fills:
-            return None
+    def _fills(self) -> bool:
+        return any(isinstance(step, Repeat) and step.times is None for step in self.routine.steps)
+
+    def _target(self) -> int:
         minutes = self.options.plan.minutes or self.routine.minutes
-        target = round(minutes * 60.0 * self.options.plan.sample_rate)
+        return round(minutes * 60.0 * self.options.plan.sample_rate)
+
+    def _known_length(self) -> int | None:
+        if not self._fills():
+            return None
         longer = self._plan(lambda text: math.ceil(self._estimate(text) * ESTIMATE_MARGIN))
-        return target if longer.duration == target else None
+        return self._target() if longer.duration == self._target() else None
+
+    def _laid_out_in_order(self) -> bool:
+        """Whether each event's place depends only on the lines before it: nothing fills
+        the minutes, or the session overruns them even with every line silent (then the
+        filling repeat plays once and no pause is stretched, whatever the lines)."""
+        return not self._fills() or self._plan(lambda text: 0).duration > self._target()
 
     def _mixer(self, timeline: Timeline, speech: Mapping[str, Samples]) -> Mixer:
         return Mixer(timeline, Clips(speech, self._cues, self._own_cues), self.options.levels,
                      CachedLevels(self._cache))
 
     def scores(self) -> Generator[Score, None, None]:
-        """The opening, then the first line, then the whole session (see the class).
+        """The opening, then the first line, then the rest (see the class).
 
-        Raises ``SpeechError`` (and whatever the engine raises) when rendering fails.
+        Raises ``SpeechError`` (and whatever the engine raises) when rendering fails or
+        the session would be longer than ``capacity``.
         """
         heap.return_freed_blocks()
         shared = _SharedFactory(self._factory)
@@ -345,34 +373,66 @@ class Composer:
             opening = self._mixer(timeline, store)
             leveler.prepare = opening.prepare_speech
             yield Score(opening, first.start, False)
-            total = len(texts)
-            self._render(texts[:FIRST_BATCH], store, shared, 0, total, leveler)
+            render = functools.partial(self._render, store=store, engine_factory=shared,
+                                       leveler=leveler)
+            render(texts[:FIRST_BATCH], done=0, total=len(texts))
             timeline = self._plan(length)
-            spoken = next(e for e in timeline.events if e.kind == "speech")
-            yield Score(self._mixer(timeline, store), spoken.end, False)
-            for _ in range(MAX_PLAN_ROUNDS):
-                missing = [text for text in timeline.speech_texts() if text not in store]
-                if not missing:
-                    break
-                total = len(store) + len(missing)
-                # Nothing more is final until the last line is known, so the order is
-                # free: longest first, so no batch ends waiting on one long line alone.
-                longest_first = sorted(missing, key=len, reverse=True)
-                self._render(longest_first, store, shared, len(store), total, leveler)
-                timeline = self._plan(length)
-            if any(text not in store for text in timeline.speech_texts()):
-                raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover
+            if self.in_order:
+                timeline = yield from self._rest_in_order(timeline, length, store, render)
+            else:
+                spoken = next(e for e in timeline.events if e.kind == "speech")
+                yield Score(self._mixer(timeline, store), spoken.end, False)
+                timeline = self._rest_at_once(timeline, length, store, render)
             if self.length is not None and timeline.duration != self.length:
                 raise SpeechError(
                     f"the spoken lines came out much longer than expected, so the session"
                     f" no longer lasts {_minutes_text(self.length, timeline.sample_rate)};"
                     " use 'voice-coach export' or a longer --minutes")
+            self._check_capacity(timeline.duration)
             shared.close()  # the engine's helper and its memory go before the mix
             leveler.wait()
             yield Score(self._mixer(timeline, store), timeline.duration, True)
         finally:
             shared.close()
             leveler.close()
+
+    def _rest_at_once(self, timeline: Timeline, length: SpeechLength, store: SpeechStore,
+                      render: _Render) -> Timeline:
+        """Render every line the plan still lacks; the plan with all their lengths."""
+        for _ in range(MAX_PLAN_ROUNDS):
+            missing = [text for text in timeline.speech_texts() if text not in store]
+            if not missing:
+                return timeline
+            # Nothing more is final until the last line is known, so the order is free:
+            # longest first, so no batch ends waiting on one long line alone.
+            render(sorted(missing, key=len, reverse=True), done=len(store),
+                   total=len(store) + len(missing))
+            timeline = self._plan(length)
+        if any(text not in store for text in timeline.speech_texts()):
+            raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover
+        return timeline
+
+    def _rest_in_order(self, timeline: Timeline, length: SpeechLength, store: SpeechStore,
+                       render: _Render) -> Generator[Score, None, Timeline]:
+        """Render the lines the plan still lacks in the order they are spoken, a batch at a
+        time, yielding what is final before each; the plan with all their lengths."""
+        while True:
+            missing = [text for text in timeline.speech_texts() if text not in store]
+            if not missing:
+                return timeline
+            final = next(e.start for e in timeline.events
+                         if e.kind == "speech" and e.text not in store)
+            self._check_capacity(final)
+            yield Score(self._mixer(timeline, store), final, False)
+            render(missing[:RENDER_BATCH], done=len(store), total=len(store) + len(missing))
+            timeline = self._plan(length)
+
+    def _check_capacity(self, samples: int) -> None:
+        """A ``SpeechError`` when ``samples`` of the session would not fit its capacity."""
+        if samples > self.capacity:
+            raise SpeechError(
+                f"the spoken lines came out over {BOUND_MARGIN:g} times longer than expected;"
+                " 'voice-coach export' writes the session whatever its length")
 
     def whole(self) -> Score:
         """The complete score, every line rendered (the engine is closed on return)."""
@@ -382,7 +442,7 @@ class Composer:
                     return score
         raise RuntimeError("the plan did not settle")  # pragma: no cover
 
-    def _render(self, texts: Sequence[str], store: SpeechStore,
+    def _render(self, texts: Sequence[str], *, store: SpeechStore,
                 engine_factory: Callable[[], Engine], done: int, total: int,
                 leveler: _Leveler) -> None:
         """Render (or read) ``texts`` in order, a batch at a time, into ``store``; each
@@ -402,6 +462,12 @@ class Composer:
                 store.add(text, clips[spoken])
                 leveler.submit(clips[spoken])
             done += len(batch)
+
+
+class _Render(Protocol):
+    """``Composer._render`` with the session's store, engine and leveler given."""
+
+    def __call__(self, texts: Sequence[str], *, done: int, total: int) -> None: ...
 
 
 class _Leveler:

@@ -8,6 +8,10 @@ stays flat however long the session. A background thread fills it from
 ``Mixer.render``, never past what the composer says is final (``Score.final``), so what
 is written is never changed again: what plays is what ``export`` writes.
 
+A session whose length is known only once its lines are rendered (``Composer.capacity``)
+gets a buffer as long as it could be; its end moves to the real one when the composer's
+score is complete, and the device plays silence past it until the player stops it.
+
 Reaching samples not yet written would play silence at the wrong moment. The filler
 keeps ``AHEAD_S`` ahead, far more than rendering needs at this machine's speeds; if it
 falls behind anyway, ``starved`` says so while there is still ``GUARD_S`` of sound left,
@@ -50,22 +54,22 @@ class SessionStream:
     """A session's samples, written just in time into one buffer the device plays from.
 
     ``scores`` yields what the composer has made final, in order (``Composer.scores``);
-    the last must be complete and as long as ``length``. ``position`` says where the
-    playhead is; until ``start`` it is taken as 0.
+    the last must be complete and no longer than ``capacity``, the buffer's length.
+    ``position`` says where the playhead is; until ``start`` it is taken as 0.
     """
 
-    def __init__(self, length: int, scores: Iterator[Score],
+    def __init__(self, capacity: int, scores: Iterator[Score],
                  sample_rate: int = SAMPLE_RATE) -> None:
-        self.length = length
+        self.capacity = capacity
         self.sample_rate = sample_rate
         self._scores = scores
-        self._map = mmap.mmap(-1, max(2 * length, mmap.PAGESIZE),
+        self._map = mmap.mmap(-1, max(2 * capacity, mmap.PAGESIZE),
                               flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        self._view: Samples = np.frombuffer(self._map, dtype=np.int16, count=length)
+        self._view: Samples = np.frombuffer(self._map, dtype=np.int16, count=capacity)
         self._score: Score | None = None
         self._score_ready = threading.Event()
         self._error: BaseException | None = None
-        self._end = length
+        self._end = capacity
         self._low = 0
         self._high = 0
         self._position: Callable[[], int] = lambda: 0
@@ -84,7 +88,8 @@ class SessionStream:
 
     @property
     def end(self) -> int:
-        """Where the session ends: its length, or an earlier sentence end after a failure."""
+        """Where the session ends: ``capacity`` until the score is complete, then its
+        length, or an earlier sentence end after a failure."""
         return self._end
 
     @property
@@ -136,7 +141,7 @@ class SessionStream:
         write from there at once (a page boundary before it), as far as is final; then
         ``move`` the playhead there. The filler waits until the playhead has moved: one
         that read the old playhead would release the pages just written for the new."""
-        sample = min(max(sample, 0), self.length)
+        sample = min(max(sample, 0), self._end)
         with self._lock:
             if not self._low <= sample <= self._high:
                 self._release(self._low, self._high)
@@ -161,10 +166,12 @@ class SessionStream:
     def _compose(self) -> None:
         try:
             for score in self._scores:
-                self._score = score
-                self._score_ready.set()
                 with self._lock:
+                    self._score = score
+                    if score.complete:
+                        self._end = score.final
                     self._wake.notify_all()
+                self._score_ready.set()
         except BaseException as exc:  # handed to the player, which raises it
             with self._lock:
                 self._fail(exc, self.final())
