@@ -306,7 +306,7 @@ class Composer:
         self._estimate = estimated_speech_length(options.speech.rate_wpm,
                                                  options.plan.sample_rate)
         self.length = self._known_length()
-        self.in_order = self._laid_out_in_order()
+        self.in_order = self.length is None and self._laid_out_in_order()
         self.capacity = self.length if self.length is not None else self._plan(
             lambda text: math.ceil(self._estimate(text) * BOUND_MARGIN)).duration
         engine = engine_factory.name if isinstance(engine_factory, EngineIdentity) else ""
