@@ -177,6 +177,38 @@ def test_a_session_too_short_to_be_sure_of_its_length_is_final_in_three_stages()
     assert scores[-1].final == len(whole)
 
 
+def test_lines_waiting_to_be_leveled_are_few_however_fast_they_come() -> None:
+    """Lines read from a warm cache come far faster than they are leveled; each one
+    waiting holds its samples, so reading waits once ``LEVEL_QUEUE`` wait."""
+    leveler = session_module._Leveler()
+    release = threading.Event()
+    leveled: list[int] = []
+
+    def slow(clip: Samples) -> None:
+        release.wait(10)
+        leveled.append(int(clip[0]))
+
+    leveler.prepare = slow
+    submitted: list[int] = []
+
+    def read_lines() -> None:
+        for n in range(3 * session_module.LEVEL_QUEUE):
+            leveler.submit(np.full(10, n, dtype=np.int16))
+            submitted.append(n)
+
+    reader = threading.Thread(target=read_lines)
+    reader.start()
+    try:
+        time.sleep(0.3)
+        assert len(submitted) == session_module.LEVEL_QUEUE  # the next waits for the first
+    finally:
+        release.set()
+        reader.join(10)
+        leveler.wait()
+        leveler.close()
+    assert leveled == submitted == list(range(3 * session_module.LEVEL_QUEUE))
+
+
 # --- Speech held within bounds ------------------------------------------------------------
 
 
@@ -364,6 +396,45 @@ def test_a_slow_engine_leaves_the_stream_short_and_says_so_before_it_runs_out() 
         wait_for(lambda: stream.ready(first.end - guard), "the stream did not catch up")
         low, high = stream.written()
         assert np.array_equal(stream.samples[low:high], whole[low:high])
+    finally:
+        release.set()
+        stream.close()
+
+
+@pytest.mark.parametrize("then", ["seek", "release"])
+def test_a_held_stream_writes_nothing_past_the_hold_until_a_seek_or_a_release(then: str) -> None:
+    """The device plays on into silence past a hold; what it played there must never turn
+    into speech under it, so the stream writes past the hold only once told to."""
+    release = threading.Event()
+
+    def slow(batch: int) -> None:
+        if batch == 1:  # every line after the first
+            release.wait(30)
+
+    session = reference_session(10)
+    whole, first = session.mixer().render(), first_line(session)
+    head = Playhead()
+    stream = SessionStream(len(whole), composer_for(10, fake_factory(slow)).scores())
+    stream.start(head)
+    try:
+        wait_for(lambda: stream.written()[1] == first.end, "the first line was not written")
+        hold = stream.hold()
+        assert hold == first.end and not stream.ready(hold)
+        head.at = hold - RATE  # where the device is when a player holds
+        release.set()
+        wait_for(lambda: stream.final() == len(whole), "the plan was not final")
+        time.sleep(0.2)  # the filler's turns
+        assert stream.written()[1] == hold and not stream.samples[hold:].any()
+        assert stream.ready(hold)  # once written from there
+        if then == "seek":
+            stream.seek(hold, head.move)
+            assert stream.written()[1] - hold >= streaming.RESUME_S * RATE
+        else:
+            stream.release()
+            wait_for(lambda: stream.written()[1] - hold >= streaming.RESUME_S * RATE,
+                     "the stream did not write on")
+        high = stream.written()[1]
+        assert np.array_equal(stream.samples[hold:high], whole[hold:high])
     finally:
         release.set()
         stream.close()

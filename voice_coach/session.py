@@ -14,7 +14,7 @@ import math
 import struct
 import tempfile
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +58,8 @@ HELD_CLIPS_BYTES: Final = 4 * 1024 * 1024
 """Speech kept in memory; the rest is read back from the clip cache when the mixer needs it."""
 UNCACHED_CLIPS_BYTES: Final = 32 * 1024 * 1024
 """Speech a session may hold when the cache cannot keep it (its disk is full) before it stops."""
+LEVEL_QUEUE: Final = RENDER_BATCH
+"""Rendered lines that may wait to be leveled before rendering waits for leveling."""
 ESTIMATE_MARGIN: Final = 1.5
 """How much longer than estimated a line may turn out while a filled session keeps its
 length: such a session's length is known before any speech is rendered."""
@@ -473,22 +475,29 @@ class _Render(Protocol):
 class _Leveler:
     """Levels rendered lines (``prepare``: ``Mixer.prepare_speech``) in a thread of its own
     while the engine renders the next ones: a cold Piper export's leveling, 1.1 s, would
-    otherwise follow its last line."""
+    otherwise follow its last line.
+
+    At most ``LEVEL_QUEUE`` lines wait: a line waiting holds its samples, and lines read
+    from a warm cache come far faster than they are leveled (a 180-minute session held
+    some 50 MB of them)."""
 
     def __init__(self) -> None:
         self.prepare: Callable[[Samples], None] | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(1, "voice-coach-level")
-        self._pending: list[concurrent.futures.Future[None]] = []
+        self._pending: deque[concurrent.futures.Future[None]] = deque()
 
     def submit(self, clip: Samples) -> None:
-        if self.prepare is not None:
-            self._pending.append(self._pool.submit(self.prepare, clip))
+        """Queue ``clip``, first waiting for the oldest line while ``LEVEL_QUEUE`` wait."""
+        if self.prepare is None:
+            return
+        while len(self._pending) >= LEVEL_QUEUE:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self.prepare, clip))
 
     def wait(self) -> None:
         """Until every line submitted is leveled; raises what leveling raised."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+        while self._pending:
+            self._pending.popleft().result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
