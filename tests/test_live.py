@@ -90,6 +90,8 @@ class ScriptedStream:
         self.fails_at = fails_at
         self.samples = np.zeros(10000, np.int16)
         self.seeks: list[int] = []
+        self.holds: list[int] = []
+        self.releases = 0
 
     def high(self) -> int:
         return min(10000, self.written_at(self.clock.now - self.begun))
@@ -114,19 +116,31 @@ class ScriptedStream:
     def ready(self, position: int) -> bool:
         return self.high() >= self.end or self.high() - position >= 3000
 
+    def hold(self) -> int:
+        self.holds.append(self.high())
+        return self.high()
+
+    def release(self) -> None:
+        self.releases += 1
+
     def seek(self, sample: int, move) -> None:
         self.seeks.append(sample)
         move(sample)
 
 
 def run(presses: list[tuple[float, str]], **stream_options):
+    outcome, calls, display, clock, _ = run_with(stream_options, presses)
+    return outcome, calls, display, clock
+
+
+def run_with(stream_options: dict, presses: list[tuple[float, str]] | None = None):
     clock = FakeClock()
     device = RecordingDevice()
-    playback = Playback(device, clock=clock, sample_rate=RATE)
     display = RecordingDisplay()
     stream = ScriptedStream(clock, **stream_options)
-    outcome = live.run(stream, playback, ScriptedKeys(clock, presses), display)
-    return outcome, device.calls, display, clock
+    outcome = live.run(stream, Playback(device, clock=clock, sample_rate=RATE),
+                       ScriptedKeys(clock, presses or []), display)
+    return outcome, device.calls, display, clock, stream
 
 
 def test_plays_to_the_end_untouched():
@@ -171,25 +185,49 @@ def test_q_stops_at_once():
     assert clock.now - 100.0 == 3.0
 
 
-def test_a_fill_that_falls_behind_holds_the_sound_and_plays_on_once_ahead_again():
-    # Written: the first 3 s at once, the rest only from 6 s on (rendering was slow).
-    outcome, calls, display, clock = run([], written_at=lambda s: 3000 if s < 5.95 else 10000)
+SLOW_FILL = {"written_at": lambda s: 3000 if s < 5.95 else 10000}
+"""The first 3 s written at once, the rest only from 5.95 s on (rendering was slow)."""
+
+
+def test_a_fill_that_falls_behind_holds_the_sound_after_what_is_written_and_plays_on_from_there():
+    outcome, calls, display, clock, stream = run_with(SLOW_FILL)
     assert outcome == "completed"
-    # Held at the first tick with less than the guard (500 samples here) written ahead.
-    assert calls == [("start", 0), ("stop", 0), ("start", 2600)]
+    # At the first tick with less than the guard (500 samples here) written ahead, the
+    # stream holds at 3000: the device plays to there, then silence; 0.5 s later it stops.
+    assert stream.holds == [3000]
+    assert calls == [("start", 0), ("stop", 0), ("start", 3000)]
+    assert stream.seeks == [3000]  # written from the hold before the device starts again
     waiting = [s for s in display.shown if s.waiting]
-    assert waiting and {s.elapsed_s for s in waiting} == {2.6}
+    assert waiting and {s.elapsed_s for s in waiting} == {3.5}
     assert not any(s.paused for s in display.shown)
-    assert round(clock.now - 100.0, 6) == 13.4  # 10 s of session + 3.4 s held
+    assert round(clock.now - 100.0, 6) == 13.0  # 10 s of session + 3 s held (0.5 s of it played)
+
+
+def test_speech_that_comes_before_the_device_reaches_the_hold_plays_on_without_stopping():
+    outcome, calls, _, clock, stream = run_with(
+        {"written_at": lambda s: 3000 if s < 2.65 else 10000})
+    assert outcome == "completed"
+    assert (stream.holds, stream.releases) == ([3000], 1)
+    assert calls == [("start", 0)]
+    assert round(clock.now - 100.0, 6) == 10.0
+
+
+def test_speech_that_comes_as_the_device_reaches_the_hold_still_stops_it_there():
+    # Final at 2.85 s, 0.15 s before the hold: the device may have read past it already.
+    _, calls, _, clock, stream = run_with(
+        {"written_at": lambda s: 3000 if s < 2.85 else 10000})
+    assert (stream.holds, stream.releases) == ([3000], 0)
+    assert calls == [("start", 0), ("stop", 0), ("start", 3000)]
+    assert round(clock.now - 100.0, 6) == 10.5  # the 0.5 s of silence played past the hold
 
 
 def test_the_person_pausing_while_held_stays_paused_once_the_fill_is_ready():
-    outcome, calls, display, clock = run([(3.0, " "), (9.0, " ")],
-                                         written_at=lambda s: 3000 if s < 5.95 else 10000)
+    outcome, calls, display, clock, stream = run_with(SLOW_FILL, [(3.0, " "), (9.0, " ")])
     assert outcome == "completed"
-    assert calls == [("start", 0), ("stop", 0), ("start", 2600)]
-    assert any(s.paused for s in display.shown if s.elapsed_s == 2.6)
-    assert round(clock.now - 100.0, 6) == 16.4  # resumed at 9 s, from 2.6 s: 7.4 s more
+    assert calls == [("start", 0), ("stop", 0), ("start", 3000)]
+    assert stream.seeks == [3000]  # resumed by the person: written from there first
+    assert any(s.paused for s in display.shown if s.elapsed_s == 3.0)
+    assert round(clock.now - 100.0, 6) == 16.0  # resumed at 9 s, from 3 s: 7 s more
 
 
 def test_a_failure_while_composing_ends_the_session_where_the_stream_ends_and_raises_it():

@@ -24,6 +24,12 @@ from voice_coach.timefmt import minutes_seconds
 
 TICK_S = 0.1
 """How often the display refreshes and keys are read: a key answers within this."""
+HOLD_PAST_S: Final = 0.5
+"""How long the device plays silence past a hold before it is stopped: by then it has
+played out the sound before the hold (it reads 100 ms ahead of the clock)."""
+RELEASE_S: Final = 0.3
+"""How far before a hold the playhead must still be for speech that came meanwhile to
+play on without stopping: the device reads 100 ms ahead, the loop looks every 100 ms."""
 
 Outcome = Literal["completed", "quit"]
 
@@ -37,6 +43,8 @@ BACKGROUND_NOTE: Final = ("note: not in the terminal's foreground, so keys are o
 
 class PlaybackControl(Protocol):
     """What the loop needs of ``player.Playback``."""
+
+    sample_rate: int
 
     def play(self, samples: Samples, from_sample: int = 0) -> None: ...
     def pause(self) -> None: ...
@@ -61,6 +69,8 @@ class Stream(Protocol):
     def final(self) -> int: ...
     def starved(self, position: int) -> bool: ...
     def ready(self, position: int) -> bool: ...
+    def hold(self) -> int: ...
+    def release(self) -> None: ...
     def seek(self, sample: int, move: Callable[[int], None]) -> None: ...
 
 
@@ -94,22 +104,35 @@ class Display(Protocol):
 def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display) -> Outcome:
     """Play the session to its end, or until the person quits.
 
-    The loop holds the sound (a pause the person did not ask for) whenever the stream is
-    about to run out of written samples, and plays on once it is well ahead again. When
-    composing failed, the session ends where the stream ends, and the failure is raised.
+    When the stream is about to run out of written samples, the loop holds the sound (a
+    pause the person did not ask for) where the written sound ends: the stream writes
+    nothing past it (``Stream.hold``), the device plays the last sound whole and then
+    silence, and ``HOLD_PAST_S`` later it is stopped. Once the stream is well ahead again
+    it plays on from the hold's first sample; speech that comes before the device reaches
+    the hold releases it, and nothing stops. When composing failed, the session ends
+    where the stream ends, and the failure is raised.
     """
     playback.play(stream.samples, 0)
     paused = held = False
+    hold_at: int | None = None  # the device plays silence from here until it is stopped
+    rate = playback.sample_rate
     while True:
         position = playback.position()
         if position >= stream.end:
             break
-        if not paused and not held and stream.starved(position):
-            playback.pause()
-            held = True
-        elif held and not paused and stream.ready(playback.position()):
+        if hold_at is None and not held and not paused and stream.starved(position):
+            hold_at = stream.hold()
+        if hold_at is not None and not held:
+            if stream.final() > hold_at and hold_at - position >= round(RELEASE_S * rate):
+                stream.release()
+                hold_at = None
+            elif position >= hold_at + round(HOLD_PAST_S * rate):
+                playback.pause()  # what it still holds is silence
+                held = True
+        if held and not paused and stream.ready(hold_at if hold_at is not None else position):
+            _seek(stream, playback, hold_at if hold_at is not None else position)
             playback.resume()
-            held = False
+            held, hold_at = False, None
         timeline = stream.timeline()
         if timeline is None:
             raise RuntimeError("the stream started without a plan")  # pragma: no cover
@@ -129,11 +152,16 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
             if paused and not held:
                 playback.pause()
             elif not held:
+                if hold_at is not None:  # written from here first: the seek ends the hold
+                    _seek(stream, playback, playback.position())
+                    hold_at = None
                 playback.resume()
         elif key in ("n", "N") and step + 1 < len(starts) and starts[step + 1] < stream.final():
             _seek(stream, playback, starts[step + 1])
+            hold_at = None  # the seek released the hold; a held session plays on when ready
         elif key in ("b", "B"):
             _seek(stream, playback, starts[step])
+            hold_at = None
     if stream.error is not None:
         raise stream.error
     timeline = stream.timeline()

@@ -14,8 +14,12 @@ score is complete, and the device plays silence past it until the player stops i
 
 Reaching samples not yet written would play silence at the wrong moment. The filler
 keeps ``AHEAD_S`` ahead, far more than rendering needs at this machine's speeds; if it
-falls behind anyway, ``starved`` says so while there is still ``GUARD_S`` of sound left,
-and the player holds until the fill is ``RESUME_S`` ahead again. A failure while
+falls behind anyway (a cold engine's first line), ``starved`` says so while there is
+still ``GUARD_S`` of sound left, and the player holds: the stream writes nothing past
+what it has (``hold``), so the device plays the sound to its end, then silence, until the
+player stops it and, once ``RESUME_S`` past the hold is final, starts it again from the
+hold's first sample (``seek``). A hold so adds silence between two sounds and changes not
+a sample of them. A failure while
 composing (the engine dies, the cache's disk fills) ends the stream at the end of the last
 whole sentence or chime before what is final; the samples past it are silenced.
 """
@@ -72,6 +76,7 @@ class SessionStream:
         self._end = capacity
         self._low = 0
         self._high = 0
+        self._hold: int | None = None
         self._position: Callable[[], int] = lambda: 0
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -119,10 +124,23 @@ class SessionStream:
         return not low <= position or high - position < round(GUARD_S * self.sample_rate)
 
     def ready(self, position: int) -> bool:
-        """Whether a session held at ``position`` may play on."""
-        low, high = self.written()
-        return low <= position and (high >= self._end or
-                                    high - position >= round(RESUME_S * self.sample_rate))
+        """Whether a session held at ``position`` may play on from there once ``seek`` has
+        written it: what is final reaches ``RESUME_S`` past it, or the end."""
+        final = self.final()
+        return final >= self._end or final - position >= round(RESUME_S * self.sample_rate)
+
+    def hold(self) -> int:
+        """Write nothing past what is written now until ``seek`` or ``release``, so the
+        device plays on into silence there; the sample where that silence begins."""
+        with self._lock:
+            self._hold = self._high
+            return self._high
+
+    def release(self) -> None:
+        """Write on past a hold (the speech came before the device got there)."""
+        with self._lock:
+            self._hold = None
+            self._wake.notify_all()
 
     # --- Running ----------------------------------------------------------------------
 
@@ -143,6 +161,7 @@ class SessionStream:
         that read the old playhead would release the pages just written for the new."""
         sample = min(max(sample, 0), self._end)
         with self._lock:
+            self._hold = None
             if not self._low <= sample <= self._high:
                 self._release(self._low, self._high)
                 self._low = self._high = sample - sample % _PAGE_SAMPLES
@@ -198,7 +217,8 @@ class SessionStream:
 
     def _target(self, position: int) -> int:
         """How far the buffer should be written with the playhead at ``position``."""
-        return min(self.final(), position + round(AHEAD_S * self.sample_rate))
+        target = min(self.final(), position + round(AHEAD_S * self.sample_rate))
+        return target if self._hold is None else min(target, self._hold)
 
     def _fill_to(self, stop: int) -> None:
         """Write ``[high, stop)`` from the mixer (the lock is held)."""
