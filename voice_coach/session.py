@@ -478,8 +478,8 @@ class _Leveler:
     otherwise follow its last line.
 
     At most ``LEVEL_QUEUE`` lines wait: a line waiting holds its samples, and lines read
-    from a warm cache come far faster than they are leveled (a 180-minute session held
-    some 50 MB of them)."""
+    from a warm cache come far faster than they are leveled (unbounded, a 180-minute
+    play peaked at 100 MB warm and 145 MB cold; bounded, at 51 and 70)."""
 
     def __init__(self) -> None:
         self.prepare: Callable[[Samples], None] | None = None
