@@ -19,9 +19,9 @@ still ``GUARD_S`` of sound left, and the player holds: the stream writes nothing
 what it has (``hold``), so the device plays the sound to its end, then silence, until the
 player stops it and, once ``RESUME_S`` past the hold is final, starts it again from the
 hold's first sample (``seek``). A hold so adds silence between two sounds and changes not
-a sample of them. A failure while
-composing (the engine dies, the cache's disk fills) ends the stream at the end of the last
-whole sentence or chime before what is final; the samples past it are silenced.
+a sample of them. A failure while composing (the engine dies, the cache's disk fills) ends
+the stream at the end of the last whole sentence or chime before what is final; the
+samples past it are silenced.
 """
 
 from __future__ import annotations
