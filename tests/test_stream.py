@@ -371,7 +371,12 @@ def test_a_seek_back_keeps_what_it_wrote_however_slowly_the_device_moves() -> No
         assert not stream.starved(back)
 
 
-def test_a_slow_engine_leaves_the_stream_short_and_says_so_before_it_runs_out() -> None:
+@contextlib.contextmanager
+def stream_with_a_slow_engine() -> Iterator[tuple[SessionStream, Playhead, Samples, Event,
+                                                  threading.Event]]:
+    """A 10-minute psoas session's stream, started, whose engine renders the lines after
+    the first only once the event it yields is set: the stream, the playhead, the whole
+    session, its first line and that event. Closed after."""
     release = threading.Event()
 
     def slow(batch: int) -> None:
@@ -384,6 +389,14 @@ def test_a_slow_engine_leaves_the_stream_short_and_says_so_before_it_runs_out() 
     stream = SessionStream(len(whole), composer_for(10, fake_factory(slow)).scores())
     stream.start(head)
     try:
+        yield stream, head, whole, first, release
+    finally:
+        release.set()
+        stream.close()
+
+
+def test_a_slow_engine_leaves_the_stream_short_and_says_so_before_it_runs_out() -> None:
+    with stream_with_a_slow_engine() as (stream, head, whole, first, release):
         wait_for(lambda: stream.final() == first.end, "the first line was not final")
         wait_for(lambda: stream.written()[1] == first.end, "the first line was not written")
         guard = round(streaming.GUARD_S * RATE)
@@ -396,27 +409,13 @@ def test_a_slow_engine_leaves_the_stream_short_and_says_so_before_it_runs_out() 
         wait_for(lambda: stream.ready(first.end - guard), "the stream did not catch up")
         low, high = stream.written()
         assert np.array_equal(stream.samples[low:high], whole[low:high])
-    finally:
-        release.set()
-        stream.close()
 
 
 @pytest.mark.parametrize("then", ["seek", "release"])
 def test_a_held_stream_writes_nothing_past_the_hold_until_a_seek_or_a_release(then: str) -> None:
     """The device plays on into silence past a hold; what it played there must never turn
     into speech under it, so the stream writes past the hold only once told to."""
-    release = threading.Event()
-
-    def slow(batch: int) -> None:
-        if batch == 1:  # every line after the first
-            release.wait(30)
-
-    session = reference_session(10)
-    whole, first = session.mixer().render(), first_line(session)
-    head = Playhead()
-    stream = SessionStream(len(whole), composer_for(10, fake_factory(slow)).scores())
-    stream.start(head)
-    try:
+    with stream_with_a_slow_engine() as (stream, head, whole, first, release):
         wait_for(lambda: stream.written()[1] == first.end, "the first line was not written")
         hold = stream.hold()
         assert hold == first.end and not stream.ready(hold)
@@ -435,9 +434,6 @@ def test_a_held_stream_writes_nothing_past_the_hold_until_a_seek_or_a_release(th
                      "the stream did not write on")
         high = stream.written()[1]
         assert np.array_equal(stream.samples[hold:high], whole[hold:high])
-    finally:
-        release.set()
-        stream.close()
 
 
 @pytest.mark.parametrize("mixing", ["on time", "late"])
