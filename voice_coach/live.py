@@ -129,8 +129,9 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
             elif position >= hold_at + round(HOLD_PAST_S * rate):
                 playback.pause()  # what it still holds is silence
                 held = True
-        if held and not paused and stream.ready(hold_at if hold_at is not None else position):
-            _seek(stream, playback, hold_at if hold_at is not None else position)
+        resume_at = position if hold_at is None else hold_at
+        if held and not paused and stream.ready(resume_at):
+            _seek(stream, playback, resume_at)
             playback.resume()
             held, hold_at = False, None
         timeline = stream.timeline()
