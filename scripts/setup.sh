@@ -50,7 +50,7 @@ if ((${#missing[@]})); then
 fi
 
 stamp="$venv/.voice-coach-stamp"
-want=$( { "$python" --version; cat "$root/pyproject.toml"; } | sha256sum | cut -d' ' -f1)
+want=$( { "$python" --version; cat "$root/pyproject.toml" "$root/setup.py" "$root/voice_coach/_devicetap.c"; } | sha256sum | cut -d' ' -f1)
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi

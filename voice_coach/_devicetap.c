@@ -1,0 +1,154 @@
+/*
+ * How far the sound device has taken a play: the frames ALSA accepted from the player's
+ * buffer, and the delay it last reported.
+ *
+ * simpleaudio plays one buffer from a thread of its own and tells nothing of its progress.
+ * That thread hands the buffer to ALSA with blocking snd_pcm_writei calls, so what ALSA has
+ * accepted advances at the device's own rate: a slow clock, a stall or a late start holds
+ * it back. This module defines snd_pcm_open, snd_pcm_writei and snd_pcm_close; loaded with
+ * RTLD_GLOBAL before simpleaudio, it comes first in the symbol search, so simpleaudio's calls
+ * land here, are counted and go on to libasound unchanged. Nothing here runs Python code in
+ * the playback thread or takes the GIL there.
+ *
+ * One play is counted at a time: the PCM opened last. Its writer thread stores, after each
+ * write, the frames accepted so far, snd_pcm_delay's answer and the monotonic time, under a
+ * sequence counter (a seqlock) that the Python side reads without blocking the writer.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* dlvsym */
+#endif
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <time.h>
+
+typedef struct snd_pcm snd_pcm_t;
+typedef long snd_pcm_sframes_t;
+typedef unsigned long snd_pcm_uframes_t;
+typedef int snd_pcm_stream_t;
+
+typedef int (*open_fn)(snd_pcm_t **, const char *, snd_pcm_stream_t, int);
+typedef snd_pcm_sframes_t (*writei_fn)(snd_pcm_t *, const void *, snd_pcm_uframes_t);
+typedef int (*close_fn)(snd_pcm_t *);
+typedef int (*delay_fn)(snd_pcm_t *, snd_pcm_sframes_t *);
+
+static open_fn real_open;
+static writei_fn real_writei;
+static close_fn real_close;
+static delay_fn real_delay;
+static atomic_int resolved;
+
+static snd_pcm_t *_Atomic current;    /* the PCM opened last, NULL once closed */
+static atomic_ulong opened;           /* PCMs opened through the tap */
+static atomic_uint sequence;          /* odd while the writer updates the three below */
+static atomic_ullong taken_frames;
+static atomic_llong delay_frames;
+static atomic_llong stamp_ns;
+
+static void resolve(void) {
+    if (atomic_load(&resolved))
+        return;
+    void *alsa = dlopen("libasound.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (alsa == NULL)
+        return;
+    real_open = (open_fn)dlvsym(alsa, "snd_pcm_open", "ALSA_0.9");
+    real_writei = (writei_fn)dlvsym(alsa, "snd_pcm_writei", "ALSA_0.9");
+    real_close = (close_fn)dlvsym(alsa, "snd_pcm_close", "ALSA_0.9");
+    real_delay = (delay_fn)dlvsym(alsa, "snd_pcm_delay", "ALSA_0.9");
+    if (real_open == NULL)
+        real_open = (open_fn)dlsym(alsa, "snd_pcm_open");
+    if (real_writei == NULL)
+        real_writei = (writei_fn)dlsym(alsa, "snd_pcm_writei");
+    if (real_close == NULL)
+        real_close = (close_fn)dlsym(alsa, "snd_pcm_close");
+    if (real_delay == NULL)
+        real_delay = (delay_fn)dlsym(alsa, "snd_pcm_delay");
+    atomic_store(&resolved, 1);
+}
+
+static long long now_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+static void record(unsigned long long taken, long long delay) {
+    atomic_fetch_add(&sequence, 1);
+    atomic_store(&taken_frames, taken);
+    atomic_store(&delay_frames, delay);
+    atomic_store(&stamp_ns, now_ns());
+    atomic_fetch_add(&sequence, 1);
+}
+
+int snd_pcm_open(snd_pcm_t **pcm, const char *name, snd_pcm_stream_t stream, int mode) {
+    resolve();
+    if (real_open == NULL)
+        return -38; /* -ENOSYS */
+    int result = real_open(pcm, name, stream, mode);
+    if (result == 0 && stream == 0 /* SND_PCM_STREAM_PLAYBACK */) {
+        record(0, 0);
+        atomic_store(&current, *pcm);
+        atomic_fetch_add(&opened, 1);
+    }
+    return result;
+}
+
+snd_pcm_sframes_t snd_pcm_writei(snd_pcm_t *pcm, const void *buffer, snd_pcm_uframes_t size) {
+    resolve();
+    if (real_writei == NULL)
+        return -38;
+    snd_pcm_sframes_t result = real_writei(pcm, buffer, size);
+    if (pcm == atomic_load(&current)) {
+        unsigned long long taken = atomic_load(&taken_frames) + (result > 0 ? result : 0);
+        snd_pcm_sframes_t delay = 0;
+        if (real_delay == NULL || real_delay(pcm, &delay) < 0)
+            delay = 0;
+        record(taken, delay);
+    }
+    return result;
+}
+
+int snd_pcm_close(snd_pcm_t *pcm) {
+    resolve();
+    snd_pcm_t *expected = pcm;
+    atomic_compare_exchange_strong(&current, &expected, NULL);
+    return real_close == NULL ? -38 : real_close(pcm);
+}
+
+static PyObject *progress(PyObject *self, PyObject *unused) {
+    unsigned long long taken;
+    long long delay, stamp;
+    unsigned before, after;
+    do {
+        before = atomic_load(&sequence);
+        taken = atomic_load(&taken_frames);
+        delay = atomic_load(&delay_frames);
+        stamp = atomic_load(&stamp_ns);
+        after = atomic_load(&sequence);
+    } while (before != after || (before & 1));
+    return Py_BuildValue("(KLd)", taken, delay, (double)stamp / 1e9);
+}
+
+static PyObject *opens(PyObject *self, PyObject *unused) {
+    return PyLong_FromUnsignedLong(atomic_load(&opened));
+}
+
+static PyMethodDef methods[] = {
+    {"progress", progress, METH_NOARGS,
+     "progress() -> (taken_frames, delay_frames, at_s): the frames ALSA accepted from the "
+     "play opened last, the delay it reported after the last write, and when (time.monotonic)."},
+    {"opens", opens, METH_NOARGS,
+     "opens() -> int: playback PCMs opened through the tap (0: the tap is not in the path)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_devicetap",
+    "How far the sound device has taken a play (see voice_coach/_devicetap.c).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__devicetap(void) {
+    return PyModule_Create(&module);
+}
