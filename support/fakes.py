@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from voice_coach.pcm import Samples
+from voice_coach.player import Progress
 from voice_coach.speech import SpeechSettings, VoiceInfo
 
 
@@ -76,3 +77,71 @@ class FakeFactory:
         self.opened += 1
         return FakeEngine(self.clip_of, self.rendered, name=self.name, version=self.version,
                           before_batch=self.before_batch)
+
+
+class FakeDevice:
+    """A sound device on a ``FakeClock``: from each start it takes ``speed`` times
+    ``sample_rate`` samples a second of the clock, except while stalled (``stall``), and
+    stops (draining at once) when told. Records each start's offset and each stop in
+    ``calls``. ``says_progress=False`` makes it a device that cannot say how far it got."""
+
+    def __init__(self, clock: FakeClock, sample_rate: int, *, speed: float = 1.0,
+                 says_progress: bool = True) -> None:
+        self.clock = clock
+        self.sample_rate = sample_rate
+        self.speed = speed
+        self.says_progress = says_progress
+        self.calls: list[tuple[str, int]] = []
+        self.playing = False
+        self._length = 0
+        self._taken_before = 0.0
+        self._taking_since = clock.now
+
+    @property
+    def starts(self) -> list[int]:
+        return [offset for call, offset in self.calls if call == "start"]
+
+    @property
+    def stops(self) -> int:
+        return sum(call == "stop" for call, _ in self.calls)
+
+    def start(self, samples: Samples, offset: int) -> None:
+        assert len(samples) > offset >= 0
+        self.stop()
+        self.calls.append(("start", offset))
+        self.playing = True
+        self._length = len(samples) - offset
+        self._taken_before, self._taking_since = 0.0, self.clock.now
+
+    def stall(self, seconds: float) -> None:
+        """Take nothing from now for ``seconds`` of the clock (``math.inf``: never again)."""
+        self._taken_before = self._taken()
+        self._taking_since = self.clock.now + seconds
+
+    def stop(self) -> None:
+        if self.playing:
+            self.calls.append(("stop", 0))
+            self._taken_before = self._taken()
+        self.playing = False
+
+    def abandon(self) -> None:
+        self.calls.append(("abandon", 0))
+        self._taken_before = self._taken()
+        self.playing = False
+
+    def is_playing(self) -> bool:
+        return self.playing
+
+    def progress(self) -> Progress | None:
+        if not self.says_progress:
+            return None
+        return Progress(taken=round(self._taken()), delay=0, at_s=self.clock.now)
+
+    def close(self) -> None:
+        self.stop()
+
+    def _taken(self) -> float:
+        if not self.playing:
+            return self._taken_before
+        running_s = max(self.clock.now - self._taking_since, 0.0)
+        return min(self._taken_before + running_s * self.sample_rate * self.speed, self._length)

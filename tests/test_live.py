@@ -7,36 +7,13 @@ import io
 import numpy as np
 import pytest
 
-from support.fakes import FakeClock
+from support.fakes import FakeClock, FakeDevice
 from voice_coach import live
 from voice_coach.plan import Event, Timeline
 from voice_coach.player import Playback
 from voice_coach.speech import SpeechError
 
 RATE = 1000
-
-
-class RecordingDevice:
-    """Plays nothing; remembers every start and stop."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, int]] = []
-        self.playing = False
-
-    def start(self, samples, offset: int) -> None:
-        self.calls.append(("start", offset))
-        self.playing = True
-
-    def stop(self) -> None:
-        if self.playing:
-            self.calls.append(("stop", 0))
-        self.playing = False
-
-    def is_playing(self) -> bool:
-        return self.playing
-
-    def close(self) -> None:
-        self.stop()
 
 
 class ScriptedKeys:
@@ -135,10 +112,10 @@ def run(presses: list[tuple[float, str]], **stream_options):
 
 def run_with(stream_options: dict, presses: list[tuple[float, str]] | None = None):
     clock = FakeClock()
-    device = RecordingDevice()
+    device = FakeDevice(clock, RATE)
     display = RecordingDisplay()
     stream = ScriptedStream(clock, **stream_options)
-    outcome = live.run(stream, Playback(device, clock=clock, sample_rate=RATE),
+    outcome = live.run(stream, Playback(device, clock=clock, sample_rate=RATE, sleep=clock.advance),
                        ScriptedKeys(clock, presses or []), display)
     return outcome, device.calls, display, clock, stream
 
@@ -146,7 +123,7 @@ def run_with(stream_options: dict, presses: list[tuple[float, str]] | None = Non
 def test_plays_to_the_end_untouched():
     outcome, calls, display, clock = run([])
     assert outcome == "completed"
-    assert calls == [("start", 0)]
+    assert calls == [("start", 0), ("stop", 0)]  # stopped once it has played the end
     assert display.closed == ["Session complete."]
     assert round(clock.now - 100.0, 6) == 10.0
     assert [s.step for s in display.shown][:1] == [0]
@@ -157,7 +134,7 @@ def test_plays_to_the_end_untouched():
 def test_space_pauses_and_resumes_from_the_same_sample():
     outcome, calls, display, clock = run([(1.5, " "), (4.0, " ")])
     assert outcome == "completed"
-    assert calls == [("start", 0), ("stop", 0), ("start", 1500)]
+    assert calls == [("start", 0), ("stop", 0), ("start", 1500), ("stop", 0)]
     assert any(s.paused for s in display.shown)
     paused = [s for s in display.shown if s.paused]
     assert {s.elapsed_s for s in paused} == {1.5}
@@ -169,12 +146,13 @@ def test_n_skips_to_the_next_step_and_b_repeats_the_current_one():
     assert outcome == "completed"
     assert calls == [("start", 0), ("stop", 0), ("start", 2000),  # n in step 0 -> step 1
                      ("stop", 0), ("start", 2000),   # b at 2 + 2.5 = 4.5 s: step 1 again
-                     ("stop", 0), ("start", 5000)]   # n from step 1 (2.5 s in) -> step 2
+                     ("stop", 0), ("start", 5000),   # n from step 1 (2.5 s in) -> step 2
+                     ("stop", 0)]
 
 
 def test_n_on_the_last_step_does_nothing():
     _, calls, _, _ = run([(6.0, "n")])
-    assert calls == [("start", 0)]
+    assert calls == [("start", 0), ("stop", 0)]
 
 
 def test_q_stops_at_once():
@@ -195,7 +173,7 @@ def test_a_fill_that_falls_behind_holds_the_sound_after_what_is_written_and_play
     # At the first tick with less than the guard (500 samples here) written ahead, the
     # stream holds at 3000: the device plays to there, then silence; 0.5 s later it stops.
     assert stream.holds == [3000]
-    assert calls == [("start", 0), ("stop", 0), ("start", 3000)]
+    assert calls == [("start", 0), ("stop", 0), ("start", 3000), ("stop", 0)]
     assert stream.seeks == [3000]  # written from the hold before the device starts again
     waiting = [s for s in display.shown if s.waiting]
     assert waiting and {s.elapsed_s for s in waiting} == {3.5}
@@ -208,7 +186,7 @@ def test_speech_that_comes_before_the_device_reaches_the_hold_plays_on_without_s
         {"written_at": lambda s: 3000 if s < 2.65 else 10000})
     assert outcome == "completed"
     assert (stream.holds, stream.releases) == ([3000], 1)
-    assert calls == [("start", 0)]
+    assert calls == [("start", 0), ("stop", 0)]
     assert round(clock.now - 100.0, 6) == 10.0
 
 
@@ -217,14 +195,14 @@ def test_speech_that_comes_as_the_device_reaches_the_hold_still_stops_it_there()
     _, calls, _, clock, stream = run_with(
         {"written_at": lambda s: 3000 if s < 2.85 else 10000})
     assert (stream.holds, stream.releases) == ([3000], 0)
-    assert calls == [("start", 0), ("stop", 0), ("start", 3000)]
+    assert calls == [("start", 0), ("stop", 0), ("start", 3000), ("stop", 0)]
     assert round(clock.now - 100.0, 6) == 10.5  # the 0.5 s of silence played past the hold
 
 
 def test_the_person_pausing_while_held_stays_paused_once_the_fill_is_ready():
     outcome, calls, display, clock, stream = run_with(SLOW_FILL, [(3.0, " "), (9.0, " ")])
     assert outcome == "completed"
-    assert calls == [("start", 0), ("stop", 0), ("start", 3000)]
+    assert calls == [("start", 0), ("stop", 0), ("start", 3000), ("stop", 0)]
     assert stream.seeks == [3000]  # resumed by the person: written from there first
     assert any(s.paused for s in display.shown if s.elapsed_s == 3.0)
     assert round(clock.now - 100.0, 6) == 16.0  # resumed at 9 s, from 3 s: 7 s more
@@ -232,11 +210,11 @@ def test_the_person_pausing_while_held_stays_paused_once_the_fill_is_ready():
 
 def test_a_failure_while_composing_ends_the_session_where_the_stream_ends_and_raises_it():
     clock = FakeClock()
-    device = RecordingDevice()
+    device = FakeDevice(clock, RATE)
     display = RecordingDisplay()
     stream = ScriptedStream(clock, fails_at=2000)
     with pytest.raises(SpeechError, match=r"^the speech engine stopped$"):
-        live.run(stream, Playback(device, clock=clock, sample_rate=RATE), ScriptedKeys(clock, []),
+        live.run(stream, Playback(device, clock=clock, sample_rate=RATE, sleep=clock.advance), ScriptedKeys(clock, []),
                  display)
     assert round(clock.now - 100.0, 6) == 2.0
     assert "Session complete." not in display.closed
@@ -245,17 +223,17 @@ def test_a_failure_while_composing_ends_the_session_where_the_stream_ends_and_ra
 def test_keys_that_seek_stop_the_device_and_have_the_stream_write_from_there_first():
     """The stream may release and write anew the pages the device is reading."""
     clock = FakeClock()
-    device = RecordingDevice()
+    device = FakeDevice(clock, RATE)
     stream = ScriptedStream(clock)
     playing_while_written: list[bool] = []
     written = stream.seek
     stream.seek = lambda sample, move: (playing_while_written.append(device.playing),
                                         written(sample, move))
-    live.run(stream, Playback(device, clock=clock, sample_rate=RATE),
+    live.run(stream, Playback(device, clock=clock, sample_rate=RATE, sleep=clock.advance),
              ScriptedKeys(clock, [(0.5, "n"), (3.0, "b")]), RecordingDisplay())
     assert stream.seeks == [2000, 2000]
     assert playing_while_written == [False, False]
-    assert device.calls[-1] == ("start", 2000)
+    assert device.calls[-2:] == [("start", 2000), ("stop", 0)]
 
 
 def test_n_does_not_skip_to_a_step_whose_start_is_not_final_yet():

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from support.fakes import FakeClock
+from support.fakes import FakeClock, FakeDevice
 from voice_coach import live
 from voice_coach.cues import load_cue
 from voice_coach.pcm import SAMPLE_RATE, Samples
@@ -60,31 +60,6 @@ def eight_hour_timeline() -> Timeline:
                    ("start", "inhale", "exhale", "hold", "spot", "end")}
     return plan(routine, PlanSettings(), estimated_speech_length(140),
                 lambda role: cue_lengths[role])
-
-
-class RecordingDevice:
-    """Plays nothing; keeps every start offset and counts stops."""
-
-    def __init__(self) -> None:
-        self.starts: list[int] = []
-        self.stops = 0
-        self.playing = False
-
-    def start(self, samples: Samples, offset: int) -> None:
-        assert len(samples) > offset >= 0
-        self.starts.append(offset)
-        self.playing = True
-
-    def stop(self) -> None:
-        if self.playing:
-            self.stops += 1
-        self.playing = False
-
-    def is_playing(self) -> bool:
-        return self.playing
-
-    def close(self) -> None:
-        self.stop()
 
 
 class StepDisplay:
@@ -241,8 +216,8 @@ def test_the_timeline_is_a_real_eight_hours(timeline: Timeline) -> None:
 def test_eight_hours_with_pauses_and_skips_keep_time_to_the_sample_in_flat_memory(
         timeline: Timeline) -> None:
     clock = FakeClock(now=1000.0)
-    device = RecordingDevice()
-    playback = Playback(device, clock=clock, sample_rate=RATE)
+    device = FakeDevice(clock, RATE)
+    playback = Playback(device, clock=clock, sample_rate=RATE, sleep=clock.advance)
     person = Person(clock, playback, timeline, SCRIPT)
     display = StepDisplay(len(timeline.step_labels))
     samples = np.broadcast_to(np.zeros(1, dtype=np.int16), (timeline.duration,))
@@ -275,7 +250,7 @@ def test_eight_hours_with_pauses_and_skips_keep_time_to_the_sample_in_flat_memor
         elif key == "b":
             expected.append(starts[step])
     assert device.starts == expected
-    assert device.stops == 4 + 10  # 4 pauses; 10 skips and repeats, each stopping first
+    assert device.stops == 4 + 10 + 1  # 4 pauses; 10 skips and repeats; the end
     keys = "".join(key for key, _, _ in person.pressed)
     assert keys == " " * 2 + "nb" + " " * 2 + "n" * 6 + "b" + " " * 4 + "nn"
     assert display.paused_shows >= 4

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,12 @@ class RecordingDevice:
     def is_playing(self) -> bool:
         return self.playing
 
+    def progress(self) -> None:
+        return None  # it cannot say: the playback goes by the clock
+
+    def abandon(self) -> None:
+        self.playing = False
+
     def close(self) -> None:
         self.stop()
 
@@ -70,7 +77,7 @@ SECONDS_10 = np.zeros(10 * SAMPLE_RATE, dtype=np.int16)
 def make(stop_s: float = 0.0) -> tuple[Playback, RecordingDevice, FakeClock]:
     clock = FakeClock()
     device = RecordingDevice(clock, stop_s)
-    return Playback(device, clock), device, clock
+    return Playback(device, clock, sleep=clock.advance), device, clock
 
 
 # --- Playback -------------------------------------------------------------------------
@@ -272,6 +279,27 @@ def test_the_device_plays_exactly_the_samples_from_the_offset(alsa_file: AlsaFil
 
 
 @pytest.mark.sound
+def test_the_device_says_how_much_it_took_of_each_play(alsa_file: AlsaFile) -> None:
+    """The tap is in simpleaudio's path: each play's count starts at its own open."""
+    child = run_python("""\
+        import time
+        import numpy as np
+        from voice_coach.player import SimpleaudioDevice
+        device = SimpleaudioDevice()
+        print(device.progress())
+        for length, offset in ((50_001, 0), (30_000, 12_345)):
+            device.start(np.ones(length, dtype=np.int16), offset)
+            while device.is_playing():
+                time.sleep(0.001)
+            print(device.progress().taken)
+        device.close()
+        """, alsa_file.env)
+
+    assert (child.returncode, child.stdout, child.stderr) == (0, "None\n50001\n17655\n", "")
+    assert len(alsa_file.samples()) == 17_655  # the file plugin starts the file anew
+
+
+@pytest.mark.sound
 def test_the_device_keeps_an_array_nobody_else_holds_until_it_is_played(
         alsa_file: AlsaFile) -> None:
     child = run_python("""\
@@ -358,3 +386,70 @@ def test_many_starts_stops_and_exits_do_not_crash() -> None:
     assert child.returncode not in (-11, 139), "segmentation fault"
     assert (child.returncode, child.stderr) == (0, ""), child.stdout  # what failed
     assert child.stdout.startswith("300 cycles in ")
+
+
+# --- The watchdog -----------------------------------------------------------------------
+
+
+class EndlessPlay:
+    """A simpleaudio play that goes on until stopped."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def is_playing(self) -> bool:
+        return not self.stopped
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def watch(answers: list[tuple[str, ...] | None], monkeypatch: pytest.MonkeyPatch,
+          ) -> tuple[str | None, list[int]]:
+    """Run the watchdog over a server answering ``answers`` in turn (then the last for ever)
+    until it gives up or has asked for each; what it found lost and the signals it sent."""
+    import _thread
+    import threading
+
+    from voice_coach import player
+    from voice_coach.devices import Route
+
+    asked = iter(answers)
+    last: list[tuple[str, ...] | None] = [answers[-1]]
+    done = threading.Event()
+
+    def sink_names(run: object = None) -> tuple[str, ...] | None:
+        answer = next(asked, "end")
+        if answer == "end":
+            done.set()
+            return last[0]
+        return answer  # type: ignore[return-value]
+
+    signals: list[int] = []
+    monkeypatch.setattr(player.devices, "sink_names", sink_names)
+    monkeypatch.setattr(player, "WATCH_S", 0.01)
+    monkeypatch.setattr(_thread, "interrupt_main", signals.append)
+    device = player.SimpleaudioDevice(route=Route("PulseAudio", "vc"))
+    stopped = threading.Event()
+    thread = threading.Thread(target=device._watchdog,
+                              args=(EndlessPlay(), stopped, float("inf")))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not done.is_set() and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stopped.set()
+    thread.join(5)
+    return device.lost, signals
+
+
+def test_a_server_that_misses_one_answer_is_not_taken_for_gone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under load pactl can miss its 1.5 s: one miss alone ended a session once."""
+    assert watch([("vc",), None, ("vc",), None, ("vc",)], monkeypatch) == (None, [])
+
+
+def test_a_server_that_misses_two_answers_in_a_row_is_gone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+    assert watch([("vc",), None, None], monkeypatch) == (
+        "the sound server stopped; the session stopped", [signal.SIGUSR1])

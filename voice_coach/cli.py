@@ -54,9 +54,6 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix":
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PLAY_OUT_S = 2.0
-"""How long a finished session may take to play out what the device still holds."""
-
 
 class Interrupted(click.ClickException):
     """Ctrl-C, SIGTERM or a closed terminal."""
@@ -589,8 +586,6 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
     finally:
         started = playback.state != "idle"
         played_s = min(playback.position(), stream.end) / stream.sample_rate
-        if outcome == "completed":
-            playback.play_out(PLAY_OUT_S)
         playback.stop()
         device.close()
         stream.close()

@@ -52,6 +52,9 @@ class PlaybackControl(Protocol):
     def seek(self, sample: int) -> None: ...
     def stop(self) -> None: ...
     def position(self) -> int: ...
+    def heard(self) -> int: ...
+    def check(self) -> None: ...
+    def finish(self) -> None: ...
     @property
     def state(self) -> str: ...
 
@@ -111,12 +114,18 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
     it plays on from the hold's first sample; speech that comes before the device reaches
     the hold releases it, and nothing stops. When composing failed, the session ends
     where the stream ends, and the failure is raised.
+
+    Where the device is (``position``, the next sample it takes) rules what is written
+    and when the session ends: once the device has taken the last sample, ``finish``
+    returns when it has played it, and only then is the session complete. The screen and
+    the keys follow what is heard (``heard``).
     """
     playback.play(stream.samples, 0)
     paused = held = False
     hold_at: int | None = None  # the device plays silence from here until it is stopped
     rate = playback.sample_rate
     while True:
+        playback.check()
         position = playback.position()
         if position >= stream.end:
             break
@@ -137,7 +146,7 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
         timeline = stream.timeline()
         if timeline is None:
             raise RuntimeError("the stream started without a plan")  # pragma: no cover
-        position = playback.position()
+        position = playback.heard()
         display.show(status_at(timeline, position, paused, held))
         key = keys.read(TICK_S)
         if key is None:
@@ -165,6 +174,7 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
             hold_at = None
     if stream.error is not None:
         raise stream.error
+    playback.finish()
     timeline = stream.timeline()
     if timeline is not None:
         display.show(status_at(timeline, timeline.duration, False))

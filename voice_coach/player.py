@@ -8,6 +8,15 @@ only start and stop a buffer, so ``Playback`` pauses by stopping and remembering
 clock says the sound stopped, and resumes, skips or repeats by starting a new play of the
 same buffer from a sample offset (a zero-copy view).
 
+Where the device is comes from the device. simpleaudio says nothing of it, so the C module
+``_devicetap`` (loaded before simpleaudio, into the global symbol scope) follows its calls
+into ALSA and counts the frames ALSA accepted: blocking writes advance at the device's own
+rate, slow, stalled or late as it may be. simpleaudio's stop drains what ALSA accepted
+before it closes, so a stopped play has been heard up to exactly what it took: a pause
+resumes on the next sample, and a session ends once the device has taken its last sample
+and played it out. Where the tap cannot follow (another system, another library loaded
+first), the position falls back to the clock (docs/streaming.md).
+
 simpleaudio's playback thread reads the array while it plays and calls into Python when
 it ends; a process that exits while one is running can crash. ``SimpleaudioDevice`` so
 keeps at most one play running and always stops it before the process exits.
@@ -29,6 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import ModuleType
 from typing import IO, Any, Final, Literal, Protocol, TypeAlias
 
@@ -48,9 +58,18 @@ POLL_S: Final = 0.002
 PROBE_S: Final = 0.05
 WATCH_S: Final = 0.5
 """How often a play through a sound server checks that its output and server are there."""
+UNANSWERED_GONE: Final = 2
+"""Unanswered questions in a row after which the sound server is taken to be gone."""
 LOST_WITHIN_S: Final = WATCH_S + devices.ANSWER_TIMEOUT_S + 0.5
-"""The longest a session goes on after its output or server went away (the README says 3 s)."""
+"""The longest a session goes on after its output or server went away (the README says 3 s):
+a server that is gone refuses at once, so its two misses take two ``WATCH_S``."""
 LOST_SIGNAL: Final = signal.SIGUSR1
+SILENT_DEVICE_S: Final = 8.0
+"""How long a playing device may take no sound before the session stops (a Bluetooth sink
+waking up or a loaded machine stalls it for a few seconds; a dead one, for ever)."""
+PLAY_OUT_S: Final = 2.0
+"""Where the device cannot say what it took: how long it plays on past the end by the clock,
+so that a sound server plays out what it holds (its last sound comes 1-2 s late)."""
 
 _EXPORT_INSTEAD: Final = "or use 'voice-coach export' to write the session to WAV"
 _EXPORT_WITHOUT: Final = "'voice-coach export' writes the session to WAV without one"
@@ -67,6 +86,18 @@ class PlaybackError(VoiceCoachError):
         """What the sound libraries printed while failing, for ``--debug``; often empty."""
 
 
+@dataclass(frozen=True)
+class Progress:
+    """How far the device has taken the play started last, by its own clock."""
+
+    taken: int
+    """Samples it accepted, from the play's first sample on."""
+    delay: int
+    """Of those, how many it had not yet played when it last said."""
+    at_s: float
+    """When it last said (``time.monotonic``)."""
+
+
 class Device(Protocol):
     """Something that plays one array at a time, from a sample offset."""
 
@@ -78,6 +109,14 @@ class Device(Protocol):
 
     def is_playing(self) -> bool:
         """Whether a play is still running (it may be playing out its last buffer)."""
+
+    def progress(self) -> Progress | None:
+        """How far the play started last has been taken (after ``stop``: all of what was
+        taken has been played); None where the device cannot say."""
+
+    def abandon(self) -> None:
+        """Ask the play to stop without waiting for it: a device that takes nothing any
+        more would never answer."""
 
     def close(self) -> None:
         """Stop and release the device."""
@@ -113,6 +152,7 @@ class SimpleaudioDevice:
         self._ask = ask
         self._watching: threading.Event | None = None
         self._previous_handler: Any = None
+        self._tapped = False
 
     def start(self, samples: Samples, offset: int) -> None:
         if samples.ndim != 1:
@@ -134,11 +174,13 @@ class SimpleaudioDevice:
                 devices.apply(self.route)
                 self._routed = True
             error: str | None = None
+            opens = _tap_opens()
             with _Fd2Capture() as noise, _alsa_messages() as messages:
                 try:
                     self._play = simpleaudio.play_buffer(view, 1, 2, self.sample_rate)
                 except Exception as exc:
                     error = describe_error(exc, self.sample_rate)
+            self._tapped = _tap_opens() > opens
             self.noise = noise.text + "".join(messages)
             if error is not None:
                 raise PlaybackError(error, self.noise)
@@ -165,6 +207,21 @@ class SimpleaudioDevice:
     def is_playing(self) -> bool:
         play = self._play
         return play is not None and bool(play.is_playing())
+
+    def progress(self) -> Progress | None:
+        if not self._tapped or _tap is None:
+            return None
+        taken, delay, at_s = _tap.progress()
+        return Progress(taken=taken, delay=delay, at_s=at_s)
+
+    def abandon(self) -> None:
+        with self._lock:
+            if self._watching is not None:
+                self._watching.set()
+                self._watching = None
+            if self._play is not None:
+                self._play.stop()
+                self._play = None
 
     def close(self) -> None:
         with self._lock:
@@ -193,8 +250,15 @@ class SimpleaudioDevice:
                          name="voice-coach-device-watch", daemon=True).start()
 
     def _watchdog(self, play: Any, stopped: threading.Event, ends_at: float) -> None:
+        """A server that is gone refuses at once; one that is only slow (a loaded machine)
+        may miss an answer, so only ``UNANSWERED_GONE`` misses in a row mean it is gone."""
+        unanswered = 0
         while not stopped.wait(WATCH_S):
-            problem = devices.watch_problem(devices.sink_names(self._ask), self.route.output)
+            sinks = devices.sink_names(self._ask)
+            unanswered = unanswered + 1 if sinks is None else 0
+            if 0 < unanswered < UNANSWERED_GONE:
+                continue
+            problem = devices.watch_problem(sinks, self.route.output)
             if problem is None and not play.is_playing() and time.monotonic() < ends_at - 1.0:
                 problem = "the sound device stopped playing; the session stopped"
             if problem is not None and not stopped.is_set():
@@ -204,7 +268,7 @@ class SimpleaudioDevice:
                 return
 
     def _raise_lost(self, signum: int, frame: object) -> None:
-        if self.lost is not None:
+        if self.lost is not None and self._watching is not None:  # not once stopping
             raise PlaybackError(self.lost)
 
 
@@ -247,24 +311,31 @@ def probe_device(sample_rate: int = SAMPLE_RATE,
 
 
 class Playback:
-    """Play, pause, resume and seek one array on a device; the position comes from a clock.
+    """Play, pause, resume and seek one array on a device; the position comes from the device.
 
-    The device cannot say where it is, so the position is the sample a play started from
-    plus the clock's time since it started. Pausing stops the device first and reads the
-    clock once it has really stopped (a device plays out what it has buffered), so a
-    resumed play continues where the sound stopped, within the device's latency.
+    ``position`` is the next sample the device will take: the sample a play started from
+    plus what the device took since (``Device.progress``), so a device that runs slow,
+    stalls or starts late holds it back. ``heard`` is what the person hears now, for the
+    screen: what was taken less what the device still held when it last said, moved on by
+    the clock since, never past what was taken. Pausing stops the device, which plays out
+    what it took, so a resumed play goes on with the very next sample. Where the device
+    cannot say, both come from the clock since the play started.
     Pausing, seeking and stopping when there is nothing to act on do nothing.
     """
 
     def __init__(self, device: Device, clock: Clock = time.monotonic,
-                 sample_rate: int = SAMPLE_RATE) -> None:
+                 sample_rate: int = SAMPLE_RATE,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.sample_rate = sample_rate
         self._device = device
         self._clock = clock
+        self._sleep = sleep
         self._samples: Samples = np.zeros(0, dtype=np.int16)
         self._state: State = "idle"
         self._offset = 0
         self._started = 0.0
+        self._taken = 0
+        self._taken_since_s = 0.0
 
     @property
     def state(self) -> State:
@@ -303,23 +374,61 @@ class Playback:
             self._state = "stopped"
 
     def position(self) -> int:
-        """The sample playing now, by the clock, never past the end."""
+        """The next sample the device will take, never past the end."""
         if self._state != "playing":
             return self._offset
-        elapsed = round((self._clock() - self._started) * self.sample_rate)
-        return _clamp(self._offset + elapsed, self.length)
+        progress = self._device.progress()
+        if progress is None:
+            return self._by_clock()
+        return _clamp(self._offset + progress.taken, self.length)
 
-    def play_out(self, timeout_s: float) -> None:
-        """Wait, up to ``timeout_s``, for the device to play what it holds and end on its
-        own: a device reads a little ahead of the clock, so stopping the moment the clock
-        reaches the end could cut the last of the sound."""
-        deadline = self._clock() + timeout_s
-        while self._device.is_playing() and self._clock() < deadline:
-            time.sleep(POLL_S)
+    def heard(self) -> int:
+        """The sample the person hears now, as near as the device lets us know."""
+        if self._state != "playing":
+            return self._offset
+        progress = self._device.progress()
+        if progress is None:
+            return self._by_clock()
+        since = round(max(self._clock() - progress.at_s, 0.0) * self.sample_rate)
+        heard = progress.taken - progress.delay + since
+        return _clamp(self._offset + min(max(heard, 0), progress.taken), self.length)
+
+    def check(self) -> None:
+        """Raise ``PlaybackError`` if the device, playing, has taken no sound for
+        ``SILENT_DEVICE_S``; the play is then abandoned, not waited for."""
+        if self._state != "playing":
+            return
+        progress = self._device.progress()
+        if progress is None:
+            return
+        now = self._clock()
+        if progress.taken != self._taken or self._offset + progress.taken >= self.length:
+            self._taken, self._taken_since_s = progress.taken, now
+        elif now - self._taken_since_s > SILENT_DEVICE_S:
+            self._device.abandon()
+            self._offset = _clamp(self._offset + progress.taken, self.length)
+            self._state = "stopped"
+            raise PlaybackError(f"the sound device took no sound for {SILENT_DEVICE_S:g} s;"
+                                " the session stopped")
+
+    def finish(self) -> None:
+        """Once the position has reached the end: return when the device has played it
+        all (it plays out what it took as it stops), and stop."""
+        if self._state != "playing":
+            return
+        if self._device.progress() is None:
+            deadline = self._clock() + PLAY_OUT_S
+            while self._device.is_playing() and self._clock() < deadline:
+                self._sleep(POLL_S)
+        self._halt()
 
     def finished(self) -> bool:
-        """Whether the position has reached the end (the device may still be closing)."""
+        """Whether the position has reached the end (the device may still be playing out)."""
         return self._state != "idle" and self.position() >= self.length
+
+    def _by_clock(self) -> int:
+        elapsed = round((self._clock() - self._started) * self.sample_rate)
+        return _clamp(self._offset + elapsed, self.length)
 
     def _start(self, sample: int) -> None:
         never_played = self._state == "idle"
@@ -331,7 +440,8 @@ class Playback:
             if never_played:
                 self._state = "idle"  # nothing was heard: a session that never started
             raise
-        self._started = self._clock()
+        self._started = self._taken_since_s = self._clock()
+        self._taken = 0
         self._state = "playing"
 
     def _halt(self) -> None:
@@ -342,6 +452,28 @@ class Playback:
 
 def _clamp(sample: int, length: int) -> int:
     return min(max(sample, 0), length)
+
+
+def _load_tap() -> ModuleType | None:
+    """The device tap, in the global symbol scope so that simpleaudio's ALSA calls reach it:
+    it must be loaded before simpleaudio is. None where it was not built (not Linux)."""
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags(flags | os.RTLD_GLOBAL)
+    try:
+        from voice_coach import _devicetap  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    finally:
+        sys.setdlopenflags(flags)
+    module: ModuleType = _devicetap
+    return module
+
+
+_tap: Final = _load_tap()
+
+
+def _tap_opens() -> int:
+    return 0 if _tap is None else int(_tap.opens())
 
 
 def _import_simpleaudio() -> ModuleType:
