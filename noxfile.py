@@ -36,6 +36,7 @@ LEFT_OUT_MODULES = {
     "tests/test_interrupts.py": "signals at every point of real exports: minutes",
     "tests/test_pipewire.py": "whole sessions through a private PipeWire in real time",
     "tests/test_devices.py": "plays through two private sound servers in real time (1.5 min)",
+    "tests/test_device_clock.py": "whole sessions into paced test devices in real time (2.5 min)",
     "tests/test_piper.py": "the neural engine, onnxruntime, renders alike on every Python:"
                            " 3.11 runs its 2.5 minutes",
     "tests/test_piper_pronounce.py": "the neural engine, as test_piper.py",

@@ -40,7 +40,6 @@ from support.audio import find_session, locate, noise, read_wav, runs, write_wav
 from support.paced import PacedFile
 from support.processes import first_sound_s, processes_in_session, size_of
 from support.soundserver import NO_DEVICE_ALSA_CONFIG, AlsaFile, SoundServer
-from voice_coach.cli import PLAY_OUT_S
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
 pytest_plugins = ["support.fixtures"]
@@ -56,6 +55,8 @@ NON_DEFAULT: Final = ("psoas-release", "--minutes", "5", "--rate", "180", "--bre
 NO_DEVICE: Final = ("Error: no sound device could be opened (ALSA: No such file or directory);"
                     " 'voice-coach export' writes the session to WAV without one\n")
 INTERRUPTED_WITHIN_S: Final = 1.0
+TAIL_S: Final = 0.5
+"""The most silence a device is handed past a session's end."""
 
 
 @pytest.fixture(autouse=True)
@@ -157,7 +158,7 @@ def test_play_hands_the_device_exactly_what_export_writes(
                         timeout=timeline["duration_s"] + 60)
     took_s = time.monotonic() - started
 
-    played = paced_file.samples()
+    played = paced_file.played()
     assert took_s >= timeline["duration_s"], "play ended before the session's length had passed"
     assert (child.returncode, child.stdout, child.stderr) == (0, "", "")
     assert len(expected) == timeline["duration_samples"]
@@ -168,10 +169,11 @@ def test_play_hands_the_device_exactly_what_export_writes(
 def assert_handed_exactly(played: Samples, expected: Samples) -> None:
     """The device was handed ``expected``, then silence: a session whose length is known
     only once its lines are rendered plays from a buffer as long as it could be, silent
-    past its end until ``play`` stops the device, ``PLAY_OUT_S`` after the end."""
+    past its end until ``play`` stops the device, once it has taken the end (the loop
+    looks every 100 ms; the device takes 100 ms a write)."""
     assert np.array_equal(played[:len(expected)], expected)
     assert not played[len(expected):].any()
-    assert len(played) - len(expected) <= (PLAY_OUT_S + 1.5) * SAMPLE_RATE
+    assert len(played) - len(expected) <= TAIL_S * SAMPLE_RATE
 
 
 @pytest.mark.sound
@@ -536,13 +538,13 @@ def voice_coach_in(session_id: int) -> int:
     "set -m; $VC play four-seven-eight & wait $!; exit $?",
 ], ids=["timeout", "background-job"])
 def test_play_outside_the_foreground_plays_without_keys_and_sigterm_ends_it(
-        alsa_file: AlsaFile, shell: str) -> None:
+        paced_file: PacedFile, shell: str) -> None:
     """``timeout 60 voice-coach play`` and ``voice-coach play &`` on a terminal: the command
     runs in a process group that is not the terminal's foreground, where changing the
     terminal's settings would stop it (SIGTTOU) with a blank screen, deaf to SIGTERM."""
-    terminal = Terminal([], alsa_file.env, shell=shell)
+    terminal = Terminal([], paced_file.env, shell=shell)
     try:
-        wait_until(lambda: size_of(alsa_file.raw) > 0 or terminal.process.poll() is not None,
+        wait_until(lambda: size_of(paced_file.raw) > 0 or terminal.process.poll() is not None,
                    60, "nothing was played")
         terminal.pump(0.5)
         pid = voice_coach_in(terminal.process.pid)
