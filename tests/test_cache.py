@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import shutil
+import stat
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -112,6 +113,17 @@ def test_a_damaged_entry_is_a_miss_and_is_removed(tmp_path: Path,
     path.write_bytes(damage(path.read_bytes()))
     assert cache.get(KEY) is None
     assert not path.exists()
+
+
+def test_an_unreadable_entry_is_replaced_by_a_readable_one(tmp_path: Path) -> None:
+    """A put writes a readable entry whatever the mode of the one it replaces: kept, an
+    unreadable entry would be rendered again on every run, and a long session, which
+    reads its lines back from the cache, would stop."""
+    cache = ClipCache(tmp_path)
+    cache.put(KEY, clip_for("Breathe in.", 140))
+    cache.path(KEY).chmod(0)
+    cache.put(KEY, clip_for("Breathe in.", 140))
+    assert stat.S_IMODE(cache.path(KEY).stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize("key", ["../escape", "", KEY.upper(), KEY[:-1], KEY + "0", "x" * 64])

@@ -5,10 +5,11 @@ sounds); the store needs it to be a SHA-256 in hex. Each entry is one file,
 ``<key>.clip``: a fixed header (magic, format version, sample rate, sample count, SHA-256
 of key and samples) followed by the samples as little-endian 16-bit PCM. A damaged entry
 (truncated, wrong header, checksum mismatch) is a miss and is removed, so a corrupt clip
-is never served. Entries are written to a temporary file in the same directory and
-renamed into place, so several processes may fill the cache at once and a reader sees a
-whole entry or none. The cache is an optimisation: when the directory cannot be written
-it switches itself off, says so once through ``warn``, and never raises.
+is never served; an unreadable one is a miss that the next put replaces. Entries are
+written to a temporary file in the same directory and renamed into place (always mode
+0600, whatever they replace), so several processes may fill the cache at once and a
+reader sees a whole entry or none. The cache is an optimisation: when the directory
+cannot be written it switches itself off, says so once through ``warn``, and never raises.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class ClipCache:
             with path.open("rb") as file:
                 identity = os.fstat(file.fileno())
                 data = file.read()
-        except OSError:
+        except OSError:  # absent, or unreadable: the put after this miss replaces it
             return None
         samples = _decode(key, data)
         if samples is None:
@@ -75,7 +76,7 @@ class ClipCache:
             return
         try:  # not durable: a clip lost to a power cut is only rendered again
             write_atomically(self.path(key), _encode(key, samples), error=_WriteFailed,
-                             private=True, durable=False)
+                             private=True, durable=False, keep_mode=False)
         except _WriteFailed as failed:
             self._disable("write to", str(failed))
 

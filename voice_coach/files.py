@@ -55,13 +55,14 @@ def decode_utf8(raw: bytes, path: Path, error: ErrorType, *, expected: str) -> s
 
 
 def write_atomically(path: Path, data: bytes, *, error: ErrorType, private: bool = False,
-                     durable: bool = True) -> None:
+                     durable: bool = True, keep_mode: bool = True) -> None:
     """Replace ``path`` with ``data`` all at once, or leave it as it was.
 
     The data goes to a temporary file beside the target, named before it exists (so an
     interrupt at any point leaves no temporary behind), then is renamed over it. A
     symlinked target (dotfile managers) is written through the link; an existing file
-    keeps its mode; a new one gets 0600 when ``private``, else what the umask allows.
+    keeps its mode when ``keep_mode`` (a person may have chosen it); a new one, or any with
+    ``keep_mode`` False, gets 0600 when ``private``, else what the umask allows.
     ``durable`` fsyncs the file and the folder, so the rename survives a power cut.
     Any OSError becomes ``error(reason)``.
     """
@@ -80,7 +81,7 @@ def write_atomically(path: Path, data: bytes, *, error: ErrorType, private: bool
             if durable:
                 file.flush()
                 os.fsync(file.fileno())
-        if kept is not None:
+        if kept is not None and keep_mode:
             os.chmod(temporary, kept)
         os.replace(temporary, target)
     except OSError as exc:
