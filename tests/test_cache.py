@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import stat
+import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,7 +16,7 @@ import numpy as np
 import pytest
 
 from support.fakes import FakeEngine, FakeFactory
-from voice_coach.cache import ClipCache
+from voice_coach.cache import FORMAT_VERSION, ClipCache
 from voice_coach.pcm import Samples
 from voice_coach.speech import SpeechSettings, clip_key, render_clips
 
@@ -103,8 +106,14 @@ def empty(data: bytes) -> bytes:
     return b""
 
 
+def older_version(data: bytes) -> bytes:
+    """An entry as an earlier layout would label it: its checksum (of key and samples)
+    still matches, so only the version says it is foreign."""
+    return data[:8] + struct.pack("<I", FORMAT_VERSION - 1) + data[12:]
+
+
 @pytest.mark.parametrize("damage", [truncate_by_one, header_only, flip_last_sample, flip_magic,
-                                    extend, empty])
+                                    extend, empty, older_version])
 def test_a_damaged_entry_is_a_miss_and_is_removed(tmp_path: Path,
                                                   damage: Callable[[bytes], bytes]) -> None:
     cache = ClipCache(tmp_path)
@@ -113,6 +122,51 @@ def test_a_damaged_entry_is_a_miss_and_is_removed(tmp_path: Path,
     path.write_bytes(damage(path.read_bytes()))
     assert cache.get(KEY) is None
     assert not path.exists()
+
+
+def empty_folder(path: Path) -> None:
+    path.mkdir()
+
+
+def full_folder(path: Path) -> None:
+    path.mkdir()
+    (path / "inside").mkdir()
+    (path / "inside" / "file").write_bytes(b"x")
+
+
+def fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def get_within(cache: ClipCache, key: str, timeout_s: float) -> tuple[bool, Samples | None]:
+    """(returned in time, what ``get`` returned); a reader stuck on a FIFO is let go (by
+    opening it for writing) so that a failing test ends."""
+    got: list[Samples | None] = []
+    reader = threading.Thread(target=lambda: got.append(cache.get(key)), daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    in_time = not reader.is_alive()
+    if not in_time:
+        os.close(os.open(cache.path(key), os.O_WRONLY | os.O_NONBLOCK))
+        reader.join()
+    return in_time, got[0]
+
+
+@pytest.mark.parametrize("occupy", [empty_folder, full_folder, fifo])
+def test_something_else_in_place_of_an_entry_is_a_miss_and_is_replaced(
+        tmp_path: Path, occupy: Callable[[Path], None]) -> None:
+    """A folder or a FIFO where the entry belongs: the read neither fails nor waits for a
+    writer, the thing is removed, and the next put stores the clip (a put could not
+    rename a file over a folder: it would switch the cache off)."""
+    warnings: list[str] = []
+    cache = ClipCache(tmp_path, warn=warnings.append)
+    occupy(cache.path(KEY))
+    assert get_within(cache, KEY, timeout_s=5) == (True, None)
+    assert not cache.path(KEY).exists()
+    cache.put(KEY, clip_for("Breathe in.", 140))
+    got = cache.get(KEY)
+    assert got is not None and got.tolist() == clip_for("Breathe in.", 140).tolist()
+    assert (cache.enabled, warnings) == (True, [])
 
 
 def test_an_unreadable_entry_is_replaced_by_a_readable_one(tmp_path: Path) -> None:

@@ -4,12 +4,13 @@ The caller builds the key (``speech.clip_key`` covers everything that changes ho
 sounds); the store needs it to be a SHA-256 in hex. Each entry is one file,
 ``<key>.clip``: a fixed header (magic, format version, sample rate, sample count, SHA-256
 of key and samples) followed by the samples as little-endian 16-bit PCM. A damaged entry
-(truncated, wrong header, checksum mismatch) is a miss and is removed, so a corrupt clip
-is never served; an unreadable one is a miss that the next put replaces. Entries are
-written to a temporary file in the same directory and renamed into place (always mode
-0600, whatever they replace), so several processes may fill the cache at once and a
-reader sees a whole entry or none. The cache is an optimisation: when the directory
-cannot be written it switches itself off, says so once through ``warn``, and never raises.
+(truncated, wrong header or format version, checksum mismatch, a folder or FIFO in its
+place) is a miss and is removed, so a corrupt clip is never served; an unreadable one is
+a miss that the next put replaces. Entries are written to a temporary file in the same
+directory and renamed into place (always mode 0600, whatever they replace), so several
+processes may fill the cache at once and a reader sees a whole entry or none. The cache
+is an optimisation: when the directory cannot be written it switches itself off, says so
+once through ``warn``, and never raises.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
+import stat
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -60,12 +63,10 @@ class ClipCache:
             return None
         path = self.path(key)
         try:
-            with path.open("rb") as file:
-                identity = os.fstat(file.fileno())
-                data = file.read()
+            identity, data = _read_entry(path)
         except OSError:  # absent, or unreadable: the put after this miss replaces it
             return None
-        samples = _decode(key, data)
+        samples = None if data is None else _decode(key, data)
         if samples is None:
             _remove_if_same(path, identity)
         return samples
@@ -117,11 +118,31 @@ def _digest(key: str, pcm: memoryview) -> bytes:
     return digest.digest()
 
 
+def _read_entry(path: Path) -> tuple[os.stat_result, bytes | None]:
+    """What is at ``path`` (its identity) and its bytes; None for the bytes when it is not
+    a regular file. Opened without waiting: a FIFO in an entry's place would otherwise
+    block the reader until something wrote to it."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        identity = os.fstat(descriptor)
+        if not stat.S_ISREG(identity.st_mode):
+            return identity, None
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            return identity, file.read()
+    finally:
+        os.close(descriptor)
+
+
 def _remove_if_same(path: Path, identity: os.stat_result) -> None:
-    """Remove a damaged entry unless another process has already replaced it."""
+    """Remove a damaged entry (a folder with all it holds) unless another process has
+    already replaced it: a put could not rename a file over a folder."""
     try:
         current = os.stat(path)
-        if (current.st_ino, current.st_dev) == (identity.st_ino, identity.st_dev):
+        if (current.st_ino, current.st_dev) != (identity.st_ino, identity.st_dev):
+            return
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
+        else:
             os.unlink(path)
     except OSError:
         pass
