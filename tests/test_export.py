@@ -120,6 +120,30 @@ def test_force_removes_narration_left_from_a_longer_export(tmp_path):
     assert mine.read_text() == "keep me"
 
 
+@pytest.mark.parametrize("name", ["narration/002-lie-down-rest-gently-now.wav", "session.vtt"])
+def test_a_folder_where_a_file_goes_is_refused_before_anything_is_replaced(tmp_path, name):
+    """Found only when the files are renamed into place, after some already were, it
+    would leave a mixture of two exports."""
+    export_session(make_mixer(), tmp_path)
+    (tmp_path / name).unlink()
+    (tmp_path / name).mkdir()
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(ExportError) as caught:
+        export_session(make_mixer(0.5), tmp_path, force=True)
+    assert str(caught.value) == f"{tmp_path / name}: exists and is not a file"
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert not list(tmp_path.rglob(".*"))
+
+
+def test_force_leaves_a_folder_named_like_an_old_file_alone(tmp_path):
+    export_session(make_mixer(), tmp_path)
+    for name in ("narration/099-old-line.wav", "session.flac"):
+        (tmp_path / name).mkdir()
+    export_session(make_mixer(0.5), tmp_path, force=True)
+    assert (tmp_path / "narration/099-old-line.wav").is_dir()
+    assert (tmp_path / "session.flac").is_dir()
+
+
 def test_output_that_is_a_file(tmp_path):
     target = tmp_path / "file"
     target.write_text("x")

@@ -236,10 +236,14 @@ def _prepare_folder(out_dir: Path, paths: list[Path], force: bool) -> list[Path]
         raise ExportError(f"{out_dir}: exists and is not a folder") from None
     except OSError as exc:
         raise ExportError(f"cannot create {narration}: {exc.strerror or exc}") from None
+    folders = [p for p in paths if p.is_dir()]
+    if folders:  # found only when renaming, it would leave the export half replaced
+        raise ExportError(f"{folders[0]}: exists and is not a file")
     ours = set(paths)
-    previous = sorted(p for p in narration.iterdir() if _NARRATION_NAME.fullmatch(p.name))
+    previous = sorted(p for p in narration.iterdir()
+                      if _NARRATION_NAME.fullmatch(p.name) and p.is_file())
     previous += [out_dir / f"session{f.suffix}" for f in FORMATS.values()
-                 if (out_dir / f"session{f.suffix}").exists()]
+                 if (out_dir / f"session{f.suffix}").is_file()]
     if not force:
         existing = [p for p in paths if p.exists()] + [p for p in previous if p not in ours]
         if existing:
