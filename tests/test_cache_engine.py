@@ -1,0 +1,167 @@
+"""The clip cache under ``voice-coach`` with the real espeak-ng engine: damage.
+
+Every run is the installed console script in a child process with private XDG folders.
+Whatever happened to the cache, an export must be byte for byte the one a clean cache
+gives, and the cache must afterwards hold only whole entries that verify.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import struct
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from voice_coach.cache import FORMAT_VERSION, SUFFIX, ClipCache
+
+pytestmark = pytest.mark.engine
+
+VOICE_COACH = Path(sys.executable).with_name("voice-coach")
+DATA = Path(__file__).parent / "data"
+SHORT = str(DATA / "short-breath.toml")
+HELD_ONE_CLIP = textwrap.dedent("""\
+    import sys
+    from voice_coach import session
+    session.HELD_CLIPS_BYTES = 0
+    sys.argv[0] = "voice-coach"
+    from voice_coach.entry import main
+    main()
+    """)
+"""``voice-coach`` keeping one line in memory: the others are read back from the cache
+when mixed, as a long session's are."""
+NO_DAC = ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+"""Root without the capabilities that let it read any file: a mode-000 file is unreadable."""
+
+Tree = dict[str, bytes]
+
+
+def tree(folder: Path) -> Tree:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def private_env(root: Path, cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_COACH_")}
+    env.update(XDG_CACHE_HOME=str(cache), XDG_CONFIG_HOME=str(root / "config"),
+               XDG_DATA_HOME=str(root / "data"))
+    return env
+
+
+def clips_of(cache: Path) -> Path:
+    return cache / "voice-coach" / "clips"
+
+
+def run(args: list[str], root: Path, cache: Path, *, prefix: tuple[str, ...] = (),
+        command: tuple[str, ...] = (str(VOICE_COACH),)) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*prefix, *command, *args], env=private_env(root, cache),
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def export(args: list[str], out: Path, root: Path, cache: Path) -> Tree:
+    done = run(["export", *args, "-q", "-o", str(out)], root, cache)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    return tree(out)
+
+
+def sound_entries(clips: Path) -> dict[str, bytes]:
+    """Every entry, each a regular 0600 file that verifies; no temporary, nothing else."""
+    cache = ClipCache(clips)
+    found = {}
+    for path in sorted(clips.iterdir()):
+        info = path.lstat()
+        assert path.suffix == SUFFIX and stat.S_ISREG(info.st_mode), path.name
+        assert stat.S_IMODE(info.st_mode) == 0o600, path.name
+        assert cache.get(path.stem) is not None, path.name
+        found[path.name] = path.read_bytes()
+    return found
+
+
+# --- Damage -------------------------------------------------------------------------------
+
+
+def truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def header_cut(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:20])
+
+
+def zero_length(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def older_version(path: Path) -> None:
+    """Labelled as an earlier layout; its checksum (of key and samples) still matches."""
+    data = path.read_bytes()
+    path.write_bytes(data[:8] + struct.pack("<I", FORMAT_VERSION - 1) + data[12:])
+
+
+def altered_samples(path: Path) -> None:
+    """Header and key intact, one sample's low bit flipped."""
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+    (path / "inside").write_bytes(b"x")
+
+
+def fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def unreadable(path: Path) -> None:
+    path.chmod(0)
+
+
+DAMAGE = [truncated, header_cut, zero_length, older_version, altered_samples, folder, fifo,
+          unreadable]
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Tree, dict[str, bytes]]:
+    """A cache filled by one export of the short routine, that export, and the entries."""
+    root = tmp_path_factory.mktemp("clean")
+    cache = root / "cache"
+    done = run(["export", SHORT, "-q", "-o", str(root / "out")], root, cache,
+               command=(sys.executable, "-c", HELD_ONE_CLIP))
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    return cache, tree(root / "out"), sound_entries(clips_of(cache))
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_every_entry_damaged_is_rendered_again_and_the_export_is_the_same(
+        clean: tuple[Path, Tree, dict[str, bytes]], tmp_path: Path,
+        damage: Callable[[Path], None]) -> None:
+    """Every entry, speech and leveled alike, damaged one way: the export is byte for byte
+    the clean one, and each entry is replaced by the very file a clean cache holds."""
+    clean_cache, clean_export, clean_entries = clean
+    cache = tmp_path / "cache"
+    shutil.copytree(clean_cache, cache)
+    entries = sorted(clips_of(cache).iterdir())
+    assert len(entries) == len(clean_entries) == 8  # 2 lines, as spoken and leveled; 4 chimes
+    for entry in entries:
+        damage(entry)
+    prefix: tuple[str, ...] = ()
+    if damage is unreadable:
+        prefix = NO_DAC if os.geteuid() == 0 else ()
+        denied = subprocess.run([*prefix, "head", "-c", "1", str(entries[0])],
+                                capture_output=True, check=False)
+        assert denied.returncode != 0, "the entry is still readable"
+    done = run(["export", SHORT, "-q", "-o", str(tmp_path / "out")], tmp_path, cache,
+               prefix=prefix, command=(sys.executable, "-c", HELD_ONE_CLIP))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert tree(tmp_path / "out") == clean_export
+    assert sound_entries(clips_of(cache)) == clean_entries
