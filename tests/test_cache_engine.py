@@ -1,4 +1,5 @@
-"""The clip cache under ``voice-coach`` with the real espeak-ng engine: damage.
+"""The clip cache under ``voice-coach`` with the real espeak-ng engine: damage, and many
+runs at once.
 
 Every run is the installed console script in a child process with private XDG folders.
 Whatever happened to the cache, an export must be byte for byte the one a clean cache
@@ -7,6 +8,7 @@ gives, and the cache must afterwards hold only whole entries that verify.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -14,11 +16,13 @@ import struct
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from support.soundserver import AlsaFile
 from voice_coach.cache import FORMAT_VERSION, SUFFIX, ClipCache
 
 pytestmark = pytest.mark.engine
@@ -165,3 +169,82 @@ def test_every_entry_damaged_is_rendered_again_and_the_export_is_the_same(
     assert (done.returncode, done.stderr) == (0, "")
     assert tree(tmp_path / "out") == clean_export
     assert sound_entries(clips_of(cache)) == clean_entries
+
+
+# --- Many runs sharing one cache ----------------------------------------------------------
+
+EXPORTS = [
+    ["box-breathing", "--minutes", "2"],
+    ["box-breathing", "--minutes", "2", "--format", "flac"],
+    ["box-breathing", "--minutes", "3", "--rate", "160", "--format", "mp3"],
+    ["box-breathing", "--minutes", "3", "--volume", "0.5"],
+]
+"""Shared lines and chimes (the first two and the last use the same clips, leveled the
+same), other lengths, another rate, three formats. Not Opus: its Ogg stream serial is
+random, so no two Opus exports are the same bytes."""
+
+
+def open_for_writing(fifo: Path, child: subprocess.Popen[str], deadline: float) -> int:
+    """The write end of ``fifo`` once ``child`` is waiting to read it (it then waits on
+    the read, for as long as the write end stays open)."""
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+        if child.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{child.args} never read its settings (exit {child.poll()})")
+        time.sleep(0.001)
+
+
+def test_four_exports_and_a_play_at_once_share_one_cache(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    """Started at the same moment (each holds at its settings file, a FIFO, until all are
+    there), with a cold cache: all succeed, each export is byte for byte its export from
+    a cache of its own, every entry verifies, and a fifth export from the shared cache is
+    the same again."""
+    cache = tmp_path / "cache"
+    device = AlsaFile.in_folder(tmp_path)
+    commands = [["export", *args, "-q", "-o", str(tmp_path / f"out-{n}")]
+                for n, args in enumerate(EXPORTS)]
+    commands.append(["play", str(DATA / "one-breath.toml"), "-q", "--no-history"])
+    children, fifos = [], []
+    for number, args in enumerate(commands):
+        fifos.append(tmp_path / f"settings-{number}.toml")
+        os.mkfifo(fifos[-1])
+        env = {**private_env(tmp_path, cache), "VOICE_COACH_CONFIG": str(fifos[-1]),
+               **device.env}
+        children.append(subprocess.Popen([str(VOICE_COACH), *args], env=env, text=True,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE))
+    try:
+        deadline = time.monotonic() + 60
+        writers = [open_for_writing(f, c, deadline) for f, c in zip(fifos, children, strict=True)]
+        for writer in writers:
+            os.close(writer)
+        started = time.monotonic()
+        results, ended_s = [], []
+        for child in children:  # the exports first: the play lasts as long as its session
+            results.append(child.communicate(timeout=120))
+            ended_s.append(time.monotonic() - started)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert [(c.returncode, err) for c, (_, err) in zip(children, results, strict=True)] == [
+        (0, "")] * len(commands)
+    assert device.samples().size > 0, "the play played nothing"
+    entries = sound_entries(clips_of(cache))
+    for number, args in enumerate(EXPORTS):
+        alone = export(args, tmp_path / f"alone-{number}", tmp_path, tmp_path / f"cache-{number}")
+        assert tree(tmp_path / f"out-{number}") == alone, args
+    fifth = export(EXPORTS[0], tmp_path / "fifth", tmp_path, cache)
+    assert fifth == tree(tmp_path / "alone-0")
+    assert sound_entries(clips_of(cache)) == entries
+    with capsys.disabled():
+        print(f"\n{len(EXPORTS)} exports and a play at once: the exports done in"
+              f" {ended_s[len(EXPORTS) - 1]:.1f} s, the play in {ended_s[-1]:.1f} s;"
+              f" {len(entries)} cache entries, all whole")
