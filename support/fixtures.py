@@ -1,9 +1,11 @@
-"""pytest fixtures for real sound: ``pytest_plugins = ["support.fixtures"]`` in a test module.
+"""pytest fixtures for real sound and a real full disk: ``pytest_plugins =
+["support.fixtures"]`` in a test module.
 
 - ``alsa_file`` (per test): ALSA's default device writes into a raw file in ``tmp_path``.
 - ``sound_server`` (per session): a private PulseAudio with a null sink, for recording what
   is played in real time. One that cannot start fails the test, with its reason.
 - ``pipewire_server`` (per session): the same, with PipeWire, WirePlumber and pipewire-pulse.
+- ``tiny_disk`` (per test): a real 4 MiB file system (tmpfs) in ``tmp_path``, for a full disk.
 
 PYTEST_DONT_REWRITE: this module asserts nothing, and test modules import ``support``
 before pytest could rewrite it.
@@ -11,7 +13,9 @@ before pytest could rewrite it.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +28,22 @@ from support.soundserver import AlsaFile, PipeWireServer, SoundServer, SoundServ
 @pytest.fixture
 def alsa_file(tmp_path: Path) -> AlsaFile:
     return AlsaFile.in_folder(tmp_path)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MiB file system: writes past it fail with ENOSPC. Mounting it needs root and
+    a place that allows mounts; elsewhere the tests that use it skip, saying why."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a 4 MiB tmpfs (a real full disk)")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a 4 MiB tmpfs here: {mounted.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from support.soundserver import AlsaFile
 from voice_coach.cache import FORMAT_VERSION, SUFFIX, ClipCache
 
 pytestmark = pytest.mark.engine
+pytest_plugins = ["support.fixtures"]
 
 VOICE_COACH = Path(sys.executable).with_name("voice-coach")
 DATA = Path(__file__).parent / "data"
@@ -253,22 +254,6 @@ def test_four_exports_and_a_play_at_once_share_one_cache(tmp_path: Path,
 # --- A full disk --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 4 MiB file system: writes past it fail with ENOSPC. Mounting it needs root and
-    a place that allows mounts; elsewhere the tests that use it skip, saying why."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a 4 MiB tmpfs (a real full disk)")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a 4 MiB tmpfs here: {mounted.stderr.strip()}")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=True)
-
-
 def free_bytes(folder: Path) -> int:
     stats = os.statvfs(folder)
     return stats.f_bavail * stats.f_frsize
@@ -287,33 +272,33 @@ about 29 kB), so storing one fails part way."""
 
 
 def test_a_full_disk_under_the_cache_and_the_export_is_one_line(
-        small_disk: Path, tmp_path: Path) -> None:
+        tiny_disk: Path, tmp_path: Path) -> None:
     """The cache and an earlier export on one disk, full: the export at another rate stops
     with one line and exit 1; the earlier export, the cache's entries and the free space
     are as they were (no partial entry, no temporary)."""
-    cache, out = small_disk / "cache", small_disk / "out"
+    cache, out = tiny_disk / "cache", tiny_disk / "out"
     export([SHORT, "--rate", "200"], out, tmp_path, cache)
     previous, entries = tree(out), sound_entries(clips_of(cache))
     assert min(len(data) for data in entries.values()) > LEFT_FREE
-    free = fill(small_disk, LEFT_FREE)
+    free = fill(tiny_disk, LEFT_FREE)
     done = run(["export", SHORT, "-q", "--force", "-o", str(out)], tmp_path, cache)
     assert (done.returncode, done.stderr, done.stdout) == (
         1, f"Error: disk full: no room in {out} for the export; nothing was replaced\n", "")
     assert tree(out) == previous
     assert sound_entries(clips_of(cache)) == entries
-    assert free_bytes(small_disk) == free
+    assert free_bytes(tiny_disk) == free
 
 
 def test_a_full_disk_under_the_cache_alone_still_gives_the_same_export(
-        small_disk: Path, tmp_path: Path) -> None:
+        tiny_disk: Path, tmp_path: Path) -> None:
     """The cache switches itself off (and says nothing); the export elsewhere is the one a
     working cache gives, and the cache's disk holds no partial entry or temporary."""
     alone = export([SHORT], tmp_path / "alone", tmp_path, tmp_path / "own-cache")
     own = sound_entries(clips_of(tmp_path / "own-cache"))
     assert min(len(data) for data in own.values()) > LEFT_FREE
-    cache = small_disk / "cache"
+    cache = tiny_disk / "cache"
     clips_of(cache).mkdir(parents=True)
-    free = fill(small_disk, LEFT_FREE)
+    free = fill(tiny_disk, LEFT_FREE)
     assert export([SHORT], tmp_path / "out", tmp_path, cache) == alone
     assert sound_entries(clips_of(cache)) == {}
-    assert free_bytes(small_disk) == free
+    assert free_bytes(tiny_disk) == free

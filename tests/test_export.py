@@ -15,6 +15,8 @@ from voice_coach.mix import Clips, Mixer
 from voice_coach.plan import PlanSettings, plan
 from voice_coach.routine import CUE_ROLES, parse_routine
 
+pytest_plugins = ["support.fixtures"]
+
 ROUTINE = parse_routine(
     'id = "t"\ntitle = "T"\ncaution = "careful now"\n'
     '[[steps]]\nsay = "Lie down & rest <gently> --> now"\nhold_s = 2\n'
@@ -171,22 +173,6 @@ def test_unwritable_folder(tmp_path):
         with pytest.raises(ExportError) as caught:
             export_session(make_mixer(), folder)
         assert str(caught.value) == f"cannot create {folder / 'narration'}: Permission denied"
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 4 MiB file system: writes past it fail with ENOSPC. Mounting it needs root and
-    a place that allows mounts; elsewhere the tests that use it skip, saying why."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a 4 MiB tmpfs (a real full disk)")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a 4 MiB tmpfs here: {mounted.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_disk_full_leaves_nothing_half_written(tiny_disk):
