@@ -20,9 +20,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from support.soundserver import AlsaFile
+from support.audio import read_wav
+from support.paced import PacedFile
 from voice_coach.cache import FORMAT_VERSION, SUFFIX, ClipCache
 
 pytestmark = pytest.mark.engine
@@ -207,7 +209,7 @@ def test_four_exports_and_a_play_at_once_share_one_cache(tmp_path: Path,
     a cache of its own, every entry verifies, and a fifth export from the shared cache is
     the same again."""
     cache = tmp_path / "cache"
-    device = AlsaFile.in_folder(tmp_path)
+    device = PacedFile.in_folder(tmp_path)  # takes the play in real time, as a card does
     commands = [["export", *args, "-q", "-o", str(tmp_path / f"out-{n}")]
                 for n, args in enumerate(EXPORTS)]
     commands.append(["play", str(DATA / "one-breath.toml"), "-q", "--no-history"])
@@ -237,7 +239,7 @@ def test_four_exports_and_a_play_at_once_share_one_cache(tmp_path: Path,
                 child.wait()
     assert [(c.returncode, err) for c, (_, err) in zip(children, results, strict=True)] == [
         (0, "")] * len(commands)
-    assert device.samples().size > 0, "the play played nothing"
+    played = device.played()
     entries = sound_entries(clips_of(cache))
     for number, args in enumerate(EXPORTS):
         alone = export(args, tmp_path / f"alone-{number}", tmp_path, tmp_path / f"cache-{number}")
@@ -245,6 +247,10 @@ def test_four_exports_and_a_play_at_once_share_one_cache(tmp_path: Path,
     fifth = export(EXPORTS[0], tmp_path / "fifth", tmp_path, cache)
     assert fifth == tree(tmp_path / "alone-0")
     assert sound_entries(clips_of(cache)) == entries
+    export([str(DATA / "one-breath.toml")], tmp_path / "one-breath", tmp_path, cache)
+    expected = read_wav(tmp_path / "one-breath" / "session.wav")
+    assert np.array_equal(played[:len(expected)], expected)  # the play, whole, beside them
+    assert not played[len(expected):].any()
     with capsys.disabled():
         print(f"\n{len(EXPORTS)} exports and a play at once: the exports done in"
               f" {ended_s[len(EXPORTS) - 1]:.1f} s, the play in {ended_s[-1]:.1f} s;"
