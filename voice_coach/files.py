@@ -9,6 +9,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from voice_coach.errors import VoiceCoachError
 
@@ -27,22 +28,55 @@ def read_user_file(path: Path, error: ErrorType, *, kind: str,
                    limit: SizeLimit | None = None) -> bytes:
     """The bytes of ``path``, or ``error`` naming the path and what went wrong.
 
-    ``kind`` says what the file should have been ("a routine file"). A missing file raises
+    ``kind`` says what the file should have been ("a routine file"). Only a regular file
+    is read: a directory, a named pipe, a device or a socket is refused before a byte is
+    read (opened non-blocking, so a pipe without a writer cannot hang), and no more than
+    ``limit`` is ever read, even from a file that grows meanwhile. A missing file raises
     ``FileNotFoundError`` unchanged, for callers to whom that is no error.
     """
     name = str(path)
     try:
-        if path.is_dir():
-            raise error(f"{name}: is a directory, not {kind}")
-        if limit is not None and (size := path.stat().st_size) > limit.max_bytes:
-            raise error(f"{name}: file is {size:,} bytes; {limit.rule}")
-        return path.read_bytes()
+        other = not_a_file(os.stat(path).st_mode)  # a device is not even opened
+        if other is None:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            with os.fdopen(descriptor, "rb") as file:
+                info = os.fstat(file.fileno())
+                other = not_a_file(info.st_mode)  # replaced between stat and open
+                if other is None:
+                    return _read_at_most(file, info.st_size, name, error, limit)
+        raise error(f"{name}: is {other}, not {kind}")
     except FileNotFoundError:
         raise
     except PermissionError:
         raise error(f"{name}: permission denied") from None
     except OSError as exc:
         raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+
+
+def not_a_file(mode: int) -> str | None:
+    """What a path of ``st_mode`` ``mode`` is when it is not a regular file ("a
+    directory", "a named pipe"), or None when it is one."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def _read_at_most(file: BinaryIO, size: int, name: str, error: ErrorType,
+                  limit: SizeLimit | None) -> bytes:
+    if limit is None:
+        return file.read()
+    if size > limit.max_bytes:
+        raise error(f"{name}: file is {size:,} bytes; {limit.rule}")
+    data = file.read(limit.max_bytes + 1)
+    if len(data) > limit.max_bytes:
+        raise error(f"{name}: file is more than {limit.max_bytes:,} bytes; {limit.rule}")
+    return data
 
 
 def decode_utf8(raw: bytes, path: Path, error: ErrorType, *, expected: str) -> str:
