@@ -166,6 +166,34 @@ def test_a_directory_is_not_a_settings_file(tmp_path: Path) -> None:
     assert load_error(tmp_path) == f"{tmp_path}: is a directory, not a settings file"
 
 
+def test_a_named_pipe_or_a_device_is_not_a_settings_file(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe.toml"
+    os.mkfifo(pipe)
+    assert load_error(pipe) == f"{pipe}: is a named pipe, not a settings file"
+    zero = tmp_path / "zero.toml"
+    zero.symlink_to("/dev/zero")
+    assert load_error(zero) == f"{zero}: is a device, not a settings file"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("rate = " + "9" * 5000 + "\n", "invalid TOML: a number has more than 4,300 digits"),
+    ("rate = 0x" + "f" * 5000 + "\n", "invalid TOML: a number has more than 4,300 digits"),
+    ("rate = " + "[" * 5000 + "]" * 5000 + "\n",
+     "invalid TOML: nested more than 100 levels deep"),
+    ("rate = " + "{a = " * 101 + "1" + "}" * 101 + "\n",
+     "invalid TOML: nested more than 100 levels deep"),
+    ("#" * 1_000_001, "file is 1,000,001 bytes; a settings file may be at most 1,000,000 bytes"),
+])
+def test_the_limits_of_every_toml_file(tmp_path: Path, text: str, message: str) -> None:
+    """The same limits as a routine's (``tomlfile``), and never a file rewritten past them."""
+    path = write(tmp_path, text)
+    assert load_error(path) == f"{path}: {message}"
+    with pytest.raises(ConfigError) as caught:
+        set_value(path, "rate", "130")
+    assert str(caught.value) == f"{path}: {message}"
+    assert path.read_text(encoding="utf-8") == text
+
+
 # --- Command-line values ------------------------------------------------------------
 
 

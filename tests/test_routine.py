@@ -172,6 +172,12 @@ MALFORMED = [
      "bad.toml:3: invalid TOML: Cannot overwrite a value"),
     (HEAD + '[[steps]\nsay = "x"\n',
      "bad.toml:3: invalid TOML: Expected ']]' at the end of an array declaration"),
+    (HEAD + '[[steps]]\nsay = ',                       # "at end of document": the last line
+     "bad.toml:4: invalid TOML: Invalid value"),
+    (HEAD + 'minutes = 0x' + 'f' * 5000 + '\n',
+     "bad.toml: invalid TOML: a number has more than 4,300 digits"),
+    (HEAD + 'x = ' + '[' * 101 + ']' * 101 + '\n',
+     "bad.toml: invalid TOML: nested more than 100 levels deep"),
     (HEAD + '[[steps]]\nsay = "spot {n}"\n',
      "bad.toml: steps[1].say: placeholder {n} is only allowed inside a repeat;"
      " write {{ and }} for braces"),

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,9 @@ from typing import Final, Literal, TypeAlias
 
 import platformdirs
 
+from voice_coach import tomlfile
 from voice_coach.errors import VoiceCoachError, show_value
-from voice_coach.files import decode_utf8, read_user_file, write_atomically
+from voice_coach.files import write_atomically
 from voice_coach.language import LANGUAGES, UnknownLanguageError, check_language
 from voice_coach.routine import MAX_MINUTES, MIN_MINUTES, parse_pace
 
@@ -49,7 +49,6 @@ HEADER: Final = (
 _TRUE: Final = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE: Final = frozenset({"0", "false", "f", "no", "n", "off"})
 _WHOLE: Final = re.compile(r"[+-]?\d+")
-_TOML_WHERE: Final = re.compile(r"\s*\(at (?:line (\d+), column \d+|end of document)\)")
 
 
 class ConfigError(VoiceCoachError):
@@ -179,11 +178,11 @@ def read_config(path: Path) -> ConfigFile:
     A file that cannot be read, is not UTF-8 or is not TOML at all raises ConfigError.
     """
     try:
-        raw = read_user_file(path, ConfigError, kind="a settings file")
+        text = tomlfile.read_text(path, ConfigError, kind="a settings file",
+                                  expected="the settings file is UTF-8 TOML")
     except FileNotFoundError:
         return ConfigFile({})
-    text = decode_utf8(raw, path, ConfigError, expected="the settings file is UTF-8 TOML")
-    document = _parse_toml(text, source=str(path))
+    document = tomlfile.parse(text, str(path), ConfigError)
     values, problems = _validate(document, source=str(path))
     return ConfigFile(values, problems, document)
 
@@ -202,7 +201,7 @@ def load_config(path: Path) -> dict[str, object]:
 
 def parse_config(text: str, *, source: str) -> dict[str, object]:
     """Validate TOML text as settings; ``source`` names it in every error."""
-    values, problems = _validate(_parse_toml(text, source=source), source=source)
+    values, problems = _validate(tomlfile.parse(text, source, ConfigError), source=source)
     if problems:
         raise ConfigError(problems[0])
     return values
@@ -300,20 +299,6 @@ def known_keys() -> str:
 
 class _Invalid(Exception):
     """A value that does not fit its setting; the message is "expected ..., got ..."."""
-
-
-def _parse_toml(text: str, *, source: str) -> dict[str, object]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        found = _TOML_WHERE.search(message)
-        if found and found.group(1):
-            line = int(found.group(1))
-        else:  # "at end of document": the last line
-            line = max(1, len(text.rstrip("\n").split("\n")))
-        reason = _TOML_WHERE.sub("", message).strip()
-        raise ConfigError(f"{source}:{line}: invalid TOML: {reason}") from None
 
 
 def _validate(document: Mapping[str, object],

@@ -24,8 +24,7 @@ class SizeLimit:
     rule: str
 
 
-def read_user_file(path: Path, error: ErrorType, *, kind: str,
-                   limit: SizeLimit | None = None) -> bytes:
+def read_user_file(path: Path, error: ErrorType, *, kind: str, limit: SizeLimit) -> bytes:
     """The bytes of ``path``, or ``error`` naming the path and what went wrong.
 
     ``kind`` says what the file should have been ("a routine file"). Only a regular file
@@ -68,9 +67,7 @@ def not_a_file(mode: int) -> str | None:
 
 
 def _read_at_most(file: BinaryIO, size: int, name: str, error: ErrorType,
-                  limit: SizeLimit | None) -> bytes:
-    if limit is None:
-        return file.read()
+                  limit: SizeLimit) -> bytes:
     if size > limit.max_bytes:
         raise error(f"{name}: file is {size:,} bytes; {limit.rule}")
     data = file.read(limit.max_bytes + 1)

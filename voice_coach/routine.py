@@ -16,7 +16,6 @@ import math
 import os
 import re
 import string
-import tomllib
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,8 +24,8 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
 
 from voice_coach import language as lang_words
+from voice_coach import tomlfile
 from voice_coach.errors import VoiceCoachError, show_value
-from voice_coach.files import SizeLimit, decode_utf8, read_user_file
 from voice_coach.language import ENGLISH, LANGUAGES, NAMES, ORDINAL_FORMS
 
 CueRole: TypeAlias = Literal["start", "inhale", "exhale", "hold", "spot", "end"]
@@ -40,7 +39,6 @@ PACE_PLACEHOLDERS: Final[tuple[str, ...]] = ("pace", "inhale_s", "hold_in_s", "e
 PLACEHOLDERS: Final[frozenset[str]] = frozenset(REPEAT_PLACEHOLDERS + PACE_PLACEHOLDERS)
 _KNOWN: Final = ", ".join(f"{{{name}}}" for name in REPEAT_PLACEHOLDERS + PACE_PLACEHOLDERS)
 
-MAX_FILE_BYTES: Final = 1_000_000
 MAX_STEPS: Final = 2_000
 MAX_TEXT_CHARS: Final = 2_000
 MAX_BREATHS: Final = 100
@@ -250,12 +248,11 @@ def _is_translation(name: str) -> bool:
 
 
 def _read_routine_text(path: Path) -> str:
-    limit = SizeLimit(MAX_FILE_BYTES, f"a routine file may be at most {MAX_FILE_BYTES:,} bytes")
     try:
-        raw = read_user_file(path, RoutineError, kind="a routine file", limit=limit)
+        return tomlfile.read_text(path, RoutineError, kind="a routine file",
+                                  expected="a routine is a UTF-8 TOML file")
     except FileNotFoundError:
         raise RoutineError(f"{path}: no such file") from None
-    return decode_utf8(raw, path, RoutineError, expected="a routine is a UTF-8 TOML file")
 
 
 def pick_language(routine: Routine, lang: str | None, preferred: str | None) -> str:
@@ -410,9 +407,6 @@ def ramp_problem(start: Pace, end: Pace) -> str | None:
 # --- Parsing --------------------------------------------------------------------------
 
 
-_TOML_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
 def parse_routine(text: str, *, source: str, default_id: str | None = None,
                   base_dir: Path | None = None, translations: tuple[str, ...] = ()) -> Routine:
     """Validate TOML text as a routine. ``source`` names it in every error;
@@ -441,19 +435,7 @@ def translate(base: Routine, base_text: str, translation_text: str, *, lang: str
 
 
 def _parse_toml(text: str, source: str) -> dict[str, Any]:
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        found = _TOML_LINE.search(message)
-        reason = _TOML_LINE.sub("", message).strip()
-        where = f"{source}:{found.group(1)}" if found else source
-        raise RoutineError(f"{where}: invalid TOML: {reason}") from None
-    except ValueError:  # an integer literal past Python's 4,300-digit limit
-        raise RoutineError(f"{source}: invalid TOML: a number has too many digits") from None
-    except RecursionError:
-        raise RoutineError(f"{source}: invalid TOML: nested too deeply") from None
-    return document
+    return tomlfile.parse(text, source, RoutineError)
 
 
 class _Merger:

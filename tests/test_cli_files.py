@@ -1,0 +1,86 @@
+"""Files that are wrong in every way a person (or a broken machine) can make them, through
+the command line: one exact line on stderr and the exit code, never a traceback or a hang.
+
+CliRunner with ``catch_exceptions=False``, so anything but a Click exception fails the test.
+Exit codes: 2 for a file the person gave or wrote (settings, routines), 1 for one the
+program keeps or the machine answers with (the history, the sound tools).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from voice_coach.cli import cli
+from voice_coach.config import config_path
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+# --- The settings file ------------------------------------------------------------------
+
+
+def digits_5000(path: Path) -> None:
+    write_bytes(path, b"rate = " + b"9" * 5000 + b"\n")
+
+
+def arrays_5000_deep(path: Path) -> None:
+    write_bytes(path, b"rate = " + b"[" * 5000 + b"]" * 5000 + b"\n")
+
+
+def a_folder(path: Path) -> None:
+    path.mkdir(parents=True)
+
+
+def a_named_pipe(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+
+
+def latin_1(path: Path) -> None:
+    write_bytes(path, b'voice = "fran\xe7ais"\n')
+
+
+SETTINGS_FILES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "a 5,000-digit number": (digits_5000, "invalid TOML: a number has more than 4,300 digits"),
+    "arrays 5,000 deep": (arrays_5000_deep, "invalid TOML: nested more than 100 levels deep"),
+    "a directory": (a_folder, "is a directory, not a settings file"),
+    "a named pipe": (a_named_pipe, "is a named pipe, not a settings file"),
+    "invalid UTF-8": (latin_1, "not UTF-8 text (byte 13); the settings file is UTF-8 TOML"),
+}
+
+
+@pytest.mark.parametrize("case", SETTINGS_FILES.values(), ids=SETTINGS_FILES.keys())
+def test_a_bad_settings_file_stops_a_session_with_one_line(
+        case: tuple[Callable[[Path], None], str]) -> None:
+    make, message = case
+    path = config_path()
+    make(path)
+    for command in (["plan"], ["play"], ["export", "-o", "out"], ["config", "set", "rate", "130"]):
+        result = invoke(*command)
+        assert (result.exit_code, result.stderr, result.stdout) == (
+            2, f"Error: {path}: {message}\n", ""), command
+
+
+@pytest.mark.parametrize("case", SETTINGS_FILES.values(), ids=SETTINGS_FILES.keys())
+def test_config_shows_a_bad_settings_file_and_the_defaults(
+        case: tuple[Callable[[Path], None], str]) -> None:
+    make, message = case
+    path = config_path()
+    make(path)
+    result = invoke("config")
+    assert result.exit_code == 0
+    assert result.stderr == (f"problem: {path}: {message}"
+                             " (the file is ignored here; fix it in an editor)\n")
+    assert "rate          140                default" in result.stdout.splitlines()
