@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import time
 import wave
 from pathlib import Path
 
@@ -247,6 +249,33 @@ def test_over_long_cue(tmp_path: Path) -> None:
     with pytest.raises(CueError) as caught:
         load_cue(path)
     assert str(caught.value) == f"{path}: cue lasts 11.00 s; a cue may last at most 10 s"
+
+
+def test_a_long_cue_at_a_low_rate_is_refused_before_it_is_resampled(tmp_path: Path) -> None:
+    """Resampling an hour at 1 kHz took minutes; the header tells the length at once."""
+    path = write_wav(tmp_path / "hour.wav", bytes(3600 * 1000), 1, 1, 1000)
+    started = time.monotonic()
+    with pytest.raises(CueError) as caught:
+        load_cue(path)
+    assert str(caught.value) == f"{path}: cue lasts 3600.00 s; a cue may last at most 10 s"
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(("frames", "rate"), [(10 * 1000, 1000), (10 * 44100, 44100),
+                                              (441_001, 44100)])
+def test_the_length_before_decoding_is_the_length_decoded(
+        tmp_path: Path, frames: int, rate: int) -> None:
+    """10.00002 s at 44.1 kHz is 220,500 samples at 22,050 Hz: allowed, as it always was."""
+    path = write_wav(tmp_path / "edge.wav", bytes(2 * frames), 1, 2, rate)
+    assert len(load_cue(path)) == round(frames * SAMPLE_RATE / rate) == 10 * SAMPLE_RATE
+
+
+def test_a_named_pipe_is_refused_at_once(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe.wav"
+    os.mkfifo(pipe)
+    with pytest.raises(CueError) as caught:
+        load_cue(pipe)
+    assert str(caught.value) == f"{pipe}: is a named pipe, not a sound file"
 
 
 def test_ten_seconds_is_allowed(tmp_path: Path) -> None:

@@ -20,7 +20,13 @@ import numpy as np
 
 from voice_coach.errors import VoiceCoachError
 from voice_coach.files import SizeLimit, read_user_file
-from voice_coach.pcm import SAMPLE_RATE, AudioFormatError, Samples, decode_audio
+from voice_coach.pcm import (
+    SAMPLE_RATE,
+    AudioFormatError,
+    Samples,
+    decode_audio,
+    decoded_length,
+)
 from voice_coach.routine import BUILTIN_CUES, CUE_ROLES, CueRole, CueSource, Routine
 
 MAX_CUE_S: Final = 10.0
@@ -106,10 +112,10 @@ def _decode_file(path: Path) -> Samples:
     except FileNotFoundError:
         raise CueError(f"{name}: no such file") from None
     try:
-        samples = decode_audio(data, name)
+        seconds = decoded_length(data, name) / SAMPLE_RATE
+        if seconds > MAX_CUE_S:  # before decoding: an hour at 1 kHz takes minutes to resample
+            raise CueError(f"{name}: cue lasts {seconds:.2f} s; a cue may last at most"
+                           f" {MAX_CUE_S:g} s")
+        return decode_audio(data, name)
     except AudioFormatError as exc:
         raise CueError(str(exc)) from None
-    seconds = len(samples) / SAMPLE_RATE
-    if seconds > MAX_CUE_S:
-        raise CueError(f"{name}: cue lasts {seconds:.2f} s; a cue may last at most {MAX_CUE_S:g} s")
-    return samples

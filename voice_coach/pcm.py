@@ -105,6 +105,16 @@ def decode_audio(data: bytes, source: str) -> Samples:
     return to_int16(resample(mono, layout.sample_rate, SAMPLE_RATE))
 
 
+def decoded_length(data: bytes, source: str) -> int:
+    """How many samples ``decode_audio(data, source)`` returns, read from the header alone:
+    a file too long to use is refused before it costs the time to resample. Raises
+    ``AudioFormatError`` as ``decode_audio`` does for a header it cannot read."""
+    layout = _parse(data, source)
+    if layout.sample_rate == SAMPLE_RATE:
+        return layout.frames
+    return round(layout.frames * SAMPLE_RATE / layout.sample_rate)
+
+
 def wav_header(frames: int, sample_rate: int = SAMPLE_RATE) -> bytes:
     """The canonical 44-byte header of a mono 16-bit PCM WAV holding ``frames`` samples."""
     data_bytes = 2 * frames
