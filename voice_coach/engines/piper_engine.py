@@ -30,17 +30,20 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from voice_coach.engines.helper import HelperDied, HelperNotReady, HelperProcess
+from voice_coach.errors import show_value
+from voice_coach.files import SizeLimit, not_a_file, read_user_file
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.speech import SpeechError, SpeechSettings, VoiceInfo, speakable_text
 
@@ -76,6 +79,11 @@ LOAD_TIMEOUT_S: Final = 60.0
 """For the helper to import onnxruntime and load the model (about 1 s here)."""
 LINE_TIMEOUT_S: Final = 120.0
 """For each answer: a line takes a second or two; a helper silent this long is stuck."""
+MAX_CONFIG_BYTES: Final = 10_000_000
+"""A voice's .onnx.json is a few kB; a many-speaker one some 100 kB."""
+MAX_NOISE: Final = 10.0
+"""Piper's noise scales are below 1; far past it, a voice is noise."""
+_CODE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,40}")
 
 
 class PiperMissingError(SpeechError):
@@ -121,35 +129,31 @@ class VoiceFile:
 def read_voice_file(model: Path) -> VoiceFile:
     """The voice whose model is ``model``, checked without loading the model.
 
-    Raises VoiceFileError naming the file: no such model, an empty one, no
-    ``.onnx.json`` beside it, a config that is not a Piper voice's, or a sample rate other
+    Raises VoiceFileError naming the file: no such model, an empty one or not a file, no
+    ``.onnx.json`` beside it, a config that is not a Piper voice's (read within the
+    limits of ``MAX_CONFIG_BYTES``, its nesting and its numbers), or a sample rate other
     than the session's.
     """
     config = model.with_name(model.name + ".json")
     try:
-        size = model.stat().st_size
+        found = model.stat()
     except FileNotFoundError:
         raise VoiceFileError(f"{model}: no such voice file") from None
     except OSError as exc:
         raise VoiceFileError(f"{model}: cannot read the voice ({exc.strerror or exc})") from None
-    if size == 0:
+    other = not_a_file(found.st_mode)
+    if other is not None:
+        raise VoiceFileError(f"{model}: is {other}, not a voice model")
+    if found.st_size == 0:
         raise VoiceFileError(f"{model}: the voice model is empty")
-    try:
-        document = json.loads(config.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise VoiceFileError(f"{model}: no {config.name} beside it; a Piper voice is an .onnx"
-                             " file and its .onnx.json") from None
-    except OSError as exc:
-        raise VoiceFileError(f"{config}: cannot read ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VoiceFileError(f"{config}: not a Piper voice config ({exc})") from None
+    document = _read_config(model, config)
     try:
         sample_rate = document["audio"]["sample_rate"]
-        quality = str(document["audio"].get("quality", "unknown"))
+        quality = document["audio"].get("quality", "unknown")
         language = document.get("language", {}).get("code") or document["espeak"]["voice"]
         inference = document.get("inference", {})
-        noise_scale = float(inference.get("noise_scale", 0.667))
-        noise_w_scale = float(inference.get("noise_w", 0.8))
+        noise_scale = _noise(inference.get("noise_scale", 0.667), config, "noise_scale")
+        noise_w_scale = _noise(inference.get("noise_w", 0.8), config, "noise_w")
         if not (document["phoneme_id_map"] and document["num_symbols"]):
             raise KeyError("phoneme_id_map")
     except KeyError as exc:
@@ -157,11 +161,46 @@ def read_voice_file(model: Path) -> VoiceFile:
     except (TypeError, AttributeError, ValueError):
         raise VoiceFileError(f"{config}: not a Piper voice config (unexpected layout)"
                              ) from None
+    for key, value in (("language", language), ("quality", quality)):
+        if not isinstance(value, str) or not _CODE.fullmatch(value):
+            raise VoiceFileError(f"{config}: not a Piper voice config ({key}: expected a"
+                                 f" code such as en_US or medium, got {show_value(value)})")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float):
+        raise VoiceFileError(f"{config}: not a Piper voice config (audio.sample_rate:"
+                             f" expected a number, got {show_value(sample_rate)})")
     if sample_rate != SAMPLE_RATE:
         raise VoiceFileError(f"{model}: the voice speaks at {sample_rate} Hz, sessions are"
                              f" {SAMPLE_RATE} Hz; choose a medium or high quality voice")
-    return VoiceFile(model.name.removesuffix(".onnx"), model, config, str(language), quality,
+    return VoiceFile(model.name.removesuffix(".onnx"), model, config, language, quality,
                      int(sample_rate), noise_scale, noise_w_scale)
+
+
+def _read_config(model: Path, config: Path) -> Any:
+    """The JSON document of a voice's ``.onnx.json``, or VoiceFileError naming it."""
+    limit = SizeLimit(MAX_CONFIG_BYTES, f"a voice config may be at most {MAX_CONFIG_BYTES:,}"
+                                        " bytes")
+    try:
+        return json.loads(read_user_file(config, VoiceFileError, kind="a voice config",
+                                         limit=limit).decode("utf-8"))
+    except FileNotFoundError:
+        raise VoiceFileError(f"{model}: no {config.name} beside it; a Piper voice is an .onnx"
+                             " file and its .onnx.json") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VoiceFileError(f"{config}: not a Piper voice config ({exc})") from None
+    except ValueError:  # an integer past Python's 4,300-digit limit
+        raise VoiceFileError(f"{config}: not a Piper voice config (a number has more than"
+                             " 4,300 digits)") from None
+    except RecursionError:
+        raise VoiceFileError(f"{config}: not a Piper voice config (nested too deeply)") from None
+
+
+def _noise(value: object, config: Path, key: str) -> float:
+    """A noise scale of the config: a number from 0 to ``MAX_NOISE``."""
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not 0 <= value <= MAX_NOISE):
+        raise VoiceFileError(f"{config}: not a Piper voice config (inference.{key}: expected"
+                             f" a number from 0 to {MAX_NOISE:g}, got {show_value(value)})")
+    return float(value)
 
 
 def voices_folder() -> Path:
