@@ -23,10 +23,12 @@ import contextlib
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, TypeAlias
@@ -39,6 +41,8 @@ Runner: TypeAlias = Callable[[Sequence[str]], "str | None"]
 
 ANSWER_TIMEOUT_S: Final = 1.5
 """How long a sound server may take to answer before it counts as stopped."""
+MAX_ANSWER_BYTES: Final = 16 * 1024 * 1024
+"""pw-dump on a busy desktop prints about 1 MB: a longer answer is a tool gone wrong."""
 ALSA_SYSTEM_CONFIG: Final = "/usr/share/alsa/alsa.conf"
 ALSA_DEFAULT: Final = "default"
 _NOT_OUTPUTS: Final = frozenset({
@@ -52,6 +56,12 @@ class DeviceError(VoiceCoachError):
     """The sound output asked for does not exist here."""
 
     exit_code = 2
+
+
+class ToolAnswerError(DeviceError):
+    """A sound tool answered with something other than what it prints: the machine's fault."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -121,31 +131,87 @@ def parse_pactl_info(text: str) -> tuple[Stack, str, str | None]:
 
 
 def parse_pactl_sinks(text: str, default: str | None) -> tuple[Output, ...]:
-    """``pactl --format=json list sinks``: every sink, by name, with its description."""
-    return tuple(Output(sink["name"], sink.get("description") or sink["name"],
-                        sink["name"] == default) for sink in json.loads(text))
+    """``pactl --format=json list sinks``: every sink, by name, with its description.
+
+    Raises ToolAnswerError for anything else (see ``_answer``).
+    """
+    with _answer("pactl --format=json list sinks"):
+        sinks = json.loads(text)
+        return tuple(_output(sink["name"], sink.get("description"), sink["name"] == default)
+                     for sink in _listed(sinks))
 
 
 def parse_pw_dump(text: str) -> tuple[str, tuple[Output, ...]]:
-    """``pw-dump``: PipeWire's version, its audio sinks, the one ``default`` metadata names."""
-    objects = json.loads(text)
+    """``pw-dump``: PipeWire's version, its audio sinks, the one ``default`` metadata names.
+
+    Raises ToolAnswerError for anything else (see ``_answer``).
+    """
+    with _answer("pw-dump"):
+        objects = _listed(json.loads(text))
+        return _pw_version(objects), _pw_sinks(objects, _pw_default(objects))
+
+
+def _pw_version(objects: list[Mapping[str, object]]) -> str:
+    return next((str(_table(item.get("info")).get("version", "")) for item in objects
+                 if item.get("type") == "PipeWire:Interface:Core"), "")
+
+
+def _pw_default(objects: list[Mapping[str, object]]) -> str | None:
     default = None
-    version = next((str((item.get("info") or {}).get("version", "")) for item in objects
-                    if item.get("type") == "PipeWire:Interface:Core"), "")
     for item in objects:
         if (item.get("type") == "PipeWire:Interface:Metadata"
-                and (item.get("props") or {}).get("metadata.name") == "default"):
-            for entry in item.get("metadata") or []:
+                and _table(item.get("props")).get("metadata.name") == "default"):
+            for entry in _listed(item.get("metadata") or []):
                 if entry.get("key") == "default.audio.sink":
                     value = entry.get("value")
-                    default = value.get("name") if isinstance(value, dict) else None
+                    default = _table(value).get("name") if isinstance(value, dict) else None
+    return default if isinstance(default, str) else None
+
+
+def _pw_sinks(objects: list[Mapping[str, object]], default: str | None) -> tuple[Output, ...]:
     outputs = []
     for item in objects:
-        props = (item.get("info") or {}).get("props") or {}
+        props = _table(_table(item.get("info")).get("props"))
         if props.get("media.class") == "Audio/Sink" and props.get("node.name"):
             name = props["node.name"]
-            outputs.append(Output(name, props.get("node.description") or name, name == default))
-    return version, tuple(outputs)
+            outputs.append(_output(name, props.get("node.description"), name == default))
+    return tuple(outputs)
+
+
+@contextlib.contextmanager
+def _answer(command: str) -> Iterator[None]:
+    """Parsing ``command``'s answer: JSON that is not there, not of the shape the tool
+    prints, nested past the parser or with numbers past Python's limit becomes one
+    ToolAnswerError naming the command."""
+    try:
+        yield
+    except json.JSONDecodeError as exc:
+        raise ToolAnswerError(f"{command} gave an answer that is not JSON ({exc})") from None
+    except (KeyError, TypeError, AttributeError, ValueError, RecursionError):
+        raise ToolAnswerError(f"{command} gave an answer voice-coach cannot read"
+                              " (not the JSON it prints)") from None
+
+
+def _listed(value: object) -> list[Mapping[str, object]]:
+    """A JSON array of objects, as the tools print their lists."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise TypeError("expected a list of objects")
+    return value
+
+
+def _table(value: object) -> Mapping[str, object]:
+    """A JSON object, or an empty one for a missing (null, empty) one."""
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError("expected an object")
+    return value
+
+
+def _output(name: object, description: object, default: bool) -> Output:
+    if not isinstance(name, str) or not isinstance(description, str | None):
+        raise TypeError("expected a name and a description")
+    return Output(name, description or name, default)
 
 
 def parse_aplay_list(text: str) -> tuple[Output, ...]:
@@ -205,18 +271,46 @@ def run_tool(command: Sequence[str]) -> str | None:
     """Run a listing tool with C messages; its stdout, or None if it cannot answer.
 
     The tool runs in a session of its own: a Ctrl-C at the terminal is for voice-coach,
-    and a tool it killed would read as a sound server that stopped.
+    and a tool it killed would read as a sound server that stopped. An answer that takes
+    longer than ``ANSWER_TIMEOUT_S`` or is longer than ``MAX_ANSWER_BYTES`` is no answer;
+    bytes that are not UTF-8 are replaced, not refused.
     """
     if shutil.which(command[0]) is None:
         return None
     try:
-        done = subprocess.run(list(command), capture_output=True, text=True,
-                              timeout=ANSWER_TIMEOUT_S, check=False,
-                              env={**os.environ, "LC_ALL": "C"}, stdin=subprocess.DEVNULL,
-                              start_new_session=True)
-    except (OSError, subprocess.TimeoutExpired):
+        with subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"},
+                              start_new_session=True) as process:
+            answer = _read_answer(process, time.monotonic() + ANSWER_TIMEOUT_S)
+    except OSError:
         return None
-    return done.stdout if done.returncode == 0 else None
+    if answer is None:
+        return None
+    text = answer.decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
+
+
+def _read_answer(process: subprocess.Popen[bytes], deadline: float) -> bytes | None:
+    """What ``process`` prints before ``deadline``, if it ends well within the bounds."""
+    assert process.stdout is not None
+    descriptor = process.stdout.fileno()
+    answer = bytearray()
+    try:
+        while len(answer) <= MAX_ANSWER_BYTES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([descriptor], [], [], remaining)[0]:
+                return None
+            chunk = os.read(descriptor, 1 << 16)
+            if not chunk:
+                code = process.wait(max(0.0, deadline - time.monotonic()))
+                return bytes(answer) if code == 0 else None
+            answer += chunk
+        return None
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def _runtime_dir(env: Mapping[str, str]) -> Path:
@@ -242,7 +336,10 @@ def pipewire_listening(env: Mapping[str, str] = os.environ) -> bool:
 
 def server_stack(run: Runner = run_tool,
                  env: Mapping[str, str] = os.environ) -> SoundStack | None:
-    """The sound server's sinks, through pactl or else pw-dump; None if none answers."""
+    """The sound server's sinks, through pactl or else pw-dump; None if none answers.
+
+    Raises ToolAnswerError when one answers with what it does not print.
+    """
     if pulse_listening(env):
         info = run(["pactl", "info"])
         if info is not None:
@@ -259,7 +356,8 @@ def server_stack(run: Runner = run_tool,
 
 def sink_names(run: Runner = run_tool,
                env: Mapping[str, str] = os.environ) -> tuple[str, ...] | None:
-    """The names of the server's sinks, asked as cheaply as it allows; None: no answer."""
+    """The names of the server's sinks, asked as cheaply as it allows; None: no answer
+    it could read. Never raises: the player's watchdog asks it while a session plays."""
     if pulse_listening(env):
         short = run(["pactl", "list", "short", "sinks"])
         if short is not None:
@@ -267,7 +365,8 @@ def sink_names(run: Runner = run_tool,
     if pipewire_listening(env):
         dump = run(["pw-dump"])
         if dump is not None:
-            return tuple(output.name for output in parse_pw_dump(dump)[1])
+            with contextlib.suppress(ToolAnswerError):
+                return tuple(output.name for output in parse_pw_dump(dump)[1])
     return None
 
 

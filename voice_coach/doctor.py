@@ -124,7 +124,11 @@ def check_sound_stack(found: SoundStack | None = None) -> Check:
     """Which stack plays here (PipeWire, PulseAudio, bare ALSA) and its default output."""
     from voice_coach import devices
 
-    found = found if found is not None else devices.discover()
+    try:
+        found = found if found is not None else devices.discover()
+    except devices.DeviceError as error:
+        return Check("sound stack", False, str(error), "restart the sound server (PipeWire"
+                     " or PulseAudio), or log out and in again")
     if not found.outputs:
         return Check("sound stack", False, f"{devices.describe(found)}; no outputs found",
                      "on a desktop, start PipeWire or PulseAudio")
