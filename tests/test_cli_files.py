@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from voice_coach.cli import cli
 from voice_coach.config import config_path
+from voice_coach.history import Entry, append, history_path
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -84,3 +86,39 @@ def test_config_shows_a_bad_settings_file_and_the_defaults(
     assert result.stderr == (f"problem: {path}: {message}"
                              " (the file is ignored here; fix it in an editor)\n")
     assert "rate          140                default" in result.stdout.splitlines()
+
+
+# --- The history ------------------------------------------------------------------------
+
+
+def test_history_shows_the_rest_and_one_note_for_damaged_lines() -> None:
+    path = history_path()
+    now = datetime.now(UTC)
+    for days_ago in (1, 0):
+        append(path, Entry(now - timedelta(days=days_ago), "psoas-release", 7.0, 420.0,
+                           "completed"))
+    with path.open("ab") as file:
+        file.write(b"\xff\xfe not JSON\n" + b"[" * 2_000_000 + b"\n"
+                   + b'{"started_at": "2025-03-01T08:00:00+00:00", "routine": "r"}\n'
+                   + b"x" * 3_000_000)                                # cut short: no newline
+    result = invoke("history")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[-1] == "2 sessions, 14 minutes in all; streak: 2 days"
+    assert result.stderr == f"note: 4 damaged line(s) in {path} were skipped\n"
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (a_folder, "Is a directory"),
+    (a_named_pipe, "is a named pipe"),
+    (lambda path: (path.parent.mkdir(parents=True), path.symlink_to("/dev/zero")),
+     "is a device"),
+], ids=["a directory", "a named pipe", "a device"])
+def test_a_history_that_is_not_a_file_is_one_line_and_exit_1(
+        make: Callable[[Path], object], reason: str) -> None:
+    path = history_path()
+    make(path)
+    result = invoke("history")
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        1, f"Error: {path}: cannot read the history ({reason})\n", "")

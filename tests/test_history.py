@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import tracemalloc
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,8 +14,10 @@ import platformdirs
 import pytest
 
 from voice_coach.history import (
+    MAX_LINE_BYTES,
     Entry,
     HistoryError,
+    Loaded,
     Summary,
     append,
     format_history,
@@ -169,6 +173,72 @@ def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
     assert loaded.skipped == 0
     assert sorted((e.routine[:2], e.played_s) for e in loaded.entries) == sorted(
         (f"w{w}", float(n)) for w in range(4) for n in range(50))
+
+
+def test_threads_appending_at_once_each_add_one_whole_line(tmp_path: Path) -> None:
+    """Threads of one process too: each append opens the file anew, so its lock holds
+    against the others (flock locks an open file, not a process)."""
+    path = tmp_path / "history.jsonl"
+    start = threading.Barrier(8)
+
+    def append_many(worker: int) -> None:
+        start.wait()
+        for n in range(25):
+            append(path, at("2025-03-01T08:00", float(n), f"t{worker}-" + "y" * 70_000))
+
+    threads = [threading.Thread(target=append_many, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b"" and len(lines) == 201
+    assert all(from_json(line) is not None for line in lines[:-1])
+    assert sorted((e.routine[:2], e.played_s) for e in read(path).entries) == sorted(
+        (f"t{w}", float(n)) for w in range(8) for n in range(25))
+
+
+def test_a_line_of_any_length_is_skipped_without_reading_it_whole(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    first, last = at("2025-03-01T08:00"), at("2025-03-02T08:00")
+    path.write_bytes(to_json(first).encode() + b"\n" + b"[" * (MAX_LINE_BYTES + 1) + b"\n"
+                     + b"x" * (3 * MAX_LINE_BYTES) + b"\n" + to_json(last).encode() + b"\n"
+                     + b"{" * (2 * MAX_LINE_BYTES))
+    assert read(path) == Loaded((first, last), 3)
+    path.write_bytes(b" " * MAX_LINE_BYTES + b"\n" + to_json(first).encode())
+    assert read(path) == Loaded((first,), 0)
+
+
+def test_a_huge_history_is_read_in_little_memory(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    entry = at("2025-03-01T08:00")
+    with path.open("wb") as file:
+        file.write(to_json(entry).encode() + b"\n")
+        for _ in range(32):
+            file.write(b"\x00" * MAX_LINE_BYTES)  # one 32 MB line of damage
+    tracemalloc.start()
+    try:
+        loaded = read(path)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert loaded == Loaded((entry,), 1)
+    assert peak_bytes < 8 * MAX_LINE_BYTES  # a quarter of the file
+
+
+@pytest.mark.parametrize("kind", ["a named pipe", "a device", "a directory"])
+def test_a_history_that_is_not_a_file_is_one_line(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "history.jsonl"
+    if kind == "a named pipe":
+        os.mkfifo(path)
+    elif kind == "a device":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+    reason = "Is a directory" if kind == "a directory" else f"is {kind}"
+    with pytest.raises(HistoryError) as caught:
+        read(path)
+    assert str(caught.value) == f"{path}: cannot read the history ({reason})"
 
 
 def test_a_full_disk_is_one_line(tmp_path: Path) -> None:

@@ -2,28 +2,33 @@
 
 Appending is the only side effect and it is one ``os.write`` on an ``O_APPEND`` file, so
 sessions that end at the same moment cannot interleave their lines. Reading tolerates
-damage (a line cut short by a crash, a hand edit): such lines are skipped and counted.
+damage (a line cut short by a crash, a hand edit, any bytes at all): such lines are
+skipped and counted.
 Everything else here is arithmetic on ``Entry`` values, with the clock and the time zone
 passed in.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Final, Literal, TypeAlias
+from typing import BinaryIO, Final, Literal, TypeAlias
 
 import platformdirs
 
 from voice_coach.errors import VoiceCoachError
+from voice_coach.files import not_a_file
 
 HISTORY_ENVVAR: Final = "VOICE_COACH_HISTORY_FILE"
+MAX_LINE_BYTES: Final = 1024 * 1024
+"""A session's line is some 150 bytes; a line past this is damage, skipped unread."""
 STREAK_MIN_PLAYED_S: Final = 60.0
 """A day counts towards the streak when its sessions played at least this long in all.
 
@@ -115,25 +120,49 @@ def append(path: Path, entry: Entry) -> None:
 
 
 def read(path: Path) -> Loaded:
-    """Every readable entry, sorted by time; a missing file is an empty history."""
+    """Every readable entry, sorted by time; a missing file is an empty history.
+
+    The file is read a line at a time, never more than ``MAX_LINE_BYTES`` of one line (a
+    longer one is damage, skipped), so a history of any size or content takes memory
+    only for its entries. A path that is not a regular file (a named pipe would hang, a
+    device never end) is a HistoryError.
+    """
     try:
-        raw = path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         return Loaded((), 0)
     except OSError as exc:
         raise HistoryError(f"{path}: cannot read the history ({_reason(exc)})") from None
     entries: list[Entry] = []
     skipped = 0
-    for line in raw.split(b"\n"):
-        if not line.strip():
-            continue
-        entry = from_json(line)
-        if entry is None:
-            skipped += 1
-        else:
-            entries.append(entry)
+    try:
+        with os.fdopen(descriptor, "rb") as file:
+            other = not_a_file(os.fstat(descriptor).st_mode)
+            if other is not None:
+                reason = os.strerror(errno.EISDIR) if other == "a directory" else f"is {other}"
+                raise HistoryError(f"{path}: cannot read the history ({reason})")
+            for line in _lines(file):
+                entry = None if line is None else from_json(line)
+                if entry is not None:
+                    entries.append(entry)
+                elif line is None or line.strip():
+                    skipped += 1
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot read the history ({_reason(exc)})") from None
     entries.sort(key=lambda e: e.started_at)
     return Loaded(tuple(entries), skipped)
+
+
+def _lines(file: BinaryIO) -> Iterator[bytes | None]:
+    """Each line of ``file`` without its newline; None for one past ``MAX_LINE_BYTES``,
+    whose rest is read past in pieces."""
+    while line := file.readline(MAX_LINE_BYTES + 1):
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield line.removesuffix(b"\n")
+            continue
+        while (rest := file.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+            pass
+        yield None
 
 
 def load(path: Path) -> list[Entry]:
