@@ -340,6 +340,16 @@ def test_values_of_every_toml_type_are_kept_as_written(tmp_path: Path) -> None:
     assert read_config(path).written == {**tomllib.loads(text), "rate": 130}
 
 
+def test_keys_that_need_quotes_are_kept_quoted(tmp_path: Path) -> None:
+    """A misspelt key in quotes ("my key", "a.b") survives a rewrite as the same key."""
+    text = '"my key" = 1\n"a.b" = 2\n"" = 3\n"caf\u00e9" = 4\n'
+    path = write(tmp_path, text)
+    set_value(path, "rate", "130")
+    assert path.read_text(encoding="utf-8") == HEADER + (
+        '"" = 3\n"a.b" = 2\n"café" = 4\n"my key" = 1\nrate = 130\n')
+    assert read_config(path).written == {**tomllib.loads(text), "rate": 130}
+
+
 @pytest.mark.parametrize("step", ["replace", "fsync"])
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:

@@ -49,6 +49,7 @@ HEADER: Final = (
 _TRUE: Final = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE: Final = frozenset({"0", "false", "f", "no", "n", "off"})
 _WHOLE: Final = re.compile(r"[+-]?\d+")
+_BARE_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ConfigError(VoiceCoachError):
@@ -253,7 +254,7 @@ def unset_value(path: Path, key: str) -> bool:
 
 def render_config(values: Mapping[str, object]) -> str:
     """The file's text: the header, then one ``key = value`` line per setting, sorted."""
-    lines = [f"{key} = {_toml_value(values[key])}\n" for key in sorted(values)]
+    lines = [f"{_toml_key(key)} = {_toml_value(values[key])}\n" for key in sorted(values)]
     return HEADER + "".join(lines)
 
 
@@ -394,6 +395,11 @@ def _toml_value(value: object) -> str:
         return "{" + ", ".join(f"{_toml_string(k)} = {_toml_value(v)}"
                                for k, v in value.items()) + "}"
     return value.isoformat() if hasattr(value, "isoformat") else str(value)  # dates, times
+
+
+def _toml_key(key: str) -> str:
+    """A key as TOML reads it back: bare when it can be, else quoted (``"my key"``)."""
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
 
 
 def _toml_string(text: str) -> str:
