@@ -327,6 +327,12 @@ ERRORS = [
     ("aiff-cut", aiff(2, 100, 16, SAMPLE_RATE, bytes(40)),
      "x.wav: truncated AIFF data (100 frames need 400 bytes, 40 present);"
      " expected a complete file"),
+    ("aiff-rate-past-a-double", aiff(1, 1, 16, 1, bytes(2)).replace(
+        extended(1), struct.pack(">HQ", 0x4FFF, 1 << 63)),
+     "x.wav: sample rate inf Hz; expected 1,000 to 768,000 Hz"),
+    ("aiff-negative-rate-past-a-double", aiff(1, 1, 16, 1, bytes(2)).replace(
+        extended(1), struct.pack(">HQ", 0xCFFF, 1 << 63)),
+     "x.wav: sample rate -inf Hz; expected 1,000 to 768,000 Hz"),
 ]
 
 

@@ -350,7 +350,10 @@ def _extended(raw: bytes) -> float:
     exponent = exponent_sign & 0x7FFF
     if exponent == 0x7FFF:
         return math.nan
-    value = math.ldexp(float(mantissa), exponent - 16383 - 63) if mantissa else 0.0
+    try:
+        value = math.ldexp(float(mantissa), exponent - 16383 - 63) if mantissa else 0.0
+    except OverflowError:  # past a double's range: no sample rate at all
+        value = math.inf
     return -value if exponent_sign & 0x8000 else value
 
 
