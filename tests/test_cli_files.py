@@ -88,6 +88,17 @@ def test_config_shows_a_bad_settings_file_and_the_defaults(
     assert "rate          140                default" in result.stdout.splitlines()
 
 
+def test_config_shows_a_key_that_does_not_print_quoted_on_one_line() -> None:
+    path = config_path()
+    write_bytes(path, b'"a\\nb" = 1\n')
+    result = invoke("config")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f'problem: {path}: "a\\nb": unknown setting; known: breath, breath_to, caution,'
+        " chime_volume, device, engine, history, lang, minutes, rate, routine, voice, volume"
+        ' (repair: voice-coach config set "a\\nb" VALUE, or unset "a\\nb")\n')
+
+
 # --- The history ------------------------------------------------------------------------
 
 

@@ -144,6 +144,17 @@ def test_unknown_key_lists_the_known_ones(tmp_path: Path, text: str) -> None:
     assert load_error(path) == f"{path}: {key}: unknown setting; known: {KNOWN}"
 
 
+def test_an_unknown_key_that_does_not_print_is_quoted(tmp_path: Path) -> None:
+    path = write(tmp_path, '"a\\nb" = 1\n"\\u2028" = 2\n"my key" = 3\n')
+    assert read_config(path).problems == (
+        f'{path}: "a\\nb": unknown setting; known: {KNOWN}',
+        f'{path}: "\\u2028": unknown setting; known: {KNOWN}',
+        f"{path}: my key: unknown setting; known: {KNOWN}")
+    with pytest.raises(ConfigError) as caught:
+        parse_value("a\tb", "1")
+    assert str(caught.value) == f'"a\\tb": unknown setting; known: {KNOWN}'
+
+
 @pytest.mark.parametrize(("text", "where", "reason"), [
     ("rate = 130\nvoice = en-gb\n", 2, "Invalid value"),
     ("rate = 130\nrate = 140\n", 2, "Cannot overwrite a value"),

@@ -697,6 +697,7 @@ def config(ctx: click.Context) -> None:
         config_path,
         read_config,
         resolve_one,
+        shown_key,
     )
 
     path = config_path()
@@ -707,7 +708,8 @@ def config(ctx: click.Context) -> None:
         found = ConfigFile({})
         problems.append(f"{error} (the file is ignored here; fix it in an editor)")
     problems += [f"{problem} (repair: voice-coach config set {key} VALUE, or unset {key})"
-                 for problem, key in zip(found.problems, _problem_keys(found), strict=True)]
+                 for problem, key in zip(found.problems, map(shown_key, _problem_keys(found)),
+                                         strict=True)]
     for spec in SETTINGS.values():
         try:
             setting = resolve_one(spec, {}, os.environ, found.values)

@@ -14,6 +14,7 @@ it is, so they can repair a value that ``load_config`` refuses.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -317,9 +318,15 @@ def _validate(document: Mapping[str, object],
     return dict(sorted(values.items())), tuple(problems)
 
 
+def shown_key(key: str) -> str:
+    """A key as messages show it: as written, or quoted when it holds a line break or
+    another character that does not print (so every message stays one line)."""
+    return key if key.isprintable() else json.dumps(key)
+
+
 def _spec(key: str, source: str | None) -> Spec:
     if key not in SETTINGS:
-        where = f"{source}: {key}" if source else key
+        where = f"{source}: {shown_key(key)}" if source else shown_key(key)
         raise ConfigError(f"{where}: unknown setting; known: {known_keys()}")
     return SETTINGS[key]
 
