@@ -117,6 +117,10 @@ def test_bounds_are_inclusive(tmp_path: Path, line: str) -> None:
     ('volume = "loud"', "volume: expected a number from 0 to 1, got 'loud'"),
     ("chime_volume = 2.5", "chime_volume: expected a number from 0 to 2, got 2.5"),
     ("chime_volume = inf", "chime_volume: expected a number from 0 to 2, got inf"),
+    ("chime_volume = 1" + "0" * 400, "chime_volume: expected a number from 0 to 2,"
+                                     " got a 401-digit number"),
+    ("minutes = 0x" + "f" * 300, "minutes: expected a number from 1 to 180,"
+                                 " got a 362-digit number"),
     ("minutes = 0.5", "minutes: expected a number from 1 to 180, got 0.5"),
     ("minutes = 181", "minutes: expected a number from 1 to 180, got 181"),
     ("minutes = false", "minutes: expected a number from 1 to 180, got false"),

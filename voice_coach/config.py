@@ -341,7 +341,8 @@ def _check(spec: Spec, value: object) -> object:
         return value
     if spec.kind == "float":
         if (isinstance(value, bool) or not isinstance(value, int | float)
-                or not (math.isfinite(value) and spec.low <= value <= spec.high)):
+                or not ((isinstance(value, int) or math.isfinite(value))
+                        and spec.low <= value <= spec.high)):
             raise _Invalid(f"expected a number from {spec.low:g} to {spec.high:g},"
                            f" got {show_value(value)}")
         return float(value)
