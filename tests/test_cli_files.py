@@ -88,6 +88,15 @@ def test_config_shows_a_bad_settings_file_and_the_defaults(
     assert "rate          140                default" in result.stdout.splitlines()
 
 
+def test_a_5000_digit_number_from_the_environment_or_config_set() -> None:
+    digits = "9" * 5000
+    shown = "expected a whole number from 80 to 400, got '9999999999999999999999999999999999999...'"
+    result = invoke("plan", env={"VOICE_COACH_RATE": digits})
+    assert (result.exit_code, result.stderr) == (2, f"Error: VOICE_COACH_RATE: {shown}\n")
+    result = invoke("config", "set", "rate", digits)
+    assert (result.exit_code, result.stderr) == (2, f"Error: rate: {shown}\n")
+
+
 def test_config_shows_a_key_that_does_not_print_quoted_on_one_line() -> None:
     path = config_path()
     write_bytes(path, b'"a\\nb" = 1\n')

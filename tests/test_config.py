@@ -241,6 +241,12 @@ def test_parse_value_converts(key: str, raw: str, value: object) -> None:
     ("routine", "", "routine: expected some text, got an empty string"),
     ("caution", "maybe", "caution: expected true or false, got 'maybe'"),
     ("history", "", "history: expected true or false, got ''"),
+    ("rate", "9" * 5000, "rate: expected a whole number from 80 to 400,"
+                         " got '9999999999999999999999999999999999999...'"),
+    ("rate", "-" + "9" * 4300, "rate: expected a whole number from 80 to 400,"
+                               " got a 4300-digit number"),
+    ("rate", "9" * 4301, "rate: expected a whole number from 80 to 400,"
+                         " got '9999999999999999999999999999999999999...'"),
     ("speed", "1", f"speed: unknown setting; known: {KNOWN}"),
     ("chime-volume", "1", f"chime-volume: unknown setting; known: {KNOWN}"),
 ])

@@ -14,6 +14,7 @@ it is, so they can repair a value that ``load_config`` refuses.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -376,10 +377,14 @@ def _from_text(spec: Spec, raw: str) -> object:
     """A value typed as text (command line, environment), validated and converted."""
     text = raw.strip()
     if spec.kind == "int":
-        return _check(spec, int(text) if _WHOLE.fullmatch(text) else raw)
+        number: object = raw
+        if _WHOLE.fullmatch(text):
+            with contextlib.suppress(ValueError):  # past 4,300 digits: shown as text
+                number = int(text)
+        return _check(spec, number)
     if spec.kind == "float":
         try:
-            number: object = float(text)
+            number = float(text)
         except ValueError:
             number = raw
         return _check(spec, number)
