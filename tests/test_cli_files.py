@@ -30,7 +30,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-# --- The settings file ------------------------------------------------------------------
+# --- The settings file --------------------------------------------------------------
 
 
 def digits_5000(path: Path) -> None:
@@ -108,7 +108,7 @@ def test_config_shows_a_key_that_does_not_print_quoted_on_one_line() -> None:
         ' (repair: voice-coach config set "a\\nb" VALUE, or unset "a\\nb")\n')
 
 
-# --- The history ------------------------------------------------------------------------
+# --- The history --------------------------------------------------------------------
 
 
 def test_history_shows_the_rest_and_one_note_for_damaged_lines() -> None:

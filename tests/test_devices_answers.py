@@ -48,7 +48,7 @@ def answer_error(parse: object, text: str) -> str:
     return str(caught.value)
 
 
-# --- Parsing ----------------------------------------------------------------------------
+# --- Parsing ------------------------------------------------------------------------
 
 
 NOT_JSON = "gave an answer that is not JSON (Expecting value: line 1 column 1 (char 0))"
@@ -101,7 +101,7 @@ def test_the_watchdog_reads_an_unreadable_dump_as_no_answer() -> None:
     assert devices.sink_names(lambda command: "[]", listening) == ()
 
 
-# --- The tools, for real ----------------------------------------------------------------
+# --- The tools, for real ------------------------------------------------------------
 
 
 def test_an_answer_that_is_not_utf8_is_read_with_replacements(tools: Path) -> None:

@@ -59,7 +59,7 @@ def test_a_valid_voice(tmp_path: Path) -> None:
         22050, 0.667, 0.8)
 
 
-# --- Not files --------------------------------------------------------------------------
+# --- Not files ----------------------------------------------------------------------
 
 
 def test_a_model_that_is_a_directory_or_a_pipe(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_a_config_that_is_a_pipe_or_a_device(tmp_path: Path) -> None:
     assert refused(model) == f"{config}: is a device, not a voice config"
 
 
-# --- Size, nesting, numbers, encoding ---------------------------------------------------
+# --- Size, nesting, numbers, encoding -----------------------------------------------
 
 
 @pytest.mark.parametrize(("config", "reason"), [
@@ -99,7 +99,7 @@ def test_a_config_past_the_limits(tmp_path: Path, config: bytes, reason: str) ->
     assert refused(model) == f"{model}.json: {reason}"
 
 
-# --- Values no voice has ----------------------------------------------------------------
+# --- Values no voice has ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("path", "value", "reason"), [

@@ -57,7 +57,7 @@ def test_invalid_utf8(tmp_path: Path) -> None:
     assert refused(path) == f"{path}: not UTF-8 text (byte 11); a test file is UTF-8 TOML"
 
 
-# --- Parsing --------------------------------------------------------------------------
+# --- Parsing ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -114,7 +114,7 @@ def test_a_deep_parse_from_a_deep_stack_is_still_one_line() -> None:
         "t.toml: invalid TOML: nested more than 100 levels deep")
 
 
-# --- Numbers shown in messages --------------------------------------------------------
+# --- Numbers shown in messages ------------------------------------------------------
 
 
 @pytest.mark.parametrize("number", [0, 7, 10**15, -(10**15) + 1, 10**4299, 16**5000 - 1,
