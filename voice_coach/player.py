@@ -67,6 +67,11 @@ LOST_SIGNAL: Final = signal.SIGUSR1
 SILENT_DEVICE_S: Final = 8.0
 """How long a playing device may take no sound before the session stops (a Bluetooth sink
 waking up or a loaded machine stalls it for a few seconds; a dead one, for ever)."""
+SERVER_BUFFER_MS: Final = 250
+"""What a PulseAudio stream (also PipeWire's, through its pulse plugin) holds ahead, unless
+PULSE_LATENCY_MSEC says otherwise. simpleaudio asks for 100 ms; on a loaded machine a
+freshly started server underran that (2 of 8 plays), inserting 80-350 ms of silence
+mid-session; with 250 ms none did. A pause then takes up to this long to fall silent."""
 PLAY_OUT_S: Final = 2.0
 """Where the device cannot say what it took: how long it plays on past the end by the clock,
 so that a sound server plays out what it holds (its last sound comes 1-2 s late)."""
@@ -172,6 +177,7 @@ class SimpleaudioDevice:
                 self._registered = True
             if not self._routed:
                 devices.apply(self.route)
+                os.environ.setdefault("PULSE_LATENCY_MSEC", str(SERVER_BUFFER_MS))
                 self._routed = True
             error: str | None = None
             opens = _tap_opens()
