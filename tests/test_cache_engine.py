@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from support.audio import read_wav
+from support.gate import env_for_gate, gated
 from support.paced import PacedFile
 from voice_coach.cache import FORMAT_VERSION, SUFFIX, ClipCache
 
@@ -197,14 +198,14 @@ def open_for_writing(fifo: Path, child: subprocess.Popen[str], deadline: float) 
             if exc.errno != errno.ENXIO:
                 raise
         if child.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"{child.args} never read its settings (exit {child.poll()})")
+            raise AssertionError(f"{child.args} never reached its gate (exit {child.poll()})")
         time.sleep(0.001)
 
 
 def test_four_exports_and_a_play_at_once_share_one_cache(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]
                                                         ) -> None:
-    """Started at the same moment (each holds at its settings file, a FIFO, until all are
+    """Started at the same moment (each holds at its gate, ``support.gate``, until all are
     there), with a cold cache: all succeed, each export is byte for byte its export from
     a cache of its own, every entry verifies, and a fifth export from the shared cache is
     the same again."""
@@ -214,14 +215,12 @@ def test_four_exports_and_a_play_at_once_share_one_cache(tmp_path: Path,
                 for n, args in enumerate(EXPORTS)]
     commands.append(["play", str(DATA / "one-breath.toml"), "-q", "--no-history"])
     children, fifos = [], []
+    env = env_for_gate({**private_env(tmp_path, cache), **device.env})
     for number, args in enumerate(commands):
-        fifos.append(tmp_path / f"settings-{number}.toml")
-        os.mkfifo(fifos[-1])
-        env = {**private_env(tmp_path, cache), "VOICE_COACH_CONFIG": str(fifos[-1]),
-               **device.env}
-        children.append(subprocess.Popen([str(VOICE_COACH), *args], env=env, text=True,
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE))
+        fifos.append(tmp_path / f"gate-{number}")
+        children.append(subprocess.Popen(gated(fifos[-1], [str(VOICE_COACH), *args]), env=env,
+                                         text=True, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     try:
         deadline = time.monotonic() + 60
         writers = [open_for_writing(f, c, deadline) for f, c in zip(fifos, children, strict=True)]

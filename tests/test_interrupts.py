@@ -39,6 +39,7 @@ import numpy as np
 import pytest
 
 from support.audio import read_wav
+from support.gate import env_for_gate, gated
 from voice_coach.cache import ClipCache
 from voice_coach.export import narration_name
 
@@ -53,6 +54,8 @@ and leveled, each a stage of its own)."""
 SWEPT = ("SIGINT", "SIGTERM")
 INTERRUPTED = "Error: interrupted\n"
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}
+GATE = "gate"
+"""The named pipe a child waits at until the test lets it go (``support.gate``)."""
 
 
 
@@ -174,7 +177,7 @@ class Trial:
 
 
 def rendezvous(fifo: Path, child: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    """Wait until ``child`` opens the settings FIFO, then let it read an empty file."""
+    """Wait until ``child`` opens its gate (``support.gate``), then let it go."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -183,7 +186,7 @@ def rendezvous(fifo: Path, child: subprocess.Popen[bytes], timeout_s: float = 60
             if exc.errno != errno.ENXIO:
                 raise
             if child.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the export never read its settings (exit {child.poll()})"
+                raise AssertionError(f"the export never reached its gate (exit {child.poll()})"
                                      ) from None
             time.sleep(0.0005)
             continue
@@ -250,16 +253,14 @@ def start(refs: References, work: Path, cold: bool,
                                            p.stat().st_mtime_ns)
                  for p in out.rglob("*") if p.is_file()}
     (work / "tmp").mkdir()
-    fifo = work / "settings.toml"
-    os.mkfifo(fifo)
     token = uuid.uuid4().hex
-    env = {**refs.env, "VOICE_COACH_CONFIG": str(fifo), "TMPDIR": str(work / "tmp"),
-           "VC_TRIAL": token, **(extra_env or {})}
+    env = env_for_gate({**refs.env, "TMPDIR": str(work / "tmp"), "VC_TRIAL": token,
+                        **(extra_env or {})})
     marker = f"VC_TRIAL={token}"
     if cold:
         env["XDG_CACHE_HOME"] = str(work / "cache")
-    child = popen([*(command or [str(VOICE_COACH)]), *NEW_ARGS, *extra_args, "-o", str(out)],
-                  cwd=work, env=env)
+    child = popen(gated(work / GATE, [*(command or [str(VOICE_COACH)]), *NEW_ARGS, *extra_args,
+                                       "-o", str(out)]), cwd=work, env=env)
     return child, out, marker, untouched
 
 
@@ -271,7 +272,7 @@ def interrupt_at(refs: References, work: Path, name: str, delay_s: float, cold: 
     child, out, marker, untouched = start(refs, work, cold)
     trial = Trial(name, cold, delay_s)
     try:
-        rendezvous(work / "settings.toml", child)
+        rendezvous(work / GATE, child)
         time.sleep(delay_s)
         child.send_signal(SIGNALS[name])
         _, stderr = child.communicate(timeout=120)
@@ -288,7 +289,7 @@ def interrupt_at(refs: References, work: Path, name: str, delay_s: float, cold: 
 def full_duration(refs: References, work: Path, cold: bool) -> float:
     """Seconds from the rendezvous to the end of an export nobody interrupts."""
     child, out, _, _ = start(refs, work, cold)
-    rendezvous(work / "settings.toml", child)
+    rendezvous(work / GATE, child)
     began = time.monotonic()
     _, stderr = child.communicate(timeout=300)
     took = time.monotonic() - began
@@ -338,7 +339,7 @@ def test_an_export_interrupted_while_encoding_leaves_the_previous_export_whole(
     work = tmp_path / "interrupted"
     child, out, marker, untouched = start(references, work, cold=False,
                                           extra_args=("--format", audio_format))
-    rendezvous(work / "settings.toml", child)
+    rendezvous(work / GATE, child)
     def encoding() -> bool:
         return any(p.name.endswith(f".{audio_format}.partial")
                    for folder in (out, out / "narration") for p in folder.iterdir())
@@ -394,7 +395,7 @@ def test_a_signal_while_the_files_are_moved_into_place(
         references, tmp_path, cold=False,
         extra_env={"VC_AFTER_COMMITS": str(after), "VC_SIGNAL": str(int(SIGNALS[name]))},
         command=[sys.executable, "-c", HOOK])
-    rendezvous(tmp_path / "settings.toml", child)
+    rendezvous(tmp_path / GATE, child)
     _, stderr = child.communicate(timeout=120)
     state = state_of(out, references, untouched)
     assert (child.returncode, stderr.decode(), state) in ((130, INTERRUPTED, "old"),
@@ -451,7 +452,7 @@ def test_a_signal_while_a_clip_is_stored_leaves_no_temporary_in_the_cache(
         extra_env={"VC_CACHE_DIR": str(cache), "VC_AFTER_OPENS": str(after),
                    "VC_SIGNAL": str(int(signal.SIGINT))},
         command=[sys.executable, "-c", CACHE_HOOK])
-    rendezvous(tmp_path / "settings.toml", child)
+    rendezvous(tmp_path / GATE, child)
     _, stderr = child.communicate(timeout=120)
     state = state_of(out, references, untouched)
     assert (child.returncode, stderr.decode(), state) == (130, INTERRUPTED, "old")
@@ -489,7 +490,7 @@ def test_a_signal_while_the_speech_engine_opens_leaves_nothing_in_tmpdir(
     child, out, marker, untouched = start(
         references, tmp_path, cold=True, extra_env={"VC_SIGNAL": str(int(SIGNALS[name]))},
         command=[sys.executable, "-c", ENGINE_HOOK])
-    rendezvous(tmp_path / "settings.toml", child)
+    rendezvous(tmp_path / GATE, child)
     _, stderr = child.communicate(timeout=120)
     state = state_of(out, references, untouched)
     assert (child.returncode, stderr.decode(), state) == (130, INTERRUPTED, "old")
