@@ -150,6 +150,36 @@ def test_n_skips_to_the_next_step_and_b_repeats_the_current_one():
                      ("stop", 0)]
 
 
+def test_commands_by_name_do_what_their_keys_do_whoever_sends_them():
+    by_keys = run([(0.5, "n"), (3.0, "b"), (3.5, " "), (4.0, " "), (4.5, "n")])
+    by_name = run([(0.5, "next"), (3.0, "back"), (3.5, "toggle"), (4.0, "toggle"),
+                   (4.5, "next")])
+    assert by_name[0] == by_keys[0] == "completed"
+    assert by_name[1] == by_keys[1]
+    assert by_name[2].shown == by_keys[2].shown
+    stopped = run([(3.0, "stop")])
+    assert (stopped[0], stopped[1], stopped[2].closed) == ("quit", [("start", 0), ("stop", 0)],
+                                                           ["Stopped."])
+
+
+def test_pause_and_resume_leave_a_session_that_already_is_so_alone():
+    # A media key's Pause while paused by the space bar does not resume it, nor Play pause it.
+    outcome, calls, _, clock = run([(1.0, "resume"), (1.5, " "), (2.0, "pause"),
+                                          (3.0, "resume"), (3.5, "resume"), (4.0, "pause"),
+                                          (4.5, " ")])
+    assert outcome == "completed"
+    assert calls == [("start", 0), ("stop", 0), ("start", 1500),  # paused 1.5 s to 3.0 s
+                     ("stop", 0), ("start", 2500),  # paused 4.0 s to 4.5 s
+                     ("stop", 0)]
+    assert round(clock.now - 100.0, 6) == 12.0
+
+
+def test_unknown_keys_and_names_do_nothing():
+    _, calls, _, clock = run([(1.0, "x"), (2.0, "quit"), (3.0, "")])
+    assert calls == [("start", 0), ("stop", 0)]
+    assert round(clock.now - 100.0, 6) == 10.0
+
+
 def test_n_on_the_last_step_does_nothing():
     _, calls, _, _ = run([(6.0, "n")])
     assert calls == [("start", 0), ("stop", 0)]

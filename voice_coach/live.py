@@ -33,6 +33,16 @@ play on without stopping: the device reads 100 ms ahead, the loop looks every 10
 
 Outcome = Literal["completed", "quit"]
 
+Command = Literal["toggle", "pause", "resume", "next", "back", "stop"]
+"""What steers a session, whoever sent it: ``pause`` and ``resume`` leave a session that
+already is so alone; ``toggle`` is the space bar's."""
+COMMANDS: Final[dict[str, Command]] = {
+    " ": "toggle", "n": "next", "N": "next", "b": "back", "B": "back",
+    "q": "stop", "Q": "stop", "\x1b": "stop",
+    **{command: command for command in ("toggle", "pause", "resume", "next", "back", "stop")},
+}
+"""Each key the loop answers, and each command by its own name (what the bus sends)."""
+
 WAITING: Final = "waiting for the speech to be ready"
 """Shown while the sound is held because rendering fell behind the playhead."""
 
@@ -78,7 +88,8 @@ class Stream(Protocol):
 
 
 class Keys(Protocol):
-    """Key presses, one character at a time; None when none came within ``timeout_s``."""
+    """Key presses, one character at a time, or commands by name (``COMMANDS``); None
+    when none came within ``timeout_s``."""
 
     def read(self, timeout_s: float) -> str | None: ...
 
@@ -149,15 +160,16 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
         position = playback.heard()
         display.show(status_at(timeline, position, paused, held))
         key = keys.read(TICK_S)
-        if key is None:
+        command = COMMANDS.get(key) if key is not None else None
+        if command is None:
             continue
         starts = timeline.step_starts()
         step = timeline.step_at(position)
-        if key in ("q", "Q", "\x1b"):
+        if command == "stop":
             playback.stop()
             display.close("Stopped.")
             return "quit"
-        if key == " ":
+        if command == "toggle" or (command, paused) in (("pause", False), ("resume", True)):
             paused = not paused
             if paused and not held:
                 playback.pause()
@@ -166,10 +178,10 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
                     _seek(stream, playback, playback.position())
                     hold_at = None
                 playback.resume()
-        elif key in ("n", "N") and step + 1 < len(starts) and starts[step + 1] < stream.final():
+        elif command == "next" and step + 1 < len(starts) and starts[step + 1] < stream.final():
             _seek(stream, playback, starts[step + 1])
             hold_at = None  # the seek released the hold; a held session plays on when ready
-        elif key in ("b", "B"):
+        elif command == "back":
             _seek(stream, playback, starts[step])
             hold_at = None
     if stream.error is not None:
