@@ -16,10 +16,12 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # espeak-ng is the speech engine (pyttsx3 loads libespeak-ng1); gcc, the Python headers
 # and libasound2-dev build simpleaudio; pulseaudio and friends carry the real-sound tests;
 # sox is what we use to look at rendered audio; ffmpeg is the reference loudness meter
-# and decoder the export tests hold the files against.
+# and decoder the export tests hold the files against. dbus-daemon gives the media-key
+# tests a private session bus; playerctl is the MPRIS2 client they steer a play with,
+# gdbus (libglib2.0-bin) introspects it and dbus-monitor (dbus-bin) watches its signals.
 packages=(espeak-ng libespeak-ng1 gcc libasound2-dev libasound2-plugins alsa-utils
           pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber pipewire-pulse sox
-          ffmpeg)
+          ffmpeg dbus-daemon dbus-bin playerctl libglib2.0-bin)
 
 # Debian splits venv, pip and the headers out of python3 (minbase has no python3 at all);
 # pip is what scripts/wheel_smoke.sh builds the wheel with.

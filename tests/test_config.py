@@ -27,8 +27,8 @@ from voice_coach.config import (
     unset_value,
 )
 
-KNOWN = ("breath, breath_to, caution, chime_volume, device, engine, history, lang, minutes, rate,"
-         " routine, voice, volume")
+KNOWN = ("breath, breath_to, caution, chime_volume, device, engine, history, lang, media_keys,"
+         " minutes, rate, routine, voice, volume")
 
 
 def write(tmp_path: Path, text: str | bytes) -> Path:
@@ -66,7 +66,7 @@ def test_settings_table_names_each_key_and_its_environment_variable() -> None:
         "VOICE_COACH_BREATH", "VOICE_COACH_BREATH_TO", "VOICE_COACH_CAUTION",
         "VOICE_COACH_CHIME_VOLUME", "VOICE_COACH_DEVICE", "VOICE_COACH_ENGINE",
         "VOICE_COACH_HISTORY",
-        "VOICE_COACH_LANG", "VOICE_COACH_MINUTES", "VOICE_COACH_RATE",
+        "VOICE_COACH_LANG", "VOICE_COACH_MEDIA_KEYS", "VOICE_COACH_MINUTES", "VOICE_COACH_RATE",
         "VOICE_COACH_ROUTINE", "VOICE_COACH_VOICE", "VOICE_COACH_VOLUME"]
     assert all(spec.help.endswith(".") for spec in SETTINGS.values())
 
@@ -441,7 +441,8 @@ def test_a_symlinked_file_is_written_through_the_link(tmp_path: Path) -> None:
 def test_resolve_precedence_case_by_case() -> None:
     config = {"rate": 130, "voice": "en-gb", "caution": True, "minutes": 10.0}
     env = {"VOICE_COACH_RATE": "150", "VOICE_COACH_CAUTION": "no", "VOICE_COACH_VOLUME": "",
-           "VOICE_COACH_BREATH": "4:7:8:0", "VOICE_COACH_PLAY_QUIET": "1", "HOME": "/root"}
+           "VOICE_COACH_BREATH": "4:7:8:0", "VOICE_COACH_PLAY_QUIET": "1", "HOME": "/root",
+           "VOICE_COACH_MEDIA_KEYS": "off"}
     command_line = {"minutes": 12.0, "voice": None, "rate": None}
     assert list(resolve(SETTINGS, command_line, env, config).values()) == [
         Setting("breath", "4:7:8:0", "environment", "VOICE_COACH_BREATH"),
@@ -452,6 +453,7 @@ def test_resolve_precedence_case_by_case() -> None:
         Setting("engine", "pyttsx3", "default"),
         Setting("history", True, "default"),
         Setting("lang", None, "default"),
+        Setting("media_keys", False, "environment", "VOICE_COACH_MEDIA_KEYS"),
         Setting("minutes", 12.0, "command line"),
         Setting("rate", 150, "environment", "VOICE_COACH_RATE"),
         Setting("routine", "psoas-release", "default"),
@@ -464,7 +466,8 @@ def test_resolve_with_nothing_set_gives_the_table_defaults() -> None:
     found = resolve(SETTINGS, {}, {}, {})
     assert {key: s.value for key, s in found.items()} == {
         "breath": None, "breath_to": None, "caution": True, "chime_volume": 1.0,
-        "device": None, "engine": "pyttsx3", "history": True, "lang": None, "minutes": None,
+        "device": None, "engine": "pyttsx3", "history": True, "lang": None, "media_keys": True,
+        "minutes": None,
         "rate": 140,
         "routine": "psoas-release", "voice": None,
         "volume": 1.0}

@@ -552,7 +552,8 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
 
     A rising chime means breathe in, a falling chime breathe out, a double chime move
     to a new spot, a long bell the end. On a terminal: space pauses and resumes, n skips
-    to the next step, b repeats the current one, q quits.
+    to the next step, b repeats the current one, q quits. Media keys, headset buttons
+    and the desktop's or a phone's player controls do the same (MPRIS2).
 
     \b
     Examples:
@@ -560,7 +561,7 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
       voice-coach play --minutes 10 --rate 130 --no-caution
       voice-coach play box-breathing --breath 5:5:5:5
     """
-    from voice_coach import devices, live
+    from voice_coach import controls, devices, live
     from voice_coach.player import Playback, SimpleaudioDevice
     from voice_coach.stream import SessionStream
 
@@ -578,8 +579,10 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
     outcome: live.Outcome = "quit"
     try:
         stream.start(playback.position)
-        with live.keys_for(sys.stdin, None if quiet else sys.stderr) as keys:
-            outcome = live.run(stream, playback, keys, display)
+        with (live.keys_for(sys.stdin, None if quiet else sys.stderr) as keys,
+              controls.media_keys(keys, display, album=loaded.title,
+                                  enabled=values["media_keys"]) as (steering, shown)):
+            outcome = live.run(stream, playback, steering, shown)
     except BaseException:
         display.abort()
         raise
@@ -846,10 +849,13 @@ def doctor(**given: Any) -> None:
       voice-coach doctor --engine piper     # also render a test phrase with Piper
     """
     from voice_coach import doctor as checks
+    from voice_coach.config import config_path, load_config, resolve_one
 
     values = _settings("doctor", **given)
+    media_keys = resolve_one(SETTINGS["media_keys"], {}, os.environ, load_config(config_path()))
     results = checks.run_all(cache_dir=_cache_dir(), routines_dir=_user_routines(),
-                             engine=values["engine"], voice=values.get("voice"))
+                             engine=values["engine"], voice=values.get("voice"),
+                             media_keys=bool(media_keys.value))
     for result in results:
         mark = "ok" if result.ok else "FAIL"
         click.echo(f"{mark:<4}  {result.name}: {result.detail}")

@@ -120,6 +120,9 @@ SETTINGS: Final[Mapping[str, Spec]] = {
         Spec("lang", "lang", f"Language of the session: {', '.join(LANGUAGES)}; unset, the"
              " locale's when the routine has it.", option="--lang",
              commands=_SHAPE | {"routines"}),
+        Spec("media_keys", "bool", "Let media keys, headset buttons, the desktop's player"
+             " controls and a phone pause, skip and stop the session (MPRIS2).", default=True,
+             option="--media-keys/--no-media-keys", commands=frozenset({"play"})),
         Spec("minutes", "float", "Target session length in minutes.", MIN_MINUTES,
              MAX_MINUTES, option="--minutes", short="-m", commands=_SHAPE),
         Spec("rate", "int", "Speech speed in words per minute (both engines).", MIN_RATE_WPM,

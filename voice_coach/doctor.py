@@ -147,6 +147,25 @@ def check_device() -> Check:
                  " 'voice-coach export' writes the session to WAV")
 
 
+def check_media_controls(enabled: bool = True,
+                         problem: Callable[[], str] | None = None) -> Check:
+    """Whether media keys, headset buttons, the desktop's player controls and a phone
+    can steer a session: an MPRIS2 player needs a session bus that answers (``problem``
+    says why not, "" when it does). Optional: without them the terminal's keys still do."""
+    name = "media controls"
+    if not enabled:
+        return Check(name, True, "off (setting media_keys is false)")
+    if problem is None:
+        from voice_coach.mpris import probe
+
+        problem = probe
+    why_not = problem()
+    if why_not:
+        return Check(name, True, f"not available: {why_not}; the terminal's keys still work")
+    return Check(name, True, "the session bus answers: media keys, headset buttons and phones"
+                 " can pause, skip and stop a session (MPRIS2)")
+
+
 def check_writable(name: str, folder: Path) -> Check:
     """A folder voice-coach writes to exists (or can be made) and takes a file."""
     try:
@@ -160,9 +179,10 @@ def check_writable(name: str, folder: Path) -> Check:
 
 
 def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
-            voice: str | None = None) -> list[Check]:
-    """Every check, in the order a session meets them, then the optional neural engine
-    (``engine`` is the one in use)."""
+            voice: str | None = None, media_keys: bool = True) -> list[Check]:
+    """Every check, in the order a session meets them, then the optional ones: media
+    controls (``media_keys``: the setting) and the neural engine (``engine`` is the one
+    in use)."""
     from voice_coach.config import config_path
     from voice_coach.history import history_path
 
@@ -177,5 +197,6 @@ def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
         check_writable("settings folder", config_path().parent),
         check_writable("history folder", history_path().parent),
         check_writable("routines folder", routines_dir),
+        check_media_controls(media_keys),
         check_piper(engine == "piper", voice),  # last: optional unless chosen
     ]
