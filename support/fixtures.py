@@ -6,6 +6,7 @@
   is played in real time. One that cannot start fails the test, with its reason.
 - ``pipewire_server`` (per session): the same, with PipeWire, WirePlumber and pipewire-pulse.
 - ``tiny_disk`` (per test): a real 4 MiB file system (tmpfs) in ``tmp_path``, for a full disk.
+- ``session_bus`` (per test): a private D-Bus daemon (``support.bus``), ended after the test.
 
 PYTEST_DONT_REWRITE: this module asserts nothing, and test modules import ``support``
 before pytest could rewrite it.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from support.bus import BusError, PrivateBus
 from support.soundserver import AlsaFile, PipeWireServer, SoundServer, SoundServerError
 
 
@@ -44,6 +46,18 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip(f"cannot mount a 4 MiB tmpfs here: {mounted.stderr.strip()}")
     yield mount
     subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.fixture
+def session_bus(tmp_path: Path) -> Iterator[PrivateBus]:
+    try:
+        bus = PrivateBus(tmp_path / "session-bus")
+    except BusError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield bus
+    finally:
+        bus.close()
 
 
 @pytest.fixture(scope="session")
