@@ -37,6 +37,7 @@ LEFT_OUT_MODULES = {
     "tests/test_pipewire.py": "whole sessions through a private PipeWire in real time",
     "tests/test_devices.py": "plays through two private sound servers in real time (1.5 min)",
     "tests/test_device_clock.py": "whole sessions into paced test devices in real time (2.5 min)",
+    "tests/test_media_keys.py": "plays steered over a private session bus in real time (1 min)",
     "tests/test_piper.py": "the neural engine, onnxruntime, renders alike on every Python:"
                            " 3.11 runs its 2.5 minutes",
     "tests/test_piper_pronounce.py": "the neural engine, as test_piper.py",

@@ -1,0 +1,331 @@
+"""``voice-coach play`` steered from the session bus, as media keys, a headset and a phone
+steer it: the installed command in a child, a private ``dbus-daemon`` (``support.bus``) as
+its session bus, ``playerctl`` as the desktop, and a paced test device (``support.paced``)
+taking the sound in real time.
+
+``export`` with the same arguments is the reference: a pause from the bus adds no gap to
+what the device is handed, and next and previous hand it exactly what the keys would (the
+rest of the session from the start of the next step, or of the current one). Without a
+bus, with one that goes away, or with media keys off, play is exactly as it was and says
+nothing about it. The plays of a test run at the same time, each with its own bus,
+device and history, from a cache the export warmed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pytest
+
+from support.audio import read_wav
+from support.bus import PrivateBus
+from support.paced import PacedFile
+from support.processes import size_of
+from voice_coach.pcm import SAMPLE_RATE, Samples
+
+VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
+SHORT: Final = (str(Path(__file__).parent / "data" / "short-breath.toml"), "--no-caution")
+"""22.5 s in four steps: Starting (0-1.7 s), a line (to 4.4 s), three breaths (to 16.4 s),
+the closing."""
+TAIL_S: Final = 0.5
+"""The most silence a device is handed past a session's end."""
+STOPPED_WITHIN_S: Final = 0.6
+"""From ``playerctl play-pause`` to the device taking nothing more: playerctl starting and
+calling (about 10 ms; the loop wakes for it at once), then the device's stop, which plays
+out what it had taken (simpleaudio drains; 0.3-0.4 s on this test device, as for the
+space bar), and the test device's page (46 ms)."""
+POSITION_WITHIN_S: Final = 0.3
+"""How far ``Position`` may be from what the device has played when it is read: the
+device's buffer, which a pause plays out while ``Position`` goes on for at most 0.2 s
+past the last status, the test device's page (46 ms) and playerctl's own call."""
+
+
+@dataclass
+class Play:
+    """One ``voice-coach play`` into its own paced device, on its own bus (if any)."""
+
+    device: PacedFile
+    bus: PrivateBus | None
+    child: subprocess.Popen[str]
+    home: Path
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def taken_s(self) -> float:
+        return size_of(self.device.raw) / 2 / SAMPLE_RATE
+
+    def outcomes(self) -> list[str]:
+        path = self.home / "data" / "voice-coach" / "history.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [json.loads(line)["outcome"] for line in lines]
+
+    def finish(self, timeout_s: float = 60.0) -> tuple[int, str, str]:
+        try:
+            stdout, stderr = self.child.communicate(timeout=timeout_s)
+        finally:
+            if self.child.poll() is None:
+                self.child.kill()
+                self.child.wait()
+            if self.bus is not None:
+                self.bus.close()
+        return self.child.returncode, stdout, stderr
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Samples, dict[str, Any], Path]:
+    """The export every play is held against, its timeline, and the cache it warmed."""
+    folder = tmp_path_factory.mktemp("export")
+    cache = folder / "cache"
+    child = subprocess.run([str(VOICE_COACH), "export", *SHORT, "-o", str(folder / "out"),
+                            "--quiet"], env={**os.environ, "XDG_CACHE_HOME": str(cache)},
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=300, check=False)
+    assert (child.returncode, child.stdout, child.stderr) == (0, "", ""), child.stderr
+    timeline = json.loads((folder / "out" / "timeline.json").read_text())
+    return read_wav(folder / "out" / "session.wav"), timeline, cache
+
+
+def start_play(folder: Path, cache: Path, *, bus: bool = True, args: Sequence[str] = (),
+               env: Mapping[str, str | None] | None = None) -> Play:
+    """``play`` of the short session; ``env`` values of None are removed."""
+    folder.mkdir()
+    device = PacedFile.in_folder(folder)
+    private = PrivateBus(folder / "bus") if bus else None
+    child_env = {**os.environ, **device.env, "XDG_DATA_HOME": str(folder / "data"),
+                 "XDG_CACHE_HOME": str(cache), **(private.env if private else {})}
+    for key, value in (env or {}).items():
+        if value is None:
+            child_env.pop(key, None)
+        else:
+            child_env[key] = value
+    child = subprocess.Popen([str(VOICE_COACH), "play", *SHORT, *args], env=child_env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    return Play(device, private, child, folder)
+
+
+def wait_until(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout_s:g} s")
+        time.sleep(0.005)
+
+
+def title(play: Play) -> str:
+    assert play.bus is not None
+    return play.bus.playerctl("metadata", "xesam:title").stdout.strip()
+
+
+def step_start(timeline: dict[str, Any], step: int) -> int:
+    return min(e["start_sample"] for e in timeline["events"] if e["step"] == step)
+
+
+def segments(played: Samples, expected: Samples, targets: Sequence[int]) -> list[tuple[int, int]]:
+    """Where each piece of ``played`` comes from in ``expected``: the first from its start,
+    each next one from the next of ``targets``, to the sample. Each piece as (where it
+    starts in ``played``, its length); raises when ``played`` is not made so."""
+    pieces, at, source = [], 0, 0
+    for target in [*targets, None]:
+        length = min(len(played) - at, len(expected) - source)
+        differ = np.flatnonzero(played[at:at + length] != expected[source:source + length])
+        upto = at + (int(differ[0]) if len(differ) else length)
+        if target is None:
+            assert upto == len(played) or source + upto - at == len(expected), (
+                f"the last piece differs from the export at {upto / SAMPLE_RATE:.3f} s")
+            pieces.append((at, upto - at))
+            return pieces
+        # The cut is at or before the first difference: where both sounds were the same.
+        for cut in range(upto, max(at, upto - SAMPLE_RATE // 2) - 1, -1):
+            window = min(len(played) - cut, len(expected) - target, SAMPLE_RATE // 2)
+            if window > 0 and np.array_equal(played[cut:cut + window],
+                                             expected[target:target + window]):
+                break
+        else:
+            raise AssertionError(f"nothing at {upto / SAMPLE_RATE:.3f} s plays from sample"
+                                 f" {target} of the export")
+        pieces.append((at, cut - at))
+        at, source = cut, target
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def assert_handed_exactly(played: Samples, expected: Samples) -> None:
+    assert np.array_equal(played[:len(expected)], expected)
+    assert not played[len(expected):].any()
+    assert len(played) - len(expected) <= TAIL_S * SAMPLE_RATE
+
+
+# --- Steered from the bus ---------------------------------------------------------------
+
+
+def pause_from_the_bus(play: Play) -> None:
+    """Three pauses by play-pause, each timed to the device stopping, while a client
+    polls Position 20 times a second; then the session plays to its end."""
+    bus = play.bus
+    assert bus is not None
+    play.notes["started_s"] = bus.wait_for_player(15)
+    play.notes["status"] = bus.playerctl("status").stdout
+    positions: list[tuple[float, float, float]] = []
+    polling = threading.Event()
+
+    def poll() -> None:
+        while not polling.is_set():
+            before = play.taken_s()
+            got = bus.playerctl("position")
+            if got.returncode == 0:
+                positions.append((before, float(got.stdout), play.taken_s()))
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        stops, paused_status, resumed_status, still = [], [], [], []
+        for at_s in (3.0, 7.0, 11.0):
+            wait_until(lambda at_s=at_s: play.taken_s() >= at_s, 30, f"not played to {at_s} s")
+            pressed = time.monotonic()
+            assert bus.playerctl("play-pause").returncode == 0
+            last_size, last_growth = size_of(play.device.raw), time.monotonic()
+            while time.monotonic() - last_growth < 0.3:
+                time.sleep(0.002)
+                if size_of(play.device.raw) != last_size:
+                    last_size, last_growth = size_of(play.device.raw), time.monotonic()
+            stops.append(last_growth - pressed)
+            paused_status.append(bus.playerctl("status").stdout)
+            time.sleep(0.3)
+            still.append(size_of(play.device.raw) == last_size)
+            assert bus.playerctl("play-pause").returncode == 0
+            wait_until(lambda last_size=last_size: size_of(play.device.raw) > last_size, 2,
+                       "play-pause did not resume")
+            resumed_status.append(bus.playerctl("status").stdout)
+    finally:
+        polling.set()
+        poller.join()
+    play.notes.update(stops=stops, paused=paused_status, resumed=resumed_status, still=still,
+                      positions=positions)
+
+
+def skip_from_the_bus(play: Play, timeline: dict[str, Any]) -> None:
+    """next in the first step, next in the second, previous in the third, then stop; the
+    title after each."""
+    bus = play.bus
+    assert bus is not None
+    bus.wait_for_player(15)
+    titles = [title(play)]
+    for verb, after_s in (("next", 0.8), ("next", 1.0), ("previous", 1.5)):
+        taken = play.taken_s()
+        wait_until(lambda taken=taken, after_s=after_s: play.taken_s() >= taken + after_s, 10,
+                   f"not played {after_s} s on")
+        before = title(play)
+        assert bus.playerctl(verb).returncode == 0
+        if verb == "next":
+            wait_until(lambda before=before: title(play) != before, 2, f"{verb}: same title")
+        time.sleep(0.2)
+        titles.append(title(play))
+    time.sleep(1.0)
+    assert bus.playerctl("stop").returncode == 0
+    play.notes["titles"] = titles
+    play.notes["labels"] = [step["label"] for step in timeline["steps"]]
+
+
+@pytest.mark.sound
+def test_play_pause_next_previous_and_stop_from_the_bus_do_what_the_keys_do(session, tmp_path):
+    expected, timeline, cache = session
+    pausing = start_play(tmp_path / "pause", cache, args=("--quiet",))
+    skipping = start_play(tmp_path / "skip", cache, args=("--quiet",))
+    with ThreadPoolExecutor(2) as pool:
+        paused = pool.submit(pause_from_the_bus, pausing)
+        skipped = pool.submit(skip_from_the_bus, skipping, timeline)
+        skipped.result(timeout=60)
+        paused.result(timeout=90)
+
+    assert skipping.finish() == (0, "", "")
+    assert skipping.outcomes() == ["stopped"]
+    notes = skipping.notes
+    assert notes["titles"] == [notes["labels"][0], notes["labels"][1], notes["labels"][2],
+                               notes["labels"][2]]
+    pieces = segments(skipping.device.played(), expected,
+                      [step_start(timeline, 1), step_start(timeline, 2), step_start(timeline, 2)])
+    assert [round(length / SAMPLE_RATE, 1) >= 0.7 for _, length in pieces] == [True] * 4
+
+    assert pausing.finish(timeout_s=60) == (0, "", "")
+    assert pausing.outcomes() == ["completed"]
+    assert_handed_exactly(pausing.device.played(), expected)  # a pause adds no gap
+    notes = pausing.notes
+    stops_ms = [round(stop * 1000) for stop in notes["stops"]]
+    misses = [round(abs(position - (before + after) / 2), 3)
+              for before, position, after in notes["positions"]]
+    print(f"player on the bus after {notes['started_s']:.2f} s; play-pause to the device"
+          f" stopping: {stops_ms} ms; Position read {len(misses)} times, at most"
+          f" {max(misses) * 1000:.0f} ms (median {np.median(misses) * 1000:.0f} ms) from what"
+          " the device had played")
+    assert notes["status"] == "Playing\n"
+    assert notes["paused"] == ["Paused\n"] * 3
+    assert notes["resumed"] == ["Playing\n"] * 3
+    assert notes["still"] == [True] * 3
+    assert max(notes["stops"]) <= STOPPED_WITHIN_S
+    assert len(misses) >= 100
+    assert max(misses) <= POSITION_WITHIN_S
+
+
+# --- No bus, media keys off, a bus that goes away -----------------------------------------
+
+
+def lose_the_bus(play: Play) -> None:
+    assert play.bus is not None
+    play.bus.wait_for_player(15)
+    wait_until(lambda: play.taken_s() >= 2.0, 15, "not played 2 s")
+    play.bus.close()
+
+
+def no_player(play: Play) -> None:
+    assert play.bus is not None
+    wait_until(lambda: play.taken_s() >= 2.0, 15, "not played 2 s")
+    play.notes["players"] = play.bus.run(["playerctl", "-l"]).stdout
+
+
+@pytest.mark.sound
+def test_without_a_bus_with_media_keys_off_or_a_bus_that_goes_away_play_is_as_it_was(
+        session, tmp_path):
+    expected, _, cache = session
+    plays = {
+        "no bus": start_play(tmp_path / "none", cache, bus=False, env={
+            "DBUS_SESSION_BUS_ADDRESS": None, "XDG_RUNTIME_DIR": None}),
+        "a bus nowhere": start_play(tmp_path / "nowhere", cache, bus=False, args=("--quiet",),
+                                    env={"DBUS_SESSION_BUS_ADDRESS":
+                                         f"unix:path={tmp_path / 'nothing'}"}),
+        "--no-media-keys": start_play(tmp_path / "off", cache, args=("--quiet", "--no-media-keys")),
+        "the setting": start_play(tmp_path / "setting", cache, args=("--quiet",),
+                                  env={"VOICE_COACH_MEDIA_KEYS": "false"}),
+        "gone": start_play(tmp_path / "gone", cache, args=("--quiet",)),
+    }
+    with ThreadPoolExecutor(3) as pool:
+        steered = [pool.submit(lose_the_bus, plays["gone"]),
+                   pool.submit(no_player, plays["--no-media-keys"]),
+                   pool.submit(no_player, plays["the setting"])]
+        for future in steered:
+            future.result(timeout=60)
+
+    results = {}
+    for name, play in plays.items():
+        returncode, stdout, stderr = play.finish()
+        played = play.device.played()
+        handed = (np.array_equal(played[:len(expected)], expected)
+                  and not played[len(expected):].any()
+                  and len(played) - len(expected) <= TAIL_S * SAMPLE_RATE)
+        results[name] = (returncode, stderr, handed, play.outcomes())
+        assert "bus" not in stdout.lower() and "mpris" not in stdout.lower()
+        if name != "no bus":
+            assert stdout == ""
+    assert results == {name: (0, "", True, ["completed"]) for name in plays}
+    assert plays["--no-media-keys"].notes["players"] == ""
+    assert plays["the setting"].notes["players"] == ""
