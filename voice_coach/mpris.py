@@ -304,7 +304,7 @@ class MprisPlayer:
         self._live = True
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(lambda loop, context: None)  # never on the terminal
-        self._stopping: asyncio.Event | None = None
+        self._stopping = asyncio.Event()  # bound to the loop that first waits on it
         self._player: _Player | None = None
         self._thread = threading.Thread(target=self._run, args=(address,), daemon=True,
                                         name="voice-coach mpris")
@@ -347,8 +347,7 @@ class MprisPlayer:
                 self._player.Seeked(position_us(after, after.at_s))
 
     def _leave(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
+        self._stopping.set()
 
     def _run(self, address: str) -> None:
         asyncio.set_event_loop(self._loop)
@@ -361,7 +360,6 @@ class MprisPlayer:
             self._loop.close()
 
     async def _serve(self, address: str) -> None:
-        self._stopping = asyncio.Event()
         bus = await asyncio.wait_for(MessageBus(bus_address=address).connect(),
                                      CONNECT_TIMEOUT_S)
         try:
