@@ -7,8 +7,10 @@ taking the sound in real time.
 what the device is handed, and next and previous hand it exactly what the keys would (the
 rest of the session from the start of the next step, or of the current one). Without a
 bus, with one that goes away, or with media keys off, play is exactly as it was and says
-nothing about it. The plays of a test run at the same time, each with its own bus,
-device and history, from a cache the export warmed.
+nothing about it. A stand-in logind (``support.login1``) on a private system bus sees the
+inhibitor held while a play plays, released for each pause and at the end, and released
+by the kernel when the play is killed. The plays of a test run at the same time, each
+with its own buses, device and history, from a cache the export warmed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pytest
 
 from support.audio import read_wav
 from support.bus import PrivateBus
+from support.login1 import StandInLogind
 from support.paced import PacedFile
 from support.processes import size_of
 from voice_coach.pcm import SAMPLE_RATE, Samples
@@ -59,7 +62,14 @@ class Play:
     bus: PrivateBus | None
     child: subprocess.Popen[str]
     home: Path
+    logind: StandInLogind | None = None
+    system_bus: PrivateBus | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+
+    def held(self) -> int:
+        """How many inhibitors the stand-in logind sees held."""
+        assert self.logind is not None
+        return len(self.logind.held())
 
     def taken_s(self) -> float:
         return size_of(self.device.raw) / 2 / SAMPLE_RATE
@@ -80,6 +90,12 @@ class Play:
                 self.bus.close()
         return self.child.returncode, stdout, stderr
 
+    def close_logind(self) -> None:
+        if self.logind is not None:
+            self.logind.close()
+        if self.system_bus is not None:
+            self.system_bus.close()
+
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Samples, dict[str, Any], Path]:
@@ -95,14 +111,19 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Samples, dict[str
     return read_wav(folder / "out" / "session.wav"), timeline, cache
 
 
-def start_play(folder: Path, cache: Path, *, bus: bool = True, args: Sequence[str] = (),
-               env: Mapping[str, str | None] | None = None) -> Play:
-    """``play`` of the short session; ``env`` values of None are removed."""
+def start_play(folder: Path, cache: Path, *, bus: bool = True, logind: bool = False,
+               args: Sequence[str] = (), env: Mapping[str, str | None] | None = None) -> Play:
+    """``play`` of the short session; ``env`` values of None are removed. Its system bus
+    is a private one with a stand-in logind (``logind``), else one that is not there."""
     folder.mkdir()
     device = PacedFile.in_folder(folder)
     private = PrivateBus(folder / "bus") if bus else None
+    system_bus = PrivateBus(folder / "system-bus") if logind else None
+    stand_in = StandInLogind(system_bus.address) if system_bus else None
+    system = system_bus.address if system_bus else f"unix:path={folder / 'no-system-bus'}"
     child_env = {**os.environ, **device.env, "XDG_DATA_HOME": str(folder / "data"),
-                 "XDG_CACHE_HOME": str(cache), **(private.env if private else {})}
+                 "XDG_CACHE_HOME": str(cache), **(private.env if private else {}),
+                 "DBUS_SYSTEM_BUS_ADDRESS": system}
     for key, value in (env or {}).items():
         if value is None:
             child_env.pop(key, None)
@@ -111,7 +132,7 @@ def start_play(folder: Path, cache: Path, *, bus: bool = True, args: Sequence[st
     child = subprocess.Popen([str(VOICE_COACH), "play", *SHORT, *args], env=child_env,
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    return Play(device, private, child, folder)
+    return Play(device, private, child, folder, stand_in, system_bus)
 
 
 def wait_until(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -189,7 +210,8 @@ def pause_from_the_bus(play: Play) -> None:
     poller = threading.Thread(target=poll)
     poller.start()
     try:
-        stops, paused_status, resumed_status, still = [], [], [], []
+        wait_until(lambda: play.held() == 1, 5, "no inhibitor taken while playing")
+        stops, paused_status, resumed_status, still, held = [], [], [], [], []
         for at_s in (3.0, 7.0, 11.0):
             wait_until(lambda at_s=at_s: play.taken_s() >= at_s, 30, f"not played to {at_s} s")
             pressed = time.monotonic()
@@ -201,17 +223,19 @@ def pause_from_the_bus(play: Play) -> None:
                     last_size, last_growth = size_of(play.device.raw), time.monotonic()
             stops.append(last_growth - pressed)
             paused_status.append(bus.playerctl("status").stdout)
+            held.append(play.held())
             time.sleep(0.3)
             still.append(size_of(play.device.raw) == last_size)
             assert bus.playerctl("play-pause").returncode == 0
             wait_until(lambda last_size=last_size: size_of(play.device.raw) > last_size, 2,
                        "play-pause did not resume")
             resumed_status.append(bus.playerctl("status").stdout)
+            wait_until(lambda: play.held() == 1, 2, "the inhibitor was not taken again")
     finally:
         polling.set()
         poller.join()
     play.notes.update(stops=stops, paused=paused_status, resumed=resumed_status, still=still,
-                      positions=positions)
+                      positions=positions, held_while_paused=held)
 
 
 def skip_from_the_bus(play: Play, timeline: dict[str, Any]) -> None:
@@ -240,7 +264,7 @@ def skip_from_the_bus(play: Play, timeline: dict[str, Any]) -> None:
 @pytest.mark.sound
 def test_play_pause_next_previous_and_stop_from_the_bus_do_what_the_keys_do(session, tmp_path):
     expected, timeline, cache = session
-    pausing = start_play(tmp_path / "pause", cache, args=("--quiet",))
+    pausing = start_play(tmp_path / "pause", cache, logind=True, args=("--quiet",))
     skipping = start_play(tmp_path / "skip", cache, args=("--quiet",))
     with ThreadPoolExecutor(2) as pool:
         paused = pool.submit(pause_from_the_bus, pausing)
@@ -259,6 +283,14 @@ def test_play_pause_next_previous_and_stop_from_the_bus_do_what_the_keys_do(sess
 
     assert pausing.finish(timeout_s=60) == (0, "", "")
     assert pausing.outcomes() == ["completed"]
+    assert pausing.logind is not None
+    inhibitors = pausing.logind.inhibitors
+    pausing.close_logind()
+    # Held while playing, released for each of the three pauses and at the end.
+    assert [(i.what, i.who, i.mode, i.released_s is not None) for i in inhibitors] == [
+        ("sleep:idle", "voice-coach", "block", True)] * 4
+    assert inhibitors[0].why == "playing the session 'Short breath'"
+    assert pausing.notes["held_while_paused"] == [0, 0, 0]
     assert_handed_exactly(pausing.device.played(), expected)  # a pause adds no gap
     notes = pausing.notes
     stops_ms = [round(stop * 1000) for stop in notes["stops"]]
@@ -287,6 +319,17 @@ def lose_the_bus(play: Play) -> None:
     play.bus.close()
 
 
+def kill_while_playing(play: Play) -> None:
+    wait_until(lambda: play.held() == 1, 15, "no inhibitor taken while playing")
+    wait_until(lambda: play.taken_s() >= 2.0, 15, "not played 2 s")
+    play.child.kill()
+    play.child.wait()
+    killed_at = time.monotonic()
+    wait_until(lambda: play.held() == 0, 2, "the kernel did not release the inhibitor")
+    assert play.logind is not None
+    play.notes["released_after_s"] = play.logind.inhibitors[0].released_s - killed_at
+
+
 def no_player(play: Play) -> None:
     assert play.bus is not None
     wait_until(lambda: play.taken_s() >= 2.0, 15, "not played 2 s")
@@ -308,8 +351,10 @@ def test_without_a_bus_with_media_keys_off_or_a_bus_that_goes_away_play_is_as_it
                                   env={"VOICE_COACH_MEDIA_KEYS": "false"}),
         "gone": start_play(tmp_path / "gone", cache, args=("--quiet",)),
     }
-    with ThreadPoolExecutor(3) as pool:
-        steered = [pool.submit(lose_the_bus, plays["gone"]),
+    killed = start_play(tmp_path / "killed", cache, logind=True, args=("--quiet",))
+    with ThreadPoolExecutor(4) as pool:
+        steered = [pool.submit(kill_while_playing, killed),
+                   pool.submit(lose_the_bus, plays["gone"]),
                    pool.submit(no_player, plays["--no-media-keys"]),
                    pool.submit(no_player, plays["the setting"])]
         for future in steered:
@@ -327,5 +372,8 @@ def test_without_a_bus_with_media_keys_off_or_a_bus_that_goes_away_play_is_as_it
         if name != "no bus":
             assert stdout == ""
     assert results == {name: (0, "", True, ["completed"]) for name in plays}
+    killed.finish()
+    killed.close_logind()
+    assert killed.notes["released_after_s"] <= 0.5  # the kernel closed it, with the process
     assert plays["--no-media-keys"].notes["players"] == ""
     assert plays["the setting"].notes["players"] == ""

@@ -212,9 +212,10 @@ def test_fanout_shows_each_status_on_every_display_in_order():
     (True, {}),
 ])
 def test_without_a_bus_or_when_off_the_loop_gets_the_keys_and_the_screen_as_they_are(
-        enabled, env):
+        enabled, env, monkeypatch):
+    monkeypatch.setattr("voice_coach.awake.system_bus_address", lambda env: None)
     keys, screen = live.NoKeys(), live.QuietDisplay()
-    with controls.media_keys(keys, screen, album="R", enabled=enabled, env=env) as got:
+    with controls.edges(keys, screen, title="R", media_keys=enabled, env=env) as got:
         assert got == (keys, screen)
 
 

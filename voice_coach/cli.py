@@ -580,8 +580,8 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
     try:
         stream.start(playback.position)
         with (live.keys_for(sys.stdin, None if quiet else sys.stderr) as keys,
-              controls.media_keys(keys, display, album=loaded.title,
-                                  enabled=values["media_keys"]) as (steering, shown)):
+              controls.edges(keys, display, title=loaded.title,
+                             media_keys=values["media_keys"]) as (steering, shown)):
             outcome = live.run(stream, playback, steering, shown)
     except BaseException:
         display.abort()

@@ -82,22 +82,29 @@ class Fanout:
 
 
 @contextlib.contextmanager
-def media_keys(keys: live.Keys, display: live.Display, *, album: str, enabled: bool,
-               env: Mapping[str, str] = os.environ) -> Iterator[tuple[live.Keys, live.Display]]:
-    """The keys and the display a session is steered by and shown on: with an MPRIS2
-    player on the session bus when ``enabled`` and there is a session bus, else ``keys``
-    and ``display`` as they are. Nothing is ever said about the bus; a bus that cannot be
+def edges(keys: live.Keys, display: live.Display, *, title: str, media_keys: bool,
+          env: Mapping[str, str] = os.environ) -> Iterator[tuple[live.Keys, live.Display]]:
+    """The keys and the display a session is steered by and shown on, with what the
+    desktop offers around them: an MPRIS2 player on the session bus (when ``media_keys``
+    and there is a session bus) and a logind inhibitor that keeps the machine awake while
+    the session plays (when there is a system bus). Without either, ``keys`` and
+    ``display`` as they are. Nothing is ever said about the buses; one that cannot be
     reached or goes away leaves the keys and the screen as they were."""
-    from voice_coach import mpris
+    from voice_coach import awake, mpris
 
-    address = mpris.session_bus_address(env) if enabled else None
-    if address is None:
-        yield keys, display
-        return
-    commands = Commands(keys)
-    player = mpris.MprisPlayer(address, commands.send, album=album)
-    try:
-        yield commands, Fanout(display, player)
-    finally:
-        player.stop()
-        commands.close()
+    session_bus = mpris.session_bus_address(env) if media_keys else None
+    system_bus = awake.system_bus_address(env)
+    listeners: list[live.Display] = []
+    with contextlib.ExitStack() as stack:
+        if session_bus is not None:
+            commands = Commands(keys)
+            stack.callback(commands.close)
+            player = mpris.MprisPlayer(session_bus, commands.send, album=title)
+            stack.callback(player.stop)
+            keys = commands
+            listeners.append(player)
+        if system_bus is not None:
+            staying = awake.Awake(system_bus, awake.why(title))
+            stack.callback(staying.stop)
+            listeners.append(staying)
+        yield keys, Fanout(display, *listeners) if listeners else display

@@ -166,6 +166,23 @@ def check_media_controls(enabled: bool = True,
                  " can pause, skip and stop a session (MPRIS2)")
 
 
+def check_staying_awake(problem: Callable[[], str] | None = None) -> Check:
+    """Whether logind can be asked to keep the machine awake while a session plays
+    (``problem`` says why not, "" when it can). Optional: a desktop set not to suspend
+    needs no inhibitor."""
+    name = "staying awake"
+    if problem is None:
+        from voice_coach.awake import probe
+
+        problem = probe
+    why_not = problem()
+    if why_not:
+        return Check(name, True, f"not available: {why_not}; a machine that suspends"
+                     " mid-session ends it")
+    return Check(name, True, "logind keeps the machine from sleeping or idling while a"
+                 " session plays")
+
+
 def check_writable(name: str, folder: Path) -> Check:
     """A folder voice-coach writes to exists (or can be made) and takes a file."""
     try:
@@ -181,8 +198,8 @@ def check_writable(name: str, folder: Path) -> Check:
 def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
             voice: str | None = None, media_keys: bool = True) -> list[Check]:
     """Every check, in the order a session meets them, then the optional ones: media
-    controls (``media_keys``: the setting) and the neural engine (``engine`` is the one
-    in use)."""
+    controls (``media_keys``: the setting), staying awake and the neural engine
+    (``engine`` is the one in use)."""
     from voice_coach.config import config_path
     from voice_coach.history import history_path
 
@@ -198,5 +215,6 @@ def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
         check_writable("history folder", history_path().parent),
         check_writable("routines folder", routines_dir),
         check_media_controls(media_keys),
+        check_staying_awake(),
         check_piper(engine == "piper", voice),  # last: optional unless chosen
     ]
