@@ -369,6 +369,7 @@ def test_doctor_with_a_sound_device(tmp_path):
     assert lines[4] == "ok    sound device: the default device played a silent test"
     assert sum(line.startswith("ok    media controls: ") for line in lines) == 1
     assert sum(line.startswith("ok    staying awake: ") for line in lines) == 1
+    assert "ok    headset buttons: the default output is not a Bluetooth device" in lines
     assert lines[-1] == "Everything needed for a session works."
     assert result.stderr == ""
 
@@ -381,7 +382,7 @@ def test_doctor_without_a_sound_device(tmp_path):
     assert lines[4] == ("FAIL  sound device: no sound device could be opened (ALSA: No such file or"
                         " directory); 'voice-coach export' writes the session to WAV without one")
     assert lines[5].startswith("      fix: ")
-    assert result.stderr == "Error: 1 of 12 checks failed\n"
+    assert result.stderr == "Error: 1 of 13 checks failed\n"
 
 
 # --- Conventions

@@ -13,12 +13,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from support.bus import BusError, PrivateBus
 from voice_coach import controls, live, mpris
-from voice_coach.doctor import check_media_controls
+from voice_coach.devices import Output, SoundStack
+from voice_coach.doctor import Check, check_headset, check_media_controls, is_bluetooth, running
 
 pytest_plugins = ["support.fixtures"]
 
@@ -431,3 +433,43 @@ def test_a_bus_that_will_not_start_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(BusError, match="dbus-daemon is not installed"):
         PrivateBus(tmp_path / "bus")
+
+
+# --- Headset buttons (doctor) ---------------------------------------------------------
+
+HEADSET = Output("bluez_output.00_1B_66_AA_BB_CC.1", "Momentum 4", default=True)
+SPEAKERS = Output("alsa_output.pci-0000_00_1f.3.analog-stereo", "Built-in Audio",
+                  default=True)
+
+
+@pytest.mark.parametrize(("outputs", "proxy", "detail"), [
+    ((SPEAKERS,), False, "the default output is not a Bluetooth device"),
+    ((), False, "the default output is not a Bluetooth device"),
+    ((Output(SPEAKERS.name, SPEAKERS.description), HEADSET), True,
+     "the default output is Bluetooth (Momentum 4); mpris-proxy forwards its buttons"),
+    ((HEADSET,), False,
+     "the default output is Bluetooth (Momentum 4), but mpris-proxy is not running, so its"
+     " buttons do nothing; start it: systemctl --user enable --now mpris-proxy"),
+])
+def test_doctor_says_whether_a_headsets_buttons_reach_the_session(outputs, proxy, detail):
+    found = SoundStack("PipeWire", "1.4.2", outputs)
+    assert check_headset(found, lambda: proxy) == Check("headset buttons", True, detail)
+
+
+def test_pulseaudio_names_its_bluetooth_sinks_too():
+    assert is_bluetooth("bluez_sink.00_1B_66_AA_BB_CC.a2dp_sink")
+    assert not is_bluetooth("alsa_output.usb-bluez_fan_club.analog-stereo")
+
+
+def test_a_running_mpris_proxy_is_found_by_its_name(tmp_path):
+    proxy = tmp_path / "mpris-proxy"
+    proxy.write_bytes(Path("/bin/sleep").read_bytes())
+    proxy.chmod(0o755)
+    assert not running("mpris-proxy")
+    child = subprocess.Popen([str(proxy), "30"])
+    try:
+        assert _eventually(lambda: running("mpris-proxy"), True)
+    finally:
+        child.kill()
+        child.wait()
+    assert not running("mpris-proxy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import sys
 import tempfile
@@ -9,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from voice_coach.errors import VoiceCoachError
 
@@ -183,6 +184,45 @@ def check_staying_awake(problem: Callable[[], str] | None = None) -> Check:
                  " session plays")
 
 
+MPRIS_PROXY_START: Final = "systemctl --user enable --now mpris-proxy"
+"""BlueZ's user service that forwards a headset's buttons to MPRIS2 players."""
+
+
+def is_bluetooth(output: str) -> bool:
+    """A Bluetooth sink, as PipeWire (``bluez_output.*``) and PulseAudio (``bluez_sink.*``)
+    name it."""
+    return output.startswith(("bluez_output.", "bluez_sink."))
+
+
+def running(command: str, proc: Path = Path("/proc")) -> bool:
+    """Whether a process named ``command`` (its ``comm``) runs here."""
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == command[:15]:
+                    return True
+    return False
+
+
+def check_headset(found: SoundStack | None = None,
+                  proxy_running: Callable[[], bool] = lambda: running("mpris-proxy")) -> Check:
+    """Whether the default output is a Bluetooth headset, and if so whether mpris-proxy
+    runs to forward its buttons to the session (the command that starts it if not)."""
+    from voice_coach import devices
+
+    name = "headset buttons"
+    found = found if found is not None else devices.discover()
+    default = found.default
+    if default is None or not is_bluetooth(default.name):
+        return Check(name, True, "the default output is not a Bluetooth device")
+    if proxy_running():
+        return Check(name, True, f"the default output is Bluetooth ({default.description});"
+                     " mpris-proxy forwards its buttons")
+    return Check(name, True, f"the default output is Bluetooth ({default.description}), but"
+                 " mpris-proxy is not running, so its buttons do nothing; start it:"
+                 f" {MPRIS_PROXY_START}")
+
+
 def check_writable(name: str, folder: Path) -> Check:
     """A folder voice-coach writes to exists (or can be made) and takes a file."""
     try:
@@ -198,17 +238,19 @@ def check_writable(name: str, folder: Path) -> Check:
 def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
             voice: str | None = None, media_keys: bool = True) -> list[Check]:
     """Every check, in the order a session meets them, then the optional ones: media
-    controls (``media_keys``: the setting), staying awake and the neural engine
-    (``engine`` is the one in use)."""
+    controls (``media_keys``: the setting), staying awake, a headset's buttons and the
+    neural engine (``engine`` is the one in use)."""
+    from voice_coach import devices
     from voice_coach.config import config_path
     from voice_coach.history import history_path
 
     speech, voices = check_speech()
+    stack = devices.discover()
     return [
         check_simpleaudio(),
         speech,
         voices,
-        check_sound_stack(),
+        check_sound_stack(stack),
         check_device(),
         check_writable("speech cache", cache_dir),
         check_writable("settings folder", config_path().parent),
@@ -216,5 +258,6 @@ def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
         check_writable("routines folder", routines_dir),
         check_media_controls(media_keys),
         check_staying_awake(),
+        check_headset(stack),
         check_piper(engine == "piper", voice),  # last: optional unless chosen
     ]
