@@ -1,0 +1,162 @@
+"""Section 9: media keys. ``voice-coach play`` as an MPRIS2 player on a private session
+bus, into a device that takes samples in real time (``support.paced``), steered with
+``playerctl`` as a desktop's media keys would.
+
+- From ``playerctl play-pause`` to the device taking nothing more: the call (playerctl
+  starting and the bus), the loop waking for it, and the device's stop, which plays out
+  what the device had already taken (simpleaudio drains), then the test device's page.
+- The CPU the play process uses over a stretch without a client, and over one with a
+  client reading ``Position`` 20 times a second on one connection: the difference is what
+  the bus costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from dbus_fast import Message, MessageType
+from dbus_fast.aio import MessageBus
+
+from benchmarks.measure import (
+    PROJECT,
+    BenchError,
+    Workspace,
+    median,
+    primed,
+    progress,
+    voice_coach_command,
+)
+from benchmarks.report import About, Section, row
+from support.bus import PrivateBus
+from support.paced import PacedFile
+from support.processes import size_of
+from voice_coach import mpris
+from voice_coach.pcm import SAMPLE_RATE
+
+ABOUT: Final = About(9, "media_keys", "Media keys (MPRIS2): pause latency, the bus's CPU")
+FULL: Final = ("psoas-release", "--minutes", "5", "--no-caution")
+QUICK: Final = (str(PROJECT / "tests" / "data" / "short-breath.toml"), "--no-caution")
+QUIET_S: Final = 0.25
+"""The device has stopped once it took nothing for this long."""
+
+
+def measure(ws: Workspace, quick: bool) -> Section:
+    section = ABOUT.section()
+    args = QUICK if quick else FULL
+    pauses, stretch_s = (3, 3.0) if quick else (20, 10.0)
+    cache = primed(ws, *args)
+    folder = ws.fresh("media-keys")
+    device = PacedFile.in_folder(folder)
+    bus = PrivateBus(folder / "bus")
+    env = ws.env(cache, {**device.env, **bus.env,
+                         "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={folder / 'no-system-bus'}"})
+    child = subprocess.Popen([*voice_coach_command(), "play", *args, "--quiet"], env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        bus.wait_for_player(15)
+        _wait(lambda: size_of(device.raw) >= 4 * SAMPLE_RATE, 15)  # 2 s played
+        progress("9. media keys: the play's CPU without a client, then with one")
+        alone = _cpu_percent(child.pid, stretch_s)
+        polling = threading.Event()
+        reads: list[float] = []
+        poller = threading.Thread(target=_poll, args=(bus, polling, reads))
+        poller.start()
+        try:
+            polled = _cpu_percent(child.pid, stretch_s)
+        finally:
+            polling.set()
+            poller.join()
+        stops, calls = [], []
+        for number in range(pauses):
+            progress(f"9. media keys: pause {number + 1}/{pauses}")
+            stop_s, call_s = _pause_and_resume(bus, device)
+            stops.append(stop_s)
+            calls.append(call_s)
+        bus.playerctl("stop")
+        _, err = child.communicate(timeout=30)
+        if child.returncode != 0:
+            raise BenchError(f"play ended with {child.returncode}: {err.strip()}")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        bus.close()
+    section.rows = [
+        row("play-pause to the device stopped", median(stops), "s", goal=("ours", "<=", 0.15)),
+        row("playerctl play-pause: the call", median(calls), "s"),
+        row("play's CPU, a client reading Position 20/s", polled, "%", peer=alone,
+            peer_label="no client"),
+        row("the bus's CPU (the difference)", max(polled - alone, 0.0), "%",
+            goal=("ours", "<=", 0.5)),
+    ]
+    section.details = {"pauses": pauses, "stretch_s": stretch_s, "position_reads": len(reads),
+                       "seconds": {"stopped": stops, "call": calls},
+                       "cpu_percent": {"no_client": alone, "client": polled}}
+    return section
+
+
+def _pause_and_resume(bus: PrivateBus, device: PacedFile) -> tuple[float, float]:
+    """One play-pause timed to the device stopping, and resumed once it played on."""
+    pressed = time.monotonic()
+    if bus.playerctl("play-pause").returncode != 0:
+        raise BenchError("playerctl play-pause failed")
+    called = time.monotonic()
+    size, grew = size_of(device.raw), time.monotonic()
+    while time.monotonic() - grew < QUIET_S:
+        time.sleep(0.002)
+        if size_of(device.raw) != size:
+            size, grew = size_of(device.raw), time.monotonic()
+    bus.playerctl("play-pause")
+    _wait(lambda: size_of(device.raw) > size, 5)
+    time.sleep(0.7)
+    return grew - pressed, called - pressed
+
+
+def _poll(bus: PrivateBus, done: threading.Event, reads: list[float]) -> None:
+    """Read ``Position`` every 50 ms on one connection, as a desktop's widget does (a
+    playerctl per read would cost the player a whole client's start each time)."""
+
+    async def client() -> None:
+        connection = await MessageBus(bus_address=bus.address).connect()
+        try:
+            while not done.is_set():
+                reply = await connection.call(Message(
+                    destination=mpris.BUS_NAME, path=mpris.OBJECT_PATH,
+                    interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
+                    body=["org.mpris.MediaPlayer2.Player", "Position"]))
+                if reply is not None and reply.message_type == MessageType.METHOD_RETURN:
+                    reads.append(reply.body[0].value / 1e6)
+                await asyncio.sleep(0.05)
+        finally:
+            connection.disconnect()
+
+    asyncio.run(client())
+
+
+def _cpu_percent(pid: int, seconds: float) -> float:
+    """The CPU ``pid`` used over the next ``seconds``, in % of one core."""
+    before, started = _cpu_s(pid), time.monotonic()
+    time.sleep(seconds)
+    return 100 * (_cpu_s(pid) - before) / (time.monotonic() - started)
+
+
+def _cpu_s(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait(ready: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise BenchError(f"the play did not get there within {timeout_s:g} s")
+        time.sleep(0.01)
