@@ -6,23 +6,18 @@ bus, into a device that takes samples in real time (``support.paced``), steered 
   starting and the bus), the loop waking for it, and the device's stop, which plays out
   what the device had already taken (simpleaudio drains), then the test device's page.
 - The CPU the play process uses over a stretch without a client, and over one with a
-  client reading ``Position`` 20 times a second on one connection: the difference is what
-  the bus costs.
+  client reading ``Position`` 20 times a second on one connection
+  (``support.bus.polling_position``): the difference is what the bus costs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
-
-from dbus_fast import Message, MessageType
-from dbus_fast.aio import MessageBus
 
 from benchmarks.measure import (
     PROJECT,
@@ -34,10 +29,9 @@ from benchmarks.measure import (
     voice_coach_command,
 )
 from benchmarks.report import About, Section, row
-from support.bus import PrivateBus
+from support.bus import PrivateBus, polling_position
 from support.paced import PacedFile
 from support.processes import size_of
-from voice_coach import mpris
 from voice_coach.pcm import SAMPLE_RATE
 
 ABOUT: Final = About(9, "media_keys", "Media keys (MPRIS2): pause latency, the bus's CPU")
@@ -65,15 +59,8 @@ def measure(ws: Workspace, quick: bool) -> Section:
         _wait(lambda: size_of(device.raw) >= 4 * SAMPLE_RATE, 15)  # 2 s played
         progress("9. media keys: the play's CPU without a client, then with one")
         alone = _cpu_percent(child.pid, stretch_s)
-        polling = threading.Event()
-        reads: list[float] = []
-        poller = threading.Thread(target=_poll, args=(bus, polling, reads))
-        poller.start()
-        try:
+        with polling_position(bus.address) as reads:
             polled = _cpu_percent(child.pid, stretch_s)
-        finally:
-            polling.set()
-            poller.join()
         stops, calls = [], []
         for number in range(pauses):
             progress(f"9. media keys: pause {number + 1}/{pauses}")
@@ -118,27 +105,6 @@ def _pause_and_resume(bus: PrivateBus, device: PacedFile) -> tuple[float, float]
     _wait(lambda: size_of(device.raw) > size, 5)
     time.sleep(0.7)
     return grew - pressed, called - pressed
-
-
-def _poll(bus: PrivateBus, done: threading.Event, reads: list[float]) -> None:
-    """Read ``Position`` every 50 ms on one connection, as a desktop's widget does (a
-    playerctl per read would cost the player a whole client's start each time)."""
-
-    async def client() -> None:
-        connection = await MessageBus(bus_address=bus.address).connect()
-        try:
-            while not done.is_set():
-                reply = await connection.call(Message(
-                    destination=mpris.BUS_NAME, path=mpris.OBJECT_PATH,
-                    interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
-                    body=["org.mpris.MediaPlayer2.Player", "Position"]))
-                if reply is not None and reply.message_type == MessageType.METHOD_RETURN:
-                    reads.append(reply.body[0].value / 1e6)
-                await asyncio.sleep(0.05)
-        finally:
-            connection.disconnect()
-
-    asyncio.run(client())
 
 
 def _cpu_percent(pid: int, seconds: float) -> float:

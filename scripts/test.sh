@@ -30,6 +30,7 @@ fi
 # runs its complement, so every test runs once whatever the names.
 TIMED="test_play_e2e or test_soundserver_play or test_pipewire"
 TIMED+=" or test_an_interrupted_export_leaves_the_old_or_the_new_export_whole"
+TIMED+=" or test_cue_spacing_is_exact_with_a_client_polling_position"
 # Phase 1's tests that mostly wait (the quick benchmark, the device and Piper plays): a
 # pytest of their own beside the one that computes, so that the two cores stay busy.
 WAITING="test_bench or test_piper or test_devices or test_device_clock or test_media_keys"

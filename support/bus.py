@@ -8,15 +8,22 @@ nothing the test starts ever reaches the developer's own session bus.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
+from dbus_fast import Message, MessageType
+from dbus_fast.aio import MessageBus
+
 PLAYER: Final = "voice_coach"
 """What playerctl's ``-p`` matches: the player's bus name after org.mpris.MediaPlayer2."""
+PLAYER_NAME: Final = f"org.mpris.MediaPlayer2.{PLAYER}"
 
 
 class BusError(Exception):
@@ -79,3 +86,33 @@ class PrivateBus:
             if time.monotonic() - started > timeout_s:
                 raise BusError(f"no player answered within {timeout_s:g} s")
             time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def polling_position(address: str, every_s: float = 0.05) -> Iterator[list[int]]:
+    """A client that reads the player's ``Position`` (µs) every ``every_s`` on one
+    connection, as a desktop's widget does, until the block ends; the readings so far."""
+    reads: list[int] = []
+    done = threading.Event()
+
+    async def client() -> None:
+        bus = await MessageBus(bus_address=address).connect()
+        try:
+            while not done.is_set():
+                reply = await bus.call(Message(
+                    destination=PLAYER_NAME, path="/org/mpris/MediaPlayer2",
+                    interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
+                    body=["org.mpris.MediaPlayer2.Player", "Position"]))
+                if reply is not None and reply.message_type == MessageType.METHOD_RETURN:
+                    reads.append(int(reply.body[0].value))
+                await asyncio.sleep(every_s)
+        finally:
+            bus.disconnect()
+
+    thread = threading.Thread(target=asyncio.run, args=(client(),), name="position poller")
+    thread.start()
+    try:
+        yield reads
+    finally:
+        done.set()
+        thread.join()

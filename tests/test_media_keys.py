@@ -10,7 +10,9 @@ bus, with one that goes away, or with media keys off, play is exactly as it was 
 nothing about it. A stand-in logind (``support.login1``) on a private system bus sees the
 inhibitor held while a play plays, released for each pause and at the end, and released
 by the kernel when the play is killed. The plays of a test run at the same time, each
-with its own buses, device and history, from a cache the export warmed.
+with its own buses, device and history, from a cache the export warmed. One more plays
+the session through a private PulseAudio while a client reads Position 20 times a second:
+every cue as the export spaces it, to the sample (timed, so it runs alone).
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from typing import Any, Final
 import numpy as np
 import pytest
 
-from support.audio import read_wav
-from support.bus import PrivateBus
+from support.audio import find_session, read_wav
+from support.bus import PrivateBus, polling_position
 from support.login1 import StandInLogind
 from support.paced import PacedFile
 from support.processes import size_of
+from support.soundserver import SoundServer
 from voice_coach.pcm import SAMPLE_RATE, Samples
+
+pytest_plugins = ["support.fixtures"]
 
 VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
 SHORT: Final = (str(Path(__file__).parent / "data" / "short-breath.toml"), "--no-caution")
@@ -377,3 +382,42 @@ def test_without_a_bus_with_media_keys_off_or_a_bus_that_goes_away_play_is_as_it
     assert killed.notes["released_after_s"] <= 0.5  # the kernel closed it, with the process
     assert plays["--no-media-keys"].notes["players"] == ""
     assert plays["the setting"].notes["players"] == ""
+
+
+# --- Through the sound server, with a client reading Position (timed) ---------------------
+
+
+@pytest.mark.sound
+def test_cue_spacing_is_exact_with_a_client_polling_position(
+        sound_server: SoundServer, session, tmp_path: Path) -> None:
+    """The bus never delays a sample: the whole session through the sound server, recorded,
+    every cue spaced to the sample while a client reads Position 20 times a second. Timed
+    against the server, so it runs alone (``TIMED`` in scripts/test.sh)."""
+    expected, timeline, cache = session
+    bus = PrivateBus(tmp_path / "bus")
+    env = {**os.environ, **sound_server.env, **bus.env, "XDG_CACHE_HOME": str(cache),
+           "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'no-system-bus'}"}
+    try:
+        with sound_server.recording() as recording:
+            child = subprocess.Popen([str(VOICE_COACH), "play", *SHORT, "--quiet"], env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+            try:
+                bus.wait_for_player(15)
+                with polling_position(bus.address) as reads:
+                    stdout, stderr = child.communicate(timeout=timeline["duration_s"] + 60)
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+    finally:
+        bus.close()
+
+    assert (child.returncode, stdout, stderr) == (0, "", "")
+    assert len(reads) >= 15 * 20 * 0.8  # most of the session, 20 times a second
+    assert reads == sorted(reads)  # nothing skipped or paused: Position only goes on
+    found = find_session(recording.samples, expected, timeline)
+    assert not found.missing(), f"not heard as exported: {found.missing()}"
+    print(found.summary(), f"; Position read {len(reads)} times")
+    assert found.cues == 8
+    assert np.abs(found.cue_spacing_errors()).max() <= round(SAMPLE_RATE / 1000)
