@@ -5,7 +5,8 @@ taking the sound in real time.
 
 ``export`` with the same arguments is the reference: a pause from the bus adds no gap to
 what the device is handed, and next and previous hand it exactly what the keys would (the
-rest of the session from the start of the next step, or of the current one). Without a
+rest of the session from the start of the next step, or of the current one), and keys on
+a pseudo-terminal and bus calls taken in turn each see what the other did. Without a
 bus, with one that goes away, or with media keys off, play is exactly as it was and says
 nothing about it. A stand-in logind (``support.login1``) on a private system bus sees the
 inhibitor held while a play plays, released for each pause and at the end, and released
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -38,6 +40,7 @@ from support.login1 import StandInLogind
 from support.paced import PacedFile
 from support.processes import size_of
 from support.soundserver import SoundServer
+from tests.test_play_e2e import Terminal, playing
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
 pytest_plugins = ["support.fixtures"]
@@ -117,9 +120,12 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Samples, dict[str
 
 
 def start_play(folder: Path, cache: Path, *, bus: bool = True, logind: bool = False,
-               args: Sequence[str] = (), env: Mapping[str, str | None] | None = None) -> Play:
+               args: Sequence[str] = (), env: Mapping[str, str | None] | None = None,
+               terminal: list[Terminal] | None = None) -> Play:
     """``play`` of the short session; ``env`` values of None are removed. Its system bus
-    is a private one with a stand-in logind (``logind``), else one that is not there."""
+    is a private one with a stand-in logind (``logind``), else one that is not there.
+    With ``terminal`` (a list to put it in), it plays on a pseudo-terminal of its own,
+    where keys steer it too."""
     folder.mkdir()
     device = PacedFile.in_folder(folder)
     private = PrivateBus(folder / "bus") if bus else None
@@ -134,6 +140,9 @@ def start_play(folder: Path, cache: Path, *, bus: bool = True, logind: bool = Fa
             child_env.pop(key, None)
         else:
             child_env[key] = value
+    if terminal is not None:
+        terminal.append(Terminal(["play", *SHORT, *args], child_env))
+        return Play(device, private, terminal[-1].process, folder, stand_in, system_bus)
     child = subprocess.Popen([str(VOICE_COACH), "play", *SHORT, *args], env=child_env,
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
@@ -266,16 +275,86 @@ def skip_from_the_bus(play: Play, timeline: dict[str, Any]) -> None:
     play.notes["labels"] = [step["label"] for step in timeline["steps"]]
 
 
+def keys_and_bus_in_turn(play: Play, terminal: Terminal) -> None:
+    """Space pauses, the bus's Play resumes, its Pause pauses, space resumes; n skips and
+    the bus's Next skips on; b repeats the step; the bus's Stop ends it. Each side sees
+    what the other did."""
+    bus = play.bus
+    assert bus is not None
+
+    def until(ready: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 5
+        while not ready():
+            assert time.monotonic() < deadline, f"{what}: {terminal.screen()!r}"
+            terminal.pump(0.01)
+
+    terminal.wait_for(playing, 30, "no status line")
+    until(lambda: bus.playerctl("status").returncode == 0, "no player on the bus")
+    until(lambda: play.taken_s() >= 0.3, "not played on")
+    seen = []
+    terminal.send(b" ")
+    terminal.wait_for(lambda line: "paused" in line, 2, "space did not pause")
+    seen.append(bus.playerctl("status").stdout)
+    bus.playerctl("play")
+    terminal.wait_for(lambda line: playing(line) and "paused" not in line, 2, "Play did not")
+    bus.playerctl("pause")
+    terminal.wait_for(lambda line: "paused" in line, 2, "Pause did not pause")
+    terminal.send(b" ")
+    terminal.wait_for(lambda line: playing(line) and "paused" not in line, 2, "space did not")
+    seen.append(bus.playerctl("status").stdout)
+    steps = [_step_shown(terminal.line())]  # the first step (0), well before its end (1.7 s)
+    terminal.send(b"n")
+    terminal.wait_for(lambda line: "step 2/" in line, 2, "n did not skip")
+    until(lambda: title(play) == play.notes["labels"][1], "the title did not follow n")
+    terminal.pump(0.8)
+    steps.append(_step_shown(terminal.line()))
+    bus.playerctl("next")
+    terminal.wait_for(lambda line: "step 3/" in line, 2, "Next did not skip")
+    terminal.pump(1.2)
+    steps.append(_step_shown(terminal.line()))
+    terminal.send(b"b")
+    terminal.pump(1.0)
+    bus.playerctl("stop")
+    terminal.wait_exit()
+    play.notes.update(seen=seen, screen=terminal.screen(), steps=steps)
+
+
+def _step_shown(line: str) -> int:
+    """The step (from 0) the status line shows."""
+    found = re.search(r"step (\d+)/", line)
+    assert found is not None, line
+    return int(found[1]) - 1
+
+
 @pytest.mark.sound
 def test_play_pause_next_previous_and_stop_from_the_bus_do_what_the_keys_do(session, tmp_path):
     expected, timeline, cache = session
     pausing = start_play(tmp_path / "pause", cache, logind=True, args=("--quiet",))
     skipping = start_play(tmp_path / "skip", cache, args=("--quiet",))
-    with ThreadPoolExecutor(2) as pool:
-        paused = pool.submit(pause_from_the_bus, pausing)
-        skipped = pool.submit(skip_from_the_bus, skipping, timeline)
-        skipped.result(timeout=60)
-        paused.result(timeout=90)
+    terminals: list[Terminal] = []
+    mixed = start_play(tmp_path / "mixed", cache, terminal=terminals)
+    mixed.notes["labels"] = [step["label"] for step in timeline["steps"]]
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            paused = pool.submit(pause_from_the_bus, pausing)
+            skipped = pool.submit(skip_from_the_bus, skipping, timeline)
+            both = pool.submit(keys_and_bus_in_turn, mixed, terminals[0])
+            both.result(timeout=60)
+            skipped.result(timeout=60)
+            paused.result(timeout=90)
+    finally:
+        terminals[0].close()
+        mixed.finish()
+
+    # Keys and the bus in turn: each sees what the other did, and the device is handed the
+    # export cut to the same step starts, pauses adding nothing.
+    assert mixed.child.returncode == 0
+    assert mixed.notes["seen"] == ["Paused\n", "Playing\n"]
+    assert mixed.notes["screen"][-2:] == ["Stopped.", ""]
+    assert mixed.outcomes() == ["stopped"]
+    assert mixed.notes["steps"] == [0, 1, 2]
+    segments(mixed.device.played(), expected,
+             [step_start(timeline, 1), step_start(timeline, 2), step_start(timeline, 2)])
 
     assert skipping.finish() == (0, "", "")
     assert skipping.outcomes() == ["stopped"]
