@@ -4,7 +4,8 @@ commands the live loop reads, and what the loop shows goes out to every listener
 The loop (``live.run``) reads a ``Keys`` and shows on a ``Display``; it neither knows nor
 cares who pressed or who listens. ``Commands`` is a ``Keys`` that merges the terminal's
 keys with commands another thread sends (the MPRIS2 player's); ``Fanout`` is a
-``Display`` that shows each status on the screen and then on the bus.
+``Display`` that shows each status on the screen, then to the player on the session bus
+and to the logind inhibitor on the system bus (``edges`` puts them together).
 """
 
 from __future__ import annotations
