@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -24,6 +25,13 @@ from dbus_fast.aio import MessageBus
 PLAYER: Final = "voice_coach"
 """What playerctl's ``-p`` matches: the player's bus name after org.mpris.MediaPlayer2."""
 PLAYER_NAME: Final = f"org.mpris.MediaPlayer2.{PLAYER}"
+
+
+def default_signals() -> None:
+    """A child's ``preexec_fn``: SIGTERM, SIGINT and SIGHUP end it, whatever this process
+    ignores (an in-process ``play`` leaves them ignored, and a child inherits that)."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 class BusError(Exception):
@@ -42,7 +50,8 @@ class PrivateBus:
         self._daemon = subprocess.Popen(
             ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={self.address}",
              "--print-address=1"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=default_signals)
         assert self._daemon.stdout is not None
         if not self._daemon.stdout.readline().strip():
             _, err = self._daemon.communicate(timeout=5)

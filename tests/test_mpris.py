@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support.bus import BusError, PrivateBus
+from support.bus import BusError, PrivateBus, default_signals
 from voice_coach import controls, live, mpris
 from voice_coach.devices import Output, SoundStack
 from voice_coach.doctor import Check, check_headset, check_media_controls, is_bluetooth, running
@@ -326,7 +326,7 @@ def test_changes_are_announced_and_a_skip_sends_seeked(session_bus, player):
     monitor = subprocess.Popen(
         ["dbus-monitor", "--address", session_bus.address,
          f"type='signal',sender='{mpris.BUS_NAME}'"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=default_signals)
     try:
         time.sleep(0.3)  # the monitor is in place
         played.show(STATUS)
