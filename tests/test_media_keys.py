@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +105,23 @@ class Play:
             self.system_bus.close()
 
 
+STARTED: list[Play] = []
+"""Every play a test started, ended after it whatever happened (``_end_every_play``)."""
+
+
+@pytest.fixture(autouse=True)
+def _end_every_play() -> Iterator[None]:
+    yield
+    while STARTED:
+        play = STARTED.pop()
+        if play.child.poll() is None:
+            play.child.kill()
+            play.child.wait()
+        if play.bus is not None:
+            play.bus.close()
+        play.close_logind()
+
+
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Samples, dict[str, Any], Path]:
     """The export every play is held against, its timeline, and the cache it warmed."""
@@ -142,11 +159,13 @@ def start_play(folder: Path, cache: Path, *, bus: bool = True, logind: bool = Fa
             child_env[key] = value
     if terminal is not None:
         terminal.append(Terminal(["play", *SHORT, *args], child_env))
-        return Play(device, private, terminal[-1].process, folder, stand_in, system_bus)
-    child = subprocess.Popen([str(VOICE_COACH), "play", *SHORT, *args], env=child_env,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    return Play(device, private, child, folder, stand_in, system_bus)
+        child = terminal[-1].process
+    else:
+        child = subprocess.Popen([str(VOICE_COACH), "play", *SHORT, *args], env=child_env,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+    STARTED.append(Play(device, private, child, folder, stand_in, system_bus))
+    return STARTED[-1]
 
 
 def wait_until(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
