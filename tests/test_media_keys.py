@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,6 +39,14 @@ from support.login1 import StandInLogind
 from support.paced import PacedFile
 from support.processes import size_of
 from support.soundserver import SoundServer
+from support.steered import (
+    TAIL_S,
+    Play,
+    assert_handed_exactly,
+    segments,
+    step_start,
+    wait_until,
+)
 from tests.test_play_e2e import Terminal, playing
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
@@ -49,8 +56,6 @@ VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
 SHORT: Final = (str(Path(__file__).parent / "data" / "short-breath.toml"), "--no-caution")
 """22.5 s in four steps: Starting (0-1.7 s), a line (to 4.4 s), three breaths (to 16.4 s),
 the closing."""
-TAIL_S: Final = 0.5
-"""The most silence a device is handed past a session's end."""
 STOPPED_WITHIN_S: Final = 0.6
 """From ``playerctl play-pause`` to the device taking nothing more: playerctl starting and
 calling (about 10 ms; the loop wakes for it at once), then the device's stop, which plays
@@ -61,50 +66,6 @@ POSITION_WITHIN_S: Final = 0.3
 device's buffer, which a pause plays out while ``Position`` goes on for at most 0.2 s
 past the last status, the test device's page (46 ms) and playerctl's own call."""
 
-
-@dataclass
-class Play:
-    """One ``voice-coach play`` into its own paced device, on its own bus (if any)."""
-
-    device: PacedFile
-    bus: PrivateBus | None
-    child: subprocess.Popen[str]
-    home: Path
-    logind: StandInLogind | None = None
-    system_bus: PrivateBus | None = None
-    notes: dict[str, Any] = field(default_factory=dict)
-
-    def held(self) -> int:
-        """How many inhibitors the stand-in logind sees held."""
-        assert self.logind is not None
-        return len(self.logind.held())
-
-    def taken_s(self) -> float:
-        return size_of(self.device.raw) / 2 / SAMPLE_RATE
-
-    def outcomes(self) -> list[str]:
-        path = self.home / "data" / "voice-coach" / "history.jsonl"
-        lines = path.read_text().splitlines() if path.exists() else []
-        return [json.loads(line)["outcome"] for line in lines]
-
-    def finish(self, timeout_s: float = 60.0) -> tuple[int, str, str]:
-        try:
-            stdout, stderr = self.child.communicate(timeout=timeout_s)
-        finally:
-            if self.child.poll() is None:
-                self.child.kill()
-                self.child.wait()
-            if self.bus is not None:
-                self.bus.close()
-        return self.child.returncode, stdout, stderr
-
-    def close_logind(self) -> None:
-        if self.logind is not None:
-            self.logind.close()
-        if self.system_bus is not None:
-            self.system_bus.close()
-
-
 STARTED: list[Play] = []
 """Every play a test started, ended after it whatever happened (``_end_every_play``)."""
 
@@ -113,13 +74,7 @@ STARTED: list[Play] = []
 def _end_every_play() -> Iterator[None]:
     yield
     while STARTED:
-        play = STARTED.pop()
-        if play.child.poll() is None:
-            play.child.kill()
-            play.child.wait()
-        if play.bus is not None:
-            play.bus.close()
-        play.close_logind()
+        STARTED.pop().end()
 
 
 @pytest.fixture(scope="module")
@@ -168,55 +123,9 @@ def start_play(folder: Path, cache: Path, *, bus: bool = True, logind: bool = Fa
     return STARTED[-1]
 
 
-def wait_until(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not ready():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout_s:g} s")
-        time.sleep(0.005)
-
-
 def title(play: Play) -> str:
     assert play.bus is not None
     return play.bus.playerctl("metadata", "xesam:title").stdout.strip()
-
-
-def step_start(timeline: dict[str, Any], step: int) -> int:
-    return min(e["start_sample"] for e in timeline["events"] if e["step"] == step)
-
-
-def segments(played: Samples, expected: Samples, targets: Sequence[int]) -> list[tuple[int, int]]:
-    """Where each piece of ``played`` comes from in ``expected``: the first from its start,
-    each next one from the next of ``targets``, to the sample. Each piece as (where it
-    starts in ``played``, its length); raises when ``played`` is not made so."""
-    pieces, at, source = [], 0, 0
-    for target in [*targets, None]:
-        length = min(len(played) - at, len(expected) - source)
-        differ = np.flatnonzero(played[at:at + length] != expected[source:source + length])
-        upto = at + (int(differ[0]) if len(differ) else length)
-        if target is None:
-            assert upto == len(played) or source + upto - at == len(expected), (
-                f"the last piece differs from the export at {upto / SAMPLE_RATE:.3f} s")
-            pieces.append((at, upto - at))
-            return pieces
-        # The cut is at or before the first difference: where both sounds were the same.
-        for cut in range(upto, max(at, upto - SAMPLE_RATE // 2) - 1, -1):
-            window = min(len(played) - cut, len(expected) - target, SAMPLE_RATE // 2)
-            if window > 0 and np.array_equal(played[cut:cut + window],
-                                             expected[target:target + window]):
-                break
-        else:
-            raise AssertionError(f"nothing at {upto / SAMPLE_RATE:.3f} s plays from sample"
-                                 f" {target} of the export")
-        pieces.append((at, cut - at))
-        at, source = cut, target
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def assert_handed_exactly(played: Samples, expected: Samples) -> None:
-    assert np.array_equal(played[:len(expected)], expected)
-    assert not played[len(expected):].any()
-    assert len(played) - len(expected) <= TAIL_S * SAMPLE_RATE
 
 
 # --- Steered from the bus ---------------------------------------------------------------
