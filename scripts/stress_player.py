@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from support.paced import PacedFile
 from voice_coach.pcm import SAMPLE_RATE, Samples
-from voice_coach.player import Playback, SimpleaudioDevice
+from voice_coach.playback import Playback
+from voice_coach.player import SimpleaudioDevice
 
 LONG_S = 600
 """The file plugin writes ~10 minutes of audio in ~60 ms: long enough to stop part-way."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from voice_coach.pcm import Samples
-from voice_coach.player import Progress
+from voice_coach.playback import Progress
 from voice_coach.speech import SpeechSettings, VoiceInfo
 
 

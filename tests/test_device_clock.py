@@ -30,7 +30,7 @@ import pytest
 from support.audio import read_wav
 from support.paced import DeviceClock, PacedFile
 from voice_coach.pcm import SAMPLE_RATE, Samples
-from voice_coach.player import SILENT_DEVICE_S
+from voice_coach.playback import SILENT_DEVICE_S
 
 VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
 DATA: Final = Path(__file__).parent / "data"

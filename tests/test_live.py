@@ -10,7 +10,7 @@ import pytest
 from support.fakes import FakeClock, FakeDevice
 from voice_coach import live
 from voice_coach.plan import Event, Timeline
-from voice_coach.player import Playback
+from voice_coach.playback import Playback
 from voice_coach.speech import SpeechError
 
 RATE = 1000

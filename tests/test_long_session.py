@@ -25,7 +25,7 @@ from voice_coach import live
 from voice_coach.cues import load_cue
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.plan import PlanSettings, Timeline, estimated_speech_length, plan
-from voice_coach.player import Playback
+from voice_coach.playback import Playback
 from voice_coach.routine import parse_routine
 
 RATE = SAMPLE_RATE

@@ -25,7 +25,8 @@ from support.soundserver import (
     run_python,
 )
 from voice_coach.pcm import SAMPLE_RATE, Samples
-from voice_coach.player import Playback, PlaybackError, describe_error
+from voice_coach.playback import Playback, PlaybackError
+from voice_coach.player import describe_error
 
 pytest_plugins = ["support.fixtures"]
 
@@ -346,7 +347,8 @@ def test_probe_finds_a_working_device(alsa_file: AlsaFile) -> None:
 
 OPEN_AND_REPORT = """\
 import numpy as np
-from voice_coach.player import PlaybackError, SimpleaudioDevice, probe_device
+from voice_coach.playback import PlaybackError
+from voice_coach.player import SimpleaudioDevice, probe_device
 device = SimpleaudioDevice()
 try:
     device.start(np.zeros(2205, dtype=np.int16), 0)

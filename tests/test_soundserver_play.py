@@ -45,7 +45,8 @@ def play_in_child(server: SoundServer, session: Path, body: str) -> str:
     code = f"""\
 import json, time
 import numpy as np
-from voice_coach.player import Playback, SimpleaudioDevice
+from voice_coach.playback import Playback
+from voice_coach.player import SimpleaudioDevice
 samples = np.load({str(session)!r})
 device = SimpleaudioDevice()
 playback = Playback(device)

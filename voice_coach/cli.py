@@ -562,7 +562,8 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
       voice-coach play box-breathing --breath 5:5:5:5
     """
     from voice_coach import controls, devices, live
-    from voice_coach.player import Playback, SimpleaudioDevice
+    from voice_coach.playback import Playback
+    from voice_coach.player import SimpleaudioDevice
     from voice_coach.stream import SessionStream
 
     values = _settings("play", routine, **given)

@@ -52,7 +52,7 @@ BACKGROUND_NOTE: Final = ("note: not in the terminal's foreground, so keys are o
 
 
 class PlaybackControl(Protocol):
-    """What the loop needs of ``player.Playback``."""
+    """What the loop needs of ``playback.Playback``."""
 
     sample_rate: int
 
