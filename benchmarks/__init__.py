@@ -29,9 +29,9 @@ One module per section:
 8. ``neural``: the neural engine (Piper): a cold export against Piper alone on the same
    lines (``neural_floor``), a warm one against pyttsx3's, and a cold 60-minute export's
    memory, its own and with the Piper helper.
-9. ``media_keys``: ``voice-coach play`` on a private session bus, steered with playerctl:
-   from play-pause to the device stopping, and the CPU the bus costs while a client reads
-   ``Position`` 20 times a second.
+10. ``media_keys``: ``voice-coach play`` on a private session bus, steered with playerctl:
+    from play-pause to the device stopping, and the CPU the bus costs while a client reads
+    ``Position`` 20 times a second.
 
 The programs that run in child processes (``phases_child``, ``naive_player``,
 ``rss_launcher``, ``neural_floor``) are modules here too, so the linters see them. Every

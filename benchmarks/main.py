@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         6: lambda: streaming.measure(ws, args.quick, runs),
         7: lambda: formats.measure(ws, 1 if args.quick else runs, args.quick),
         8: lambda: neural.measure(ws, args.quick),
-        9: lambda: media_keys.measure(ws, args.quick),
+        10: lambda: media_keys.measure(ws, args.quick),
     }
     try:
         for number in wanted:

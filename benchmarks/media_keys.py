@@ -34,7 +34,7 @@ from support.paced import PacedFile
 from support.processes import size_of
 from voice_coach.pcm import SAMPLE_RATE
 
-ABOUT: Final = About(9, "media_keys", "Media keys (MPRIS2): pause latency, the bus's CPU")
+ABOUT: Final = About(10, "media_keys", "Media keys (MPRIS2): pause latency, the bus's CPU")
 FULL: Final = ("psoas-release", "--minutes", "5", "--no-caution")
 QUICK: Final = (str(PROJECT / "tests" / "data" / "short-breath.toml"), "--no-caution")
 QUIET_S: Final = 0.25

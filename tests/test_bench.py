@@ -28,7 +28,7 @@ SECTIONS = [
     (6, "streaming", "Streaming play: peak RSS by length, first sound"),
     (7, "formats", "Export formats and loudness"),
     (8, "neural", "The neural engine (Piper): cold, warm, memory"),
-    (9, "media_keys", "Media keys (MPRIS2): pause latency, the bus's CPU"),
+    (10, "media_keys", "Media keys (MPRIS2): pause latency, the bus's CPU"),
 ]
 
 
