@@ -144,8 +144,10 @@ def copy_in_real_time(source: int, target: Path, sample_rate: int = SAMPLE_RATE,
             try:
                 data = os.read(source, min(owed, _PIPE_BYTES))
             except BlockingIOError:
-                started = None
-                time.sleep(_TICK_S)
+                # Empty for a whole tick: the device closed. Sooner, the writer is only
+                # refilling it (a fast clock drains a page in a few milliseconds).
+                if not select.select([source], [], [], _TICK_S)[0]:
+                    started = None
                 continue
             if started is None:
                 started, taken = time.monotonic(), 0
