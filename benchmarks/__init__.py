@@ -19,8 +19,9 @@ One module per section:
 4. ``cue_timing``: ``voice-coach play --quiet`` through a private PulseAudio null sink,
    recorded; every cue found by cross-correlation with its waveform and compared with the
    plan (``timeline.json``). Next to it, what a beginner writes (``naive_player``).
-5. ``resources``: peak RSS of ``export`` and ``play`` for a 10- and a 60-minute session, and
-   the CPU a session uses while it plays in real time.
+5. ``resources``: peak RSS of ``export`` and ``play`` for a 10- and a 60-minute session (the
+   whole session played into a device 60 times faster than real time), and the CPU a
+   session uses while it plays in real time.
 6. ``streaming``: peak RSS of ``play`` at 5, 60 and 180 minutes (a fixed stretch of each,
    cold and warm, into a device taking samples in real time), CPU once rendering is done,
    and first sound cold and warm.
