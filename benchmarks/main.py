@@ -21,6 +21,7 @@ from benchmarks import (
     default_session,
     first_sound,
     formats,
+    load,
     media_keys,
     neural,
     resources,
@@ -33,7 +34,7 @@ from support.processes import NoSoundError
 
 SECTIONS: Final[dict[int, About]] = {module.ABOUT.number: module.ABOUT for module in
                                      (synthesis, default_session, first_sound, cue_timing,
-                                      resources, streaming, formats, neural, media_keys)}
+                                      resources, streaming, formats, neural, load, media_keys)}
 FAILURES: Final = (BenchError, NoSoundError, OSError, subprocess.SubprocessError, ValueError,
                    KeyError)
 """What ends one section as "not measured" while the others go on."""
@@ -88,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         6: lambda: streaming.measure(ws, args.quick, runs),
         7: lambda: formats.measure(ws, 1 if args.quick else runs, args.quick),
         8: lambda: neural.measure(ws, args.quick),
+        9: lambda: load.measure(ws, args.quick),
         10: lambda: media_keys.measure(ws, args.quick),
     }
     try:

@@ -69,3 +69,25 @@ breathe = { count = 1 }
 [[steps]]
 say = "Once more, in and out."
 """
+
+QUICK_LOAD_ROUTINE: Final = """\
+id = "bench-load"
+title = "Benchmark under load"
+summary = "A 24-second session for the quick benchmark, longer than the stream writes ahead."
+minutes = 1
+pause_s = 0.3
+
+[breath]
+inhale_s = 2
+exhale_s = 2.5
+
+[[steps]]
+say = "Lie down and let your breath slow."
+
+[[steps]]
+breathe = { count = 2 }
+
+[[steps]]
+say = "Once more, in and out."
+hold_s = 1.5
+"""

@@ -28,6 +28,7 @@ SECTIONS = [
     (6, "streaming", "Streaming play: peak RSS by length, first sound"),
     (7, "formats", "Export formats and loudness"),
     (8, "neural", "The neural engine (Piper): cold, warm, memory"),
+    (9, "under_load", "Under load: cue spacing, underruns, the device tap"),
     (10, "media_keys", "Media keys (MPRIS2): pause latency, the bus's CPU"),
 ]
 
@@ -75,6 +76,9 @@ def test_quick_json_has_every_section_measured(quick_json: Path) -> None:
     live = sections[3]["details"]
     assert live["voice_coach"]["cues_found"] == live["voice_coach"]["cues_planned"] == 4
     assert live["naive"]["cues_found"] >= 2
+    loaded = sections[8]["details"]["PulseAudio, loaded"]
+    assert loaded["cues_found"] == loaded["cues_planned"] == 6
+    assert loaded["blocks_compared"] > 0
 
 
 def test_the_table_shows_every_section(quick_json: Path) -> None:
