@@ -1,7 +1,7 @@
 """Measure voice-coach against its floors and peers: nine measurements, one run, one table.
 
-    .venv/bin/python -m benchmarks             # the full run (about 20 minutes)
-    .venv/bin/python -m benchmarks --quick     # small runs, for the smoke test (~1 minute)
+    .venv/bin/python -m benchmarks             # the full run (about 50 minutes)
+    .venv/bin/python -m benchmarks --quick     # small runs, for the smoke test (~2.5 minutes)
     .venv/bin/python -m benchmarks --json      # the same data as JSON on stdout
     .venv/bin/python -m benchmarks --only 1,3  # some sections only
     .venv/bin/python -m benchmarks --table-from run.json  # the table of a --json run
@@ -30,15 +30,20 @@ One module per section:
 8. ``neural``: the neural engine (Piper): a cold export against Piper alone on the same
    lines (``neural_floor``), a warm one against pyttsx3's, and a cold 60-minute export's
    memory, its own and with the Piper helper.
+9. ``load``: ``voice-coach play`` of psoas at 5 minutes through a private PulseAudio and a
+   private PipeWire null sink, recorded, idle and with every core kept busy: the worst cue
+   spacing error, the underruns heard (the export found in the recording block by block),
+   and the least written sound ahead of the device (``load_child``); and how far the
+   device tap's position is from a paced device's own (``tap_child``).
 10. ``media_keys``: ``voice-coach play`` on a private session bus, steered with playerctl:
     from play-pause to the device stopping, and the CPU the bus costs while a client reads
     ``Position`` 20 times a second.
 
 The programs that run in child processes (``phases_child``, ``naive_player``,
-``rss_launcher``, ``neural_floor``) are modules here too, so the linters see them. Every
-command runs with private XDG folders, so the user's cache, settings and history are
-neither used nor touched. Progress goes to stderr; the exit code is 1 when a measurement
-could not be made (a goal missed is a result, not a failure).
+``rss_launcher``, ``neural_floor``, ``load_child``, ``tap_child``) are modules here too, so
+the linters see them. Every command runs with private XDG folders, so the user's cache,
+settings and history are neither used nor touched. Progress goes to stderr; the exit code is
+1 when a measurement could not be made (a goal missed is a result, not a failure).
 
 This ``__init__`` imports nothing: ``python -m benchmarks.phases_child`` runs it before it
 starts its clock, so what it costs would count as interpreter start.

@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m benchmarks", description=(benchmarks.__doc__ or "").split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="small runs (about a minute), for the smoke test")
+                        help="small runs (about 2.5 minutes), for the smoke test")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--runs", type=int, help="runs per timing (default: 5; --quick: 2)")
     parser.add_argument("--only", help="comma-separated section numbers, e.g. 1,3")
