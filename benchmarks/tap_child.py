@@ -37,7 +37,8 @@ def main(argv: list[str]) -> None:
     import numpy as np
 
     from voice_coach.pcm import SAMPLE_RATE
-    from voice_coach.player import Playback, SimpleaudioDevice
+    from voice_coach.playback import Playback
+    from voice_coach.player import SimpleaudioDevice
 
     seconds, report = float(argv[2]), argv[3]
     tone = np.arange(round(seconds * SAMPLE_RATE))
