@@ -4,7 +4,8 @@
 #
 #   scripts/wheel_smoke.sh PYTHON      # e.g. python3.12 or ~/.pyenv/versions/3.13.0/bin/python
 #
-# Builds a wheel with PYTHON's pip (hatchling in an isolated build environment), creates a
+# Builds a wheel with PYTHON's pip (setuptools in an isolated build environment, which
+# compiles voice_coach/_devicetap.c), creates a
 # venv with PYTHON in a temporary folder, installs the wheel (not editable; dependencies
 # from PyPI, simpleaudio-patched compiled with gcc), then from an empty folder, with the
 # user's voice-coach settings, cache and history out of the way, runs:
@@ -185,7 +186,7 @@ done
 
 echo "$me: Python $pyversion ($python)"
 # Without a wheel in a venv nothing else can run; after that, every check runs and reports.
-stage "build the wheel (pip wheel, hatchling)" build_wheel
+stage "build the wheel (pip wheel, setuptools)" build_wheel
 ((${#failed[@]} == 0)) || exit 1
 wheel=$(ls "$tmp"/dist/voice_coach-*.whl)
 stage "create a venv" "$python" -m venv "$venv"
