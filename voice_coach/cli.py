@@ -369,8 +369,10 @@ def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None
     options = _session_options(values, loaded)
     rate = values["rate"]
     if render:
+        notes: list[str] = []
         timeline = _build(loaded, options, values["engine"], no_cache=False,
-                          quiet=as_json).timeline
+                          quiet=as_json, notes=notes).timeline
+        _show_notes(notes)
         how = PLAN_WORDS[loaded.lang].rendered.format(rate=rate)
     else:
         timeline = estimate_timeline(loaded, options)
@@ -413,15 +415,23 @@ def _pace(breath: Pace | str | None) -> Pace | None:
 
 
 def _build(loaded: Routine, options: SessionOptions, engine: str, no_cache: bool,
-           quiet: bool) -> Session:
-    """Render what the routine speaks with ``engine``, with progress on a terminal."""
+           quiet: bool, notes: list[str]) -> Session:
+    """Render what the routine speaks with ``engine``, with progress on a terminal;
+    ``notes`` gets the line saying the cache switched itself off, for the caller to show
+    once its own work is done (an export that then fails shows its error alone)."""
     from voice_coach.cache import ClipCache
     from voice_coach.session import build_session
 
     factory = _engine_factory(engine, options.speech.voice)
-    cache = None if no_cache else ClipCache(_cache_dir())
+    cache = None if no_cache else ClipCache(_cache_dir(), warn=notes.append)
     with _progress("Preparing speech", quiet) as progress:
         return build_session(loaded, options, factory, cache, progress)
+
+
+def _show_notes(notes: list[str]) -> None:
+    """Each note once (two workers may fail at once), on stderr, even with ``--quiet``."""
+    for note in dict.fromkeys(notes):
+        click.echo(f"note: {note}", err=True)
 
 
 def _engine_factory(engine: str, voice: str | None) -> Callable[[], Engine]:
@@ -514,13 +524,15 @@ def export(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_
     chosen.check()
     values = _settings("export", routine, **given)
     loaded = _routine(values["routine"], values["lang"])
+    cache_notes: list[str] = []
     session = _build(loaded, _session_options(values, loaded, cues), values["engine"],
-                     no_cache, quiet)
+                     no_cache, quiet, cache_notes)
     tags = Tags(title=loaded.title, comment=loaded.summary)
     with _progress(f"Writing session{chosen.suffix}", quiet) as progress:
         mixer = session.mixer()
         written = export_session(mixer, output, force=force, audio_format=chosen, tags=tags,
                                  progress=lambda done, total: progress(done * 100 // total, 100))
+    _show_notes(cache_notes)
     if not quiet:
         timeline = session.timeline
         length = minutes_seconds(timeline.duration_s)
