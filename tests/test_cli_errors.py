@@ -214,7 +214,7 @@ CASES = [
          setup=lambda tmp: write(tmp / "r.toml", say_routine('say = "a"',
                                                              'title = "t"\ncolour = "red"\n'))),
     Case("unknown step key", ["plan", "r.toml"], 2,
-         "Error: r.toml: steps[1].hodl_s: unknown key; expected one of hold_s, say\n",
+         "Error: r.toml: steps[1].hodl_s: unknown key; expected one of hold_s, say, title\n",
          setup=lambda tmp: write(tmp / "r.toml", say_routine('say = "a"\nhodl_s = 3'))),
     Case("unknown routine id", ["plan", "nope-routine"], 2,
          "Error: unknown routine 'nope-routine'; built-in routines: box-breathing,"

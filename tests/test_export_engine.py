@@ -116,6 +116,22 @@ def test_captions_are_valid_webvtt_at_the_spoken_times(psoas):
         assert match.group(10) == event["text"]
 
 
+def test_chapters_carry_the_steps_short_titles(psoas):
+    """What a podcast app, a lock screen and a headset show: the titles written in the
+    routine, never a whole first line (the caution was once a 200-character chapter)."""
+    out, timeline = psoas
+    document = json.loads((out / "session.chapters.json").read_text(encoding="utf-8"))
+    spots = len(document["chapters"]) - 16  # as many as the rendered lines left room for
+    assert 1 <= spots <= 3
+    assert [chapter["title"] for chapter in document["chapters"]] == [
+        "Starting", "Caution", "One tip first", "Lie down", "Find the line", "At the surface",
+        "Sink deeper", "First spot", "Breathe into it", "3 breaths: in 4 s, out 6 s",
+        "Explore more spots", *[f"{nth} spot" for nth in ("Second", "Third", "Fourth")][:spots],
+        "Rest", "Sit up slowly", "Notice your back", "How long it lasts", "Session complete"]
+    assert [step["label"] for step in timeline["steps"]] == [
+        chapter["title"] for chapter in document["chapters"]]
+
+
 def test_sox_reads_the_session(psoas):
     out, timeline = psoas
     stat = subprocess.run(["sox", str(out / "session.wav"), "-n", "stat"], capture_output=True,

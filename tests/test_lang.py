@@ -239,7 +239,7 @@ def test_plan_speaks_and_labels_in_the_language():
                           "   0:00.5  Ton      Beginn"]
     assert ("Schritt 4/9 (steps[3], Wiederholung 1): 1 Atemzug: ein 4 s, halten 7 s, aus 8 s"
             in lines)
-    assert "Schritt 9/9: Die Übung ist zu Ende." in lines
+    assert "Schritt 9/9: Die Übung ist zu Ende" in lines
     assert any(line.endswith("Sprache  Ein.") for line in lines)
     assert any(line.endswith("Ton      ausatmen") for line in lines)
     assert lines[-1].endswith("  Ende")
@@ -298,6 +298,7 @@ hold_s = 2
 [[steps]]
 breathe = { count = 2, exhale_prompt = "Let go." }
 [[steps]]
+title = "{nth} position"
 [steps.repeat]
 times = 2
 [[steps.repeat.steps]]
@@ -313,6 +314,7 @@ say = "Leg dich hin."
 [[steps]]
 breathe = { exhale_prompt = "Lass los." }
 [[steps]]
+title = "{nth:e} Position"
 [steps.repeat]
 [[steps.repeat.steps]]
 say = "Dreh den Kopf in eine {nth:e} Position."
@@ -335,10 +337,12 @@ def test_a_user_routine_carries_its_translation_beside_it(neck):
     assert german.steps == (
         Say("Leg dich hin.", 2.0),
         Breathe(2, None, None, "Lass los.", 1),
-        Repeat((Say("Dreh den Kopf in eine {nth:e} Position.", 1.0),), times=2, cue="spot"),
+        Repeat((Say("Dreh den Kopf in eine {nth:e} Position.", 1.0),), times=2, cue="spot",
+               title="{nth:e} Position"),
     )
     texts = plan(german, PlanSettings(), estimated_speech_length(140), lambda r: 100)
     assert "Dreh den Kopf in eine zweite Position." in texts.speech_texts()
+    assert texts.step_labels[-3:-1] == ("Erste Position", "Zweite Position")
 
 
 def test_check_validates_the_translations(neck):
@@ -363,11 +367,17 @@ BROKEN = [
     (NECK_DE.replace('[[steps]]\nsay = "Leg dich hin."\n', ""),
      "neck.de.toml: steps: expected 3 [[steps]] tables, one per step of the routine, in its"
      " order"),
-    (NECK_DE.replace('{nth:e}', '{nth:m}'),
+    (NECK_DE.replace('eine {nth:e}', 'eine {nth:m}'),
      "neck.de.toml: steps[3].repeat.steps[1].say: {nth:m}: German ordinals take one of the"
      " forms e, en, er, es, em ({nth:e})"),
     (NECK_DE.replace('lang = "de"', 'lang = "fr"'),
      "neck.de.toml: the file is named for de but says lang = 'fr'"),
+    (NECK_DE.replace('title = "{nth:e} Position"\n', ""),
+     "neck.de.toml: steps[3].title: missing; the routine has this text, so its translation"
+     " must"),
+    (NECK_DE.replace('say = "Leg dich hin."', 'title = "Hinlegen"\nsay = "Leg dich hin."'),
+     "neck.de.toml: steps[1].title: not a text of the routine; a translation holds only its"
+     " words: say"),
 ]
 
 
@@ -405,3 +415,21 @@ def test_your_routines_are_listed_in_the_language_when_translated(neck):
     lines = invoke("routines", "--lang", "fr", env=env).stdout.splitlines()
     assert "  Neck - Loosen the neck.  [de en] (yours)" in lines[-1]
     assert invoke("plan", "neck", "--lang", "de", "--json", env=env).exit_code == 0
+
+
+def test_the_readmes_example_routine_and_its_translation_check_and_plan(tmp_path):
+    """What a person copies from the README works as it stands, titles and all."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in readme.split("```toml\n")[1:]]
+    routine = next(block for block in blocks if block.startswith('id = "neck-release"'))
+    german = next(block for block in blocks if block.startswith("# neck-release.de.toml"))
+    (tmp_path / "neck-release.toml").write_text(routine, encoding="utf-8")
+    (tmp_path / "neck-release.de.toml").write_text(german, encoding="utf-8")
+    result = invoke("check", str(tmp_path / "neck-release.toml"))
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.rstrip().endswith("languages: de, en")
+    labels = plan(load_file(tmp_path / "neck-release.toml", "de"), PlanSettings(),
+                  estimated_speech_length(140), lambda role: 100).step_labels
+    assert labels[:3] == ("Beginn", "Vorsicht", "Hinlegen")
+    assert labels[4:6] == ("Zweite Position", "Dritte Position")
+    assert labels[-2:] == ("Langsam aufsetzen", "Die Übung ist zu Ende")

@@ -207,7 +207,7 @@ class Written:
 def test_the_timeline_is_a_real_eight_hours(timeline: Timeline) -> None:
     assert timeline.duration_s > 8 * 3600
     assert len(timeline.step_labels) == 504
-    assert timeline.step_labels[-1] == "Session complete."
+    assert timeline.step_labels[-1] == "Session complete"
     events = timeline.events
     assert events[0].start == 0
     assert all(a.end == b.start for a, b in itertools.pairwise(events))

@@ -15,14 +15,24 @@ from voice_coach.plan import (
     LEAD_IN_S,
     SESSION_COMPLETE,
     TAIL_S,
+    TITLE_CHARS,
     Event,
     PlanSettings,
     Timeline,
     estimated_speech_length,
     plan,
+    short_title,
     to_dict,
 )
-from voice_coach.routine import Pace, RoutineError, load_builtin, parse_routine
+from voice_coach.routine import (
+    Breathe,
+    Pace,
+    Repeat,
+    RoutineError,
+    Say,
+    load_builtin,
+    parse_routine,
+)
 
 RATE = 1000  # samples per second: keeps the arithmetic readable
 
@@ -61,7 +71,7 @@ def test_say_steps_are_laid_out_to_the_sample():
         Event(2900, 4400, "silence", 3),
     )
     assert t.duration == 4400
-    assert t.step_labels == ("Starting", "one two", "three", SESSION_COMPLETE)
+    assert t.step_labels == ("Starting", "one two", "three", "Session complete")
 
 
 def test_events_are_gapless_and_never_overlap_in_every_builtin():
@@ -352,10 +362,10 @@ def test_steps_are_numbered_alike_in_plan_on_screen_and_in_errors():
     assert t.step_sources == (None, "caution", "steps[1]", "steps[2], repetition 1",
                               "steps[2], repetition 2", "steps[3]", None)
     headers = [line for line in describe(t) if line.startswith("step ")]
-    assert headers == ["step 1/7: Starting", "step 2/7 (caution)", "step 3/7 (steps[1])",
-                       "step 4/7 (steps[2], repetition 1): again 1",
+    assert headers == ["step 1/7: Starting", "step 2/7 (caution): Caution",
+                       "step 3/7 (steps[1])", "step 4/7 (steps[2], repetition 1): again 1",
                        "step 5/7 (steps[2], repetition 2): again 2", "step 6/7 (steps[3])",
-                       "step 7/7: Session complete."]
+                       "step 7/7: Session complete"]
     for index, header in enumerate(headers):  # the screen, at the start of each step
         out = io.StringIO()
         live.TerminalDisplay(out, width=100).show(
@@ -403,3 +413,65 @@ def test_step_lookup():
 def test_estimate(rate_wpm, words, seconds):
     length = estimated_speech_length(rate_wpm, 22050)
     assert length(" ".join(["word"] * words)) == round(seconds * 22050)
+
+
+# --- Step titles ----------------------------------------------------------------------------
+
+TITLED = ('caution = "careful"\n'
+          '[[steps]]\ntitle = "Lie down"\nsay = "Lie down on your back, and rest."\n'
+          '[[steps]]\ntitle = "Slow breaths"\nbreathe = { count = 2 }\n'
+          '[[steps]]\ntitle = "{nth} spot"\n[steps.repeat]\ntimes = 2\ncount_from = 2\n'
+          '[[steps.repeat.steps]]\nsay = "Find a {nth} spot."\n'
+          '[[steps]]\nsay = "Now let your fingers sink slowly deeper, a little at a time."\n'
+          '[[steps]]\nbreathe = { count = 1 }\n')
+
+
+def test_a_step_is_shown_by_its_title_or_a_short_one_made_from_its_first_sentence():
+    t = plan(routine(TITLED), settings(), words_length(100), cue_length(100))
+    assert t.step_labels == ("Starting", "Caution", "Lie down", "Slow breaths", "Second spot",
+                             "Third spot", "Now let your fingers sink slowly deeper…",
+                             "1 breath: in 4 s, out 6 s", "Session complete")
+    assert "Find a second spot." in t.speech_texts()  # the title is shown, never spoken
+    assert not {"Lie down", "Slow breaths"} & set(t.speech_texts())
+    headers = [line for line in describe(t) if line.startswith("step ")]
+    assert headers[2:5] == ["step 3/9 (steps[1]): Lie down", "step 4/9 (steps[2]): Slow breaths",
+                            "step 5/9 (steps[3], repetition 1): Second spot"]
+
+
+@pytest.mark.parametrize(("text", "title"), [
+    ("A word of care before we start. Use gentle pressure only.",
+     "A word of care before we start"),
+    ("Lie down on your back, on a bed or on the floor, and bend your knees.",
+     "Lie down on your back, on a bed or on…"),
+    ("Round 3.", "Round 3"),
+    ("Wait... then breathe.", "Wait..."),
+    ("Is it tight? Ease off.", "Is it tight?"),
+    ("¿Notas la tensión? Quédate ahí.", "¿Notas la tensión?"),
+    ("Eine-sehr-lange-Zusammensetzung-ohne-jedes-Leerzeichen-darin.",
+     "Eine-sehr-lange-Zusammensetzung-ohne-jed…"),
+])
+def test_a_title_made_from_a_line_is_its_first_sentence_cut_at_a_word(text, title):
+    assert short_title(text) == title
+    assert len(short_title(text)) <= TITLE_CHARS + 1
+
+
+@pytest.mark.parametrize("lang", ["en", "de", "es", "fr"])
+@pytest.mark.parametrize("routine_id", ["psoas-release", "box-breathing", "four-seven-eight",
+                                        "resonance"])
+def test_every_builtin_step_has_a_short_title_in_every_language(routine_id, lang):
+    """Titled in the routine, none over 40 characters and none a cut line: what a lock
+    screen and a headset show. A breathe step is titled by its breaths and their pace
+    (``3 breaths: in 4 s, out 6 s``), which a ramp changes from one to the next."""
+    loaded = load_builtin(routine_id, lang)
+    for step in loaded.steps:
+        if isinstance(step, Say | Repeat) and not (
+                isinstance(step, Repeat) and all(isinstance(s, Breathe) for s in step.steps)):
+            assert step.title is not None, step
+    t = plan(loaded, PlanSettings(), estimated_speech_length(140), cue_length(15000))
+    breaths_only = sum(1 if isinstance(step, Breathe) else step.times or 0
+                       for step in loaded.steps if isinstance(step, Breathe) or (
+                           isinstance(step, Repeat)
+                           and all(isinstance(inner, Breathe) for inner in step.steps)))
+    titles = [label for label in t.step_labels if not re.match(r"\d+ \w+: ", label)]
+    assert len(titles) == len(t.step_labels) - breaths_only
+    assert all(len(title) <= TITLE_CHARS and not title.endswith("…") for title in titles), titles

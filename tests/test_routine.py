@@ -134,7 +134,18 @@ def test_defaults_for_a_minimal_routine():
 
 MALFORMED = [
     (HEAD + '[[steps]]\nsay = "x"\nmystery = 1\n',
-     "bad.toml: steps[1].mystery: unknown key; expected one of hold_s, say"),
+     "bad.toml: steps[1].mystery: unknown key; expected one of hold_s, say, title"),
+    (HEAD + '[[steps]]\nbreathe = { count = 1 }\nhold_s = 1\n',
+     "bad.toml: steps[1].hold_s: unknown key; expected one of breathe, title"),
+    (HEAD + '[[steps]]\ntitle = "' + "a" * 61 + '"\nsay = "x"\n',
+     "bad.toml: steps[1].title: text is 61 characters; at most 60 in a title"),
+    (HEAD + '[[steps]]\ntitle = " "\nsay = "x"\n',
+     "bad.toml: steps[1].title: expected some text, got an empty string"),
+    (HEAD + '[[steps]]\ntitle = 3\nbreathe = { count = 1 }\n',
+     "bad.toml: steps[1].title: expected a string, got 3"),
+    (HEAD + '[[steps]]\ntitle = "{nth} spot"\nsay = "x"\n',
+     "bad.toml: steps[1].title: placeholder {nth} is only allowed inside a repeat;"
+     " write {{ and }} for braces"),
     (HEAD + 'minuets = 5\n[[steps]]\nsay = "x"\n',
      "bad.toml: minuets: unknown key; expected one of breath, breath_to, caution, cues, id,"
      " lang, minutes, pause_s, pronounce, steps, summary, title"),

@@ -408,7 +408,7 @@ ALLOWED: dict[TableKind, frozenset[str]] = {
     "breathe": frozenset({"count", "inhale_s", "hold_in_s", "exhale_s", "hold_out_s",
                           "inhale_prompt", "exhale_prompt", "prompt_breaths"}),
     "repeat": frozenset({"times", "fill", "cue", "count_from", "steps"}),
-    "step": frozenset({"say", "hold_s", "breathe", "repeat"}),  # narrowed per step below
+    "step": frozenset({"say", "hold_s", "breathe", "repeat", "title"}),  # narrowed per step
 }
 REQUIRED: dict[TableKind, frozenset[str]] = {
     "routine": frozenset({"id", "title", "steps"}), "breathe": frozenset({"count"}),
@@ -429,7 +429,7 @@ FIELDS: dict[TableKind, dict[str, FieldSpec]] = {
     "breath_to": dict(PHASES),
     "cues": {role: ("cue", 0, 0) for role in CUE_ROLES},
     "step": {"say": ("text", 0, 0), "hold_s": ("number", 0.0, 600.0),
-             "breathe": ("table", 0, 0), "repeat": ("table", 0, 0)},
+             "breathe": ("table", 0, 0), "repeat": ("table", 0, 0), "title": ("title", 0, 0)},
     "breathe": {"count": ("integer", 1, 100), "prompt_breaths": ("integer", 0, 100),
                 "inhale_prompt": ("text", 0, 0), "exhale_prompt": ("text", 0, 0), **PHASES},
     "repeat": {"times": ("integer", 1, 500), "fill": ("bool", 0, 0),
@@ -522,7 +522,7 @@ _numbers = st.one_of(st.integers(), st.floats())
 WRONG_FOR["number"] = st.one_of(st.text(), st.booleans(), _dates, _small_lists, _small_tables)
 WRONG_FOR["integer"] = st.one_of(WRONG_FOR["number"], st.floats())
 WRONG_FOR["string"] = st.one_of(_numbers, st.booleans(), _dates, _small_lists, _small_tables)
-for _kind in ("id", "any_string", "text", "cue", "repeat_cue"):
+for _kind in ("id", "any_string", "text", "title", "cue", "repeat_cue"):
     WRONG_FOR[_kind] = WRONG_FOR["string"]
 WRONG_FOR["bool"] = st.one_of(_numbers, st.text(), _dates, _small_lists, _small_tables)
 WRONG_FOR["table"] = st.one_of(SCALARS, _small_lists)
@@ -550,9 +550,11 @@ def out_of_range(kind: str, low: float, high: float) -> st.SearchStrategy[Any] |
     if kind == "id":
         return st.text().filter(
             lambda s: not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", clean_text(s)))
-    if kind in ("string", "text"):
-        longer = st.integers(2001, 4000).map(lambda n: "a" * n)
-        return st.one_of(_blank, longer) if kind == "text" else _blank
+    if kind in ("string", "text", "title"):
+        most = {"text": 2000, "title": 60}.get(kind)
+        if most is None:
+            return _blank
+        return st.one_of(_blank, st.integers(most + 1, 2 * most).map(lambda n: "a" * n))
     if kind == "cue":
         return st.one_of(
             st.text().filter(lambda s: clean_text(s) not in {*BUILTIN_CUES, "none"}
@@ -636,8 +638,8 @@ def mutants(draw: st.DrawFn) -> Mutant:
         path = draw(st.sampled_from(tables))
         kind = table_kind(path)
         table = get(doc, path)
-        allowed = ({"say", "hold_s"} if "say" in table else set(table)) if kind == "step" \
-            else ALLOWED[kind]
+        allowed = (({"say", "hold_s"} if "say" in table else set(table)) | {"title"}
+                   if kind == "step" else ALLOWED[kind])
         near = ["Title", "hold", "holds_s", "counts", "steps ", "say_", "inhale", "fill ",
                 "prompt", "", " ", "cue\n", "a\nb", "k\r", "\x1b[31m"]
         refused = allowed | set(STEP_KINDS) if kind == "step" else allowed

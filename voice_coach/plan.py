@@ -15,6 +15,7 @@ number of samples (``ramp_phase``); breathe steps with a pace of their own keep 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
@@ -49,6 +50,9 @@ PROMPT_GAP_S: Final = 0.25
 """Breath between a breath chime and a prompt spoken over the same phase."""
 SESSION_COMPLETE: Final = PLAN_WORDS["en"].session_complete
 MAX_FILL_REPETITIONS: Final = 1_000_000
+TITLE_CHARS: Final = 40
+"""About how long a title made from a step's text is (a lock screen shows about this)."""
+_SENTENCE_END: Final = re.compile(r"(?<=[.!?…])\s")
 """A bound on the search for how many repetitions fit (a session is at most 3 hours)."""
 
 
@@ -374,7 +378,7 @@ class _Builder:
         if self.settings.caution and self.routine.caution:
             text = fill_placeholders(self.routine.caution, None,
                                      self.spoken_pace(id(self.routine)), self.lang)
-            caution = _Block(text, source="caution")
+            caution = _Block(self.words.caution, source="caution")
             self.add_speech(caution, text, self.routine.pause_s)
             blocks.append(caution)
         middle: list[_Block] = []
@@ -391,7 +395,7 @@ class _Builder:
                 block = self.block(step, None)
                 block.source = source
                 blocks.append(block)
-        closing = _Block(self.words.session_complete)
+        closing = _Block(short_title(self.words.session_complete))
         self.add_cue(closing, "end")
         self.add_speech(closing, self.words.session_complete, 0.0, pause=False)
         closing.items.append(_Item("silence", self.samples(TAIL_S)))
@@ -440,8 +444,9 @@ class _Builder:
         """Repetition ``nth_time`` (1, 2, ...) of the repeat at ``source``; ``{n}`` is
         ``number``."""
         parts = [self.block(step, number) for step in repeat.steps]
-        label = next((p.label for p in parts if p.items and p.items[0].kind == "speech"),
-                     parts[0].label)
+        label = (self.title(repeat.title, number) if repeat.title is not None else
+                 next((p.label for p in parts if p.items and p.items[0].kind == "speech"),
+                      parts[0].label))
         block = _Block(label, source=f"{source}, {self.words.repetition} {nth_time}")
         if repeat.cue is not None:
             self.add_cue(block, repeat.cue)
@@ -452,11 +457,18 @@ class _Builder:
     def block(self, step: Step, number: int | None) -> _Block:
         if isinstance(step, Say):
             text = fill_placeholders(step.text, number, self.spoken_pace(id(step)), self.lang)
-            block = _Block(text)
+            block = _Block(short_title(text) if step.title is None
+                           else self.title(step.title, number))
             self.add_speech(block, text, step.hold_s)
             return block
         assert isinstance(step, Breathe)
         return self.breathe(step, number)
+
+    def title(self, title: str, number: int | None) -> str:
+        """A routine's title for a step, placeholders filled, its first letter a capital
+        (``{nth} spot`` is ``Second spot``)."""
+        filled = fill_placeholders(title, number, self.start, self.lang)
+        return filled[:1].upper() + filled[1:]
 
     def breathe(self, step: Breathe, number: int | None) -> _Block:
         ramped = self.ramped(step) and self.end_samples is not None
@@ -475,7 +487,8 @@ class _Builder:
                 span = _seconds(first, self.rate) if first == last else (
                     f"{_seconds(first, self.rate)} → {_seconds(last, self.rate)}")
                 shown.append(f"{name} {span} s")
-        block = _Block(f"{step.count} {noun}: {', '.join(shown)}")
+        block = _Block(f"{step.count} {noun}: {', '.join(shown)}" if step.title is None
+                       else self.title(step.title, number))
         pace = self.pace_from(breaths[0])
         inhale_prompt, exhale_prompt = (fill_placeholders(prompt, number, pace, self.lang)
                                         if prompt else None
@@ -602,3 +615,15 @@ def to_dict(timeline: Timeline) -> dict[str, object]:
         "events": events,
         "notes": list(timeline.notes),
     }
+
+
+def short_title(text: str, most_chars: int = TITLE_CHARS) -> str:
+    """A title made from a spoken line: its first sentence, cut at a word boundary to
+    about ``most_chars`` (``…`` marks the cut), without its closing full stop."""
+    sentence = _SENTENCE_END.split(text, maxsplit=1)[0]
+    if len(sentence) <= most_chars:
+        one_stop = sentence.endswith(".") and not sentence.endswith("..")
+        return sentence[:-1] if one_stop else sentence
+    room = sentence[:most_chars + 1]
+    cut = room.rsplit(" ", 1)[0] if " " in room else sentence[:most_chars]
+    return cut.rstrip(" ,;:-\u2013\u2014") + "…"  # no stray comma or dash before the cut

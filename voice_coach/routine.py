@@ -18,7 +18,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
@@ -41,6 +41,8 @@ _KNOWN: Final = ", ".join(f"{{{name}}}" for name in REPEAT_PLACEHOLDERS + PACE_P
 
 MAX_STEPS: Final = 2_000
 MAX_TEXT_CHARS: Final = 2_000
+MAX_TITLE_CHARS: Final = 60
+"""A step's title is shown on a lock screen, a phone and a headset's display."""
 MAX_BREATHS: Final = 100
 MAX_PHASE_S: Final = 60.0
 MAX_HOLD_S: Final = 600.0
@@ -74,10 +76,12 @@ class Pace:
 
 @dataclass(frozen=True)
 class Say:
-    """A spoken line followed by ``hold_s`` of silence."""
+    """A spoken line followed by ``hold_s`` of silence; ``title`` names the step (None:
+    the planner makes one from the text)."""
 
     text: str
     hold_s: float
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class Breathe:
     inhale_prompt: str | None
     exhale_prompt: str | None
     prompt_breaths: int
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,8 @@ class Repeat:
     times: int | None
     cue: CueRole | None
     count_from: int = 1
+    title: str | None = None
+    """Each repetition's title (``{nth}`` allowed); None: its first spoken step's."""
 
 
 Step: TypeAlias = Say | Breathe | Repeat
@@ -421,7 +428,8 @@ def translate(base: Routine, base_text: str, translation_text: str, *, lang: str
 
     A translation holds only words: ``lang``, ``title``, ``summary``, ``caution`` and
     ``[[steps]]`` in the routine's order and shape, each with just its texts (``say``;
-    a breathe's ``inhale_prompt`` and ``exhale_prompt``; a repeat's ``steps``). Timings
+    a step's ``title``; a breathe's ``inhale_prompt`` and ``exhale_prompt``; a repeat's
+    ``steps``). Timings
     live in the routine alone, so a translation can never drift from it. Every text the
     routine has must be translated; errors name the translation file and the key path.
     """
@@ -479,7 +487,10 @@ class _Merger:
         kind = next((key for key in ("say", "breathe", "repeat") if key in base), None)
         if kind is None:
             return base
-        self.only_keys(words, path, {kind})
+        titled = {"title"} if "title" in base else set()
+        self.only_keys(words, path, {kind, *titled})
+        for key in titled:
+            merged[key] = self.required(words, key, path)
         found = self.required(words, kind, path)
         if kind == "say":
             merged["say"] = found
@@ -674,17 +685,20 @@ class _Reader:
             raise self.fail(path, "expected exactly one of 'say', 'breathe' or 'repeat',"
                                   f" found {found}")
         kind = kinds[0]
+        title = (self.text(table["title"], f"{path}.title", in_repeat or kind == "repeat",
+                           MAX_TITLE_CHARS) if "title" in table else None)
         if kind == "say":
-            self.only_keys(table, path, {"say", "hold_s"})
+            self.only_keys(table, path, {"say", "hold_s", "title"})
             return Say(text=self.text(table["say"], f"{path}.say", in_repeat),
                        hold_s=self.number(table.get("hold_s", pause_s), f"{path}.hold_s",
-                                          0.0, MAX_HOLD_S))
-        self.only_keys(table, path, {kind})
+                                          0.0, MAX_HOLD_S), title=title)
+        self.only_keys(table, path, {kind, "title"})
         if kind == "breathe":
-            return self.breathe(table["breathe"], f"{path}.breathe", in_repeat)
+            return replace(self.breathe(table["breathe"], f"{path}.breathe", in_repeat),
+                           title=title)
         if in_repeat:
             raise self.fail(f"{path}.repeat", "a repeat cannot contain another repeat")
-        return self.repeat(table["repeat"], f"{path}.repeat", pause_s)
+        return replace(self.repeat(table["repeat"], f"{path}.repeat", pause_s), title=title)
 
     def breathe(self, value: object, path: str, in_repeat: bool) -> Breathe:
         table = self.table(value, path)
@@ -765,12 +779,14 @@ class _Reader:
             raise self.fail(path, "expected some text, got an empty string")
         return cleaned
 
-    def text(self, value: object, path: str, in_repeat: bool = False) -> str:
-        """Spoken text: cleaned, bounded, placeholders checked."""
+    def text(self, value: object, path: str, in_repeat: bool = False,
+             most_chars: int = MAX_TEXT_CHARS) -> str:
+        """Spoken text or a title: cleaned, bounded, placeholders checked."""
         cleaned = self.string(value, path)
-        if len(cleaned) > MAX_TEXT_CHARS:
+        if len(cleaned) > most_chars:
+            what = "per line" if most_chars == MAX_TEXT_CHARS else "in a title"
             raise self.fail(path, f"text is {len(cleaned):,} characters; at most"
-                                  f" {MAX_TEXT_CHARS:,} per line")
+                                  f" {most_chars:,} {what}")
         try:
             fields = [(field, spec, conv) for _, field, spec, conv
                       in string.Formatter().parse(cleaned) if field is not None]

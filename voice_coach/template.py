@@ -37,10 +37,12 @@ hold_out_s = 0
 # hold = "none"
 
 [[steps]]
+title = "Lie down"          # optional: what the screen, a lock screen and a chapter show
 say = "Lie down on your back and let your whole body rest on the floor."
 hold_s = 5                  # seconds of silence after the line
 
 [[steps]]
+title = "The pace"
 # {{pace}} says the pace in words ("in for four, out for six"), so the voice and the
 # chimes always agree, also with --breath 5:7.
 say = "Breathe with the chimes: {{pace}}."
@@ -51,6 +53,7 @@ hold_s = 1
 breathe = {{ count = 3, exhale_prompt = "Let go a little more as you breathe out.", prompt_breaths = 1 }}
 
 [[steps]]
+title = "Round {{n}}"       # each repetition's title
 [steps.repeat]
 fill = true                 # repeat until the session fills its length; or: times = 4
 cue = "spot"                # a double chime at each repetition ("none" for silence)
@@ -64,6 +67,7 @@ hold_s = 3
 breathe = {{ count = 3 }}
 
 [[steps]]
+title = "Sit up slowly"
 say = "Take your time, then roll onto your side and sit up slowly."
 hold_s = 4
 '''
