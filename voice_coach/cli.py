@@ -46,6 +46,7 @@ from voice_coach.timefmt import minutes_seconds
 
 if TYPE_CHECKING:
     from voice_coach.config import ConfigFile
+    from voice_coach.history import Entry, StoppedIn
     from voice_coach.loudness import Leveled
     from voice_coach.session import Composer, Session, SessionOptions
     from voice_coach.speech import Engine
@@ -558,8 +559,11 @@ def describe_levels(leveled: list[Leveled]) -> str:
 @setting_options("play")
 @sound_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--resume", is_flag=True,
+              help="Pick up the last session stopped before its end, as it was, from the"
+                   " start of the step it stopped in.")
 def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_cache: bool,
-         quiet: bool, **given: Any) -> None:
+         quiet: bool, resume: bool, **given: Any) -> None:
     """Play a session: lie down, close your eyes, follow the voice and the chimes.
 
     A rising chime means breathe in, a falling chime breathe out, a double chime move
@@ -572,17 +576,30 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
       voice-coach play
       voice-coach play --minutes 10 --rate 130 --no-caution
       voice-coach play box-breathing --breath 5:5:5:5
+      voice-coach play --resume               # the session stopped last, where it stopped
     """
+    from dataclasses import replace
+
     from voice_coach import controls, devices, live
     from voice_coach.playback import Playback
     from voice_coach.player import SimpleaudioDevice
     from voice_coach.stream import SessionStream
 
     values = _settings("play", routine, **given)
+    resuming: list[Entry] | None = None
+    from_step = 0
+    if resume:
+        resuming, values, cues, from_step = _to_resume(routine, cues, given, values)
     route = devices.choose(values["device"])
     loaded = _routine(values["routine"], values["lang"])
-    composer = _composer(loaded, _session_options(values, loaded, cues), values["engine"],
-                         no_cache)
+    options = replace(_session_options(values, loaded, cues), from_step=from_step)
+    composer = _composer(loaded, options, values["engine"], no_cache)
+    if resuming is not None and not quiet:
+        stopped = resuming[-1].stopped_in
+        assert stopped is not None
+        when = resuming[-1].started_at.astimezone()
+        click.echo(f"Resuming {loaded.title} at \"{stopped.label}\", where the session of"
+                   f" {when:%Y-%m-%d %H:%M} stopped.")
     stream = SessionStream(composer.capacity, composer.scores(),
                            sample_rate=composer.options.plan.sample_rate)
     device = SimpleaudioDevice(route=route)
@@ -608,18 +625,61 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
         composer.close()
         timeline = stream.timeline()
         if started and values["history"] and timeline is not None:
-            _record(routine_id=timeline.routine_id, started_at=started_at,
-                    planned_s=timeline.duration_s, played_s=played_s,
-                    completed=outcome == "completed", quiet=quiet)
+            _record(timeline, started_at=started_at, played_s=played_s,
+                    completed=outcome == "completed", quiet=quiet,
+                    stopped_in=_stopped_in(timeline, playback.heard(), from_step, values,
+                                           cues, loaded),
+                    resumes=None if resuming is None else resuming[0].started_at)
 
 
-def _record(routine_id: str, started_at: datetime, planned_s: float, played_s: float,
-            completed: bool, quiet: bool) -> None:
+def _to_resume(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...],
+               given: dict[str, Any], values: dict[str, Any],
+               ) -> tuple[list[Entry], dict[str, Any], tuple[tuple[CueRole, CueSource], ...],
+                          int]:
+    """The session ``play --resume`` picks up from the history: its plays so far, its
+    settings (this play's own device, history and media keys), its cues, its step."""
+    from voice_coach.history import history_path, read, to_resume
+    from voice_coach.resume import NOTHING_TO_RESUME, THIS_PLAY, ResumeError, picked
+
+    changes = [f"--{key.replace('_', '-')}" for key, value in given.items()
+               if value is not None and key not in THIS_PLAY]
+    if routine is not None or cues or changes:
+        what = ", ".join(["a routine"] * (routine is not None) + ["--cue"] * bool(cues)
+                         + changes)
+        raise ResumeError(f"--resume plays the stopped session as it was; leave out {what}")
+    session = to_resume(read(history_path()).entries)
+    if session is None:
+        raise ResumeError(NOTHING_TO_RESUME)
+    stopped = session[-1].stopped_in
+    assert stopped is not None  # to_resume picks only such sessions
+    found = picked(stopped.settings, stopped.step)
+    return (session, {**found.values, **{key: values[key] for key in THIS_PLAY}},
+            found.cues, found.from_step)
+
+
+def _stopped_in(timeline: Timeline, heard: int, from_step: int, values: dict[str, Any],
+                cues: tuple[tuple[CueRole, CueSource], ...], loaded: Routine) -> StoppedIn:
+    """Where a stopped play can be resumed: its settings and the step of the whole
+    session it stopped in (the session may itself be a resumed one)."""
+    from voice_coach.history import StoppedIn
+    from voice_coach.resume import kept, routine_ref, whole_step
+
+    shown = timeline.step_at(min(heard, timeline.duration))
+    skipped = max(0, from_step - 1)  # steps a resumed session leaves out
+    return StoppedIn(kept(values, cues, routine_ref(values["routine"], loaded.source)),
+                     whole_step(shown, from_step), len(timeline.step_labels) + skipped,
+                     timeline.step_labels[shown])
+
+
+def _record(timeline: Timeline, started_at: datetime, played_s: float, completed: bool,
+            quiet: bool, stopped_in: StoppedIn, resumes: datetime | None) -> None:
     """Append the session to the history; a failure is a warning, never fatal."""
     from voice_coach.history import Entry, append, history_path
 
-    entry = Entry(started_at=started_at, routine=routine_id, planned_minutes=planned_s / 60,
-                  played_s=played_s, outcome="completed" if completed else "stopped")
+    entry = Entry(started_at=started_at, routine=timeline.routine_id,
+                  planned_minutes=timeline.duration_s / 60, played_s=played_s,
+                  outcome="completed" if completed else "stopped",
+                  stopped_in=None if completed else stopped_in, resumes=resumes)
     try:
         append(history_path(), entry)
     except VoiceCoachError as error:

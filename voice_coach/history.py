@@ -45,14 +45,32 @@ class HistoryError(VoiceCoachError):
 
 
 @dataclass(frozen=True)
+class StoppedIn:
+    """Where a stopped session can be picked up: the settings it played with (each a
+    JSON scalar, as ``play --resume`` gives them back) and the step it stopped in, an
+    index of the whole session's steps, with its title."""
+
+    settings: Mapping[str, object]
+    step: int
+    steps: int
+    label: str
+
+
+@dataclass(frozen=True)
 class Entry:
-    """One session: when it began, what was played, for how long, how it ended."""
+    """One session: when it began, what was played, for how long, how it ended.
+
+    ``stopped_in`` is where a stopped session can be resumed; ``resumes`` the start of
+    the session this one picked up (the first of them), so ``history`` shows them as one.
+    """
 
     started_at: datetime
     routine: str
     planned_minutes: float
     played_s: float
     outcome: Outcome
+    stopped_in: StoppedIn | None = None
+    resumes: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.started_at.utcoffset() is None:
@@ -172,13 +190,20 @@ def load(path: Path) -> list[Entry]:
 
 def to_json(entry: Entry) -> str:
     """One line of JSON, the start in UTC as ISO 8601."""
-    return json.dumps({
+    record: dict[str, object] = {
         "started_at": entry.started_at.astimezone(UTC).isoformat(),
         "routine": entry.routine,
         "planned_minutes": entry.planned_minutes,
         "played_s": entry.played_s,
         "outcome": entry.outcome,
-    }, ensure_ascii=False, allow_nan=False)
+    }
+    if entry.stopped_in is not None:
+        stopped = entry.stopped_in
+        record["stopped_in"] = {"settings": dict(stopped.settings), "step": stopped.step,
+                                "steps": stopped.steps, "label": stopped.label}
+    if entry.resumes is not None:
+        record["resumes"] = entry.resumes.astimezone(UTC).isoformat()
+    return json.dumps(record, ensure_ascii=False, allow_nan=False)
 
 
 def from_json(line: bytes | str) -> Entry | None:
@@ -197,9 +222,56 @@ def from_json(line: bytes | str) -> Entry | None:
                 or not all(_is_number(n) for n in (planned, played))):
             return None
         return Entry(started_at.astimezone(UTC), routine, float(planned), float(played),
-                     outcome)
+                     outcome, _stopped_in(record.get("stopped_in")),
+                     _instant(record.get("resumes")))
     except (ValueError, TypeError, KeyError, RecursionError):
         return None
+
+
+def _stopped_in(record: object) -> StoppedIn | None:
+    """Where to resume, from its JSON; None when absent or damaged (the entry stands)."""
+    if not isinstance(record, dict):
+        return None
+    settings, step, steps, label = (record.get(key) for key in
+                                    ("settings", "step", "steps", "label"))
+    scalars = (str, int, float, bool, type(None))
+    if not (isinstance(settings, dict) and isinstance(label, str)
+            and all(isinstance(value, scalars) for value in settings.values())
+            and type(step) is int and type(steps) is int and 0 <= step < steps):
+        return None
+    return StoppedIn(settings, step, steps, label)
+
+
+def _instant(text: object) -> datetime | None:
+    """An aware time from ISO 8601 text, in UTC; None when absent or damaged."""
+    if not isinstance(text, str):
+        return None
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return found.astimezone(UTC) if found.utcoffset() is not None else None
+
+
+def sessions(entries: Sequence[Entry]) -> list[list[Entry]]:
+    """Entries grouped by session: one played to its end or stopped, then each play
+    that resumed it (``resumes``), in order; sessions by when they began."""
+    by_start: dict[datetime, list[Entry]] = {}
+    for entry in sorted(entries, key=lambda e: e.started_at):
+        head = by_start.get(entry.resumes) if entry.resumes is not None else None
+        if head is not None:
+            head.append(entry)
+        else:
+            by_start[entry.started_at] = [entry]
+    return list(by_start.values())
+
+
+def to_resume(entries: Sequence[Entry]) -> list[Entry] | None:
+    """The session ``play --resume`` picks up: of those whose last play was stopped with
+    a place to resume, the one stopped last; None when there is none."""
+    stopped = [session for session in sessions(entries)
+               if session[-1].outcome == "stopped" and session[-1].stopped_in is not None]
+    return max(stopped, key=lambda session: session[-1].started_at, default=None)
 
 
 # --- Arithmetic -----------------------------------------------------------------------
@@ -221,25 +293,28 @@ def summarize(entries: Sequence[Entry], today: date, tz: tzinfo) -> Summary:
     while day in days:
         streak += 1
         day -= timedelta(days=1)
+    grouped = sessions(entries)
     return Summary(
         total_minutes=sum(e.played_s for e in entries) / 60,
-        sessions=len(entries),
-        completed=sum(1 for e in entries if e.outcome == "completed"),
+        sessions=len(grouped),
+        completed=sum(1 for session in grouped if session[-1].outcome == "completed"),
         streak_days=streak,
     )
 
 
 def recent(entries: Sequence[Entry], n: int) -> list[Entry]:
-    """The ``n`` latest entries, oldest first (so the newest sits above the totals)."""
+    """The entries of the ``n`` latest sessions (a resumed one counts once), oldest
+    first (so the newest sits above the totals)."""
     if n <= 0:
         return []
-    return sorted(entries, key=lambda e: e.started_at)[-n:]
+    return [entry for session in sessions(entries)[-n:] for entry in session]
 
 
 def format_history(summary: Summary, entries: Sequence[Entry], tz: tzinfo) -> list[str]:
-    """Lines for the ``history`` command: ``entries`` in local time, then the totals.
+    """Lines for the ``history`` command: ``entries`` in local time, one line per session
+    (a resumed one counts its plays together), then the totals.
 
-    ``2025-03-30 23:30  psoas-release   7 min  completed`` ... then
+    ``2025-03-30 23:30  psoas-release   7 min  completed, resumed once`` ... then
     ``3 sessions, 21 minutes in all; streak: 2 days``. Minutes are whole minutes played,
     rounded down (``_whole``).
     """
@@ -247,15 +322,20 @@ def format_history(summary: Summary, entries: Sequence[Entry], tz: tzinfo) -> li
         return ["No sessions recorded yet."]
     width = max((len(e.routine) for e in entries), default=0)
     lines = [
-        f"{e.started_at.astimezone(tz):%Y-%m-%d %H:%M}  {e.routine:<{width}}"
-        f"  {_played(e.played_s):>7}  {e.outcome}"
-        for e in entries
+        f"{session[0].started_at.astimezone(tz):%Y-%m-%d %H:%M}  {session[0].routine:<{width}}"
+        f"  {_played(sum(e.played_s for e in session)):>7}  {session[-1].outcome}"
+        + (f", resumed {_times(len(session) - 1)}" if len(session) > 1 else "")
+        for session in sessions(entries)
     ]
     minutes = _whole(summary.total_minutes)
     total = _plural(minutes, "minute") if minutes else "less than a minute"
     lines.append(f"{_plural(summary.sessions, 'session')}, {total} in all;"
                  f" streak: {_plural(summary.streak_days, 'day')}")
     return lines
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
 def _played(seconds: float) -> str:

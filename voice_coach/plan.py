@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypeAlias
 
 from voice_coach.errors import VoiceCoachError
@@ -50,6 +50,8 @@ PROMPT_GAP_S: Final = 0.25
 """Breath between a breath chime and a prompt spoken over the same phase."""
 SESSION_COMPLETE: Final = PLAN_WORDS["en"].session_complete
 MAX_FILL_REPETITIONS: Final = 1_000_000
+RESUME_GAP_S: Final = 1.0
+"""Silence between the opening chime and the step a resumed session picks up at."""
 TITLE_CHARS: Final = 40
 """About how long a title made from a step's text is (a lock screen shows about this)."""
 _SENTENCE_END: Final = re.compile(r"(?<=[.!?…])\s")
@@ -166,6 +168,28 @@ class Timeline:
     def speech_texts(self) -> list[str]:
         """Every distinct spoken line, in order of first appearance."""
         return list(dict.fromkeys(e.text for e in self.events if e.kind == "speech" and e.text))
+
+
+def resumed(timeline: Timeline, step: int) -> Timeline:
+    """The session picked up at step ``step`` (an index): its opening (the lead-in and
+    the start chime), ``RESUME_GAP_S`` of silence, then that step and every one after it,
+    each sample as in ``timeline``. Step 0 or 1 is the whole session."""
+    if step <= 1:
+        return timeline
+    step = min(step, len(timeline.step_labels) - 1)
+    starts = timeline.step_starts()
+    gap = round(RESUME_GAP_S * timeline.sample_rate)
+    shift = starts[1] + gap - starts[step]  # where each kept step moves, in samples
+    opening = [event for event in timeline.events if event.step == 0]
+    events = [*opening[:-1], *_merge_silences([opening[-1], Event(
+        starts[1], starts[1] + gap, "silence", 0)])] + [
+        replace(event, start=event.start + shift, end=event.end + shift,
+                step=event.step - step + 1)
+        for event in timeline.events if event.step >= step]
+    kept = (0, *range(step, len(timeline.step_labels)))
+    return replace(timeline, events=tuple(events),
+                   step_labels=tuple(timeline.step_labels[index] for index in kept),
+                   step_sources=tuple(timeline.step_source(index) for index in kept))
 
 
 def estimated_speech_length(rate_wpm: float, sample_rate: int = SAMPLE_RATE) -> SpeechLength:

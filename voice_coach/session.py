@@ -16,7 +16,7 @@ import tempfile
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -35,6 +35,7 @@ from voice_coach.plan import (
     Timeline,
     estimated_speech_length,
     plan,
+    resumed,
 )
 from voice_coach.routine import BUILTIN_CUES, CueRole, CueSource, Repeat, Routine, speak_as
 from voice_coach.speech import (
@@ -86,6 +87,9 @@ class SessionOptions:
     volume: float = 1.0
     chime_volume: float = 1.0
     cue_overrides: Mapping[CueRole, CueSource] = field(default_factory=dict)
+    from_step: int = 0
+    """Resume at this step (an index of the whole session's steps): the opening, then it
+    and the rest (``plan.resumed``); 0 plays the whole session."""
 
     def __post_init__(self) -> None:
         _check_level("volume", self.volume, 1)
@@ -351,11 +355,22 @@ class Composer:
                      CachedLevels(self._cache))
 
     def scores(self) -> Generator[Score, None, None]:
-        """The opening, then the first line, then the rest (see the class).
+        """The opening, then the first line, then the rest (see the class); a resumed
+        session (``from_step``) only once complete, since where its steps begin depends
+        on every line before them.
 
         Raises ``SpeechError`` (and whatever the engine raises) when rendering fails or
         the session would be longer than ``capacity``.
         """
+        if self.options.from_step <= 1:
+            yield from self._whole_session()
+            return
+        with contextlib.closing(self._whole_session()) as whole:
+            complete = next(score for score in whole if score.complete)
+        view = resumed(complete.mixer.timeline, self.options.from_step)
+        yield Score(replace(complete.mixer, timeline=view), view.duration, True)
+
+    def _whole_session(self) -> Generator[Score, None, None]:
         heap.return_freed_blocks()
         shared = _SharedFactory(self._factory)
         store = SpeechStore(self._cache, self.options.speech, shared, keep=self._private,
