@@ -34,6 +34,7 @@ TIMED+=" or test_cue_spacing_is_exact_with_a_client_polling_position"
 # Phase 1's tests that mostly wait (the quick benchmark, the device and Piper plays): a
 # pytest of their own beside the one that computes, so that the two cores stay busy.
 WAITING="test_bench or test_piper or test_devices or test_device_clock or test_media_keys"
+WAITING+=" or test_a_stopped_session_resumes"
 
 results=$(mktemp -d "${TMPDIR:-/tmp}/voice-coach-tests.XXXXXX")
 nox_pid=""
