@@ -83,6 +83,10 @@ def test_a_stopped_session_resumes_at_the_start_of_its_step(tmp_path: Path) -> N
                  (tmp_path / "data" / "voice-coach" / "history.jsonl").read_text().splitlines())
     assert (record["outcome"], record["stopped_in"]["step"], record["stopped_in"]["steps"],
             record["stopped_in"]["label"]) == ("stopped", 2, 4, "3 breaths: in 1.5 s, out 2.5 s")
+    assert record["stopped_in"]["settings"] == {
+        "routine": SHORT, "lang": "en", "rate": 160, "caution": False, "engine": "pyttsx3",
+        "minutes": None, "breath": None, "breath_to": None, "voice": None, "volume": 1.0,
+        "chime_volume": 1.0}
 
     changed = voice_coach(tmp_path, "play", "--resume", "--rate", "200")
     assert (changed.returncode, changed.stdout, changed.stderr) == (

@@ -666,7 +666,8 @@ def _stopped_in(timeline: Timeline, heard: int, from_step: int, values: dict[str
 
     shown = timeline.step_at(min(heard, timeline.duration))
     skipped = max(0, from_step - 1)  # steps a resumed session leaves out
-    return StoppedIn(kept(values, cues, routine_ref(values["routine"], loaded.source)),
+    played = {**values, "lang": loaded.lang}  # the language it spoke, whatever the locale
+    return StoppedIn(kept(played, cues, routine_ref(values["routine"], loaded.source)),
                      whole_step(shown, from_step), len(timeline.step_labels) + skipped,
                      timeline.step_labels[shown])
 
