@@ -15,8 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from support.soundserver import NO_DEVICE_ALSA_CONFIG, alsa_file_config
+from voice_coach import paths
 from voice_coach.cli import cli
-from voice_coach.history import Entry, append, history_path
+from voice_coach.history import Entry, append
 from voice_coach.routine import load_builtin
 
 SEED_INSTRUCTIONS = [
@@ -329,7 +330,7 @@ def test_a_user_routine_is_found_by_id(tmp_path):
 
 
 def test_history_totals_and_streak():
-    path = history_path()
+    path = paths.history_file()
     now = datetime.now(UTC)
     for days_ago, played_s, outcome in ((2, 420.0, "completed"), (1, 300.0, "stopped"),
                                         (0, 600.0, "completed")):

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from voice_coach import paths
 from voice_coach.cli import cli
-from voice_coach.config import config_path
-from voice_coach.history import Entry, append, history_path
+from voice_coach.history import Entry, append
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -67,7 +67,7 @@ SETTINGS_FILES: dict[str, tuple[Callable[[Path], None], str]] = {
 def test_a_bad_settings_file_stops_a_session_with_one_line(
         case: tuple[Callable[[Path], None], str]) -> None:
     make, message = case
-    path = config_path()
+    path = paths.config_file()
     make(path)
     for command in (["plan"], ["play"], ["export", "-o", "out"], ["config", "set", "rate", "130"]):
         result = invoke(*command)
@@ -79,7 +79,7 @@ def test_a_bad_settings_file_stops_a_session_with_one_line(
 def test_config_shows_a_bad_settings_file_and_the_defaults(
         case: tuple[Callable[[Path], None], str]) -> None:
     make, message = case
-    path = config_path()
+    path = paths.config_file()
     make(path)
     result = invoke("config")
     assert result.exit_code == 0
@@ -98,7 +98,7 @@ def test_a_5000_digit_number_from_the_environment_or_config_set() -> None:
 
 
 def test_config_shows_a_key_that_does_not_print_quoted_on_one_line() -> None:
-    path = config_path()
+    path = paths.config_file()
     write_bytes(path, b'"a\\nb" = 1\n')
     result = invoke("config")
     assert result.exit_code == 0
@@ -112,7 +112,7 @@ def test_config_shows_a_key_that_does_not_print_quoted_on_one_line() -> None:
 
 
 def test_history_shows_the_rest_and_one_note_for_damaged_lines() -> None:
-    path = history_path()
+    path = paths.history_file()
     now = datetime.now(UTC)
     for days_ago in (1, 0):
         append(path, Entry(now - timedelta(days=days_ago), "psoas-release", 7.0, 420.0,
@@ -137,7 +137,7 @@ def test_history_shows_the_rest_and_one_note_for_damaged_lines() -> None:
 ], ids=["a directory", "a named pipe", "a device"])
 def test_a_history_that_is_not_a_file_is_one_line_and_exit_1(
         make: Callable[[Path], object], reason: str) -> None:
-    path = history_path()
+    path = paths.history_file()
     make(path)
     result = invoke("history")
     assert (result.exit_code, result.stderr, result.stdout) == (

@@ -12,12 +12,12 @@ from pathlib import Path
 import platformdirs
 import pytest
 
+from voice_coach import paths
 from voice_coach.config import (
     HEADER,
     SETTINGS,
     ConfigError,
     Setting,
-    config_path,
     load_config,
     parse_value,
     read_config,
@@ -50,10 +50,10 @@ def load_error(path: Path) -> str:
 
 
 def test_config_path_from_environment_or_platform_folder() -> None:
-    assert config_path({"VOICE_COACH_CONFIG": "/etc/vc.toml"}) == Path("/etc/vc.toml")
+    assert paths.config_file({"VOICE_COACH_CONFIG": "/etc/vc.toml"}) == Path("/etc/vc.toml")
     expected = Path(platformdirs.user_config_dir("voice-coach")) / "config.toml"
-    assert config_path({}) == expected
-    assert config_path({"VOICE_COACH_CONFIG": ""}) == expected
+    assert paths.config_file({}) == expected
+    assert paths.config_file({"VOICE_COACH_CONFIG": ""}) == expected
 
 
 def test_config_error_is_a_usage_error() -> None:

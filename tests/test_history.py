@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import platformdirs
 import pytest
 
+from voice_coach import paths
 from voice_coach.history import (
     MAX_LINE_BYTES,
     Entry,
@@ -22,7 +23,6 @@ from voice_coach.history import (
     append,
     format_history,
     from_json,
-    history_path,
     load,
     read,
     recent,
@@ -52,10 +52,10 @@ def local(text: str, tz: tzinfo) -> str:
 
 
 def test_history_path_from_environment_or_platform_folder() -> None:
-    assert history_path({"VOICE_COACH_HISTORY_FILE": "/x/h.jsonl"}) == Path("/x/h.jsonl")
+    assert paths.history_file({"VOICE_COACH_HISTORY_FILE": "/x/h.jsonl"}) == Path("/x/h.jsonl")
     expected = Path(platformdirs.user_data_dir("voice-coach")) / "history.jsonl"
-    assert history_path({}) == expected
-    assert history_path({"VOICE_COACH_HISTORY_FILE": ""}) == expected
+    assert paths.history_file({}) == expected
+    assert paths.history_file({"VOICE_COACH_HISTORY_FILE": ""}) == expected
 
 
 def test_a_line_is_utc_iso_8601_json() -> None:

@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from voice_coach import __version__
+from voice_coach import __version__, paths
 from voice_coach.config import SETTINGS, Command, Spec
 from voice_coach.errors import VoiceCoachError
 from voice_coach.formats import FORMAT_NAMES
@@ -257,13 +257,13 @@ def _settings(command: Command, routine: str | None = None,
     ``given`` holds the command line's values (None: not given). A broken settings file
     or environment value stops the command here, with one line and exit 2.
     """
-    from voice_coach.config import config_path, load_config
+    from voice_coach.config import load_config
     from voice_coach.config import resolve as resolve_settings
 
     keys = [key for key, spec in SETTINGS.items() if command in spec.commands]
     if command not in ("check", "routines", "voices", "doctor"):
         keys.append("routine")
-    file_values = load_config(config_path())
+    file_values = load_config(paths.config_file())
     found = resolve_settings(keys, {**given, "routine": routine}, os.environ, file_values)
     return {key: setting.value for key, setting in found.items()}
 
@@ -286,7 +286,7 @@ def cli() -> None:
 def _routine(ref: str, lang: str | None = None) -> Routine:
     """The routine ``ref`` names (see ``routine.resolve``) in ``lang``, else in the
     locale's language when it has that translation; an ambiguous name is a note."""
-    return resolve(ref, _user_routines(),
+    return resolve(ref, paths.routines_folder(),
                    warn=lambda message: click.echo(f"note: {message}", err=True),
                    lang=lang, preferred=_locale_language())
 
@@ -294,16 +294,6 @@ def _routine(ref: str, lang: str | None = None) -> Routine:
 def _locale_language() -> str | None:
     found = locale_language(os.environ)
     return found[0] if found else None
-
-
-def _user_routines() -> Path:
-    """The folder where ``voice-coach new --user`` puts routines, found by id."""
-    import platformdirs
-
-    override = os.environ.get("VOICE_COACH_ROUTINES_DIR")
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_data_dir("voice-coach")) / "routines"
 
 
 @cli.command()
@@ -323,7 +313,7 @@ def routines(**given: Any) -> None:
     wanted = lang or _locale_language()
     for routine_id in builtin_ids():
         click.echo(_routine_line(load_builtin(routine_id, preferred=wanted)))
-    folder = _user_routines()
+    folder = paths.routines_folder()
     for routine_id in user_ids(folder):
         if routine_id in builtin_ids():
             continue
@@ -424,7 +414,7 @@ def _build(loaded: Routine, options: SessionOptions, engine: str, no_cache: bool
     from voice_coach.session import build_session
 
     factory = _engine_factory(engine, options.speech.voice)
-    cache = None if no_cache else ClipCache(_cache_dir(), warn=notes.append)
+    cache = None if no_cache else ClipCache(paths.clips_folder(), warn=notes.append)
     with _progress("Preparing speech", quiet) as progress:
         return build_session(loaded, options, factory, cache, progress)
 
@@ -456,14 +446,8 @@ def _composer(loaded: Routine, options: SessionOptions, engine: str,
     from voice_coach.session import Composer
 
     factory = _engine_factory(engine, options.speech.voice)
-    cache = None if no_cache else ClipCache(_cache_dir())
+    cache = None if no_cache else ClipCache(paths.clips_folder())
     return Composer(loaded, options, factory, cache)
-
-
-def _cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("voice-coach")) / "clips"
 
 
 @contextlib.contextmanager
@@ -638,7 +622,7 @@ def _to_resume(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...],
                           int]:
     """The session ``play --resume`` picks up from the history: its plays so far, its
     settings (this play's own device, history and media keys), its cues, its step."""
-    from voice_coach.history import history_path, read, to_resume
+    from voice_coach.history import read, to_resume
     from voice_coach.resume import NOTHING_TO_RESUME, THIS_PLAY, ResumeError, picked
 
     changes = [f"--{key.replace('_', '-')}" for key, value in given.items()
@@ -647,7 +631,7 @@ def _to_resume(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...],
         what = ", ".join(["a routine"] * (routine is not None) + ["--cue"] * bool(cues)
                          + changes)
         raise ResumeError(f"--resume plays the stopped session as it was; leave out {what}")
-    session = to_resume(read(history_path()).entries)
+    session = to_resume(read(paths.history_file()).entries)
     if session is None:
         raise ResumeError(NOTHING_TO_RESUME)
     stopped = session[-1].stopped_in
@@ -675,14 +659,14 @@ def _stopped_in(timeline: Timeline, heard: int, from_step: int, values: dict[str
 def _record(timeline: Timeline, started_at: datetime, played_s: float, completed: bool,
             quiet: bool, stopped_in: StoppedIn, resumes: datetime | None) -> None:
     """Append the session to the history; a failure is a warning, never fatal."""
-    from voice_coach.history import Entry, append, history_path
+    from voice_coach.history import Entry, append
 
     entry = Entry(started_at=started_at, routine=timeline.routine_id,
                   planned_minutes=timeline.duration_s / 60, played_s=played_s,
                   outcome="completed" if completed else "stopped",
                   stopped_in=None if completed else stopped_in, resumes=resumes)
     try:
-        append(history_path(), entry)
+        append(paths.history_file(), entry)
     except VoiceCoachError as error:
         if not quiet:
             click.echo(f"warning: {error}", err=True)
@@ -731,9 +715,9 @@ def voices(lang: str | None, **given: Any) -> None:
 
 
 def _piper_voices(lang: str | None) -> None:
-    from voice_coach.engines.piper_engine import survey, voices_folder
+    from voice_coach.engines.piper_engine import survey
 
-    folder = voices_folder()
+    folder = paths.voices_folder()
     found, problems = survey(folder)
     wanted = None if lang is None else lang.lower().replace("_", "-")
     shown = [voice for voice in found if wanted is None or any(
@@ -771,13 +755,12 @@ def config(ctx: click.Context) -> None:
         ConfigError,
         ConfigFile,
         Setting,
-        config_path,
         read_config,
         resolve_one,
         shown_key,
     )
 
-    path = config_path()
+    path = paths.config_file()
     problems: list[str] = []
     try:
         found = read_config(path)
@@ -843,11 +826,11 @@ def config_set(key: str, value: str) -> None:
     Example:
       voice-coach config set minutes 10
     """
-    from voice_coach.config import config_path, set_value
+    from voice_coach.config import set_value
 
     if key == "routine":
         value = _routine_setting(value)
-    stored = set_value(config_path(), key, value)
+    stored = set_value(paths.config_file(), key, value)
     click.echo(f"{key} = {_setting_text(stored)}")
 
 
@@ -855,7 +838,7 @@ def _routine_setting(ref: str) -> str:
     """A routine reference worth storing: it loads now, and a path does not depend on
     the folder ``play`` runs in. Raises the routine's own error (exit 2)."""
     _routine(ref)
-    is_id = ref in builtin_ids() or ref in user_ids(_user_routines())
+    is_id = ref in builtin_ids() or ref in user_ids(paths.routines_folder())
     return ref if is_id else str(Path(ref).expanduser().resolve())
 
 
@@ -869,9 +852,9 @@ def config_unset(key: str) -> None:
     Example:
       voice-coach config unset rate
     """
-    from voice_coach.config import config_path, unset_value
+    from voice_coach.config import unset_value
 
-    removed = unset_value(config_path(), key)
+    removed = unset_value(paths.config_file(), key)
     click.echo(f"{key} unset" if removed else f"{key} was not set")
 
 
@@ -883,9 +866,7 @@ def config_path_command() -> None:
     Example:
       voice-coach config path
     """
-    from voice_coach.config import config_path
-
-    click.echo(str(config_path()))
+    click.echo(str(paths.config_file()))
 
 
 @cli.command("devices")
@@ -923,11 +904,13 @@ def doctor(**given: Any) -> None:
       voice-coach doctor --engine piper     # also render a test phrase with Piper
     """
     from voice_coach import doctor as checks
-    from voice_coach.config import config_path, load_config, resolve_one
+    from voice_coach.config import load_config, resolve_one
 
     values = _settings("doctor", **given)
-    media_keys = resolve_one(SETTINGS["media_keys"], {}, os.environ, load_config(config_path()))
-    results = checks.run_all(cache_dir=_cache_dir(), routines_dir=_user_routines(),
+    media_keys = resolve_one(SETTINGS["media_keys"], {}, os.environ,
+                             load_config(paths.config_file()))
+    results = checks.run_all(cache_dir=paths.clips_folder(),
+                             routines_dir=paths.routines_folder(),
                              engine=values["engine"], voice=values.get("voice"),
                              media_keys=bool(media_keys.value))
     for result in results:
@@ -958,16 +941,17 @@ def history(limit: int) -> None:
     Example:
       voice-coach history -n 20
     """
-    from voice_coach.history import format_history, history_path, read, recent, summarize
+    from voice_coach.history import format_history, read, recent, summarize
 
-    loaded = read(history_path())
+    loaded = read(paths.history_file())
     tz = datetime.now().astimezone().tzinfo or UTC
     today = datetime.now(tz).date()
     summary = summarize(loaded.entries, today, tz)
     for line in format_history(summary, recent(loaded.entries, limit), tz):
         click.echo(line)
     if loaded.skipped:
-        click.echo(f"note: {loaded.skipped} damaged line(s) in {history_path()} were skipped",
+        click.echo(f"note: {loaded.skipped} damaged line(s) in {paths.history_file()} were"
+                   " skipped",
                    err=True)
 
 
@@ -987,7 +971,7 @@ def new(name: str, into_user: bool, force: bool) -> None:
     """
     from voice_coach.template import write_template
 
-    folder = _user_routines() if into_user else Path.cwd()
+    folder = paths.routines_folder() if into_user else Path.cwd()
     path = write_template(name, folder, force=force)
     click.echo(f"Wrote {path}; check it with: voice-coach check {path}")
 

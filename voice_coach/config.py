@@ -17,14 +17,11 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, TypeAlias
-
-import platformdirs
 
 from voice_coach import tomlfile
 from voice_coach.errors import VoiceCoachError, show_value
@@ -41,7 +38,6 @@ ENGINES: Final = ("pyttsx3", "piper")
 """Speech engines: espeak-ng through pyttsx3 (the default), Piper (the neural extra)."""
 
 NEURAL_INSTALL: Final = "pip install 'voice-coach[neural]'"
-CONFIG_ENVVAR: Final = "VOICE_COACH_CONFIG"
 ENVVAR_PREFIX: Final = "VOICE_COACH_"
 HEADER: Final = (
     "# voice-coach settings, rewritten by 'voice-coach config set' and 'config unset'.\n"
@@ -152,17 +148,6 @@ class Setting:
     value: object
     source: Source
     detail: str = ""
-
-
-# --- Locations ------------------------------------------------------------------------
-
-
-def config_path(env: Mapping[str, str] = os.environ) -> Path:
-    """``$VOICE_COACH_CONFIG``, else ``config.toml`` in the user's config folder."""
-    chosen = env.get(CONFIG_ENVVAR)
-    if chosen:
-        return Path(chosen).expanduser()
-    return Path(platformdirs.user_config_dir("voice-coach")) / "config.toml"
 
 
 # --- Reading --------------------------------------------------------------------------

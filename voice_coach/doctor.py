@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from voice_coach import paths
 from voice_coach.errors import VoiceCoachError
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def check_piper(chosen: bool, voice: str | None = None, folder: Path | None = No
         finally:
             engine.close()
         took_s = time.monotonic() - started
-        voice_file = piper_engine.find_voice(voice, folder or piper_engine.voices_folder())
+        voice_file = piper_engine.find_voice(voice, folder or paths.voices_folder())
     except VoiceCoachError as error:
         return Check(name, False, str(error),
                      "run 'voice-coach voices --engine piper' to list the voices")
@@ -241,8 +242,6 @@ def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
     controls (``media_keys``: the setting), staying awake, a headset's buttons and the
     neural engine (``engine`` is the one in use)."""
     from voice_coach import devices
-    from voice_coach.config import config_path
-    from voice_coach.history import history_path
 
     speech, voices = check_speech()
     stack = devices.discover()
@@ -253,8 +252,8 @@ def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
         check_sound_stack(stack),
         check_device(),
         check_writable("speech cache", cache_dir),
-        check_writable("settings folder", config_path().parent),
-        check_writable("history folder", history_path().parent),
+        check_writable("settings folder", paths.config_file().parent),
+        check_writable("history folder", paths.history_file().parent),
         check_writable("routines folder", routines_dir),
         check_media_controls(media_keys),
         check_staying_awake(),

@@ -21,12 +21,9 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import BinaryIO, Final, Literal, TypeAlias
 
-import platformdirs
-
 from voice_coach.errors import VoiceCoachError
 from voice_coach.files import not_a_file
 
-HISTORY_ENVVAR: Final = "VOICE_COACH_HISTORY_FILE"
 MAX_LINE_BYTES: Final = 1024 * 1024
 """A session's line is some 150 bytes; a line past this is damage, skipped unread."""
 STREAK_MIN_PLAYED_S: Final = 60.0
@@ -102,14 +99,6 @@ class Summary:
 
 
 # --- The file -------------------------------------------------------------------------
-
-
-def history_path(env: Mapping[str, str] = os.environ) -> Path:
-    """``$VOICE_COACH_HISTORY_FILE``, else ``history.jsonl`` in the user's data folder."""
-    chosen = env.get(HISTORY_ENVVAR)
-    if chosen:
-        return Path(chosen).expanduser()
-    return Path(platformdirs.user_data_dir("voice-coach")) / "history.jsonl"
 
 
 def append(path: Path, entry: Entry) -> None:

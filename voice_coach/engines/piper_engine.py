@@ -41,6 +41,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from voice_coach import paths
 from voice_coach.engines.helper import HelperDied, HelperNotReady, HelperProcess
 from voice_coach.errors import show_value
 from voice_coach.files import SizeLimit, not_a_file, read_user_file
@@ -203,11 +204,6 @@ def _noise(value: object, config: Path, key: str) -> float:
     return float(value)
 
 
-def voices_folder() -> Path:
-    """Where voices are found by name: ``voices`` in voice-coach's data folder."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("voice-coach")) / "voices"
 
 
 def packaged_voice() -> VoiceFile:
@@ -416,7 +412,7 @@ class PiperFactory:
     def __init__(self, voice: str | None = None, folder: Path | None = None) -> None:
         _require("piper")
         self._voice = voice
-        self._folder = folder if folder is not None else voices_folder()
+        self._folder = folder if folder is not None else paths.voices_folder()
 
     @functools.cached_property
     def version(self) -> str:
