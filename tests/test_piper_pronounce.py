@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from voice_coach.cache import ClipCache
 from voice_coach.cli import cli
-from voice_coach.config import ENGINES
 from voice_coach.engines.piper_engine import PiperFactory
 from voice_coach.engines.pyttsx3_engine import open_engine
+from voice_coach.engines.registry import NAMES as ENGINES
 from voice_coach.pcm import Samples
 from voice_coach.routine import (
     PRONOUNCE_ENGINES,

@@ -24,6 +24,7 @@ import click
 
 from voice_coach import __version__, paths
 from voice_coach.config import SETTINGS, Command, Spec
+from voice_coach.engines.registry import engine as _engine
 from voice_coach.errors import VoiceCoachError
 from voice_coach.formats import FORMAT_NAMES
 from voice_coach.language import LANGUAGES, PLAN_WORDS, default_voice, locale_language
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from voice_coach.history import Entry, StoppedIn
     from voice_coach.loudness import Leveled
     from voice_coach.session import Composer, Session, SessionOptions
-    from voice_coach.speech import Engine
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "VOICE_COACH"}
 
@@ -393,7 +393,7 @@ def _session_options(values: dict[str, Any], routine: Routine,
                           caution=values["caution"], pace_to=_pace(values["breath_to"])),
         speech=SpeechSettings(rate_wpm=values["rate"],
                               voice=values.get("voice")
-                              or default_voice(routine.lang, values["engine"])),
+                              or default_voice(routine.lang)),
         volume=values.get("volume", 1.0),
         chime_volume=values.get("chime_volume", 1.0),
         cue_overrides=dict(cues),
@@ -413,7 +413,7 @@ def _build(loaded: Routine, options: SessionOptions, engine: str, no_cache: bool
     from voice_coach.cache import ClipCache
     from voice_coach.session import build_session
 
-    factory = _engine_factory(engine, options.speech.voice)
+    factory = _engine(engine).open(options.speech.voice)
     cache = None if no_cache else ClipCache(paths.clips_folder(), warn=notes.append)
     with _progress("Preparing speech", quiet) as progress:
         return build_session(loaded, options, factory, cache, progress)
@@ -425,27 +425,13 @@ def _show_notes(notes: list[str]) -> None:
         click.echo(f"note: {note}", err=True)
 
 
-def _engine_factory(engine: str, voice: str | None) -> Callable[[], Engine]:
-    """The factory of the engine chosen; for piper it finds the voice now, so a missing
-    extra or a bad voice file stops the command before anything is rendered."""
-    if engine == "piper":
-        from voice_coach.engines.piper_engine import PiperFactory
-
-        factory = PiperFactory(voice)
-        factory.version  # noqa: B018  # the voice file is checked here
-        return factory
-    from voice_coach.engines.pyttsx3_engine import open_engine
-
-    return open_engine
-
-
 def _composer(loaded: Routine, options: SessionOptions, engine: str,
               no_cache: bool) -> Composer:
     """Get ready to render what the routine speaks, line by line, as it plays."""
     from voice_coach.cache import ClipCache
     from voice_coach.session import Composer
 
-    factory = _engine_factory(engine, options.speech.voice)
+    factory = _engine(engine).open(options.speech.voice)
     cache = None if no_cache else ClipCache(paths.clips_folder())
     return Composer(loaded, options, factory, cache)
 
@@ -672,12 +658,6 @@ def _record(timeline: Timeline, started_at: datetime, played_s: float, completed
             click.echo(f"warning: {error}", err=True)
 
 
-class VoicesError(VoiceCoachError):
-    """No voice matches the language asked for: bad input."""
-
-    exit_code = 2
-
-
 @cli.command()
 @setting_options("voices")
 @click.option("--lang", help="Only voices for this language, e.g. en or fr.")
@@ -694,43 +674,15 @@ def voices(lang: str | None, **given: Any) -> None:
       voice-coach voices --lang en
       voice-coach voices --engine piper
     """
-    engine_name = _settings("voices", **given)["engine"]
-    if engine_name == "piper":
-        _piper_voices(lang)
-        return
-    from voice_coach.engines.pyttsx3_engine import open_engine
+    from voice_coach.engines import registry
 
-    engine = open_engine()
-    try:
-        found = engine.voices()
-    finally:
-        engine.close()
-    shown = [voice for voice in found if lang is None or any(
-        code == lang or code.startswith(lang + "-") for code in voice.languages)]
-    if not shown:
-        languages = sorted({code.split("-")[0] for v in found for code in v.languages})
-        raise VoicesError(f"no voice for language {lang!r}; languages: {', '.join(languages)}")
-    for voice in shown:
-        click.echo(f"{voice.id:<24} {voice.name:<28} {', '.join(voice.languages)}")
-
-
-def _piper_voices(lang: str | None) -> None:
-    from voice_coach.engines.piper_engine import survey
-
-    folder = paths.voices_folder()
-    found, problems = survey(folder)
-    wanted = None if lang is None else lang.lower().replace("_", "-")
-    shown = [voice for voice in found if wanted is None or any(
-        code == wanted or code.startswith(wanted + "-") for code in voice.info().languages)]
-    for problem in problems:
-        click.echo(f"note: skipped {problem}", err=True)
-    if not shown:
-        languages = sorted({v.language for v in found})
-        raise VoicesError(f"no voice for language {lang!r}; languages: {', '.join(languages)}")
-    for voice in shown:
-        click.echo(f"{voice.name:<28} {voice.language:<8} {voice.quality:<8}"
-                   f" {voice.sample_rate} Hz")
-    click.echo(f"voices folder: {folder}{'' if folder.is_dir() else ' (not created yet)'}")
+    listing = registry.engine(_settings("voices", **given)["engine"]).listing(lang)
+    for note in listing.notes:
+        click.echo(f"note: {note}", err=True)
+    for line in listing.lines:
+        click.echo(line)
+    if listing.footer is not None:
+        click.echo(listing.footer)
 
 
 @cli.group(invoke_without_command=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final, Literal, TypeAlias
 
 from voice_coach import tomlfile
+from voice_coach.engines.registry import NAMES as ENGINE_NAMES
 from voice_coach.errors import VoiceCoachError, show_value
 from voice_coach.files import write_atomically
 from voice_coach.language import LANGUAGES, UnknownLanguageError, check_language
@@ -34,8 +35,6 @@ MAX_RATE_WPM: Final = 400
 DEFAULT_RATE_WPM: Final = 140
 """A calm guided-relaxation pace; relaxation narration is commonly 120-150 wpm."""
 DEFAULT_ROUTINE: Final = "psoas-release"
-ENGINES: Final = ("pyttsx3", "piper")
-"""Speech engines: espeak-ng through pyttsx3 (the default), Piper (the neural extra)."""
 
 NEURAL_INSTALL: Final = "pip install 'voice-coach[neural]'"
 ENVVAR_PREFIX: Final = "VOICE_COACH_"
@@ -109,8 +108,8 @@ SETTINGS: Final[Mapping[str, Spec]] = {
         Spec("device", "str", "Sound output to play on, a name 'voice-coach devices' lists.",
              unset="the system's", option="--device", commands=frozenset({"play"})),
         Spec("engine", "choice", "Speech engine: pyttsx3 (espeak-ng) or piper (a natural"
-             f" voice; {NEURAL_INSTALL}).", default=ENGINES[0], option="--engine",
-             commands=_SHAPE | {"voices", "doctor"}, choices=ENGINES),
+             f" voice; {NEURAL_INSTALL}).", default=ENGINE_NAMES[0], option="--engine",
+             commands=_SHAPE | {"voices", "doctor"}, choices=ENGINE_NAMES),
         Spec("history", "bool", "Record each session in the local history file.",
              default=True, option="--history/--no-history", commands=frozenset({"play"})),
         Spec("lang", "lang", f"Language of the session: {', '.join(LANGUAGES)}; unset, the"

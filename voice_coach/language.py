@@ -54,16 +54,14 @@ def locale_language(env: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def default_voice(language: str, engine: str = "pyttsx3") -> str | None:
-    """The voice an engine speaks ``language`` with when no ``--voice`` is given.
+def default_voice(language: str) -> str | None:
+    """The voice either engine speaks ``language`` with when no ``--voice`` is given.
 
     None for English: espeak-ng's own default voice (and the clips already cached for it),
     Piper's packaged voice; another language is the voice's language (Piper finds one in
     the voices folder, or says none is there).
     """
-    if engine in ("pyttsx3", "piper"):
-        return None if language == ENGLISH else language
-    return None
+    return None if language == ENGLISH else language
 
 
 # --- Numbers ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 from voice_coach import language as lang_words
 from voice_coach import tomlfile
+from voice_coach.engines.registry import NAMES as ENGINE_NAMES
 from voice_coach.errors import VoiceCoachError, show_value
 from voice_coach.language import ENGLISH, LANGUAGES, NAMES, ORDINAL_FORMS
 
@@ -53,8 +54,8 @@ MAX_MINUTES: Final = 180.0
 _ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _BARE_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
 _WORD: Final = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
-PRONOUNCE_ENGINES: Final = ("pyttsx3", "piper")
-"""The engines a ``[pronounce]`` entry may give phonemes for (``config.ENGINES``)."""
+PRONOUNCE_ENGINES: Final = ENGINE_NAMES
+"""The engines a ``[pronounce]`` entry may give phonemes for."""
 MAX_RESPELLING_CHARS: Final = 200
 
 
