@@ -27,7 +27,7 @@ from click.testing import CliRunner
 
 from support.paced import PacedFile
 from support.soundserver import PROJECT
-from tests.test_play_e2e import SHORT, assert_handed_exactly
+from tests.test_play_e2e import SHORT, holds_in
 from voice_coach.cache import ClipCache
 from voice_coach.cli import cli
 from voice_coach.engines import piper_engine
@@ -483,7 +483,8 @@ def test_play_renders_while_it_plays_and_hands_the_device_what_export_then_write
         tmp_path: Path) -> None:
     """A cold cache: play renders the lines while the session plays (a device taking it in
     real time, as a card does); export afterwards reads those clips, and what it writes
-    is what the device was handed, to the sample."""
+    is what the device was handed, to the sample. Where rendering fell behind the device
+    (a loaded machine), play held: silence between two sounds, no sample changed."""
     paced = PacedFile.in_folder(tmp_path)
     env = {**os.environ, **paced.env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     args = [SHORT, "--no-caution", "--engine", "piper"]
@@ -498,7 +499,10 @@ def test_play_renders_while_it_plays_and_hands_the_device_what_export_then_write
     expected = read_wav(out / "session.wav")
     timeline = json.loads((out / "timeline.json").read_text())
     assert timeline["duration_samples"] == len(expected)
-    assert_handed_exactly(paced.samples(), expected)
+    holds = holds_in(paced.samples(), expected)
+    print(f"\ncold Piper play: {len(holds)} hold(s): "
+          + ", ".join(f"{silence / SAMPLE_RATE:.2f} s at {at / SAMPLE_RATE:.2f} s"
+                      for at, silence in holds))
 
 
 def test_a_removed_voices_folder_is_not_an_error(tmp_path: Path) -> None:

@@ -166,6 +166,32 @@ def test_play_hands_the_device_exactly_what_export_writes(
     assert [e["outcome"] for e in history_entries()] == ["completed"]
 
 
+def holds_in(played: Samples, expected: Samples, most: int = 8) -> list[tuple[int, int]]:
+    """Where play held (rendering fell behind the device) and for how long: each sample
+    of ``expected`` was handed once and in order, with only silence put in between two
+    sounds at a hold, then silence; ``(sample of expected, samples of silence)`` each."""
+    holds: list[tuple[int, int]] = []
+    at_played = at_expected = 0
+    while True:
+        span = min(len(played) - at_played, len(expected) - at_expected)
+        differ = np.flatnonzero(played[at_played:at_played + span]
+                                != expected[at_expected:at_expected + span])
+        if not len(differ):
+            break
+        at_played, at_expected = at_played + differ[0], at_expected + differ[0]
+        assert played[at_played] == 0, f"a sound differs at {at_expected / SAMPLE_RATE:.3f} s"
+        assert len(holds) < most, holds
+        silence = np.flatnonzero(played[at_played:])
+        inserted = int(silence[0]) if len(silence) else len(played) - at_played
+        holds.append((int(at_expected), inserted))  # expected[at_expected] is a sound
+        at_played += inserted
+    tail = len(played) - at_played - (len(expected) - at_expected)
+    assert tail >= 0, "the end is missing"
+    assert not played[len(played) - tail:].any()
+    assert tail <= TAIL_S * SAMPLE_RATE
+    return holds
+
+
 def assert_handed_exactly(played: Samples, expected: Samples) -> None:
     """The device was handed ``expected``, then silence: a session whose length is known
     only once its lines are rendered plays from a buffer as long as it could be, silent

@@ -77,3 +77,23 @@ def test_first_sound_times_the_first_byte_on_the_device(tmp_path: Path) -> None:
     seconds = first_sound_s(command, device.env, device.raw)
 
     assert 0.3 <= seconds < 10
+
+
+def test_holds_in_finds_silence_put_between_sounds_and_nothing_else() -> None:
+    from tests.test_play_e2e import holds_in
+
+    rng = np.random.default_rng(3)
+    sound = rng.integers(-3000, 3000, 3000).astype(np.int16)
+    sound[sound == 0] = 1
+    gap = np.zeros(500, dtype=np.int16)
+    expected = np.concatenate([sound[:1000], gap, sound[1000:]])
+    held = np.concatenate([expected[:1000], np.zeros(700, np.int16), expected[1000:1600],
+                           np.zeros(300, np.int16), expected[1600:], np.zeros(50, np.int16)])
+    assert holds_in(expected, expected) == []
+    assert holds_in(held, expected) == [(1500, 700), (1600, 300)]  # the first joins the gap
+    changed = held.copy()
+    changed[2500] += 1
+    with pytest.raises(AssertionError, match="a sound differs at"):
+        holds_in(changed, expected)
+    with pytest.raises(AssertionError, match="the end is missing"):
+        holds_in(held[:-100], expected)
