@@ -20,7 +20,7 @@ from voice_coach.loudness import (
     level,
     limit,
     loudness_in_silence,
-    running_min,
+    running_max,
     true_peak_dbtp,
 )
 
@@ -135,12 +135,12 @@ def test_the_limiter_lowers_the_gain_smoothly_and_only_near_peaks() -> None:
     assert np.max(loudness.peak_envelope(out, RATE)) <= 10 ** (CEILING_DBTP / 20) + 1e-9
 
 
-def test_running_min_is_the_minimum_of_every_window() -> None:
+def test_running_max_is_the_maximum_of_every_window() -> None:
     rng = np.random.default_rng(9)
-    for n, width in [(10, 3), (100, 7), (64, 1), (50, 50), (51, 50), (1000, 221)]:
+    for n, width in [(10, 3), (100, 7), (64, 1), (50, 50), (51, 50), (1000, 221), (3000, 1434)]:
         a = rng.random(n)
-        expected = [a[i:i + width].min() for i in range(n - width + 1)]
-        assert running_min(a, width).tolist() == expected
+        expected = [a[i:i + width].max() for i in range(n - width + 1)]
+        assert running_max(a, width).tolist() == expected
 
 
 @pytest.mark.parametrize("seconds", [0.2, 0.41, 3.0, 47.3])
