@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from support.fakes import FakeEngine, FakeFactory
-from voice_coach.cache import FORMAT_VERSION, ClipCache
+from voice_coach.cache import FORMAT_VERSION, ClipCache, Entry, digest
 from voice_coach.pcm import Samples
 from voice_coach.speech import SpeechSettings, clip_key, render_clips
 
@@ -110,6 +110,24 @@ def older_version(data: bytes) -> bytes:
     """An entry as an earlier layout would label it: its checksum (of key and samples)
     still matches, so only the version says it is foreign."""
     return data[:8] + struct.pack("<I", FORMAT_VERSION - 1) + data[12:]
+
+
+def test_an_entry_is_known_from_its_header_alone(tmp_path: Path) -> None:
+    """``entry`` reads the header: the sample count and the checksum that names those
+    samples (what a warm session keys leveled lines by), and nothing of a file that is
+    not a whole entry."""
+    cache = ClipCache(tmp_path)
+    clip = np.arange(-500, 500, dtype=np.int16)
+    cache.put(KEY, clip)
+    assert cache.entry(KEY) == Entry(1000, digest(KEY, clip))
+    assert digest(KEY, clip) != digest(KEY, clip[::-1].copy())
+    other = clip_key("Breathe out.", SETTINGS, fake_factory())
+    assert cache.entry(other) is None
+    path = cache.path(KEY)
+    path.write_bytes(path.read_bytes()[:-2])  # one sample short
+    assert cache.entry(KEY) is None
+    cache.path(other).write_bytes(b"VCCLIP")  # not even a header
+    assert cache.entry(other) is None
 
 
 @pytest.mark.parametrize("damage", [truncate_by_one, header_only, flip_last_sample, flip_magic,

@@ -70,6 +70,41 @@ def test_another_volume_on_a_warm_cache_renders_nothing(tmp_path: Path) -> None:
     assert spoken and all(whole[e.start:e.end].any() for e in spoken)
 
 
+class CountingCache(ClipCache):
+    """A clip cache that counts the entries read whole, by key."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.reads: dict[str, int] = {}
+
+    def get(self, key: str) -> Samples | None:
+        self.reads[key] = self.reads.get(key, 0) + 1
+        return super().get(key)
+
+
+def test_a_warm_session_reads_each_leveled_line_once_and_no_line_itself(
+        tmp_path: Path) -> None:
+    """Warm, a line is known from its cache entry's header, and its leveled line is
+    found by that header's checksum: the mix reads each leveled line once (the session's
+    few lines all stay leveled in memory), the line itself never, at any volume."""
+    routine = load_builtin("box-breathing")
+    options = SessionOptions(plan=PlanSettings(minutes=2))
+    cold = build_session(routine, options, counting_factory(), ClipCache(tmp_path)).mixer()
+    whole = cold.render()  # the mix levels the cues too: they are kept beside the lines
+    for volume in (1.0, 0.5):
+        cache = CountingCache(tmp_path)
+        warm = build_session(routine, SessionOptions(plan=PlanSettings(minutes=2),
+                                                     volume=volume),
+                             counting_factory(), cache)
+        assert cache.reads == {}
+        mixed = warm.mixer().render()
+        cues = {e.cue for e in warm.timeline.events if e.kind == "cue"}
+        assert len(cache.reads) == len(warm.timeline.speech_texts()) + len(cues)
+        assert set(cache.reads.values()) == {1}
+        if volume == 1.0:
+            assert np.array_equal(mixed, whole)
+
+
 def test_the_chime_volume_does_not_follow_the_voice_volume(tmp_path: Path) -> None:
     """--chime-volume is relative to the voice at full volume: a quieter voice leaves the
     chimes as they are, and the speech alone is scaled."""

@@ -184,7 +184,7 @@ def test_lines_waiting_to_be_leveled_are_few_however_fast_they_come() -> None:
     release = threading.Event()
     leveled: list[int] = []
 
-    def slow(clip: Samples) -> None:
+    def slow(text: str, clip: Samples) -> None:
         release.wait(10)
         leveled.append(int(clip[0]))
 
@@ -193,7 +193,7 @@ def test_lines_waiting_to_be_leveled_are_few_however_fast_they_come() -> None:
 
     def read_lines() -> None:
         for n in range(3 * session_module.LEVEL_QUEUE):
-            leveler.submit(np.full(10, n, dtype=np.int16))
+            leveler.submit(f"line {n}", np.full(10, n, dtype=np.int16))
             submitted.append(n)
 
     reader = threading.Thread(target=read_lines)

@@ -22,6 +22,7 @@ import shutil
 import stat
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -71,6 +72,31 @@ class ClipCache:
             _remove_if_same(path, identity)
         return samples
 
+    def entry(self, key: str) -> Entry | None:
+        """What the entry under ``key`` holds, from its header alone (a few dozen bytes
+        read, not the samples); None when absent, unreadable or not an entry. The
+        samples are checked only when read (``get``)."""
+        if not self.enabled:
+            return None
+        try:
+            descriptor = os.open(self.path(key), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            size = os.fstat(descriptor).st_size
+            header = os.read(descriptor, _HEADER.size)
+        except OSError:
+            return None
+        finally:
+            os.close(descriptor)
+        if len(header) < _HEADER.size:
+            return None
+        magic, version, rate, count, digest = _HEADER.unpack(header)
+        if (magic, version, rate) != (MAGIC, FORMAT_VERSION, SAMPLE_RATE) or \
+                size != _HEADER.size + 2 * count:
+            return None
+        return Entry(count, digest.hex())
+
     def put(self, key: str, samples: Samples) -> None:
         """Store ``samples`` under ``key`` atomically; on failure switch the cache off."""
         if not self.enabled:
@@ -86,6 +112,21 @@ class ClipCache:
         if self._warn is not None:
             self._warn(f"speech cache off: cannot {action} {self.directory} ({reason});"
                        " speech will be rendered every time")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored clip as its header says: how many samples, and the SHA-256 (hex) of its
+    key and samples, which names those exact samples (``digest``)."""
+
+    samples: int
+    digest: str
+
+
+def digest(key: str, samples: Samples) -> str:
+    """What ``ClipCache.entry`` says of ``samples`` stored under ``key``: SHA-256 (hex) of
+    the key, a NUL and the samples as little-endian 16-bit PCM."""
+    return _digest(key, np.ascontiguousarray(samples, dtype="<i2").data).hex()
 
 
 class _WriteFailed(VoiceCoachError):

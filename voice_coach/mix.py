@@ -24,10 +24,11 @@ whole mix.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
@@ -57,6 +58,10 @@ class Clips:
     as_recorded: frozenset[CueRole] = frozenset()
     """Cues from the person's own files: they play at the level the file holds (only the
     chime volume applies), never calibrated or limited."""
+    sources: Callable[[str], str] | None = field(default=None, compare=False)
+    """Names a spoken line's exact samples without them (the clip cache's checksum of its
+    entry): the line's leveled clip is then found in the store without reading the line.
+    None: the samples are hashed."""
 
 
 @dataclass(frozen=True)
@@ -106,17 +111,19 @@ class Mixer:
     def leveled_for(self, event: Event) -> loudness.Leveled | None:
         """An event's clip as it plays, with the gain and limiting it took; None for silence."""
         if event.kind == "speech" and event.text is not None:
-            key, gain = ("speech", event.text), self.levels.voice
-            clip = self.clips.speech[event.text]
+            text = event.text
+            key, gain = ("speech", text), self.levels.voice
+            fetch: Callable[[], Samples] = functools.partial(self.clips.speech.__getitem__, text)
+            source = self._source(text)
         elif event.kind == "cue" and event.cue is not None:
             key, gain = ("cue", event.cue), self.levels.chime
-            clip = self.clips.cues[event.cue]
+            fetch, source = functools.partial(self.clips.cues.__getitem__, event.cue), None
         else:
             return None
         leveled = self._leveled.get(key)
         if leveled is None:
             calibrate = not (event.kind == "cue" and event.cue in self.clips.as_recorded)
-            leveled = self._leveled[key] = self._level(clip, gain, calibrate)
+            leveled = self._leveled[key] = self._level(fetch, source, gain, calibrate)
             speech = [k for k in self._leveled if k[0] == "speech"]
             if len(speech) > LEVELED_CLIPS:  # a long session's speech is never all held
                 del self._leveled[speech[0]]
@@ -131,18 +138,30 @@ class Mixer:
                 seen[(event.kind, event.text or event.cue or "")] = leveled
         return list(seen.values())
 
-    def _level(self, clip: Samples, gain: float, calibrate: bool) -> loudness.Leveled:
+    def _source(self, text: str) -> str | None:
+        return self.clips.sources(text) if self.clips.sources is not None else None
+
+    def _level(self, fetch: Callable[[], Samples], source: str | None, gain: float,
+               calibrate: bool) -> loudness.Leveled:
+        """The clip ``fetch`` gives, leveled and at ``gain``; from the store when it has it
+        (then the clip is fetched only when ``source`` is None, to name it)."""
         target = self.levels.target_lufs
         if target is None or not calibrate:
             gain_db = 20 * math.log10(gain) if gain > 0 else -math.inf
-            return loudness.Leveled(apply_gain(clip, gain), gain_db, 0.0)
+            return loudness.Leveled(apply_gain(fetch(), gain), gain_db, 0.0)
         extra_gain_db = 20 * math.log10(max(gain, 1.0))
-        key = leveled_key(clip, self.timeline.sample_rate, target, extra_gain_db)
+        clip = None
+        if source is None:
+            clip = fetch()
+            source = samples_source(clip)
+        key = leveled_key(source, self.timeline.sample_rate, target, extra_gain_db)
         calibrated = self.store.get(key) if self.store is not None else None
         if calibrated is None:
             with _LEVELING:
                 calibrated = self.store.get(key) if self.store is not None else None
                 if calibrated is None:  # not leveled meanwhile by another thread
+                    if clip is None:
+                        clip = fetch()
                     with heap.reusing_big_blocks():
                         calibrated = loudness.level(clip, self.timeline.sample_rate, target,
                                                     extra_gain_db)
@@ -154,11 +173,12 @@ class Mixer:
         return loudness.Leveled(apply_gain(calibrated.samples, gain), gain_db,
                                 calibrated.reduction_db)
 
-    def prepare_speech(self, clip: Samples) -> None:
-        """Level a spoken clip into the store before the mix asks for it (from any thread),
-        so leveling overlaps rendering instead of following it."""
-        if self.store is not None:
-            self._level(clip, self.levels.voice, True)
+    def prepare_speech(self, text: str, clip: Samples) -> None:
+        """Level a spoken line (``clip``, rendered for ``text``) into the store before the
+        mix asks for it (from any thread), so leveling overlaps rendering instead of
+        following it."""
+        if self.store is not None:  # the voice's volume (at most 1) applies only in the mix
+            self._level(lambda: clip, self._source(text), max(self.levels.voice, 1.0), True)
 
     def render(self, start: int = 0, stop: int | None = None) -> Samples:
         """Session samples ``start`` to ``stop`` (default: the end)."""
@@ -183,14 +203,18 @@ class Mixer:
         return out
 
 
-def leveled_key(clip: Samples, sample_rate: int, target_lufs: float,
+def leveled_key(source: str, sample_rate: int, target_lufs: float,
                 extra_gain_db: float) -> str:
-    """The store's key for ``clip`` leveled so: SHA-256 of the recipe and the samples."""
+    """The store's key for a clip leveled so: SHA-256 of the recipe and ``source``, what
+    names the clip's samples (``Clips.sources``, ``samples_source``)."""
     recipe = (f"leveled/{loudness.RECIPE_VERSION}/{sample_rate}/{target_lufs!r}"
-              f"/{extra_gain_db!r}/").encode()
-    digest = hashlib.sha256(recipe)
-    digest.update(np.ascontiguousarray(clip, dtype="<i2").data)
-    return digest.hexdigest()
+              f"/{extra_gain_db!r}/{source}")
+    return hashlib.sha256(recipe.encode()).hexdigest()
+
+
+def samples_source(clip: Samples) -> str:
+    """What names a clip that has no other name: SHA-256 (hex) of its samples."""
+    return hashlib.sha256(np.ascontiguousarray(clip, dtype="<i2").data).hexdigest()
 
 
 def mix(timeline: Timeline, clips: Clips, levels: Levels | None = None) -> Samples:

@@ -23,11 +23,11 @@ from typing import Final, Protocol
 import numpy as np
 
 from voice_coach import heap
-from voice_coach.cache import ClipCache
+from voice_coach.cache import ClipCache, Entry, digest
 from voice_coach.cues import load_cues
 from voice_coach.errors import VoiceCoachError
 from voice_coach.loudness import TARGET_LUFS, Leveled
-from voice_coach.mix import Clips, Levels, LevelStore, Mixer
+from voice_coach.mix import Clips, Levels, LevelStore, Mixer, leveled_key
 from voice_coach.pcm import Samples
 from voice_coach.plan import (
     PlanSettings,
@@ -194,14 +194,17 @@ class SpeechStore(Mapping[str, Samples]):
         self._settings = settings
         self._identity = identity
         self._lengths: dict[str, int] = {}
+        self._sources: dict[str, str] = {}
         self._pinned: dict[str, Samples] = {}
         self._recent: OrderedDict[str, Samples] = OrderedDict()
         self._recent_bytes = 0
         self._lock = threading.Lock()
 
     def add(self, text: str, clip: Samples) -> None:
+        source = digest(self.cache_key(text), clip)
         with self._lock:
             self._lengths[text] = len(clip)
+            self._sources[text] = source
             if not self._cache.enabled:
                 self._pinned[text] = clip
                 held = sum(held.nbytes for held in self._pinned.values())
@@ -212,8 +215,23 @@ class SpeechStore(Mapping[str, Samples]):
                 return
             self._remember(text, clip)
 
+    def add_known(self, text: str, entry: Entry) -> None:
+        """A line the cache holds, known by its entry's header alone: its samples are read
+        only if they are asked for."""
+        with self._lock:
+            self._lengths[text] = entry.samples
+            self._sources[text] = entry.digest
+
     def length(self, text: str) -> int:
         return self._lengths[text]
+
+    def source(self, text: str) -> str:
+        """What names the line's samples: its cache entry's checksum (``cache.digest``)."""
+        return self._sources[text]
+
+    def cache_key(self, text: str) -> str:
+        """The clip cache's key of the line for ``text``."""
+        return clip_key(self._say(text), self._settings, self._identity)
 
     def __getitem__(self, text: str) -> Samples:
         with self._lock:
@@ -225,7 +243,7 @@ class SpeechStore(Mapping[str, Samples]):
                 return clip
             if text not in self._lengths:
                 raise KeyError(text)
-        clip = self._cache.get(clip_key(self._say(text), self._settings, self._identity))
+        clip = self._cache.get(self.cache_key(text))
         if clip is None or len(clip) != self._lengths[text]:
             raise SpeechError(f"the speech cache lost the clip for {_quoted(text)}"
                               f" ({self._cache.directory}); play the session again")
@@ -351,8 +369,9 @@ class Composer:
         return not self._fills() or self._plan(lambda text: 0).duration > self._target()
 
     def _mixer(self, timeline: Timeline, speech: Mapping[str, Samples]) -> Mixer:
-        return Mixer(timeline, Clips(speech, self._cues, self._own_cues), self.options.levels,
-                     CachedLevels(self._cache))
+        sources = speech.source if isinstance(speech, SpeechStore) else None
+        return Mixer(timeline, Clips(speech, self._cues, self._own_cues, sources),
+                     self.options.levels, CachedLevels(self._cache))
 
     def scores(self) -> Generator[Score, None, None]:
         """The opening, then the first line, then the rest (see the class); a resumed
@@ -470,6 +489,11 @@ class Composer:
             if progress is not None:
                 progress(done + batch_done, total)
 
+        known = self._leveled_in_cache(texts, store)
+        if known:
+            done += known
+            counted(0, total)
+            texts = [text for text in texts if text not in store]
         for begin in range(0, len(texts), RENDER_BATCH):
             batch = texts[begin:begin + RENDER_BATCH]
             said = [self._say(text) for text in batch]
@@ -477,8 +501,27 @@ class Composer:
                                  counted)
             for text, spoken in zip(batch, said, strict=True):
                 store.add(text, clips[spoken])
-                leveler.submit(clips[spoken])
+                leveler.submit(text, clips[spoken])
             done += len(batch)
+
+    def _leveled_in_cache(self, texts: Sequence[str], store: SpeechStore) -> int:
+        """Add to ``store`` each of ``texts`` whose line and leveled line the cache holds,
+        from their headers alone; how many. The mix reads the leveled line when it needs
+        it, and nothing reads the line itself: a warm session reads each line once."""
+        levels = self.options.levels
+        if levels.target_lufs is None or levels.voice > 1.0:
+            return 0
+        count = 0
+        for text in dict.fromkeys(texts):
+            entry = self._cache.entry(store.cache_key(text))
+            if entry is None:
+                continue
+            leveled = leveled_key(entry.digest, self.options.plan.sample_rate,
+                                  levels.target_lufs, 0.0)
+            if self._cache.entry(leveled) is not None:
+                store.add_known(text, entry)
+                count += 1
+        return count
 
 
 class _Render(Protocol):
@@ -497,17 +540,18 @@ class _Leveler:
     play peaked at 100 MB warm and 145 MB cold; bounded, at 51 and 70)."""
 
     def __init__(self) -> None:
-        self.prepare: Callable[[Samples], None] | None = None
+        self.prepare: Callable[[str, Samples], None] | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(1, "voice-coach-level")
         self._pending: deque[concurrent.futures.Future[None]] = deque()
 
-    def submit(self, clip: Samples) -> None:
-        """Queue ``clip``, first waiting for the oldest line while ``LEVEL_QUEUE`` wait."""
+    def submit(self, text: str, clip: Samples) -> None:
+        """Queue ``clip`` (rendered for ``text``), first waiting for the oldest line while
+        ``LEVEL_QUEUE`` wait."""
         if self.prepare is None:
             return
         while len(self._pending) >= LEVEL_QUEUE:
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self.prepare, clip))
+        self._pending.append(self._pool.submit(self.prepare, text, clip))
 
     def wait(self) -> None:
         """Until every line submitted is leveled; raises what leveling raised."""
