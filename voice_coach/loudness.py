@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ from voice_coach.meter import loudness_in_silence as loudness_in_silence
 from voice_coach.pcm import Samples
 
 Floats = npt.NDArray[np.float64]
+Arrays = npt.NDArray[np.floating[Any]]
 
 RECIPE_VERSION: Final = 2
 """Bump when ``level`` would give other samples for the same clip (stored leveled clips
@@ -151,13 +152,17 @@ class Limiter:
         self._ceiling = 10 ** (ceiling_dbtp / 20)
         self._attack = max(1, round(ATTACK_S * sample_rate))
         release = max(1, round(RELEASE_S * sample_rate))
+        # int16 samples and soxr's float32 output are exact in float32: so is the envelope
+        exact: type[np.floating[Any]] = np.float32 if x.dtype == np.int16 else np.float64
         floats = to_float(cast(Samples, x)) if x.dtype == np.int16 else cast(Floats, x)
-        self._envelope = peak_envelope(floats, sample_rate)
+        envelope = peak_envelope(floats, sample_rate)
         del floats
         # held[j] = max(envelope[j - release .. j + attack]), silence (0) beyond the clip
-        self._held_peak = running_max(
-            np.concatenate([np.zeros(release), self._envelope, np.zeros(self._attack)]),
-            self._attack + release + 1)
+        padded = np.zeros(release + len(x) + self._attack, dtype=exact)
+        padded[release:release + len(x)] = envelope
+        self._envelope = envelope.astype(exact)
+        del envelope
+        self._held_peak = running_max(padded, self._attack + release + 1, overwrite=True)
 
     def limited(self, gain: float) -> tuple[Floats, float]:
         """The clip times ``gain``, limited; and the deepest reduction (dB, 0 for none)."""
@@ -196,9 +201,9 @@ class Limiter:
             return None
         return Dips(near, smooth, -20 * math.log10(low))
 
-    def _need(self, peaks: Floats, gain: float, out: Floats | None = None) -> Floats:
+    def _need(self, peaks: Arrays, gain: float, out: Floats | None = None) -> Floats:
         """The gain that takes ``peaks`` (at unit gain) to the ceiling at ``gain``, at most 1."""
-        need = np.multiply(peaks, gain, out=out)
+        need = np.multiply(peaks, gain, out=out, dtype=np.float64)
         np.maximum(need, 1e-12, out=need)
         np.divide(self._ceiling, need, out=need)
         np.minimum(need, 1.0, out=need)
@@ -229,18 +234,19 @@ def _scaled(x: Floats | Samples, gain: float) -> Floats:
     return scaled
 
 
-def running_max(a: Floats, width: int) -> Floats:
+def running_max(a: Arrays, width: int, overwrite: bool = False) -> Arrays:
     """``out[i] = max(a[i:i + width])`` for every full window: the maximum over 1, 2, 4...
     samples, each from two of the one before (whole-array steps numpy does fast: half the
-    time of van Herk's two running maxima per block, whose steps are one sample each)."""
-    out = a.copy()
+    time of van Herk's two running maxima per block, whose steps are one sample each).
+    ``overwrite``: work in ``a`` (and return a view of it)."""
+    out = a if overwrite else a.copy()
     span = 1
     while span * 2 <= width:
         valid = len(a) - 2 * span + 1
         np.maximum(out[:valid], out[span:span + valid], out=out[:valid])
         span *= 2
     count = len(a) - width + 1
-    held: Floats = np.maximum(out[:count], out[width - span:width - span + count],
+    held: Arrays = np.maximum(out[:count], out[width - span:width - span + count],
                               out=out[:count])
     return held
 
@@ -282,7 +288,8 @@ def level(samples: Samples, sample_rate: int, target_lufs: float = TARGET_LUFS,
         gain_db += loss
         dips = limiter.dips(10 ** (gain_db / 20))
     limited, reduction = limiter.apply(10 ** (gain_db / 20), dips)
-    return Leveled(from_float(limited), gain_db, reduction)
+    del limiter, meter, dips  # a long line's megabytes, before its int16 copy is made
+    return Leveled(from_float(limited, overwrite=True), gain_db, reduction)
 
 
 def _energy_taken(meter: Meter, dips: Dips, offset: int) -> Floats:
@@ -302,10 +309,11 @@ def _energy_taken(meter: Meter, dips: Dips, offset: int) -> Floats:
     return per_quarter[:len(meter.quarters)]
 
 
-def from_float(x: Floats) -> Samples:
+def from_float(x: Floats, overwrite: bool = False) -> Samples:
     """Floats at full scale 1.0 to int16, rounded half to even (the limiter keeps them
-    well inside full scale; the clip is only a guard)."""
-    rounded = x * 32768.0
+    well inside full scale; the clip is only a guard). ``overwrite``: work in ``x``."""
+    rounded = np.multiply(x, 32768.0, out=x if overwrite else None)
     np.rint(rounded, out=rounded)
-    out: Samples = np.clip(rounded, -32767, 32767).astype(np.int16)
+    np.clip(rounded, -32767, 32767, out=rounded)
+    out: Samples = rounded.astype(np.int16)
     return out

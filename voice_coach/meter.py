@@ -185,7 +185,9 @@ class Meter:
         self._high = np.searchsorted(self.bounds, high)
         np.square(energy, out=energy)
         self.quarters = np.add.reduceat(energy[:self.bounds[-1]], self.bounds[:-1])
-        self.energy = energy if keep_energy else None
+        # float32: half a long line's memory, and 1e-7 of what the limiter takes from a
+        # quarter is far below what the makeup resolves
+        self.energy = energy.astype(np.float32) if keep_energy else None
         self._block = BLOCK_S * sample_rate
 
     def lufs(self, scale: float = 1.0, less: Floats | None = None) -> float:
