@@ -76,8 +76,8 @@ class Levels:
 
 class LevelStore(Protocol):
     """Where leveled clips are kept between runs (the clip cache): leveling measures and
-    limits every clip, about 35 ms per 10 s of speech, so a session played or exported
-    again takes them from here."""
+    limits every clip, a few milliseconds per 10 s of speech, so a session played or
+    exported again takes them from here."""
 
     def get(self, key: str) -> loudness.Leveled | None: ...
 
