@@ -121,17 +121,19 @@ def test_a_clip_of_the_wrong_length_is_a_bug_not_a_silent_shift():
 
 
 def test_leveled_clips_are_kept_within_a_bound_and_stay_exact():
-    from voice_coach.mix import LEVELED_CLIPS
+    from voice_coach.mix import LEVELED_BYTES
 
-    count = LEVELED_CLIPS * 3
+    length = 100_000  # 200 kB a clip: 48 of them are more than the bound
+    count = 48
     texts = [f"line {n}" for n in range(count)]
-    events = tuple(Event(10 * n, 10 * n + 10, "speech", n, text=t) for n, t in enumerate(texts))
+    events = tuple(Event(length * n, length * (n + 1), "speech", n, text=t)
+                   for n, t in enumerate(texts))
     timeline = Timeline("t", 100, events, tuple(texts))
-    clips = Clips(speech={t: clip(1000 + n, 10) for n, t in enumerate(texts)}, cues={})
+    clips = Clips(speech={t: clip(1000 + n, length) for n, t in enumerate(texts)}, cues={})
     mixer = Mixer(timeline, clips, Levels(voice=0.5))
     whole = mixer.render()
-    assert len(mixer._leveled) <= LEVELED_CLIPS
-    assert whole.tolist() == [round((1000 + n) * 0.5) for n in range(count) for _ in range(10)]
+    assert sum(c.samples.nbytes for c in mixer._leveled.values()) <= LEVELED_BYTES
+    assert np.array_equal(whole, np.repeat(np.rint((1000 + np.arange(count)) * 0.5), length))
     assert mixer.render(0, 10).tolist() == whole[:10].tolist()  # dropped, made again, the same
 
 

@@ -28,6 +28,7 @@ import functools
 import hashlib
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -44,9 +45,10 @@ FULL_SCALE = 32767
 _LEVELING = threading.Lock()
 """One clip leveled at a time in the process (a line ahead of the mix, and the mix): a long
 line's leveling holds megabytes, and two at once would double that peak."""
-LEVELED_CLIPS = 16
-"""Speech clips kept leveled (the oldest made is dropped first); cues, a handful used over
-and over, are all kept."""
+LEVELED_BYTES = 8 * 1024 * 1024
+"""Speech kept leveled (the least recently used is dropped first, and the last one made is
+always kept): a default session's 25 lines all stay, so an export reads each once; a long
+session's speech is never all held. Cues, a handful used over and over, are all kept."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,9 @@ class Mixer:
         return [event.start for event in self.timeline.events]
 
     @cached_property
-    def _leveled(self) -> dict[tuple[str, str], loudness.Leveled]:
+    def _leveled(self) -> OrderedDict[tuple[str, str], loudness.Leveled]:
         """Clips as they play, each leveled once however often it is asked for."""
-        return {}
+        return OrderedDict()
 
     def clip_for(self, event: Event) -> Samples | None:
         """The samples an event plays, leveled; None for silence."""
@@ -121,12 +123,17 @@ class Mixer:
         else:
             return None
         leveled = self._leveled.get(key)
-        if leveled is None:
-            calibrate = not (event.kind == "cue" and event.cue in self.clips.as_recorded)
-            leveled = self._leveled[key] = self._level(fetch, source, gain, calibrate)
-            speech = [k for k in self._leveled if k[0] == "speech"]
-            if len(speech) > LEVELED_CLIPS:  # a long session's speech is never all held
-                del self._leveled[speech[0]]
+        if leveled is not None:
+            self._leveled.move_to_end(key)
+            return leveled
+        calibrate = not (event.kind == "cue" and event.cue in self.clips.as_recorded)
+        leveled = self._leveled[key] = self._level(fetch, source, gain, calibrate)
+        speech = [k for k in self._leveled if k[0] == "speech"]
+        held = sum(self._leveled[k].samples.nbytes for k in speech)
+        for oldest in speech[:-1]:
+            if held <= LEVELED_BYTES:
+                break
+            held -= self._leveled.pop(oldest).samples.nbytes
         return leveled
 
     def leveled_clips(self) -> list[loudness.Leveled]:

@@ -139,7 +139,7 @@ class CachedLevels:
         if entry is None or len(entry) < tail:
             return None
         gain_db, reduction_db = self._META.unpack(entry[-tail:].astype("<i2").tobytes())
-        return Leveled(entry[:-tail].copy(), gain_db, reduction_db)
+        return Leveled(entry[:-tail], gain_db, reduction_db)  # a view: no second copy
 
     def put(self, key: str, leveled: Leveled) -> None:
         meta = np.frombuffer(self._META.pack(leveled.gain_db, leveled.reduction_db), "<i2")
@@ -187,8 +187,11 @@ class SpeechStore(Mapping[str, Samples]):
     """
 
     def __init__(self, cache: ClipCache, settings: SpeechSettings, identity: EngineIdentity,
-                 keep: object = None, say: Callable[[str], str] = str) -> None:
+                 keep: object = None, say: Callable[[str], str] = str,
+                 engine_factory: Callable[[], Engine] | None = None) -> None:
         self._cache = cache
+        self._factory = engine_factory  # a fresh engine for a line found damaged (see add_known)
+        self._by_header: set[str] = set()
         self._say = say  # the text the engine was given (a routine's [pronounce] applied)
         self._keep = keep  # a private cache's folder lives as long as the clips it holds
         self._settings = settings
@@ -217,10 +220,13 @@ class SpeechStore(Mapping[str, Samples]):
 
     def add_known(self, text: str, entry: Entry) -> None:
         """A line the cache holds, known by its entry's header alone: its samples are read
-        only if they are asked for."""
+        only if they are asked for, and if the entry then turns out damaged, the line is
+        rendered again by an engine of its own (``engine_factory``), opened and closed for
+        it: what was read at first would have been, and any thread may ask."""
         with self._lock:
             self._lengths[text] = entry.samples
             self._sources[text] = entry.digest
+            self._by_header.add(text)
 
     def length(self, text: str) -> int:
         return self._lengths[text]
@@ -244,6 +250,9 @@ class SpeechStore(Mapping[str, Samples]):
             if text not in self._lengths:
                 raise KeyError(text)
         clip = self._cache.get(self.cache_key(text))
+        if clip is None and self._factory is not None and text in self._by_header:
+            said = self._say(text)
+            clip = render_clips([said], self._settings, self._factory, self._cache)[said]
         if clip is None or len(clip) != self._lengths[text]:
             raise SpeechError(f"the speech cache lost the clip for {_quoted(text)}"
                               f" ({self._cache.directory}); play the session again")
@@ -393,7 +402,7 @@ class Composer:
         heap.return_freed_blocks()
         shared = _SharedFactory(self._factory)
         store = SpeechStore(self._cache, self.options.speech, shared, keep=self._private,
-                            say=self._say)
+                            say=self._say, engine_factory=self._factory)
         leveler = _Leveler()  # given the mixer's leveling once there is a plan
 
         def length(text: str) -> int:
