@@ -70,7 +70,12 @@ def test_quick_json_has_every_section_measured(quick_json: Path) -> None:
     floor = rows["export, cold cache: wall"]
     assert floor["peer_label"] == "espeak-ng -w"
     assert floor["ratio"] == pytest.approx(floor["ours"] / floor["peer"])
-    assert rows["export psoas-release, warm: real time"]["goal"] == "≥ 1000x"
+    assert rows["export psoas-release, warm: real time"]["goal"] == "≥ 1500x"
+    leveling = rows["leveling: CPU per 10 s of speech"]
+    assert leveling["peer_label"] == "oversample+K-weight once" and leveling["ours"] > 0
+    volume = rows["export psoas-release, warm, a new --volume"]
+    assert (volume["goal"], volume["peer_label"]) == ("≤ 1.2x of peer", "warm export")
+    assert 0 < rows["export psoas-release, cold: peak RSS"]["ours"] < 4096
     assert 0 < rows["play, warm cache: first sound"]["ours"] < 30
     assert 0 < rows["play 60 min: peak RSS"]["ours"] < 4096
     live = sections[3]["details"]
