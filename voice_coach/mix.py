@@ -42,6 +42,9 @@ from voice_coach.plan import Event, Timeline
 from voice_coach.routine import CueRole
 
 FULL_SCALE = 32767
+GAIN_CHUNK = 8192
+"""Samples scaled at a time (``apply_gain``): their float64 products (64 kB) come from the
+heap, reused, where a whole clip's would be a fresh mapping faulted in page by page."""
 _LEVELING = threading.Lock()
 """One clip leveled at a time in the process (a line ahead of the mix, and the mix): a long
 line's leveling holds megabytes, and two at once would double that peak."""
@@ -238,8 +241,14 @@ def apply_gain(clip: Samples, gain: float) -> Samples:
     """
     if gain == 1.0 or len(clip) == 0:
         return clip
-    peak = int(np.max(np.abs(clip.astype(np.int32))))
+    peak = max(int(clip.max()), -int(clip.min()))
     safe_gain = min(gain, FULL_SCALE / peak) if peak else gain
-    scaled = np.rint(clip.astype(np.float64) * safe_gain)
-    limited: Samples = np.clip(scaled, -FULL_SCALE, FULL_SCALE).astype(np.int16)
+    limited: Samples = np.empty(len(clip), dtype=np.int16)
+    scaled = np.empty(min(len(clip), GAIN_CHUNK))
+    for start in range(0, len(clip), GAIN_CHUNK):
+        part = scaled[:len(clip) - start]
+        np.multiply(clip[start:start + GAIN_CHUNK], safe_gain, out=part)
+        np.rint(part, out=part)
+        np.clip(part, -FULL_SCALE, FULL_SCALE, out=part)
+        limited[start:start + len(part)] = part
     return limited
