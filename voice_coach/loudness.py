@@ -178,6 +178,8 @@ class Limiter:
 
     def dips(self, gain: float) -> Dips | None:
         """Where the limiter lowers the clip at ``gain``, and to what; None: nowhere."""
+        if not len(self._held_peak):
+            return None
         near = _dips(self._held_peak > self._ceiling / gain * (1 - 1e-9), self._attack)
         if near is None:
             return None
@@ -213,7 +215,11 @@ class Limiter:
 def _dips(held: npt.NDArray[np.bool_], attack: int) -> slice | npt.NDArray[np.intp] | None:
     """The samples whose smoothed gain may be below 1: within ``attack`` of one whose held
     gain is (``held``), in order; a slice when they are one run, None when none is."""
-    edges = np.flatnonzero(np.diff(held.view(np.int8), prepend=0, append=0))
+    edges = np.flatnonzero(held[1:] != held[:-1]) + 1  # where runs start and end
+    if held[0]:
+        edges = np.r_[0, edges]
+    if held[-1]:
+        edges = np.r_[edges, len(held)]
     if not len(edges):
         return None
     low = np.maximum(edges[0::2] - attack, 0)
@@ -304,9 +310,11 @@ def _energy_taken(meter: Meter, dips: Dips, offset: int) -> Floats:
              else dips.where) + offset
     taken = meter.energy[where]
     taken *= 1.0 - np.square(dips.gain)
-    quarter = np.searchsorted(meter.bounds, where, side="right") - 1
-    per_quarter = cast(Floats, np.bincount(quarter, taken, minlength=len(meter.bounds)))
-    return per_quarter[:len(meter.quarters)]
+    summed = np.zeros(len(taken) + 1)
+    np.cumsum(taken, out=summed[1:])
+    firsts = np.searchsorted(where, meter.bounds)  # each quarter's first sample in ``where``
+    per_quarter: Floats = summed[firsts[1:]] - summed[firsts[:-1]]
+    return per_quarter
 
 
 def from_float(x: Floats, overwrite: bool = False) -> Samples:
