@@ -5,7 +5,17 @@
 #
 #   scripts/setup.sh            # engine, ALSA headers, sound-server tools, .venv
 #   PYTHON=python3.12 scripts/setup.sh   # choose the interpreter for .venv
+#   scripts/setup.sh --desktop-entry     # also install the desktop file for this user
+#                                        # (scripts/install-desktop-entry.sh)
 set -euo pipefail
+
+desktop_entry=false
+for argument in "$@"; do
+    case "$argument" in
+        --desktop-entry) desktop_entry=true ;;
+        *) printf 'setup: unknown option %s\n' "$argument" >&2; exit 2 ;;
+    esac
+done
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python=${PYTHON:-python3}
@@ -53,8 +63,14 @@ fi
 
 stamp="$venv/.voice-coach-stamp"
 want=$( { "$python" --version; cat "$root/pyproject.toml" "$root/setup.py" "$root/voice_coach/_devicetap.c"; } | sha256sum | cut -d' ' -f1)
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+finish() {
+    if $desktop_entry; then
+        PYTHON="$venv/bin/python" "$root/scripts/install-desktop-entry.sh" >&2
+    fi
     exit 0
+}
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    finish
 fi
 if [ ! -x "$venv/bin/python" ]; then
     say "creating $venv with $("$python" --version 2>&1)"
@@ -64,3 +80,4 @@ say "installing voice-coach and its test tools into $venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[test,dev,neural]"
 echo "$want" > "$stamp"
+finish

@@ -8,11 +8,14 @@ statuses as the live loop would show them, and what it sends is recorded.
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,8 @@ from voice_coach.devices import Output, SoundStack
 from voice_coach.doctor import Check, check_headset, check_media_controls, is_bluetooth, running
 
 pytest_plugins = ["support.fixtures"]
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 STATUS = live.Status(step=1, steps=4, label="Breathe with the chimes.", elapsed_s=3.0,
                      remaining_s=19.5, paused=False)
@@ -139,9 +144,12 @@ def test_doctor_probes_a_bus_for_real(session_bus, tmp_path):
 
 
 @pytest.fixture
-def player(session_bus: PrivateBus) -> Iterator[tuple[mpris.MprisPlayer, list[str]]]:
+def player(session_bus: PrivateBus,
+           tmp_path: Path) -> Iterator[tuple[mpris.MprisPlayer, list[str]]]:
+    """A player whose desktop file is not installed."""
     sent: list[str] = []
-    player = mpris.MprisPlayer(session_bus.address, sent.append, album="Short breath")
+    player = mpris.MprisPlayer(session_bus.address, sent.append, album="Short breath",
+                               env=no_desktop_file(tmp_path))
     try:
         session_bus.wait_for_player()
         yield player, sent
@@ -215,6 +223,83 @@ def test_introspection_has_the_spec_interfaces_with_their_types(session_bus, pla
                                 "org.freedesktop.DBus.Properties.Get",
                                 "org.mpris.MediaPlayer2", "Identity"])
     assert identity.stdout == "(<'voice-coach'>,)\n"
+
+
+def no_desktop_file(folder: Path) -> dict[str, str]:
+    return {"HOME": str(folder / "home"), "XDG_DATA_HOME": str(folder / "data"),
+            "XDG_DATA_DIRS": str(folder / "system")}
+
+
+def _get(bus: PrivateBus, interface: str, name: str) -> subprocess.CompletedProcess[str]:
+    return bus.run(["gdbus", "call", "--address", bus.address, "--dest", mpris.BUS_NAME,
+                    "--object-path", mpris.OBJECT_PATH, "--method",
+                    "org.freedesktop.DBus.Properties.Get", interface, name])
+
+
+def test_desktop_entry_is_said_only_once_the_script_installed_the_desktop_file(
+        session_bus, tmp_path):
+    """Without the file the root object has no DesktopEntry; once
+    scripts/install-desktop-entry.sh put it into XDG_DATA_HOME, it says "voice-coach"."""
+    env = no_desktop_file(tmp_path)
+    without = mpris.MprisPlayer(session_bus.address, lambda command: None, album="R", env=env)
+    try:
+        session_bus.wait_for_player()
+        missing = _get(session_bus, "org.mpris.MediaPlayer2", "DesktopEntry")
+    finally:
+        without.stop()
+    installed = subprocess.run([str(PROJECT / "scripts" / "install-desktop-entry.sh")],
+                               env={**os.environ, **env}, capture_output=True, text=True,
+                               timeout=30, check=False)
+    desktop_file = tmp_path / "data" / "applications" / "voice-coach.desktop"
+    assert (installed.returncode, installed.stdout) == (0, f"installed {desktop_file}\n")
+    with_file = mpris.MprisPlayer(session_bus.address, lambda command: None, album="R", env=env)
+    try:
+        _eventually(lambda: session_bus.playerctl("status").returncode == 0)
+        found = _get(session_bus, "org.mpris.MediaPlayer2", "DesktopEntry")
+        introspected = session_bus.run(["gdbus", "introspect", "--address", session_bus.address,
+                                        "--dest", mpris.BUS_NAME, "--object-path",
+                                        mpris.OBJECT_PATH])
+    finally:
+        with_file.stop()
+
+    assert missing.returncode != 0
+    assert "No such property" in missing.stderr or "UnknownProperty" in missing.stderr, (
+        missing.stderr)
+    assert found.stdout == "(<'voice-coach'>,)\n"
+    root = _interfaces(introspected.stdout)["org.mpris.MediaPlayer2"]["properties"]
+    assert root == {**SPEC_PROPERTIES["org.mpris.MediaPlayer2"], "DesktopEntry": ("s", "readonly")}
+    entry = desktop_file.read_text().splitlines()
+    assert f'Exec="{Path(sys.executable).with_name("voice-coach")}" play' in entry
+    assert Path(sys.executable).with_name("voice-coach").exists()
+
+
+def test_the_shipped_desktop_file_is_a_hidden_terminal_launcher():
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(
+        (files("voice_coach") / "voice-coach.desktop").read_text(encoding="utf-8"))
+    entry = dict(parser["Desktop Entry"])
+    assert {key: entry[key] for key in ("Type", "Name", "Exec", "Terminal", "NoDisplay")} == {
+        "Type": "Application", "Name": "voice-coach", "Exec": "voice-coach play",
+        "Terminal": "true", "NoDisplay": "true"}
+    assert entry["Categories"].endswith(";")
+
+
+def test_desktop_entry_looks_where_the_xdg_base_directory_spec_says(tmp_path, monkeypatch):
+    def install(folder: Path) -> None:
+        (folder / "applications").mkdir(parents=True)
+        (folder / "applications" / "voice-coach.desktop").write_text("[Desktop Entry]\n")
+
+    home, system = tmp_path / "home", tmp_path / "system"
+    assert mpris.desktop_entry({"HOME": str(home)}) is None
+    install(home / ".local" / "share")  # XDG_DATA_HOME's default
+    assert mpris.desktop_entry({"HOME": str(home)}) == "voice-coach"
+    install(system)
+    env = {"HOME": str(tmp_path / "nobody"), "XDG_DATA_HOME": str(tmp_path / "empty")}
+    assert mpris.desktop_entry({**env, "XDG_DATA_DIRS": f"/nowhere:{system}"}) == "voice-coach"
+    assert mpris.desktop_entry({**env, "XDG_DATA_DIRS": "/nowhere"}) is None
+    monkeypatch.chdir(tmp_path)  # a relative path is ignored, even where it would find the file
+    assert mpris.desktop_entry({**env, "XDG_DATA_DIRS": "system"}) is None
 
 
 def test_changes_are_announced_and_a_skip_sends_seeked(session_bus, player):

@@ -41,6 +41,9 @@ from voice_coach import live
 BUS_NAME: Final = "org.mpris.MediaPlayer2.voice_coach"
 OBJECT_PATH: Final = "/org/mpris/MediaPlayer2"
 IDENTITY: Final = "voice-coach"
+DESKTOP_ENTRY: Final = "voice-coach"
+"""The desktop file's name without ``.desktop``; shipped as ``voice_coach/voice-coach.desktop``
+and installed by ``scripts/install-desktop-entry.sh``."""
 CONNECT_TIMEOUT_S: Final = 2.0
 STOP_TIMEOUT_S: Final = 1.0
 AHEAD_S: Final = 2 * live.TICK_S
@@ -138,6 +141,19 @@ def skipped(before: Shown, after: Shown) -> bool:
     return abs(after.status.elapsed_s - heading_s) > SEEK_S
 
 
+def desktop_entry(env: Mapping[str, str] = os.environ) -> str | None:
+    """``DESKTOP_ENTRY`` when its desktop file is installed: in ``applications`` under
+    ``XDG_DATA_HOME`` or one of ``XDG_DATA_DIRS`` (XDG Base Directory defaults when unset;
+    relative paths are ignored, as the spec says). Else None: the player names no file."""
+    home = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "/")) / ".local" / "share")
+    dirs = (env.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(":")
+    name = f"{DESKTOP_ENTRY}.desktop"
+    for folder in (home, *dirs):
+        if Path(folder).is_absolute() and (Path(folder) / "applications" / name).is_file():
+            return DESKTOP_ENTRY
+    return None
+
+
 # --- The objects on the bus -------------------------------------------------------------
 
 
@@ -179,6 +195,15 @@ class _Root(ServiceInterface):
     @dbus_property(access=PropertyAccess.READ)
     def SupportedMimeTypes(self) -> DBusStrings:
         return []
+
+
+class _RootWithDesktopEntry(_Root):
+    """The root object of a player whose desktop file is installed: the desktop shows its
+    name and icon."""
+
+    @dbus_property(access=PropertyAccess.READ)
+    def DesktopEntry(self) -> DBusStr:
+        return DESKTOP_ENTRY
 
 
 class _Player(ServiceInterface):
@@ -296,8 +321,10 @@ class MprisPlayer:
     leaves the bus (and frees the name)."""
 
     def __init__(self, address: str, send: Send, *, album: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 env: Mapping[str, str] = os.environ) -> None:
         self._clock = clock
+        self._desktop_entry = desktop_entry(env)
         self._shown = Shown(None, clock())
         self._album = album
         self._send = send
@@ -363,7 +390,8 @@ class MprisPlayer:
         bus = await asyncio.wait_for(MessageBus(bus_address=address).connect(),
                                      CONNECT_TIMEOUT_S)
         try:
-            bus.export(OBJECT_PATH, _Root(self._send))
+            root = _Root if self._desktop_entry is None else _RootWithDesktopEntry
+            bus.export(OBJECT_PATH, root(self._send))
             player = _Player(self._send, lambda: self._shown, self._album, self._clock)
             bus.export(OBJECT_PATH, player)
             await _own_name(bus)
