@@ -81,19 +81,26 @@ class FakeFactory:
 
 class FakeDevice:
     """A sound device on a ``FakeClock``: from each start it takes ``speed`` times
-    ``sample_rate`` samples a second of the clock, except while stalled (``stall``), and
-    stops (draining at once) when told. Records each start's offset and each stop in
-    ``calls``. ``says_progress=False`` makes it a device that cannot say how far it got."""
+    ``sample_rate`` samples a second of the clock, except while stalled (``stall``).
+    It plays what it took ``holds_s`` later (its buffer, which ``progress`` reports as the
+    delay): ``stop`` plays that out (draining at once), ``drop`` discards it and says how
+    much. Records each start's offset, each stop and each drop in ``calls``, and the
+    samples of each play that were heard in ``heard`` (start, end), in order.
+    ``says_progress=False`` makes it a device that cannot say how far it got."""
 
     def __init__(self, clock: FakeClock, sample_rate: int, *, speed: float = 1.0,
-                 says_progress: bool = True) -> None:
+                 says_progress: bool = True, holds_s: float = 0.0) -> None:
         self.clock = clock
         self.sample_rate = sample_rate
         self.speed = speed
         self.says_progress = says_progress
+        self.holds = round(holds_s * sample_rate)
         self.calls: list[tuple[str, int]] = []
+        self.heard: list[tuple[int, int]] = []
         self.playing = False
         self._length = 0
+        self._offset = 0
+        self._dropped = 0
         self._taken_before = 0.0
         self._taking_since = clock.now
 
@@ -103,7 +110,8 @@ class FakeDevice:
 
     @property
     def stops(self) -> int:
-        return sum(call == "stop" for call, _ in self.calls)
+        """Stops and drops."""
+        return sum(call in ("stop", "drop") for call, _ in self.calls)
 
     def start(self, samples: Samples, offset: int) -> None:
         assert len(samples) > offset >= 0
@@ -111,6 +119,7 @@ class FakeDevice:
         self.calls.append(("start", offset))
         self.playing = True
         self._length = len(samples) - offset
+        self._offset, self._dropped = offset, 0
         self._taken_before, self._taking_since = 0.0, self.clock.now
 
     def stall(self, seconds: float) -> None:
@@ -121,8 +130,12 @@ class FakeDevice:
     def stop(self) -> None:
         if self.playing:
             self.calls.append(("stop", 0))
-            self._taken_before = self._taken()
-        self.playing = False
+            self._end(dropped=0)
+
+    def drop(self) -> None:
+        if self.playing:
+            self.calls.append(("drop", 0))
+            self._end(dropped=self._delay())
 
     def abandon(self) -> None:
         self.calls.append(("abandon", 0))
@@ -135,7 +148,18 @@ class FakeDevice:
     def progress(self) -> Progress | None:
         if not self.says_progress:
             return None
-        return Progress(taken=round(self._taken()), delay=0, at_s=self.clock.now)
+        delay = self._delay() if self.playing else 0
+        return Progress(taken=round(self._taken()), delay=delay, at_s=self.clock.now,
+                        dropped=self._dropped)
+
+    def _delay(self) -> int:
+        return min(self.holds, round(self._taken()))
+
+    def _end(self, dropped: int) -> None:
+        self._taken_before = self._taken()
+        self._dropped = dropped
+        self.heard.append((self._offset, self._offset + round(self._taken_before) - dropped))
+        self.playing = False
 
     def close(self) -> None:
         self.stop()

@@ -11,6 +11,12 @@ only shrink it while it held less than a page, which it never did (EBUSY), so th
 ran up to 1.5 s ahead. Each time the device is opened again (a pause, a seek) its samples
 are added to the end of the file; the clock starts again with the first byte after a pause.
 
+A pause drops (``snd_pcm_drop``): the file plugin's drop writes what it holds into the pipe
+before it returns, and ``null`` reports a delay of 0, so this device plays every sample it
+took and says nothing was dropped. That is the truth about it, and a resume from what it
+took is exact here; a device that discards what it holds is ``support.fakes.FakeDevice``
+with ``holds_s``, and the real sound servers (benchmark section 10).
+
 A ``DeviceClock`` makes it a device that does not keep the wall clock: one whose crystal
 runs slow, that stalls for a while (a Bluetooth sink waking up), that starts late, or
 that stops taking samples altogether.

@@ -134,7 +134,7 @@ def test_plays_to_the_end_untouched():
 def test_space_pauses_and_resumes_from_the_same_sample():
     outcome, calls, display, clock = run([(1.5, " "), (4.0, " ")])
     assert outcome == "completed"
-    assert calls == [("start", 0), ("stop", 0), ("start", 1500), ("stop", 0)]
+    assert calls == [("start", 0), ("drop", 0), ("start", 1500), ("stop", 0)]
     assert any(s.paused for s in display.shown)
     paused = [s for s in display.shown if s.paused]
     assert {s.elapsed_s for s in paused} == {1.5}
@@ -144,10 +144,10 @@ def test_space_pauses_and_resumes_from_the_same_sample():
 def test_n_skips_to_the_next_step_and_b_repeats_the_current_one():
     outcome, calls, _, _ = run([(0.5, "n"), (3.0, "b"), (3.5, "n")])
     assert outcome == "completed"
-    assert calls == [("start", 0), ("stop", 0), ("start", 2000),  # n in step 0 -> step 1
-                     ("stop", 0), ("start", 2000),   # b at 2 + 2.5 = 4.5 s: step 1 again
-                     ("stop", 0), ("start", 5000),   # n from step 1 (2.5 s in) -> step 2
-                     ("stop", 0)]
+    assert calls == [("start", 0), ("drop", 0), ("start", 2000),  # n in step 0 -> step 1
+                     ("drop", 0), ("start", 2000),   # b at 2 + 2.5 = 4.5 s: step 1 again
+                     ("drop", 0), ("start", 5000),   # n from step 1 (2.5 s in) -> step 2
+                     ("stop", 0)]  # the end drains
 
 
 def test_commands_by_name_do_what_their_keys_do_whoever_sends_them():
@@ -158,7 +158,7 @@ def test_commands_by_name_do_what_their_keys_do_whoever_sends_them():
     assert by_name[1] == by_keys[1]
     assert by_name[2].shown == by_keys[2].shown
     stopped = run([(3.0, "stop")])
-    assert (stopped[0], stopped[1], stopped[2].closed) == ("quit", [("start", 0), ("stop", 0)],
+    assert (stopped[0], stopped[1], stopped[2].closed) == ("quit", [("start", 0), ("drop", 0)],
                                                            ["Stopped."])
 
 
@@ -168,8 +168,8 @@ def test_pause_and_resume_leave_a_session_that_already_is_so_alone():
                                           (3.0, "resume"), (3.5, "resume"), (4.0, "pause"),
                                           (4.5, " ")])
     assert outcome == "completed"
-    assert calls == [("start", 0), ("stop", 0), ("start", 1500),  # paused 1.5 s to 3.0 s
-                     ("stop", 0), ("start", 2500),  # paused 4.0 s to 4.5 s
+    assert calls == [("start", 0), ("drop", 0), ("start", 1500),  # paused 1.5 s to 3.0 s
+                     ("drop", 0), ("start", 2500),  # paused 4.0 s to 4.5 s
                      ("stop", 0)]
     assert round(clock.now - 100.0, 6) == 12.0
 
@@ -180,6 +180,24 @@ def test_unknown_keys_and_names_do_nothing():
     assert round(clock.now - 100.0, 6) == 10.0
 
 
+def test_a_pause_drops_what_the_device_holds_and_the_resume_plays_it_so_each_sample_is_heard_once():
+    """A device holding 0.2 s it took but has not played: a pause falls silent at once
+    (the drop discards it), and the resume starts from the first sample not heard."""
+    clock = FakeClock()
+    device = FakeDevice(clock, RATE, holds_s=0.2)
+    display = RecordingDisplay()
+    outcome = live.run(ScriptedStream(clock),
+                       Playback(device, clock=clock, sample_rate=RATE, sleep=clock.advance),
+                       ScriptedKeys(clock, [(1.5, " "), (4.0, " "), (6.0, "pause"),
+                                            (6.5, "resume")]), display)
+    assert outcome == "completed"
+    # Taken to 1.5 s, heard to 1.3 s: played on from 1.3 s; the end drains all it took.
+    assert device.calls == [("start", 0), ("drop", 0), ("start", 1300), ("drop", 0),
+                            ("start", 3100), ("stop", 0)]
+    assert device.heard == [(0, 1300), (1300, 3100), (3100, 10000)]
+    assert {s.elapsed_s for s in display.shown if s.paused} == {1.3, 3.1}
+
+
 def test_n_on_the_last_step_does_nothing():
     _, calls, _, _ = run([(6.0, "n")])
     assert calls == [("start", 0), ("stop", 0)]
@@ -188,7 +206,7 @@ def test_n_on_the_last_step_does_nothing():
 def test_q_stops_at_once():
     outcome, calls, display, clock = run([(3.0, "q")])
     assert outcome == "quit"
-    assert calls == [("start", 0), ("stop", 0)]
+    assert calls == [("start", 0), ("drop", 0)]
     assert display.closed == ["Stopped."]
     assert clock.now - 100.0 == 3.0
 
@@ -203,7 +221,7 @@ def test_a_fill_that_falls_behind_holds_the_sound_after_what_is_written_and_play
     # At the first tick with less than the guard (500 samples here) written ahead, the
     # stream holds at 3000: the device plays to there, then silence; 0.5 s later it stops.
     assert stream.holds == [3000]
-    assert calls == [("start", 0), ("stop", 0), ("start", 3000), ("stop", 0)]
+    assert calls == [("start", 0), ("drop", 0), ("start", 3000), ("stop", 0)]
     assert stream.seeks == [3000]  # written from the hold before the device starts again
     waiting = [s for s in display.shown if s.waiting]
     assert waiting and {s.elapsed_s for s in waiting} == {3.5}
@@ -225,14 +243,14 @@ def test_speech_that_comes_as_the_device_reaches_the_hold_still_stops_it_there()
     _, calls, _, clock, stream = run_with(
         {"written_at": lambda s: 3000 if s < 2.85 else 10000})
     assert (stream.holds, stream.releases) == ([3000], 0)
-    assert calls == [("start", 0), ("stop", 0), ("start", 3000), ("stop", 0)]
+    assert calls == [("start", 0), ("drop", 0), ("start", 3000), ("stop", 0)]
     assert round(clock.now - 100.0, 6) == 10.5  # the 0.5 s of silence played past the hold
 
 
 def test_the_person_pausing_while_held_stays_paused_once_the_fill_is_ready():
     outcome, calls, display, clock, stream = run_with(SLOW_FILL, [(3.0, " "), (9.0, " ")])
     assert outcome == "completed"
-    assert calls == [("start", 0), ("stop", 0), ("start", 3000), ("stop", 0)]
+    assert calls == [("start", 0), ("drop", 0), ("start", 3000), ("stop", 0)]
     assert stream.seeks == [3000]  # resumed by the person: written from there first
     assert any(s.paused for s in display.shown if s.elapsed_s == 3.0)
     assert round(clock.now - 100.0, 6) == 16.0  # resumed at 9 s, from 3 s: 7 s more

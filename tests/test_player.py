@@ -37,7 +37,9 @@ NO_SERVER = ("no sound server is running (ALSA: Connection refused); start Pulse
 
 
 class RecordingDevice:
-    """Writes down what it is asked; stopping takes ``stop_s`` of the clock, like a drain."""
+    """Writes down what it is asked; stopping takes ``stop_s`` of the clock, like a drain,
+    and so does dropping: it cannot say what it played (``progress``), so it cannot drop
+    (as ``SimpleaudioDevice`` without the tap)."""
 
     def __init__(self, clock: FakeClock, stop_s: float = 0.0) -> None:
         self.clock = clock
@@ -56,6 +58,12 @@ class RecordingDevice:
     def stop(self) -> None:
         if self.playing:
             self.calls.append("stop")
+            self.clock.advance(self.stop_s)
+            self.playing = False
+
+    def drop(self) -> None:
+        if self.playing:
+            self.calls.append("drop")
             self.clock.advance(self.stop_s)
             self.playing = False
 
@@ -118,7 +126,7 @@ def test_pause_then_resume_continues_from_the_same_sample() -> None:
     clock.advance(1.0)
 
     assert paused_at == 33075
-    assert device.calls == ["start 0", "stop", "start 33075"]
+    assert device.calls == ["start 0", "drop", "start 33075"]
     assert (playback.state, playback.position()) == ("playing", 33075 + 22050)
 
 
@@ -140,7 +148,7 @@ def test_seek_while_playing_plays_from_there() -> None:
     playback.seek(110250)
     clock.advance(0.5)
 
-    assert device.calls == ["start 0", "stop", "start 110250"]
+    assert device.calls == ["start 0", "drop", "start 110250"]
     assert (playback.state, playback.position()) == ("playing", 121275)
 
 
@@ -151,13 +159,13 @@ def test_seek_while_paused_moves_without_playing() -> None:
     playback.pause()
 
     playback.seek(-5)
-    assert (playback.state, playback.position(), device.calls) == ("paused", 0, ["start 0", "stop"])
+    assert (playback.state, playback.position(), device.calls) == ("paused", 0, ["start 0", "drop"])
     playback.seek(10**9)
     assert playback.position() == len(SECONDS_10)
     playback.seek(44100)
     playback.resume()
 
-    assert device.calls == ["start 0", "stop", "start 44100"]
+    assert device.calls == ["start 0", "drop", "start 44100"]
 
 
 def test_stop_is_idempotent_and_keeps_the_position() -> None:
@@ -170,9 +178,9 @@ def test_stop_is_idempotent_and_keeps_the_position() -> None:
     clock.advance(5.0)
 
     assert (playback.state, playback.position()) == ("stopped", 44100)
-    assert device.calls == ["start 0", "stop"]
+    assert device.calls == ["start 0", "drop"]
     playback.resume()
-    assert device.calls == ["start 0", "stop", "start 44100"]
+    assert device.calls == ["start 0", "drop", "start 44100"]
 
 
 def test_play_while_playing_replaces_the_play() -> None:

@@ -49,6 +49,8 @@ class Progress:
     """Of those, how many it had not yet played when it last said."""
     at_s: float
     """When it last said (``time.monotonic``)."""
+    dropped: int = 0
+    """Of ``taken``, how many a ``Device.drop`` discarded unplayed: never heard."""
 
 
 class Device(Protocol):
@@ -58,14 +60,21 @@ class Device(Protocol):
         """Play ``samples[offset:]``, stopping whatever plays first; return at once."""
 
     def stop(self) -> None:
-        """Stop, returning only once the device has really stopped. Idempotent."""
+        """Stop once the device has played all it took (it drains), returning only once it
+        has really stopped. Idempotent."""
+
+    def drop(self) -> None:
+        """Stop at once: what the device took but has not played is discarded, and
+        ``progress`` says how much (``Progress.dropped``). A device that cannot drop
+        stops as ``stop`` does. Idempotent."""
 
     def is_playing(self) -> bool:
         """Whether a play is still running (it may be playing out its last buffer)."""
 
     def progress(self) -> Progress | None:
         """How far the play started last has been taken (after ``stop``: all of what was
-        taken has been played); None where the device cannot say."""
+        taken has been played; after ``drop``: all but ``dropped``); None where the device
+        cannot say."""
 
     def abandon(self) -> None:
         """Ask the play to stop without waiting for it: a device that takes nothing any
@@ -82,8 +91,10 @@ class Playback:
     plus what the device took since (``Device.progress``), so a device that runs slow,
     stalls or starts late holds it back. ``heard`` is what the person hears now, for the
     screen: what was taken less what the device still held when it last said, moved on by
-    the clock since, never past what was taken. Pausing stops the device, which plays out
-    what it took, so a resumed play goes on with the very next sample. Where the device
+    the clock since, never past what was taken. Pausing, seeking and stopping drop what
+    the device holds, so it falls silent at once; a resumed play goes on from the first
+    sample the drop discarded, so every sample is heard once and in order. The end drains:
+    ``finish`` returns once the device has played the last sample. Where the device
     cannot say, both come from the clock since the play started.
     Pausing, seeking and stopping when there is nothing to act on do nothing.
     """
@@ -128,6 +139,7 @@ class Playback:
     def seek(self, sample: int) -> None:
         """Move to ``sample``: playing goes on playing from there, paused stays paused."""
         if self._state == "playing":
+            self._halt()
             self._start(sample)
         elif self._state != "idle":
             self._offset = _clamp(sample, self.length)
@@ -185,7 +197,7 @@ class Playback:
             deadline = self._clock() + PLAY_OUT_S
             while self._device.is_playing() and self._clock() < deadline:
                 self._sleep(POLL_S)
-        self._halt()
+        self._halt(drain=True)
 
     def finished(self) -> bool:
         """Whether the position has reached the end (the device may still be playing out)."""
@@ -209,9 +221,18 @@ class Playback:
         self._taken = 0
         self._state = "playing"
 
-    def _halt(self) -> None:
-        self._device.stop()
-        self._offset = self.position()
+    def _halt(self, drain: bool = False) -> None:
+        """Stop the device; the position is then the first sample not heard."""
+        if drain:
+            self._device.stop()
+        else:
+            self._device.drop()
+        progress = self._device.progress()
+        if progress is None:
+            self._offset = self._by_clock()
+        else:
+            heard = progress.taken - progress.dropped
+            self._offset = _clamp(self._offset + heard, self.length)
         self._state = "stopped"
 
 

@@ -12,9 +12,10 @@ Where the device is comes from the device. simpleaudio says nothing of it, so th
 ``_devicetap`` (loaded before simpleaudio, into the global symbol scope) follows its calls
 into ALSA and counts the frames ALSA accepted: blocking writes advance at the device's own
 rate, slow, stalled or late as it may be. simpleaudio's stop drains what ALSA accepted
-before it closes, so a stopped play has been heard up to exactly what it took: a pause
-resumes on the next sample, and a session ends once the device has taken its last sample
-and played it out. Where the tap cannot follow (another system, another library loaded
+before it closes: a session ends once the device has taken its last sample and played it
+out. A pause must fall silent at once, so the tap can turn that drain into a drop and say
+how much the drop discarded (``SimpleaudioDevice.drop``): a resume starts from the first
+sample not heard. Where the tap cannot follow (another system, another library loaded
 first), the position falls back to the clock (docs/streaming.md).
 
 simpleaudio's playback thread reads the array while it plays and calls into Python when
@@ -62,7 +63,7 @@ SERVER_BUFFER_MS: Final = 250
 """What a PulseAudio stream (also PipeWire's, through its pulse plugin) holds ahead, unless
 PULSE_LATENCY_MSEC says otherwise. simpleaudio asks for 100 ms; on a loaded machine a
 freshly started server underran that (2 of 8 plays), inserting 80-350 ms of silence
-mid-session; with 250 ms none did. A pause then takes up to this long to fall silent."""
+mid-session; with 250 ms none did. A pause drops it (``drop``); the end plays it out."""
 
 _EXPORT_INSTEAD: Final = "or use 'voice-coach export' to write the session to WAV"
 _EXPORT_WITHOUT: Final = "'voice-coach export' writes the session to WAV without one"
@@ -137,6 +138,14 @@ class SimpleaudioDevice:
                 self._watch(self._play, len(view) / self.sample_rate)
 
     def stop(self) -> None:
+        self._stop(drop=False)
+
+    def drop(self) -> None:
+        self._stop(drop=True)
+
+    def _stop(self, drop: bool) -> None:
+        """simpleaudio's stop drains; with ``drop`` and the tap in the path, the tap turns
+        the drain into a drop (``_devicetap.drop``)."""
         with self._lock:
             if self._watching is not None:
                 self._watching.set()
@@ -145,6 +154,8 @@ class SimpleaudioDevice:
             if play is None:
                 return
             play.stop()
+            if drop and self._tapped and _tap is not None:
+                _tap.drop()
             deadline = time.monotonic() + STOP_TIMEOUT_S
             while play.is_playing():
                 if time.monotonic() > deadline:
@@ -160,8 +171,8 @@ class SimpleaudioDevice:
     def progress(self) -> Progress | None:
         if not self._tapped or _tap is None:
             return None
-        taken, delay, at_s = _tap.progress()
-        return Progress(taken=taken, delay=delay, at_s=at_s)
+        taken, delay, dropped, at_s = _tap.progress()
+        return Progress(taken=taken, delay=delay, at_s=at_s, dropped=max(dropped, 0))
 
     def abandon(self) -> None:
         with self._lock:
