@@ -1,10 +1,12 @@
-"""Section 9: media keys. ``voice-coach play`` as an MPRIS2 player on a private session
-bus, into a device that takes samples in real time (``support.paced``), steered with
-``playerctl`` as a desktop's media keys would.
+"""Section 10: media keys. ``voice-coach play`` as an MPRIS2 player on a private session
+bus, steered with ``playerctl`` as a desktop's media keys would.
 
-- From ``playerctl play-pause`` to the device taking nothing more: the call (playerctl
-  starting and the bus), the loop waking for it, and the device's stop, which plays out
-  what the device had already taken (simpleaudio drains), then the test device's page.
+- From ``playerctl play-pause`` to the sound stopping, through a real PulseAudio and a real
+  PipeWire null sink, recorded (``benchmarks.pause_latency``): the call (playerctl starting
+  and the bus), the loop waking for it, and the device's drop. And where each resume
+  starts against the first sample not heard (the sound server's own delay figure).
+- The same into the paced test device (``support.paced``), whose ALSA ``file`` plugin
+  writes out what it holds when dropped: it plays all it took, then its page.
 - The CPU the play process uses over a stretch without a client, and over one with a
   client reading ``Position`` 20 times a second on one connection
   (``support.bus.polling_position``): the difference is what the bus costs.
@@ -23,18 +25,24 @@ from benchmarks.measure import (
     PROJECT,
     BenchError,
     Workspace,
+    export,
     median,
     primed,
     progress,
+    timeline_of,
     voice_coach_command,
 )
-from benchmarks.report import About, Section, row
+from benchmarks.pause_latency import Pauses, measure_server, session_env
+from benchmarks.report import About, Row, Section, row
+from support.audio import read_wav
 from support.bus import PrivateBus, polling_position
 from support.paced import PacedFile
 from support.processes import size_of
+from support.soundserver import PipeWireServer, SoundServer, SoundServerError
 from voice_coach.pcm import SAMPLE_RATE
 
 ABOUT: Final = About(10, "media_keys", "Media keys (MPRIS2): pause latency, the bus's CPU")
+SERVERS: Final = (SoundServer, PipeWireServer)
 FULL: Final = ("psoas-release", "--minutes", "5", "--no-caution")
 QUICK: Final = (str(PROJECT / "tests" / "data" / "short-breath.toml"), "--no-caution")
 QUIET_S: Final = 0.25
@@ -57,13 +65,13 @@ def measure(ws: Workspace, quick: bool) -> Section:
     try:
         bus.wait_for_player(15)
         _wait(lambda: size_of(device.raw) >= 4 * SAMPLE_RATE, 15)  # 2 s played
-        progress("9. media keys: the play's CPU without a client, then with one")
+        progress("10. media keys: the play's CPU without a client, then with one")
         alone = _cpu_percent(child.pid, stretch_s)
         with polling_position(bus.address) as reads:
             polled = _cpu_percent(child.pid, stretch_s)
         stops, calls = [], []
         for number in range(pauses):
-            progress(f"9. media keys: pause {number + 1}/{pauses}")
+            progress(f"10. media keys, the paced test device: pause {number + 1}/{pauses}")
             stop_s, call_s = _pause_and_resume(bus, device)
             stops.append(stop_s)
             calls.append(call_s)
@@ -76,8 +84,13 @@ def measure(ws: Workspace, quick: bool) -> Section:
             child.kill()
             child.wait()
         bus.close()
+    through: dict[str, Pauses] = {}
+    for kind in SERVERS:
+        through[kind.label] = _through_server(ws, kind, pauses)
     section.rows = [
-        row("play-pause to the device stopped", median(stops), "s", goal=("ours", "<=", 0.15)),
+        *[r for label, measured in through.items() for r in _server_rows(label, measured)],
+        row("play-pause to the paced test device stopped", median(stops), "s",
+            peer=max(stops), peer_label="worst"),
         row("playerctl play-pause: the call", median(calls), "s"),
         row("play's CPU, a client reading Position 20/s", polled, "%", peer=alone,
             peer_label="no client"),
@@ -86,8 +99,43 @@ def measure(ws: Workspace, quick: bool) -> Section:
     ]
     section.details = {"pauses": pauses, "stretch_s": stretch_s, "position_reads": len(reads),
                        "seconds": {"stopped": stops, "call": calls},
-                       "cpu_percent": {"no_client": alone, "client": polled}}
+                       "cpu_percent": {"no_client": alone, "client": polled},
+                       "servers": {label: {"silent_s": measured.silent_s,
+                                           "resume_error_samples": measured.resume_error}
+                                   for label, measured in through.items()}}
     return section
+
+
+def _through_server(ws: Workspace, kind: type[SoundServer], pauses: int) -> Pauses:
+    """``pauses`` play-pauses of the full session through a private ``kind`` server."""
+    cache = ws.fresh("cache")
+    _, out = export(ws, FULL[0], cache, *FULL[1:])
+    folder = ws.fresh(f"pause-{kind.label.lower()}")
+    (folder / "server").mkdir()
+    server = kind(folder / "server")
+    bus = PrivateBus(folder / "bus")
+    try:
+        progress(f"10. media keys: starting a private {kind.label}")
+        try:
+            server.start()
+        except SoundServerError as exc:
+            raise BenchError(f"cannot start {kind.label}: {exc}") from None
+        env = ws.env(cache, session_env(folder, server, bus))
+        return measure_server(server, env, bus, FULL, read_wav(out / "session.wav"),
+                              timeline_of(out), pauses)
+    finally:
+        server.close()
+        bus.close()
+
+
+def _server_rows(label: str, measured: Pauses) -> list[Row]:
+    errors_ms = [1000 * abs(error) / SAMPLE_RATE for error in measured.resume_error]
+    return [
+        row(f"play-pause to silence, {label}", median(measured.silent_s), "s",
+            peer=max(measured.silent_s), peer_label="worst", goal=("ours", "<=", 0.15)),
+        row(f"resume off the first unheard sample, {label}", median(errors_ms), "ms",
+            peer=max(errors_ms), peer_label="worst"),
+    ]
 
 
 def _pause_and_resume(bus: PrivateBus, device: PacedFile) -> tuple[float, float]:
