@@ -43,6 +43,8 @@ typedef int (*close_fn)(snd_pcm_t *);
 typedef int (*delay_fn)(snd_pcm_t *, snd_pcm_sframes_t *);
 typedef int (*drain_fn)(snd_pcm_t *);
 typedef long (*bytes_fn)(snd_pcm_t *, snd_pcm_sframes_t);
+typedef int (*state_fn)(snd_pcm_t *);
+#define SND_PCM_STATE_PREPARED 2
 
 /* The most a write hands ALSA at once: under one ALSA period at 22,050 Hz (simpleaudio asks
  * for a 100 ms buffer, which ALSA splits into periods of about 25 ms). */
@@ -55,6 +57,7 @@ static delay_fn real_delay;
 static drain_fn real_drain;
 static drain_fn real_drop;
 static bytes_fn real_frames_to_bytes;
+static state_fn real_state;
 static atomic_int resolved;
 
 static snd_pcm_t *_Atomic current;    /* the PCM opened last, NULL once closed */
@@ -79,6 +82,7 @@ static void resolve(void) {
     real_drain = (drain_fn)dlvsym(alsa, "snd_pcm_drain", "ALSA_0.9");
     real_drop = (drain_fn)dlvsym(alsa, "snd_pcm_drop", "ALSA_0.9");
     real_frames_to_bytes = (bytes_fn)dlvsym(alsa, "snd_pcm_frames_to_bytes", "ALSA_0.9");
+    real_state = (state_fn)dlvsym(alsa, "snd_pcm_state", "ALSA_0.9");
     if (real_open == NULL)
         real_open = (open_fn)dlsym(alsa, "snd_pcm_open");
     if (real_writei == NULL)
@@ -93,6 +97,8 @@ static void resolve(void) {
         real_drop = (drain_fn)dlsym(alsa, "snd_pcm_drop");
     if (real_frames_to_bytes == NULL)
         real_frames_to_bytes = (bytes_fn)dlsym(alsa, "snd_pcm_frames_to_bytes");
+    if (real_state == NULL)
+        real_state = (state_fn)dlsym(alsa, "snd_pcm_state");
     atomic_store(&resolved, 1);
 }
 
@@ -111,7 +117,12 @@ static void record(unsigned long long taken, long long delay, long long dropped)
     atomic_fetch_add(&sequence, 1);
 }
 
-static snd_pcm_sframes_t delay_of(snd_pcm_t *pcm) {
+/* Of the ``taken`` frames, how many are not yet heard. Until the stream has started (it
+ * starts once ALSA's buffer is full) none is, whatever snd_pcm_delay says: through the
+ * pulse plugin it says about nothing is queued before the server started playing. */
+static snd_pcm_sframes_t delay_of(snd_pcm_t *pcm, unsigned long long taken) {
+    if (real_state != NULL && real_state(pcm) == SND_PCM_STATE_PREPARED)
+        return (snd_pcm_sframes_t)taken;
     snd_pcm_sframes_t delay = 0;
     if (real_delay == NULL || real_delay(pcm, &delay) < 0 || delay < 0)
         delay = 0;
@@ -154,7 +165,8 @@ snd_pcm_sframes_t snd_pcm_writei(snd_pcm_t *pcm, const void *buffer, snd_pcm_ufr
             break;
         }
         written += (snd_pcm_uframes_t)result;
-        record(atomic_load(&taken_frames) + (unsigned long long)result, delay_of(pcm), -1);
+        unsigned long long taken = atomic_load(&taken_frames) + (unsigned long long)result;
+        record(taken, delay_of(pcm, taken), -1);
         if ((snd_pcm_uframes_t)result < chunk)
             break;
     }
@@ -165,9 +177,10 @@ snd_pcm_sframes_t snd_pcm_writei(snd_pcm_t *pcm, const void *buffer, snd_pcm_ufr
 int snd_pcm_drain(snd_pcm_t *pcm) {
     resolve();
     if (pcm == atomic_load(&current) && atomic_load(&dropping) && real_drop != NULL) {
-        snd_pcm_sframes_t delay = delay_of(pcm);
+        unsigned long long taken = atomic_load(&taken_frames);
+        snd_pcm_sframes_t delay = delay_of(pcm, taken);
         int result = real_drop(pcm);
-        record(atomic_load(&taken_frames), 0, result < 0 ? 0 : delay);
+        record(taken, 0, result < 0 ? 0 : delay);
         return result;
     }
     return real_drain == NULL ? -38 : real_drain(pcm);
