@@ -174,9 +174,10 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
             if paused and not held:
                 playback.pause()
             elif not held:
-                if hold_at is not None:  # written from here first: the seek ends the hold
-                    _seek(stream, playback, playback.position())
-                    hold_at = None
+                # Written from here first: the seek ends a hold, and the pause's drop may have
+                # put the first sample not heard behind what the stream still keeps.
+                _seek(stream, playback, playback.position())
+                hold_at = None
                 playback.resume()
         elif command == "next" and step + 1 < len(starts) and starts[step + 1] < stream.final():
             _seek(stream, playback, starts[step + 1])
