@@ -170,6 +170,8 @@ for role in roles:
     with wave.open(str(cues / f"{role}.wav"), "rb") as wav:
         assert wav.getnframes() > 0, f"{role}.wav is empty"
 assert (package / "py.typed").is_file(), "py.typed is not installed"
+desktop = (package / "voice-coach.desktop").read_text(encoding="utf-8")
+assert "Exec=voice-coach play" in desktop.splitlines(), "voice-coach.desktop is not installed"
 expected = sys.argv[1:]
 assert builtin_ids() == expected, f"built-in routines {builtin_ids()}, expected {expected}"
 for routine_id in expected:

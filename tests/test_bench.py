@@ -84,6 +84,11 @@ def test_quick_json_has_every_section_measured(quick_json: Path) -> None:
     loaded = sections[8]["details"]["PulseAudio, loaded"]
     assert loaded["cues_found"] == loaded["cues_planned"] == 6
     assert loaded["blocks_compared"] > 0
+    for server in ("PulseAudio", "PipeWire"):  # a pause through each real server, recorded
+        paused = rows[f"play-pause to silence, {server}"]
+        assert (paused["goal"], paused["peer_label"]) == ("≤ 0.15 s", "worst")
+        assert 0 <= paused["ours"] <= paused["peer"] < 1
+        assert len(sections[9]["details"]["servers"][server]["resume_error_samples"]) == 3
 
 
 def test_the_table_shows_every_section(quick_json: Path) -> None:
