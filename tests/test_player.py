@@ -17,6 +17,7 @@ import pytest
 from simpleaudio._simpleaudio import SimpleaudioError
 
 from support.fakes import FakeClock
+from support.paced import PacedFile
 from support.soundserver import (
     NO_DEVICE_ALSA_CONFIG,
     PROJECT,
@@ -273,8 +274,8 @@ device.close()
 """
 
 
-def expected_samples() -> Samples:
-    return (np.arange(50_001) * 7 % 60_001 - 30_000).astype(np.int16)
+def expected_samples(length: int = 50_001) -> Samples:
+    return (np.arange(length) * 7 % 60_001 - 30_000).astype(np.int16)
 
 
 @pytest.mark.sound
@@ -306,6 +307,33 @@ def test_the_device_says_how_much_it_took_of_each_play(alsa_file: AlsaFile) -> N
 
     assert (child.returncode, child.stdout, child.stderr) == (0, "None\n50001\n17655\n", "")
     assert len(alsa_file.samples()) == 17_655  # the file plugin starts the file anew
+
+
+@pytest.mark.sound
+def test_the_paced_test_device_plays_all_it_took_when_dropped_and_says_none_was_dropped(
+        tmp_path: Path) -> None:
+    """What the exactness tests rely on: ALSA's file plugin writes out what it holds when
+    dropped, and null says a delay of 0, so a drop there leaves nothing unheard."""
+    paced = PacedFile.in_folder(tmp_path)
+    child = run_python("""\
+        import time
+        import numpy as np
+        from voice_coach.player import SimpleaudioDevice
+        device = SimpleaudioDevice()
+        device.start((np.arange(44_100) * 7 % 60_001 - 30_000).astype(np.int16), 0)
+        time.sleep(0.6)
+        device.drop()
+        progress = device.progress()
+        print(progress.taken, progress.dropped)
+        device.close()
+        """, paced.env)
+    assert (child.returncode, child.stderr) == (0, "")
+    taken, dropped = map(int, child.stdout.split())
+    played = paced.played()
+
+    assert dropped == 0
+    assert 0.5 * SAMPLE_RATE <= taken < 44_100
+    assert np.array_equal(played, expected_samples(44_100)[:taken])
 
 
 @pytest.mark.sound

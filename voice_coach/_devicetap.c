@@ -144,7 +144,9 @@ int snd_pcm_open(snd_pcm_t **pcm, const char *name, snd_pcm_stream_t stream, int
 }
 
 /* The current play's writes go to ALSA a chunk at a time, each counted, and end early once
- * a drop was asked for (a short count, which simpleaudio takes as such); others pass. */
+ * a drop was asked for (a short count, which simpleaudio takes as such); others pass. Until
+ * the stream has started, a write goes whole, as simpleaudio asked: some PCMs (null) start
+ * only on a single write as long as their start threshold. */
 snd_pcm_sframes_t snd_pcm_writei(snd_pcm_t *pcm, const void *buffer, snd_pcm_uframes_t size) {
     resolve();
     if (real_writei == NULL)
@@ -155,7 +157,8 @@ snd_pcm_sframes_t snd_pcm_writei(snd_pcm_t *pcm, const void *buffer, snd_pcm_ufr
     snd_pcm_uframes_t written = 0;
     while (written < size && !atomic_load(&dropping)) {
         snd_pcm_uframes_t chunk = size - written;
-        if (chunk > WRITE_CHUNK_FRAMES)
+        int started = real_state == NULL || real_state(pcm) != SND_PCM_STATE_PREPARED;
+        if (chunk > WRITE_CHUNK_FRAMES && started)
             chunk = WRITE_CHUNK_FRAMES;
         snd_pcm_sframes_t result =
             real_writei(pcm, (const char *)buffer + written * (unsigned long)frame_bytes, chunk);
