@@ -26,7 +26,7 @@ from support.soundserver import (
     run_python,
 )
 from voice_coach.pcm import SAMPLE_RATE, Samples
-from voice_coach.playback import Playback, PlaybackError
+from voice_coach.playback import Playback, PlaybackError, Progress
 from voice_coach.player import describe_error
 
 pytest_plugins = ["support.fixtures"]
@@ -195,6 +195,27 @@ def test_play_while_playing_replaces_the_play() -> None:
 
     assert device.calls == ["start 0", "stop", "start 100"]
     assert (playback.length, playback.position()) == (SAMPLE_RATE, 100 + 11025)
+
+
+def test_heard_never_goes_back_within_a_play_when_the_delay_figure_wobbles() -> None:
+    clock = FakeClock()
+    said = [Progress(taken=2000, delay=1000, at_s=clock.now)]
+
+    class Wobbly(RecordingDevice):
+        def progress(self) -> Progress:  # type: ignore[override]
+            return said[-1]
+
+    playback = Playback(Wobbly(clock), clock, sample_rate=1000, sleep=clock.advance)
+    playback.play(np.zeros(10_000, dtype=np.int16))
+    first = playback.heard()
+    said.append(Progress(taken=2500, delay=1600, at_s=clock.now))  # says 900: it wobbled
+
+    assert (first, playback.heard()) == (1000, 1000)
+    clock.advance(0.2)
+    assert playback.heard() == 1100  # 900 and 0.2 s since
+    playback.play(np.zeros(10_000, dtype=np.int16))  # a new play counts from its own start
+    said.append(Progress(taken=100, delay=100, at_s=clock.now))
+    assert playback.heard() == 0
 
 
 def test_nothing_loaded_means_nothing_happens() -> None:

@@ -112,6 +112,7 @@ class Playback:
         self._started = 0.0
         self._taken = 0
         self._taken_since_s = 0.0
+        self._heard = 0
 
     @property
     def state(self) -> State:
@@ -160,15 +161,18 @@ class Playback:
         return _clamp(self._offset + progress.taken, self.length)
 
     def heard(self) -> int:
-        """The sample the person hears now, as near as the device lets us know."""
+        """The sample the person hears now, as near as the device lets us know. Within a
+        play it never goes back: a device's delay figure wobbles by a few milliseconds
+        from one write to the next, and the sound does not."""
         if self._state != "playing":
             return self._offset
         progress = self._device.progress()
         if progress is None:
             return self._by_clock()
         since = round(max(self._clock() - progress.at_s, 0.0) * self.sample_rate)
-        heard = progress.taken - progress.delay + since
-        return _clamp(self._offset + min(max(heard, 0), progress.taken), self.length)
+        heard = max(progress.taken - progress.delay + since, self._heard)
+        self._heard = min(max(heard, 0), progress.taken)
+        return _clamp(self._offset + self._heard, self.length)
 
     def check(self) -> None:
         """Raise ``PlaybackError`` if the device, playing, has taken no sound for
@@ -218,7 +222,7 @@ class Playback:
                 self._state = "idle"  # nothing was heard: a session that never started
             raise
         self._started = self._taken_since_s = self._clock()
-        self._taken = 0
+        self._taken = self._heard = 0
         self._state = "playing"
 
     def _halt(self, drain: bool = False) -> None:
