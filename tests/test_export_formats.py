@@ -3,6 +3,7 @@ measures, ffprobe and mutagen read the chapters and tags."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from support.meter import chapters as probed_chapters
 from support.meter import decode, ebur128, probe, tags
 from tests.test_export import ROUTINE, make_mixer
 from voice_coach.cues import load_cue
+from voice_coach.encoders import OPUS_RATE
 from voice_coach.export import ExportError, chapters, export_session, narration_name
-from voice_coach.formats import FORMATS, OPUS_RATE, FormatError, Tags
+from voice_coach.formats import FORMATS, FormatError, Tags
 from voice_coach.loudness import TARGET_LUFS
 from voice_coach.mix import Clips, Levels, Mixer
 from voice_coach.plan import PlanSettings, plan
@@ -26,6 +28,9 @@ MP3_FRAME = 576
 """Samples in one MPEG-2 layer III frame (22,050 Hz): the most an encoder pads."""
 OPUS_FRAME = 960
 """Samples in one 20 ms Opus frame at 48 kHz."""
+AAC_FRAME = 1024
+"""Samples in one AAC-LC frame."""
+LOSSY = ("mp3", "opus", "m4a")
 
 
 def speechy(seconds: float, rng: np.random.Generator) -> np.ndarray:
@@ -61,7 +66,7 @@ def exported(tmp_path_factory) -> dict[str, tuple[Path, Mixer]]:
     return found
 
 
-@pytest.mark.parametrize("name", ["flac", "mp3", "opus"])
+@pytest.mark.parametrize("name", ["flac", "mp3", "opus", "m4a"])
 def test_the_session_decodes_to_the_planned_length_and_loudness(exported, name):
     out, mixer = exported[name]
     timeline = mixer.timeline
@@ -71,9 +76,10 @@ def test_the_session_decodes_to_the_planned_length_and_loudness(exported, name):
     reading = ebur128(path)
     if name == "flac":
         assert np.array_equal(decode(path), whole)  # lossless, to the sample
-    elif name == "mp3":
+    elif name in ("mp3", "m4a"):
         decoded = decode(path)
-        assert abs(len(decoded) - timeline.duration) <= MP3_FRAME, len(decoded)
+        frame = MP3_FRAME if name == "mp3" else AAC_FRAME
+        assert abs(len(decoded) - timeline.duration) <= frame, len(decoded)
         assert probe(path)["streams"][0]["sample_rate"] == "22050"
     else:
         decoded = decode(path)  # Opus decodes at 48 kHz whatever went in
@@ -93,17 +99,19 @@ def test_wav_holds_the_mix_at_the_target(exported):
 
 
 def test_bit_rates_keep_speech_clean(exported):
-    """MP3 at a constant 96 kbps; Opus at 48 kbps nominal, variable: measured over the
-    narration, which is speech throughout (the session's pauses cost Opus next to nothing)."""
+    """MP3 at a constant 96 kbps; Opus at 48 kbps nominal, constrained variable; AAC at
+    64 kbps nominal (its short clips carry ~5 % of MP4 headers): measured over the narration, which is speech throughout (the
+    session's pauses cost Opus and AAC next to nothing)."""
     mp3 = probe(exported["mp3"][0] / "session.mp3")
     assert 95_000 <= int(mp3["format"]["bit_rate"]) <= 98_000
-    narration = sorted((exported["opus"][0] / "narration").iterdir())
-    bits = sum(8 * path.stat().st_size for path in narration)
-    seconds = sum(float(probe(path)["format"]["duration"]) for path in narration)
-    assert 40_000 <= bits / seconds <= 64_000, bits / seconds
+    for name, (low, high) in {"opus": (40_000, 64_000), "m4a": (32_000, 72_000)}.items():
+        narration = sorted((exported[name][0] / "narration").iterdir())
+        bits = sum(8 * path.stat().st_size for path in narration)
+        seconds = sum(float(probe(path)["format"]["duration"]) for path in narration)
+        assert low <= bits / seconds <= high, (name, bits / seconds)
 
 
-@pytest.mark.parametrize("name", ["flac", "mp3", "opus"])
+@pytest.mark.parametrize("name", ["flac", "mp3", "opus", "m4a"])
 def test_one_chapter_per_step_as_ffprobe_reads_it(exported, name):
     out, mixer = exported[name]
     expected = [(c.start_ms, c.end_ms, c.title) for c in chapters(mixer.timeline)]
@@ -116,7 +124,7 @@ def test_one_chapter_per_step_as_ffprobe_reads_it(exported, name):
     assert 0 <= found[-1][1] - expected[-1][1] <= (7 if name == "opus" else 1)
 
 
-@pytest.mark.parametrize("name", ["flac", "mp3", "opus"])
+@pytest.mark.parametrize("name", ["flac", "mp3", "opus", "m4a"])
 def test_tags_say_the_routine_and_voice_coach(exported, name):
     out, _ = exported[name]
     found = tags(out / f"session{FORMATS[name].suffix}")
@@ -170,7 +178,7 @@ def test_json_chapters_match_the_timeline_to_the_millisecond(exported):
         for s, e, label in zip(starts, ends, timeline.step_labels, strict=True)]
 
 
-@pytest.mark.parametrize("name", ["flac", "mp3", "opus"])
+@pytest.mark.parametrize("name", ["flac", "mp3", "opus", "m4a"])
 def test_narration_follows_the_format(exported, name):
     out, mixer = exported[name]
     suffix = FORMATS[name].suffix
@@ -182,8 +190,8 @@ def test_narration_follows_the_format(exported, name):
         clip = mixer.clip_for(event)
         if name == "flac":
             assert np.array_equal(decoded, clip)
-        elif name == "mp3":
-            assert abs(len(decoded) - len(clip)) <= MP3_FRAME
+        elif name in ("mp3", "m4a"):
+            assert abs(len(decoded) - len(clip)) <= (MP3_FRAME if name == "mp3" else AAC_FRAME)
         else:
             assert abs(len(decoded) - round(len(clip) * OPUS_RATE / 22050)) <= OPUS_FRAME
         assert tags(out / "narration" / file_name)["title"] == event.text
@@ -203,22 +211,90 @@ def test_another_format_replaces_the_previous_export_only_with_force(tmp_path):
     assert (tmp_path / "session.flac").exists()
 
 
-def test_a_libsndfile_without_mp3_is_one_line_with_the_fix(tmp_path, monkeypatch):
-    import soundfile
+def test_m4a_is_mono_aac_lc_with_chapters_apple_and_mutagen_read(exported):
+    """Both chapter lists Apple's apps and others read: the QuickTime chapter track (a text
+    track the audio refers to) and Nero's ``chpl`` box, which mutagen reads; tags as
+    iTunes atoms."""
+    from mutagen.mp4 import MP4
+
+    out, mixer = exported["m4a"]
+    path = out / "session.m4a"
+    streams = probe(path)["streams"]
+    audio = [s for s in streams if s["codec_type"] == "audio"]
+    assert [(s["codec_name"], s["profile"], s["channels"]) for s in audio] == [("aac", "LC", 1)]
+    assert [s["codec_tag_string"] for s in streams if s["codec_type"] != "audio"] == ["text"]
+    assert b"chpl" in path.read_bytes()
+    mp4 = MP4(path)
+    expected = chapters(mixer.timeline)
+    assert [(round(c.start * 1000), c.title) for c in mp4.chapters] == [
+        (c.start_ms, c.title) for c in expected]
+    assert (mp4.tags["\xa9nam"], mp4.tags["\xa9ART"], mp4.tags["\xa9cmt"]) == (
+        ["Test routine"], ["voice-coach"], ["A routine for the tests."])
+
+
+@pytest.mark.parametrize("name", LOSSY)
+def test_a_lossy_export_is_the_same_bytes_every_time(tmp_path, name):
+    """The Ogg serial and the muxers' version strings are fixed (FFmpeg's bitexact)."""
+    paths = []
+    for run in ("a", "b"):
+        export_session(calibrated_mixer(), tmp_path / run, audio_format=FORMATS[name], tags=TAGS)
+        paths.append(tmp_path / run / f"session{FORMATS[name].suffix}")
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+def test_a_pyav_that_cannot_load_is_one_line_with_the_fix(tmp_path, monkeypatch):
+    import sys
 
     from voice_coach.cli import cli
 
-    monkeypatch.setattr(soundfile, "check_format", lambda *args: False)
-    monkeypatch.setattr(soundfile, "__libsndfile_version__", "1.0.31")
+    monkeypatch.setitem(sys.modules, "av", None)  # what Python does when the import fails
     result = CliRunner().invoke(cli, ["export", "--format", "mp3", "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert result.output == (
-        "Error: cannot write MP3: libsndfile 1.0.31 has no MP3 encoder (MP3 needs libsndfile"
-        " 1.1 or later); install the soundfile wheel, which bundles libsndfile 1.2:"
-        " pip install --force-reinstall soundfile\n")
+        "Error: cannot write MP3: cannot load PyAV (import of av halted; None in sys.modules);"
+        " reinstall the PyAV wheel, which bundles FFmpeg with it: pip install"
+        " --force-reinstall av\n")
     assert not (tmp_path / "o").exists()  # refused before anything was rendered or made
     with pytest.raises(FormatError):
         FORMATS["opus"].check()
+
+
+def test_a_pyav_without_the_encoder_names_it(monkeypatch):
+    import av
+
+    from voice_coach import encoders
+
+    monkeypatch.setitem(encoders.ENCODINGS, "m4a",
+                        dataclasses.replace(encoders.ENCODINGS["m4a"], codec="libfdk_aac"))
+    with pytest.raises(FormatError) as raised:
+        FORMATS["m4a"].check()
+    assert str(raised.value) == (
+        f"cannot write M4A: PyAV {av.__version__} has no libfdk_aac encoder; reinstall the"
+        " PyAV wheel, which bundles FFmpeg with it: pip install --force-reinstall av")
+
+
+def test_the_session_encoded_beside_stops_when_the_narration_fails(tmp_path, monkeypatch):
+    """An error in the main thread stops the session's thread at its next chunk, and the
+    folder keeps nothing of the export."""
+    from voice_coach import export
+
+    mixer = calibrated_mixer()
+    rendered = []
+    real_render = Mixer.render
+
+    def counting_render(self, start=0, stop=None):
+        rendered.append(start)
+        return real_render(self, start, stop)
+
+    def failing_clip(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Mixer, "render", counting_render)
+    monkeypatch.setattr(export, "_write_clip", failing_clip)
+    with pytest.raises(ExportError, match="disk full"):
+        export_session(mixer, tmp_path / "o", audio_format=FORMATS["mp3"], tags=TAGS)
+    assert len(rendered) < -(-mixer.timeline.duration // (export.CHUNK_S * 22050))
+    assert sorted(p.name for p in (tmp_path / "o").rglob("*")) == ["narration"]
 
 
 def test_an_unknown_format_is_a_usage_error(tmp_path):
@@ -226,5 +302,6 @@ def test_an_unknown_format_is_a_usage_error(tmp_path):
 
     result = CliRunner().invoke(cli, ["export", "--format", "aac", "-o", str(tmp_path)])
     assert result.exit_code == 2
-    assert ("Invalid value for '--format': 'aac' is not one of 'wav', 'flac', 'mp3', 'opus'."
+    assert ("Invalid value for '--format': 'aac' is not one of 'wav', 'flac', 'mp3', 'opus',"
+            " 'm4a'."
             in result.output)

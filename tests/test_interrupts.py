@@ -330,7 +330,7 @@ def test_an_interrupted_export_leaves_the_old_or_the_new_export_whole(
 
 
 @pytest.mark.engine
-@pytest.mark.parametrize("audio_format", ["mp3", "opus"])
+@pytest.mark.parametrize("audio_format", ["mp3", "opus", "m4a"])
 def test_an_export_interrupted_while_encoding_leaves_the_previous_export_whole(
         references: References, tmp_path: Path, audio_format: str) -> None:
     """Ctrl-C while a compressed file is being encoded (its temporary exists, the encoder

@@ -1,22 +1,28 @@
 """Writing a session to files: narration clips, the mixed session, captions, chapters,
-the timeline, in the format asked for (``formats``: WAV, FLAC, MP3 or Ogg Opus).
+the timeline, in the format asked for (``formats``: WAV, FLAC, MP3, Ogg Opus or M4A).
 
 All or nothing: every file is written beside its final name under a hidden temporary
 name, and only when all are complete are they renamed into place. An interrupt, a full
 disk or any error removes the temporaries, so the folder holds either the complete
 previous export or the complete new one, never a truncated file. Tagging (chapters) is
 part of writing a file, so it too happens before the renames.
+
+A compressed session is encoded on a thread of its own while the narration clips are
+encoded beside it (the encoders leave Python's lock while they work): the two use both
+cores. The session thread has its own mixer, so the two never share a mixer's state.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import errno
 import functools
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +39,7 @@ CHUNK_S = 10
 FLUSH_THREADS = 8
 """Threads that fsync written files while the next ones are written (see ``Flusher``)."""
 NARRATION_DIR = "narration"
-_NARRATION_NAME = re.compile(r"\d{3,}-[a-z0-9-]*\.(?:wav|flac|mp3|opus)")
+_NARRATION_NAME = re.compile(r"\d{3,}-[a-z0-9-]*\.(?:wav|flac|mp3|opus|m4a)")
 CHAPTERS_VERSION = "1.2.0"
 """Podcasting 2.0 JSON chapters, the version whose fields are written."""
 
@@ -51,6 +57,8 @@ class ExportTarget:
 
     path: Path
     write: Callable[[Path], None]
+    beside: bool = False
+    """Written on a thread of its own while the others are written."""
 
 
 def narration_name(index: int, text: str, suffix: str = ".wav") -> str:
@@ -72,16 +80,29 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
     session in another format). Returns the paths written.
     """
     audio_format.check()
-    targets = _targets(mixer, out_dir, progress, audio_format, tags)
+    cancelled = threading.Event()
+    targets = _targets(mixer, out_dir, progress, audio_format, tags, cancelled)
     stale = _prepare_folder(out_dir, [t.path for t in targets], force)
     written: list[tuple[Path, Path]] = []
     try:
-        with Flusher() as flusher:
-            for target in targets:
-                temporary = target.path.with_name(f".{target.path.name}.partial")
-                written.append((temporary, target.path))
-                _guarded(out_dir, target.path, functools.partial(target.write, temporary))
-                flusher.flush(temporary)
+        with Flusher() as flusher, \
+                concurrent.futures.ThreadPoolExecutor(max_workers=1) as beside:
+            pending: list[concurrent.futures.Future[None]] = []
+            try:
+                for target in sorted(targets, key=lambda t: not t.beside):  # beside first
+                    temporary = target.path.with_name(f".{target.path.name}.partial")
+                    written.append((temporary, target.path))
+                    write = functools.partial(_write_and_flush, out_dir, target, temporary,
+                                              flusher)
+                    if target.beside:
+                        pending.append(beside.submit(write))
+                    else:
+                        write()
+                for future in pending:
+                    future.result()
+            except BaseException:
+                cancelled.set()  # the thread beside stops at its next chunk
+                raise
             _guarded(out_dir, out_dir, flusher.wait)
         with stop_deferred():  # the renames land all together, or an error stops them
             for temporary, final in written:
@@ -94,6 +115,16 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
     return [t.path for t in targets]
+
+
+def _write_and_flush(out_dir: Path, target: ExportTarget, temporary: Path,
+                     flusher: Flusher) -> None:
+    _guarded(out_dir, target.path, functools.partial(target.write, temporary))
+    flusher.flush(temporary)
+
+
+class Cancelled(Exception):
+    """The export stopped (an error or an interrupt elsewhere) while this was written."""
 
 
 def write_text(path: Path, text: str) -> None:
@@ -182,7 +213,7 @@ def _millis(sample: int, rate: int) -> int:
 
 
 def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None, audio_format: Format,
-             tags: Tags | None) -> list[ExportTarget]:
+             tags: Tags | None, cancelled: threading.Event) -> list[ExportTarget]:
     timeline = mixer.timeline
     rate = timeline.sample_rate
     suffix = audio_format.suffix
@@ -195,10 +226,15 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None, audio_forma
                                   audio_format=audio_format, tags=line_tags)
         targets.append(ExportTarget(path, write))
 
+    beside = audio_format.encodes
+    session_mixer = dataclasses.replace(mixer) if beside else mixer
+
     def session_chunks() -> Iterator[Samples]:
         step = CHUNK_S * rate
         for start in range(0, timeline.duration, step):
-            yield mixer.render(start, start + step)
+            if cancelled.is_set():
+                raise Cancelled
+            yield session_mixer.render(start, start + step)
             if progress is not None:
                 progress(min(start + step, timeline.duration), timeline.duration)
 
@@ -206,7 +242,7 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None, audio_forma
         audio_format.write(path, session_chunks(), rate, chapters(timeline), tags)
 
     document = json.dumps(to_dict(timeline), indent=2, ensure_ascii=False) + "\n"
-    targets.append(ExportTarget(out_dir / f"session{suffix}", write_session))
+    targets.append(ExportTarget(out_dir / f"session{suffix}", write_session, beside))
     targets.append(ExportTarget(out_dir / "session.vtt",
                                 functools.partial(write_text, text=webvtt(timeline))))
     targets.append(ExportTarget(out_dir / "session.chapters.json",

@@ -2,10 +2,11 @@
 
 A format writes session PCM (mono int16 chunks, in order) and the chapters and tags
 that go with it; nothing else in the export knows one format from another. WAV is
-written here byte by byte, as before; FLAC, MP3 and Ogg Opus through python-soundfile
-(libsndfile 1.1 or later writes MP3), and their chapters and tags with mutagen:
-ID3v2 CHAP and CTOC frames in MP3, ``CHAPTERnnn`` / ``CHAPTERnnnNAME`` comments in Opus
-and FLAC, which podcast players read.
+written here byte by byte; FLAC through python-soundfile; MP3, Ogg Opus and M4A (AAC-LC
+in MP4) through PyAV (``encoders``). Chapters and tags: ID3v2 CHAP and CTOC frames in
+MP3, ``CHAPTERnnn`` / ``CHAPTERnnnNAME`` comments in Opus and FLAC (mutagen writes both,
+as podcast players read them); in M4A the muxer writes a QuickTime chapter track and a
+Nero ``chpl`` box (what Apple's apps and others read) and iTunes-style tags.
 
 Opus is only defined at 8, 12, 16, 24 and 48 kHz: the session is resampled to 48 kHz
 with soxr, streamed chunk by chunk so the result is the same however it is cut.
@@ -19,25 +20,15 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias, get_args
 
 import numpy as np
-import numpy.typing as npt
 
+from voice_coach import encoders
+from voice_coach.encoders import ENCODINGS, EncoderError, Marker
 from voice_coach.errors import VoiceCoachError
 from voice_coach.pcm import Samples, wav_header
 
-FormatName: TypeAlias = Literal["wav", "flac", "mp3", "opus"]
+FormatName: TypeAlias = Literal["wav", "flac", "mp3", "opus", "m4a"]
 FORMAT_NAMES: Final[tuple[FormatName, ...]] = get_args(FormatName)
 ARTIST: Final = "voice-coach"
-
-MP3_KBPS: Final = 96
-"""Constant bit rate: mono speech at 22,050 Hz is clean from about 64 kbps."""
-OPUS_KBPS: Final = 48
-"""Nominal (variable) bit rate: Opus speech is clean from about 32 kbps mono."""
-OPUS_RATE: Final = 48_000
-
-# libsndfile maps a compression level of 0..1 linearly onto the codec's bit rates,
-# highest first: MPEG-2 layer III 160..8 kbps, Opus 256..6 kbps per channel.
-_MP3_LEVEL: Final = (160 - MP3_KBPS) / (160 - 8)
-_OPUS_LEVEL: Final = (256 - OPUS_KBPS) / (256 - 6)
 
 
 class FormatError(VoiceCoachError):
@@ -70,18 +61,24 @@ class Format:
     suffix: str
     label: str
 
+    @property
+    def encodes(self) -> bool:
+        """A lossy format: encoding costs seconds of CPU, worth a core of its own."""
+        return self.name in ENCODINGS
+
     def check(self) -> None:
         """Raise FormatError, with the fix, when this format cannot be written here."""
         if self.name == "wav":
             return
-        sf = _soundfile()
-        container, subtype = _SOUNDFILE[self.name]
-        if not sf.check_format(container, subtype):
-            raise FormatError(
-                f"cannot write {self.label}: libsndfile {sf.__libsndfile_version__} has no"
-                f" {self.label} encoder (MP3 needs libsndfile 1.1 or later); install the"
-                " soundfile wheel, which bundles libsndfile 1.2: pip install --force-reinstall"
-                " soundfile")
+        if self.name == "flac":
+            _soundfile()
+            return
+        try:
+            encoders.check(ENCODINGS[self.name])
+        except EncoderError as exc:
+            raise FormatError(f"cannot write {self.label}: {exc}; reinstall the PyAV wheel,"
+                              " which bundles FFmpeg with it: pip install --force-reinstall"
+                              " av") from None
 
     def write(self, path: Path, chunks: Iterator[Samples], sample_rate: int,
               chapters: Sequence[Chapter] = (), tags: Tags | None = None) -> None:
@@ -89,7 +86,15 @@ class Format:
         if self.name == "wav":
             write_wav(path, chunks, sample_rate)
             return
-        _write_soundfile(self.name, path, chunks, sample_rate)
+        if self.name == "flac":
+            _write_flac(path, chunks, sample_rate)
+        elif self.name == "m4a":  # the muxer writes MP4's chapters and tags itself
+            encoders.encode(path, chunks, sample_rate, ENCODINGS["m4a"],
+                            [Marker(c.start_ms, c.end_ms, c.title) for c in chapters],
+                            mp4_metadata(tags) if tags is not None else None)
+            return
+        else:
+            encoders.encode(path, chunks, sample_rate, ENCODINGS[self.name])
         if tags is not None or chapters:
             _TAGGERS[self.name](path, chapters, tags or Tags(title=""))
 
@@ -99,12 +104,7 @@ FORMATS: Final[dict[FormatName, Format]] = {
     "flac": Format("flac", ".flac", "FLAC"),
     "mp3": Format("mp3", ".mp3", "MP3"),
     "opus": Format("opus", ".opus", "Ogg Opus"),
-}
-
-_SOUNDFILE: Final[dict[str, tuple[str, str]]] = {
-    "flac": ("FLAC", "PCM_16"),
-    "mp3": ("MP3", "MPEG_LAYER_III"),
-    "opus": ("OGG", "OPUS"),
+    "m4a": Format("m4a", ".m4a", "M4A"),
 }
 
 
@@ -142,36 +142,19 @@ def _soundfile() -> Any:
     return sf
 
 
-def _write_soundfile(name: FormatName, path: Path, chunks: Iterator[Samples],
-                     sample_rate: int) -> None:
+def _write_flac(path: Path, chunks: Iterator[Samples], sample_rate: int) -> None:
     sf = _soundfile()
-    container, subtype = _SOUNDFILE[name]
-    options: dict[str, object] = {}
-    rate = sample_rate
-    if name == "mp3":
-        options = {"compression_level": _MP3_LEVEL, "bitrate_mode": "CONSTANT"}
-    elif name == "opus":
-        options = {"compression_level": _OPUS_LEVEL}
-        rate = OPUS_RATE
-    with sf.SoundFile(path, "w", rate, 1, subtype=subtype, format=container,
-                      **options) as out:
-        if name == "opus":
-            for block in resampled(chunks, sample_rate, OPUS_RATE):
-                out.write(block)
-        else:
-            for chunk in chunks:
-                out.write(chunk)
+    with sf.SoundFile(path, "w", sample_rate, 1, subtype="PCM_16", format="FLAC") as out:
+        for chunk in chunks:
+            out.write(chunk)
 
 
-def resampled(chunks: Iterator[Samples], rate_in: int,
-              rate_out: int) -> Iterator[npt.NDArray[np.float64]]:
-    """Float chunks at ``rate_out``: one soxr stream, so the cuts leave no trace."""
-    import soxr
-
-    stream = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float64", quality="VHQ")
-    for chunk in chunks:
-        yield stream.resample_chunk(chunk.astype(np.float64) / 32768.0)
-    yield stream.resample_chunk(np.zeros(0), last=True)
+def mp4_metadata(tags: Tags) -> dict[str, str]:
+    """FFmpeg's names for the MP4 tags it writes as ``©nam``, ``©ART`` and ``©cmt``."""
+    found = {"title": tags.title, "artist": tags.artist}
+    if tags.comment:
+        found["comment"] = tags.comment
+    return found
 
 
 def _vorbis_time(ms: int) -> str:
