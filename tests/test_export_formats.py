@@ -76,10 +76,14 @@ def test_the_session_decodes_to_the_planned_length_and_loudness(exported, name):
     reading = ebur128(path)
     if name == "flac":
         assert np.array_equal(decode(path), whole)  # lossless, to the sample
-    elif name in ("mp3", "m4a"):
+    elif name == "mp3":  # gapless: the LAME header's delay and padding cut it exactly
         decoded = decode(path)
-        frame = MP3_FRAME if name == "mp3" else AAC_FRAME
-        assert abs(len(decoded) - timeline.duration) <= frame, len(decoded)
+        assert len(decoded) == timeline.duration
+        assert np.corrcoef(decoded, whole)[0, 1] > 0.99  # and in place, not shifted
+        assert probe(path)["streams"][0]["sample_rate"] == "22050"
+    elif name == "m4a":
+        decoded = decode(path)
+        assert abs(len(decoded) - timeline.duration) <= AAC_FRAME, len(decoded)
         assert probe(path)["streams"][0]["sample_rate"] == "22050"
     else:
         decoded = decode(path)  # Opus decodes at 48 kHz whatever went in
@@ -190,8 +194,10 @@ def test_narration_follows_the_format(exported, name):
         clip = mixer.clip_for(event)
         if name == "flac":
             assert np.array_equal(decoded, clip)
-        elif name in ("mp3", "m4a"):
-            assert abs(len(decoded) - len(clip)) <= (MP3_FRAME if name == "mp3" else AAC_FRAME)
+        elif name == "mp3":
+            assert len(decoded) == len(clip)
+        elif name == "m4a":
+            assert abs(len(decoded) - len(clip)) <= AAC_FRAME
         else:
             assert abs(len(decoded) - round(len(clip) * OPUS_RATE / 22050)) <= OPUS_FRAME
         assert tags(out / "narration" / file_name)["title"] == event.text
@@ -209,6 +215,21 @@ def test_another_format_replaces_the_previous_export_only_with_force(tmp_path):
     assert sorted(p.suffix for p in (tmp_path / "narration").iterdir()) == [".flac"] * len(
         list((tmp_path / "narration").iterdir()))
     assert (tmp_path / "session.flac").exists()
+
+
+def test_mp3_has_the_lame_header_gapless_players_read(exported):
+    """mutagen, a reader independent of ffmpeg, finds the Info frame and its LAME header:
+    constant bit rate, LAME's 576 samples of delay, and the padding that ends the file at
+    the session's last sample."""
+    from mutagen.mp3 import MP3, BitrateMode
+
+    out, mixer = exported["mp3"]
+    info = MP3(out / "session.mp3").info
+    assert (info.bitrate_mode, info.encoder_info, info.sample_rate, info.channels) == (
+        BitrateMode.CBR, "LAME 3.100.0+", 22050, 1)
+    frames = -(-(mixer.timeline.duration + 576) // MP3_FRAME)  # LAME fills its last frame
+    assert abs(info.length - mixer.timeline.duration / 22050) < 0.001, info.length
+    assert frames * MP3_FRAME - 576 - mixer.timeline.duration < 2 * MP3_FRAME
 
 
 def test_m4a_is_mono_aac_lc_with_chapters_apple_and_mutagen_read(exported):
@@ -242,21 +263,23 @@ def test_a_lossy_export_is_the_same_bytes_every_time(tmp_path, name):
     assert paths[0].read_bytes() == paths[1].read_bytes()
 
 
-def test_a_pyav_that_cannot_load_is_one_line_with_the_fix(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("module", "name", "label", "shown"), [
+    ("av", "opus", "Ogg Opus", "PyAV"), ("av", "m4a", "M4A", "PyAV"),
+    ("lameenc", "mp3", "MP3", "lameenc")])
+def test_an_encoder_library_that_cannot_load_is_one_line_with_the_fix(
+        tmp_path, monkeypatch, module, name, label, shown):
     import sys
 
     from voice_coach.cli import cli
 
-    monkeypatch.setitem(sys.modules, "av", None)  # what Python does when the import fails
-    result = CliRunner().invoke(cli, ["export", "--format", "mp3", "-o", str(tmp_path / "o")])
+    monkeypatch.setitem(sys.modules, module, None)  # what Python does when the import fails
+    result = CliRunner().invoke(cli, ["export", "--format", name, "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert result.output == (
-        "Error: cannot write MP3: cannot load PyAV (import of av halted; None in sys.modules);"
-        " reinstall the PyAV wheel, which bundles FFmpeg with it: pip install"
-        " --force-reinstall av\n")
+        f"Error: cannot write {label}: cannot load {shown} (import of {module} halted; None"
+        " in sys.modules); reinstall it (the wheel bundles the encoder): pip install"
+        f" --force-reinstall {module}\n")
     assert not (tmp_path / "o").exists()  # refused before anything was rendered or made
-    with pytest.raises(FormatError):
-        FORMATS["opus"].check()
 
 
 def test_a_pyav_without_the_encoder_names_it(monkeypatch):
@@ -269,13 +292,13 @@ def test_a_pyav_without_the_encoder_names_it(monkeypatch):
     with pytest.raises(FormatError) as raised:
         FORMATS["m4a"].check()
     assert str(raised.value) == (
-        f"cannot write M4A: PyAV {av.__version__} has no libfdk_aac encoder; reinstall the"
-        " PyAV wheel, which bundles FFmpeg with it: pip install --force-reinstall av")
+        f"cannot write M4A: PyAV {av.__version__} has no libfdk_aac encoder; reinstall it"
+        " (the wheel bundles the encoder): pip install --force-reinstall av")
 
 
 def test_the_session_encoded_beside_stops_when_the_narration_fails(tmp_path, monkeypatch):
-    """An error in the main thread stops the session's thread at its next chunk, and the
-    folder keeps nothing of the export."""
+    """An error encoding a clip stops the session's thread at its next chunk and the
+    clips not begun, and the folder keeps nothing of the export."""
     from voice_coach import export
 
     mixer = calibrated_mixer()
@@ -286,11 +309,11 @@ def test_the_session_encoded_beside_stops_when_the_narration_fails(tmp_path, mon
         rendered.append(start)
         return real_render(self, start, stop)
 
-    def failing_clip(*args, **kwargs):
+    def no_room(path):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Mixer, "render", counting_render)
-    monkeypatch.setattr(export, "_write_clip", failing_clip)
+    monkeypatch.setattr(export, "_clip_writer", lambda **kwargs: no_room)
     with pytest.raises(ExportError, match="disk full"):
         export_session(mixer, tmp_path / "o", audio_format=FORMATS["mp3"], tags=TAGS)
     assert len(rendered) < -(-mixer.timeline.duration // (export.CHUNK_S * 22050))

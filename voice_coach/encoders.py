@@ -1,8 +1,11 @@
-"""Lossy encoders of an export: MP3, Ogg Opus and AAC in MP4, through PyAV.
+"""Lossy encoders of an export: Ogg Opus and AAC in MP4 through PyAV, MP3 through lameenc.
 
-PyAV's wheels bundle FFmpeg with LAME, libopus and FFmpeg's own AAC encoder, and expose
-each encoder's settings, which libsndfile does not (it fixes Opus at complexity 10 and
-gives no say over LAME). The settings chosen for speech, and the measurements behind
+PyAV's wheels bundle FFmpeg with libopus and FFmpeg's own AAC encoder, and expose each
+encoder's settings, which libsndfile does not (it fixes Opus at complexity 10 and gives
+no say over LAME). The LAME in PyAV's wheel is 3-4x slower than a distribution's build;
+lameenc's is not, so MP3 is LAME through lameenc, framed here with the Info/LAME header
+that tells decoders the encoder's delay and padding (gapless: the decoded file is the
+session to the sample). The settings chosen for speech, and the measurements behind
 them, are in docs/loudness.md ("Encoder settings").
 
 The muxers write with FFmpeg's ``bitexact`` flag: no library version in the file and the
@@ -40,7 +43,11 @@ AAC_CODER: Final = "fast"
 
 
 class EncoderError(Exception):
-    """PyAV or one of its encoders cannot be loaded here."""
+    """An encoder's library (``package``, its PyPI name) or the encoder cannot be loaded."""
+
+    def __init__(self, message: str, package: str) -> None:
+        super().__init__(message)
+        self.package = package
 
 
 @dataclass(frozen=True)
@@ -57,10 +64,9 @@ class Encoding:
 
 
 ENCODINGS: Final[dict[Literal["mp3", "opus", "m4a"], Encoding]] = {
-    # No ID3 from the muxer: mutagen writes the tags and chapters (ID3v2.3) afterwards.
+    # Written by lameenc (``encode_mp3``); the names are what ffmpeg's command line takes.
     "mp3": Encoding("libmp3lame", "mp3", MP3_KBPS * 1000,
-                    options={"compression_level": str(MP3_QUALITY)},
-                    container_options={"id3v2_version": "0"}),
+                    options={"compression_level": str(MP3_QUALITY)}),
     "opus": Encoding("libopus", "ogg", OPUS_KBPS * 1000, OPUS_RATE,
                      options={"compression_level": str(OPUS_COMPLEXITY),
                               # below complexity 7 free VBR spends ~85 kbps on speech
@@ -81,11 +87,15 @@ class Marker:
 
 def check(encoding: Encoding) -> None:
     """Raise EncoderError, saying what is missing, when ``encoding`` cannot be written."""
+    if encoding is ENCODINGS["mp3"]:
+        _lameenc()
+        return
     av = _av()
     try:
         av.codec.Codec(encoding.codec, "w")
     except Exception:  # PyAV raises its own UnknownCodecError, or ValueError
-        raise EncoderError(f"PyAV {av.__version__} has no {encoding.codec} encoder") from None
+        raise EncoderError(f"PyAV {av.__version__} has no {encoding.codec} encoder",
+                           "av") from None
 
 
 def encode(path: Path, chunks: Iterator[Samples], sample_rate: int, encoding: Encoding,
@@ -124,6 +134,100 @@ def encode(path: Path, chunks: Iterator[Samples], sample_rate: int, encoding: En
         container.mux(stream.encode(None))
 
 
+_MP3_BIT_RATES: Final = {  # kbps by the header's index: MPEG-1, MPEG-2/2.5 layer III
+    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)}
+_MP3_RATES: Final = {1: (44_100, 48_000, 32_000), 2: (22_050, 24_000, 16_000),
+                     25: (11_025, 12_000, 8_000)}
+LAME_DELAY: Final = 576
+"""Samples LAME puts before the first input sample (its ``ENCDELAY``)."""
+
+
+@dataclass(frozen=True)
+class Mp3Frame:
+    """What an MPEG audio layer III frame header says."""
+
+    version: Literal[1, 2, 25]
+    sample_rate: int
+    bit_rate_kbps: int
+    size: int
+    samples: int
+
+
+def mp3_frame(header: bytes) -> Mp3Frame:
+    """Decode a layer III frame header (4 bytes); ValueError if it is none."""
+    word = int.from_bytes(header[:4], "big")
+    version = {3: 1, 2: 2, 0: 25}.get((word >> 19) & 3)
+    bit_index, rate_index = (word >> 12) & 15, (word >> 10) & 3
+    if (word >> 21) != 0x7FF or version is None or (word >> 17) & 3 != 1 \
+            or bit_index in (0, 15) or rate_index == 3:
+        raise ValueError(f"not an MPEG layer III frame header: {header[:4].hex()}")
+    kbps = _MP3_BIT_RATES[1 if version == 1 else 2][bit_index]
+    rate = _MP3_RATES[version][rate_index]
+    samples = 1152 if version == 1 else 576
+    size = samples // 8 * kbps * 1000 // rate + ((word >> 9) & 1)
+    return Mp3Frame(version, rate, kbps, size, samples)  # type: ignore[arg-type]
+
+
+def encode_mp3(path: Path, chunks: Iterator[Samples], sample_rate: int) -> None:
+    """``path`` holding LAME's frames of ``chunks``, behind an Info frame with its LAME
+    header: frame count, byte count, encoder delay and padding (what gapless decoders,
+    ffmpeg's among them, read to cut the file back to the input's samples)."""
+    lameenc = _lameenc()
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(MP3_KBPS)
+    encoder.set_in_sample_rate(sample_rate)
+    encoder.set_channels(1)
+    encoder.set_quality(MP3_QUALITY)
+    samples = 0
+    with open(path, "w+b") as out:
+        for chunk in chunks:
+            samples += chunk.size
+            out.write(encoder.encode(np.ascontiguousarray(chunk, dtype="<i2").tobytes()))
+        out.write(encoder.flush())
+        out.seek(0)
+        audio = out.read()
+        info = info_frame(audio, samples)
+        out.seek(0)
+        out.write(info)
+        out.write(audio)
+
+
+def info_frame(audio: bytes, samples: int) -> bytes:
+    """The Info (Xing, for a constant bit rate) frame with a LAME header that goes before
+    ``audio``, LAME's frames of ``samples`` input samples."""
+    first = mp3_frame(audio)
+    frames, offset = 0, 0
+    while offset < len(audio):
+        offset += mp3_frame(audio[offset:offset + 4]).size
+        frames += 1
+    header = int.from_bytes(audio[:4], "big") & ~(1 << 9) | (1 << 16)  # unpadded, no CRC
+    frame = bytearray(mp3_frame(header.to_bytes(4, "big")).size)
+    frame[:4] = header.to_bytes(4, "big")
+    at = 4 + (17 if first.version == 1 else 9)  # after the (mono) side information
+    padding = frames * first.samples - LAME_DELAY - samples
+    tag = (b"Info" + (3).to_bytes(4, "big")  # fields present: frames, bytes
+           + frames.to_bytes(4, "big") + (len(frame) + len(audio)).to_bytes(4, "big")
+           + b"LAME3.100" + bytes([0x01])  # tag revision 0, constant bit rate
+           + bytes(1 + 4 + 2 + 2 + 1) + bytes([min(first.bit_rate_kbps, 255)])
+           + (LAME_DELAY << 12 | padding).to_bytes(3, "big")
+           + bytes(1 + 1 + 2) + len(audio).to_bytes(4, "big") + bytes(2))
+    frame[at:at + len(tag)] = tag
+    crc_at = at + len(tag)
+    frame[crc_at:crc_at + 2] = _crc16(bytes(frame[:crc_at])).to_bytes(2, "big")
+    return bytes(frame)
+
+
+def _crc16(data: bytes) -> int:
+    """CRC-16/ARC, the LAME header's own checksum of the frame up to it."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
 def resampled(chunks: Iterator[Samples], rate_in: int,
               rate_out: int) -> Iterator[npt.NDArray[np.float32]]:
     """Float chunks at ``rate_out``: one soxr stream, so the cuts leave no trace."""
@@ -135,10 +239,20 @@ def resampled(chunks: Iterator[Samples], rate_in: int,
     yield stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
 
 
+def _lameenc() -> ModuleType:
+    """lameenc (LAME), imported when MP3 is first used."""
+    try:
+        import lameenc
+    except ImportError as exc:
+        raise EncoderError(f"cannot load lameenc ({exc})", "lameenc") from None
+    module: ModuleType = lameenc
+    return module
+
+
 def _av() -> ModuleType:
     """PyAV, imported when a lossy format is first used (it loads FFmpeg: ~0.1 s)."""
     try:
         import av
     except ImportError as exc:
-        raise EncoderError(f"cannot load PyAV ({exc})") from None
+        raise EncoderError(f"cannot load PyAV ({exc})", "av") from None
     return av

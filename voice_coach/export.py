@@ -7,9 +7,10 @@ disk or any error removes the temporaries, so the folder holds either the comple
 previous export or the complete new one, never a truncated file. Tagging (chapters) is
 part of writing a file, so it too happens before the renames.
 
-A compressed session is encoded on a thread of its own while the narration clips are
-encoded beside it (the encoders leave Python's lock while they work): the two use both
-cores. The session thread has its own mixer, so the two never share a mixer's state.
+A lossy format's files are encoded on worker threads, one per core (the encoders leave
+Python's lock while they work): the session first, on its own mixer, and the narration
+clips beside it, each clip fetched from the mixer on the calling thread, so no mixer is
+ever shared between threads. An error in any file stops the rest.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ CHUNK_S = 10
 """Seconds of session mixed and written at a time: bounds memory for long sessions."""
 FLUSH_THREADS = 8
 """Threads that fsync written files while the next ones are written (see ``Flusher``)."""
+ENCODE_THREADS = 2
+"""Threads that encode a lossy format's files: one per core of a small machine."""
+_QUEUED_PER_THREAD = 2
+"""Files handed to each encoding thread ahead: enough to keep it busy, few clips held."""
 NARRATION_DIR = "narration"
 _NARRATION_NAME = re.compile(r"\d{3,}-[a-z0-9-]*\.(?:wav|flac|mp3|opus|m4a)")
 CHAPTERS_VERSION = "1.2.0"
@@ -45,6 +50,8 @@ CHAPTERS_VERSION = "1.2.0"
 
 Progress = Callable[[int, int], None]
 """Called with (samples written, samples in all)."""
+Writer = Callable[[Path], None]
+"""Fills the file at a path."""
 
 
 class ExportError(VoiceCoachError):
@@ -56,9 +63,10 @@ class ExportTarget:
     """One file of an export and how to fill it."""
 
     path: Path
-    write: Callable[[Path], None]
+    prepare: Callable[[], Writer]
+    """Called on the exporting thread; what it returns writes the file."""
     beside: bool = False
-    """Written on a thread of its own while the others are written."""
+    """Written on an encoding thread (its writer shares nothing with the others)."""
 
 
 def narration_name(index: int, text: str, suffix: str = ".wav") -> str:
@@ -86,22 +94,24 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
     written: list[tuple[Path, Path]] = []
     try:
         with Flusher() as flusher, \
-                concurrent.futures.ThreadPoolExecutor(max_workers=1) as beside:
+                concurrent.futures.ThreadPoolExecutor(max_workers=ENCODE_THREADS) as pool:
             pending: list[concurrent.futures.Future[None]] = []
             try:
                 for target in sorted(targets, key=lambda t: not t.beside):  # beside first
                     temporary = target.path.with_name(f".{target.path.name}.partial")
                     written.append((temporary, target.path))
-                    write = functools.partial(_write_and_flush, out_dir, target, temporary,
-                                              flusher)
+                    job = functools.partial(_write_and_flush, out_dir, target.path,
+                                            target.prepare(), temporary, flusher)
                     if target.beside:
-                        pending.append(beside.submit(write))
+                        _wait_for_room(pending, ENCODE_THREADS * _QUEUED_PER_THREAD)
+                        pending.append(pool.submit(job))
                     else:
-                        write()
-                for future in pending:
-                    future.result()
+                        job()
+                _wait_for_room(pending, 0)
             except BaseException:
-                cancelled.set()  # the thread beside stops at its next chunk
+                cancelled.set()  # the session's thread stops at its next chunk
+                for future in pending:
+                    future.cancel()
                 raise
             _guarded(out_dir, out_dir, flusher.wait)
         with stop_deferred():  # the renames land all together, or an error stops them
@@ -117,10 +127,22 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
     return [t.path for t in targets]
 
 
-def _write_and_flush(out_dir: Path, target: ExportTarget, temporary: Path,
+def _write_and_flush(out_dir: Path, final: Path, write: Writer, temporary: Path,
                      flusher: Flusher) -> None:
-    _guarded(out_dir, target.path, functools.partial(target.write, temporary))
+    _guarded(out_dir, final, functools.partial(write, temporary))
     flusher.flush(temporary)
+
+
+def _wait_for_room(pending: list[concurrent.futures.Future[None]], room: int) -> None:
+    """Wait until at most ``room`` jobs are unfinished; raise the first error of any."""
+    while True:
+        for future in pending:
+            if future.done():
+                future.result()
+        running = [future for future in pending if not future.done()]
+        if len(running) <= room:
+            return
+        concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
 
 
 class Cancelled(Exception):
@@ -218,15 +240,15 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None, audio_forma
     rate = timeline.sample_rate
     suffix = audio_format.suffix
     targets: list[ExportTarget] = []
+    beside = audio_format.encodes
     spoken = [e for e in timeline.events if e.kind == "speech" and e.text]
     for index, event in enumerate(spoken, start=1):
         path = out_dir / NARRATION_DIR / narration_name(index, event.text or "", suffix)
         line_tags = Tags(title=event.text or "", comment=tags.title) if tags else None
-        write = functools.partial(_write_clip, mixer=mixer, event=event, sample_rate=rate,
-                                  audio_format=audio_format, tags=line_tags)
-        targets.append(ExportTarget(path, write))
+        prepare = functools.partial(_clip_writer, mixer=mixer, event=event, sample_rate=rate,
+                                    audio_format=audio_format, tags=line_tags)
+        targets.append(ExportTarget(path, prepare, beside))
 
-    beside = audio_format.encodes
     session_mixer = dataclasses.replace(mixer) if beside else mixer
 
     def session_chunks() -> Iterator[Samples]:
@@ -241,24 +263,28 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None, audio_forma
     def write_session(path: Path) -> None:
         audio_format.write(path, session_chunks(), rate, chapters(timeline), tags)
 
+    def ready(write: Writer) -> Callable[[], Writer]:
+        return lambda: write
+
     document = json.dumps(to_dict(timeline), indent=2, ensure_ascii=False) + "\n"
-    targets.append(ExportTarget(out_dir / f"session{suffix}", write_session, beside))
+    targets.append(ExportTarget(out_dir / f"session{suffix}", ready(write_session), beside))
     targets.append(ExportTarget(out_dir / "session.vtt",
-                                functools.partial(write_text, text=webvtt(timeline))))
+                                ready(functools.partial(write_text, text=webvtt(timeline)))))
     targets.append(ExportTarget(out_dir / "session.chapters.json",
-                                functools.partial(write_text,
-                                                  text=chapters_json(timeline, tags))))
+                                ready(functools.partial(write_text,
+                                                        text=chapters_json(timeline, tags)))))
     targets.append(ExportTarget(out_dir / "timeline.json",
-                                functools.partial(write_text, text=document)))
+                                ready(functools.partial(write_text, text=document))))
     return targets
 
 
-def _write_clip(path: Path, *, mixer: Mixer, event: Event, sample_rate: int,
-                audio_format: Format, tags: Tags | None) -> None:
+def _clip_writer(*, mixer: Mixer, event: Event, sample_rate: int, audio_format: Format,
+                 tags: Tags | None) -> Writer:
     """One line's clip, fetched only now: a long session's clips are never all held."""
     clip = mixer.clip_for(event)
     assert clip is not None
-    audio_format.write(path, chunks=iter([clip]), sample_rate=sample_rate, tags=tags)
+    return functools.partial(audio_format.write, chunks=iter([clip]), sample_rate=sample_rate,
+                             tags=tags)
 
 
 def _prepare_folder(out_dir: Path, paths: list[Path], force: bool) -> list[Path]:

@@ -76,9 +76,9 @@ class Format:
         try:
             encoders.check(ENCODINGS[self.name])
         except EncoderError as exc:
-            raise FormatError(f"cannot write {self.label}: {exc}; reinstall the PyAV wheel,"
-                              " which bundles FFmpeg with it: pip install --force-reinstall"
-                              " av") from None
+            raise FormatError(f"cannot write {self.label}: {exc}; reinstall it (the wheel"
+                              " bundles the encoder): pip install --force-reinstall"
+                              f" {exc.package}") from None
 
     def write(self, path: Path, chunks: Iterator[Samples], sample_rate: int,
               chapters: Sequence[Chapter] = (), tags: Tags | None = None) -> None:
@@ -93,6 +93,8 @@ class Format:
                             [Marker(c.start_ms, c.end_ms, c.title) for c in chapters],
                             mp4_metadata(tags) if tags is not None else None)
             return
+        elif self.name == "mp3":
+            encoders.encode_mp3(path, chunks, sample_rate)
         else:
             encoders.encode(path, chunks, sample_rate, ENCODINGS[self.name])
         if tags is not None or chapters:
