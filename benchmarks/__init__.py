@@ -25,7 +25,9 @@ One module per section:
 6. ``streaming``: peak RSS of ``play`` at 5, 60 and 180 minutes (a fixed stretch of each,
    cold and warm, into a device taking samples in real time), CPU once rendering is done,
    and first sound cold and warm.
-7. ``formats``: ``export --format`` wav, flac, mp3 and opus: time against WAV, loudness
+7. ``formats``: ``export --format`` wav, flac, mp3, opus and m4a: the lossy ones against
+   their floor (the WAV export + the ffmpeg command line encoding the same session and
+   narration with the same settings, measured round by round beside them), loudness
    (ffmpeg's ``ebur128``) and true peak of each, and the limiter's gain reduction.
 8. ``neural``: the neural engine (Piper): a cold export against Piper alone on the same
    lines (``neural_floor``), a warm one against pyttsx3's, and a cold 60-minute export's

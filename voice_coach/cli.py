@@ -475,7 +475,7 @@ def export(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_
     at -1 dBTP at most, exactly as 'play' plays it.
 
     \b
-    Writes into OUTPUT (.wav here; .flac, .mp3 or .opus with --format):
+    Writes into OUTPUT (.wav here; .flac, .mp3, .opus or .m4a with --format):
       narration/001-....wav   each spoken line, numbered in speaking order
       session.wav             the whole session, as 'play' plays it
       session.vtt             captions of every spoken line at its time
@@ -486,6 +486,7 @@ def export(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_
     Examples:
       voice-coach export -o ~/psoas
       voice-coach export --format mp3 -o ~/psoas-phone
+      voice-coach export --format m4a -o ~/psoas-iphone
       voice-coach export box-breathing --minutes 10 --rate 120 -o box --force
     """
     from voice_coach.export import export_session
