@@ -36,19 +36,23 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
     progress("7. formats: priming the cache")
     cache = primed(ws, main)
     walls: dict[str, list[float]] = {name: [] for name in FORMATS}
+    cpus: dict[str, list[float]] = {name: [] for name in FORMATS}
     ffmpeg_walls: dict[str, list[float]] = {name: [] for name in LOSSY}
+    ffmpeg_cpus: dict[str, list[float]] = {name: [] for name in LOSSY}
     outs: dict[str, Path] = {}
     for round_ in range(runs):
         for name in FORMATS:  # each export, then ffmpeg on the same audio: the same load
             progress(f"7. formats: round {round_ + 1}/{runs}, {name}")
             finished, out = export(ws, main, cache, "--format", name)
             walls[name].append(finished.wall_s)
+            cpus[name].append(finished.user_s + finished.sys_s)
             outs[name] = out
             if name == "wav":
                 narration = _joined_narration(ws, out)
             if name in LOSSY:
-                ffmpeg_walls[name].append(
-                    _ffmpeg_s(ws, name, [outs["wav"] / "session.wav", narration]))
+                wall_s, cpu_s = _ffmpeg_s(ws, name, [outs["wav"] / "session.wav", narration])
+                ffmpeg_walls[name].append(wall_s)
+                ffmpeg_cpus[name].append(cpu_s)
     wav_s = median(walls["wav"])
     ffmpeg_s = {name: median(found) for name, found in ffmpeg_walls.items()}
     rows: list[Row] = []
@@ -60,6 +64,10 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
                             peer_label="wav export + ffmpeg", goal=goal))
             rows.append(row(f"ffmpeg {name}: session.wav + narration as one file",
                             ffmpeg_s[name], "s"))
+            rows.append(row(f"export --format {name}, warm: CPU (user + system)",
+                            median(cpus[name]), "s",
+                            peer=median(cpus["wav"]) + median(ffmpeg_cpus[name]),
+                            peer_label="wav export + ffmpeg"))
         else:
             rows.append(row(f"export {main} --format {name}, warm: wall",
                             median(walls[name]), "s", peer=wav_s, peer_label="wav"))
@@ -82,7 +90,8 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
                     "clips"))
     rows.append(row(f"{main}: deepest gain reduction", limiting["deepest_db"], "dB"))
     section.rows = rows
-    section.details = {"wall_s": walls, "ffmpeg_wall_s": ffmpeg_walls, "loudness": readings,
+    section.details = {"wall_s": walls, "ffmpeg_wall_s": ffmpeg_walls, "cpu_s": cpus,
+                       "ffmpeg_cpu_s": ffmpeg_cpus, "loudness": readings,
                        "limiting": limiting}
     return section
 
@@ -111,15 +120,18 @@ def _joined_narration(ws: Workspace, wav_export: Path) -> Path:
     return joined
 
 
-def _ffmpeg_s(ws: Workspace, name: str, sources: list[Path]) -> float:
-    """Seconds the ffmpeg command line takes to encode ``sources`` one after the other."""
-    wall_s = 0.0
+def _ffmpeg_s(ws: Workspace, name: str, sources: list[Path]) -> tuple[float, float]:
+    """Wall and CPU seconds the ffmpeg command line takes to encode ``sources`` one after
+    the other."""
+    wall_s = cpu_s = 0.0
     for source in sources:
-        wall_s += run_measured(
+        finished = run_measured(
             [FFMPEG, "-v", "error", "-nostdin", "-y", "-i", str(source),
              *ffmpeg_arguments(name), str(source.with_suffix(f".ffmpeg.{name}"))],
-            ws.env(ws.root / "nocache")).wall_s
-    return wall_s
+            ws.env(ws.root / "nocache"))
+        wall_s += finished.wall_s
+        cpu_s += finished.user_s + finished.sys_s
+    return wall_s, cpu_s
 
 
 def _reading(path: Path) -> dict[str, float]:
