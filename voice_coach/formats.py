@@ -2,8 +2,8 @@
 
 A format writes session PCM (mono int16 chunks, in order) and the chapters and tags
 that go with it; nothing else in the export knows one format from another. WAV is
-written here byte by byte; FLAC through python-soundfile; MP3, Ogg Opus and M4A (AAC-LC
-in MP4) through PyAV (``encoders``). Chapters and tags: ID3v2 CHAP and CTOC frames in
+written here byte by byte; FLAC through python-soundfile; MP3 through lameenc, Ogg Opus and
+M4A (AAC-LC in MP4) through PyAV (``encoders``). Chapters and tags: ID3v2 CHAP and CTOC frames in
 MP3, ``CHAPTERnnn`` / ``CHAPTERnnnNAME`` comments in Opus and FLAC (mutagen writes both,
 as podcast players read them); in M4A the muxer writes a QuickTime chapter track and a
 Nero ``chpl`` box (what Apple's apps and others read) and iTunes-style tags.
