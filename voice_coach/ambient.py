@@ -1,0 +1,324 @@
+"""Ambient beds: noise synthesized under the session, any range of it, to the sample.
+
+Pure and deterministic: a bed's sample ``n`` is a function of the bed's name, the sample
+rate and ``n`` alone, so ``render(a, b)`` followed by ``render(b, c)`` is ``render(a, c)``
+sample for sample, and ``play`` (range by range, seeking) hears what ``export`` writes.
+
+How: time is cut into blocks of ``BLOCK`` samples. Each block draws its white noise from
+its own seed (PCG64 raw words, whose stream numpy keeps stable across versions), and is
+coloured by a fixed linear-phase FIR kernel (``TAPS`` taps, shorter than a block) by FFT
+convolution over the tail of the previous block's noise and its own: a block's samples
+need two blocks of noise and nothing before them, and the filter never restarts, so no
+seam can be heard between blocks. ``waves`` multiplies two such noises by envelopes that
+are closed-form functions of time (one swell per 10 s slot, its crest, height and shape
+drawn from the slot's own seed), so they too are known at any sample without the past.
+
+Level: every bed is scaled to ``BED_LUFS`` (BS.1770, the project's meter, measured on the
+bed's first ``CALIBRATION_S``) and soft-limited (tanh) under ``BED_PEAK_DBFS``: the true
+peak of a sum is at most the sum of the true peaks (oversampling is linear), so the
+speech's ceiling plus the bed's stays under the session's -1 dBTP promise at any
+``--ambient-volume`` this module accepts.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from voice_coach import loudness
+from voice_coach.errors import VoiceCoachError
+
+Floats: TypeAlias = npt.NDArray[np.float64]
+BedName: TypeAlias = Literal["brown", "pink", "waves"]
+BED_NAMES: Final[tuple[BedName, ...]] = ("brown", "pink", "waves")
+"""The built-in beds, in the order help lists them."""
+NONE: Final = "none"
+
+SEED: Final = 23
+"""The seed every bed grows from (issue #23): the same session, the same samples."""
+TAPS: Final = 4095
+"""Length of the colouring kernel: resolves its low corner (30-40 Hz) at any rate used."""
+_FFT: Final = 32768
+BLOCK: Final = _FFT - TAPS + 1
+"""Samples generated at a time (1.3 s at 22,050 Hz): one FFT's worth of output."""
+
+BED_LUFS: Final = -41.0
+"""A bed's loudest short-term loudness (3 s, the top of a wave's swell) at
+``--ambient-volume 0``: 22 LU under the speech's -19 LUFS, so even at its loudest the bed
+is more than the 20 dB the W3C asks for background sound under speech."""
+MIN_VOLUME_DB: Final = -20.0
+MAX_VOLUME_DB: Final = 6.0
+"""``--ambient-volume`` limits: 6 dB up keeps the bed 17 LU under the voice, and its
+loudest swells under BS.1770's relative gate, so the session still reads -19 LUFS."""
+BED_PEAK_DBFS: Final = -16.0
+"""The bed's peaks are soft-limited under this (tanh): with the speech's -3 dBTP ceiling
+the sum's true peak stays under -1 dBTP (0.708 + 0.158 < 0.891)."""
+SHORT_TERM_S: Final = 3.0
+"""BS.1770 / EBU R128 short-term loudness window."""
+CALIBRATION_S: Final = 60.0
+"""Seconds of a bed measured to set its gain: six waves' swells and ebbs."""
+FADE_IN_S: Final = 10.0
+FADE_OUT_S: Final = 10.0
+"""The bed fades in over the opening and out before the end chime (raised-cosine)."""
+
+WAVE_SLOT_S: Final = 10.0
+"""One swell per slot; crests jitter by ±1 s, so swells come every 8-12 s."""
+_WAVE_FLOOR: Final = 0.3
+"""The level between swells, relative to a crest's."""
+
+
+class AmbientError(VoiceCoachError):
+    """An ambient bed that cannot be used: unknown name, volume out of range."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class BedSpec:
+    """The bed a person chose and how loud: ``name`` a built-in bed, ``volume_db``
+    relative to ``BED_LUFS``."""
+
+    name: BedName
+    volume_db: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in BED_NAMES:
+            raise AmbientError(f"unknown ambient bed {self.name!r}: expected one of"
+                               f" {', '.join((*BED_NAMES, NONE))}")
+        if not (math.isfinite(self.volume_db)
+                and MIN_VOLUME_DB <= self.volume_db <= MAX_VOLUME_DB):
+            raise AmbientError(f"ambient volume must be from {MIN_VOLUME_DB:g} to"
+                               f" {MAX_VOLUME_DB:g} dB, got {self.volume_db!r}")
+
+
+def parse_bed(name: str, volume_db: float = 0.0) -> BedSpec | None:
+    """The bed named ``name`` (``none``: no bed), checked."""
+    chosen = name.strip().lower()
+    if chosen == NONE:
+        return None
+    if chosen not in BED_NAMES:
+        raise AmbientError(f"unknown ambient bed {name!r}: expected one of"
+                           f" {', '.join((*BED_NAMES, NONE))}")
+    return BedSpec(chosen, volume_db)
+
+
+# --- Noise, block by block ---------------------------------------------------------------
+
+
+def _words(*key: int, count: int) -> npt.NDArray[np.uint64]:
+    generator = np.random.PCG64(np.random.SeedSequence([SEED, *key]))
+    words: npt.NDArray[np.uint64] = generator.random_raw(count)
+    return words
+
+
+@functools.lru_cache(maxsize=4)
+def white_block(stream: int, index: int) -> Floats:
+    """Block ``index`` of white noise ``stream``: uniform in [-1, 1), 53 bits a sample."""
+    if index < 0:
+        return np.zeros(BLOCK)
+    uniform: Floats = (_words(stream, index, count=BLOCK) >> np.uint64(11)).astype(np.float64)
+    uniform *= 2.0 ** -52
+    uniform -= 1.0
+    return uniform
+
+
+def _stream_key(name: str) -> int:
+    return int.from_bytes(name.encode(), "little")
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel_spectrum(colour: str, sample_rate: int) -> npt.NDArray[np.complex128]:
+    """The colouring kernel's spectrum: a magnitude shaped in frequency, made a windowed
+    linear-phase FIR of ``TAPS`` taps, normalised to unit power gain."""
+    freqs = np.fft.rfftfreq(TAPS + 1, 1 / sample_rate)
+    f = np.maximum(freqs, 1.0)
+    if colour == "brown":  # 1/f (-6 dB/octave), high-passed at 40 Hz: a rumble, no DC
+        magnitude = 1 / f * _high_pass(f, 40.0)
+    elif colour == "pink":  # 1/sqrt(f) (-3 dB/octave), high-passed at 30 Hz
+        magnitude = 1 / np.sqrt(f) * _high_pass(f, 30.0)
+    elif colour == "surf":  # the bright part of a wave: hiss between 400 Hz and 6 kHz
+        magnitude = _high_pass(f, 400.0) / np.sqrt(1 + (f / 6000.0) ** 2)
+    else:
+        raise ValueError(f"no colour {colour!r}")
+    impulse = np.roll(np.fft.irfft(magnitude, TAPS + 1), TAPS // 2)[:TAPS]
+    window = np.hanning(TAPS)
+    impulse *= window
+    impulse -= window * (np.sum(impulse) / np.sum(window))  # the window's leak into DC
+    impulse /= math.sqrt(float(np.sum(impulse ** 2)))
+    return np.fft.rfft(impulse, _FFT)
+
+
+def _high_pass(f: Floats, corner_hz: float) -> Floats:
+    """Second-order high-pass magnitude at ``corner_hz``."""
+    ratio = (f / corner_hz) ** 2
+    shaped: Floats = ratio / np.sqrt(1 + ratio ** 2)
+    return shaped
+
+
+@functools.lru_cache(maxsize=12)
+def coloured_block(colour: str, sample_rate: int, index: int) -> Floats:
+    """Block ``index`` of white noise coloured by ``colour``'s kernel: the convolution's
+    part that lies in the block, from the last ``TAPS - 1`` samples of the previous
+    block's noise and the block's own."""
+    stream = _stream_key(colour)
+    noise = np.concatenate([white_block(stream, index - 1)[BLOCK - TAPS + 1:],
+                            white_block(stream, index)])
+    spectrum = np.fft.rfft(noise, _FFT) * _kernel_spectrum(colour, sample_rate)
+    block: Floats = np.fft.irfft(spectrum, _FFT)[TAPS - 1:TAPS - 1 + BLOCK]
+    block.flags.writeable = False
+    return block
+
+
+# --- Waves: envelopes in closed form -----------------------------------------------------
+
+
+def swell(t_s: Floats) -> Floats:
+    """How far the sea has swelled at each time (0 between waves, about 1 at a crest).
+
+    Slot ``j`` (``WAVE_SLOT_S`` long) holds one wave: its crest at the slot's middle ±1 s,
+    a height of 0.6-1, a raised-cosine rise of 2.5-4 s and fall of 4-6 s, each drawn from
+    the slot's seed; a time needs only its slot and the two beside it.
+    """
+    out = np.zeros(len(t_s))
+    if not len(t_s):
+        return out
+    first = math.floor(float(t_s[0]) / WAVE_SLOT_S) - 1
+    last = math.floor(float(t_s[-1]) / WAVE_SLOT_S) + 1
+    for slot in range(first, last + 1):
+        jitter, height, rise, fall = _wave(slot)
+        crest = (slot + 0.5 + jitter) * WAVE_SLOT_S
+        d = t_s - crest
+        rising = (d > -rise) & (d <= 0)
+        falling = (d > 0) & (d < fall)
+        out[rising] += height * 0.5 * (1 + np.cos(np.pi * d[rising] / rise))
+        out[falling] += height * 0.5 * (1 + np.cos(np.pi * d[falling] / fall))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _wave(slot: int) -> tuple[float, float, float, float]:
+    """Slot ``slot``'s wave: crest offset (slots), height, rise and fall (s)."""
+    u = (_words(_stream_key("wave"), slot & 0xFFFFFFFF, slot < 0, count=4)
+         >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    return (0.2 * float(u[0]) - 0.1, 0.6 + 0.4 * float(u[1]),
+            2.5 + 1.5 * float(u[2]), 4.0 + 2.0 * float(u[3]))
+
+
+# --- A bed --------------------------------------------------------------------------------
+
+
+def raw_bed(name: BedName, sample_rate: int, start: int, stop: int) -> Floats:
+    """Samples ``start`` to ``stop`` of bed ``name`` before its gain and limiting."""
+    out = np.empty(max(0, stop - start))
+    if not len(out):
+        return out
+    for index in range(start // BLOCK, (stop - 1) // BLOCK + 1):
+        lo, hi = max(start, index * BLOCK), min(stop, (index + 1) * BLOCK)
+        out[lo - start:hi - start] = _bed_block(name, sample_rate, index)[lo - index * BLOCK:
+                                                                         hi - index * BLOCK]
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _bed_block(name: BedName, sample_rate: int, index: int) -> Floats:
+    if name != "waves":
+        return coloured_block(name, sample_rate, index)
+    sea = swell((index * BLOCK + np.arange(BLOCK)) / sample_rate)
+    block = _sea(sea, sample_rate, index)
+    block.flags.writeable = False
+    return block
+
+
+def _sea(sea: Floats, sample_rate: int, index: int) -> Floats:
+    """Block ``index`` of waves whose swell is ``sea``: louder and brighter as it rises."""
+    height = np.minimum(sea, 1.0)
+    level = _WAVE_FLOOR + (1 - _WAVE_FLOOR) * height
+    brightness = 0.8 * height ** 2
+    waves: Floats = level * (coloured_block("brown", sample_rate, index)
+                             + brightness * coloured_block("surf", sample_rate, index))
+    return waves
+
+
+@functools.lru_cache(maxsize=8)
+def calibration_gain(name: BedName, sample_rate: int) -> float:
+    """The linear gain that brings the raw bed's loudest moment to ``BED_LUFS``: for
+    ``waves``, the sea held at the top of its highest swell, so no swell can be louder."""
+    blocks = math.ceil(CALIBRATION_S * sample_rate / BLOCK)
+    if name == "waves":
+        stretch = np.concatenate([_sea(np.ones(BLOCK), sample_rate, i) for i in range(blocks)])
+    else:
+        stretch = raw_bed(name, sample_rate, 0, blocks * BLOCK)
+    stretch = stretch[TAPS:]  # the first samples ring in from silence
+    return float(10 ** ((BED_LUFS - loudest_short_term(stretch, sample_rate)) / 20))
+
+
+def loudest_short_term(x: Floats, sample_rate: int) -> float:
+    """The highest BS.1770 short-term loudness (3 s windows, every 0.5 s) of ``x``."""
+    window, step = round(SHORT_TERM_S * sample_rate), round(sample_rate / 2)
+    energy = np.concatenate([[0.0], np.cumsum(loudness.k_weighted(x, sample_rate) ** 2)])
+    starts = np.arange(0, max(1, len(x) - window + 1), step)
+    stops = np.minimum(starts + window, len(x))
+    power = float(np.max((energy[stops] - energy[starts]) / (stops - starts)))
+    return -0.691 + 10 * math.log10(power) if power > 0 else -math.inf
+
+
+def bed_samples(spec: BedSpec, sample_rate: int, start: int, stop: int) -> Floats:
+    """The bed at its level, full scale 1.0, soft-limited under ``BED_PEAK_DBFS``."""
+    gain = calibration_gain(spec.name, sample_rate) * 10 ** (spec.volume_db / 20)
+    ceiling = 10 ** (BED_PEAK_DBFS / 20)
+    x = raw_bed(spec.name, sample_rate, start, stop)
+    x *= gain / ceiling
+    np.tanh(x, out=x)
+    x *= ceiling
+    return x
+
+
+# --- Where the bed plays --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BedSpan:
+    """Where a bed plays in a session, in samples: from 0, full after ``fade_in``, fading
+    from ``fade_out`` to silence at ``end``."""
+
+    fade_in: int
+    fade_out: int
+    end: int
+
+    def envelope(self, start: int, stop: int) -> Floats:
+        """The bed's gain at samples ``start`` to ``stop``: raised-cosine fades."""
+        n = np.arange(start, stop, dtype=np.float64)
+        gain = np.ones(len(n))
+        if self.fade_in > 0:
+            rising = n < self.fade_in
+            gain[rising] = 0.5 - 0.5 * np.cos(np.pi * n[rising] / self.fade_in)
+        length = self.end - self.fade_out
+        falling = n >= self.fade_out
+        if length > 0:
+            gain[falling] = 0.5 + 0.5 * np.cos(np.pi * (n[falling] - self.fade_out) / length)
+        gain[n >= self.end] = 0.0
+        return gain
+
+
+def bed_span(closing_start: int, sample_rate: int) -> BedSpan:
+    """A bed that fades in over the opening and out before ``closing_start`` (the end
+    chime); a session shorter than both fades fades over its halves."""
+    fade_in = min(round(FADE_IN_S * sample_rate), closing_start // 2)
+    fade_out = min(round(FADE_OUT_S * sample_rate), closing_start - fade_in)
+    return BedSpan(fade_in, closing_start - fade_out, closing_start)
+
+
+def bed_range(spec: BedSpec, span: BedSpan, sample_rate: int, start: int,
+              stop: int) -> Floats:
+    """The bed as it plays at samples ``start`` to ``stop``: full scale 1.0, faded."""
+    stop = max(start, min(stop, span.end))
+    if stop <= start:
+        return np.zeros(0)
+    x = bed_samples(spec, sample_rate, start, stop)
+    x *= span.envelope(start, stop)
+    return x
