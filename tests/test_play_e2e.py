@@ -142,8 +142,9 @@ def play_and_record(device: PacedFile, args: Sequence[str], until_samples: int,
 
 @pytest.mark.sound
 @pytest.mark.parametrize("args", [(SHORT, "--no-caution"),
+                                  (SHORT, "--no-caution", "--ambient", "waves"),
                                   pytest.param(NON_DEFAULT, marks=[pytest.mark.slow, pytest.mark.long])],
-                         ids=["short-breath", "psoas-non-default"])
+                         ids=["short-breath", "short-breath-waves", "psoas-non-default"])
 def test_play_hands_the_device_exactly_what_export_writes(
         paced_file: PacedFile, tmp_path: Path, args: tuple[str, ...]) -> None:
     """The whole session, through a device that takes it in real time as a card does (it
@@ -196,9 +197,11 @@ def test_a_streamed_session_is_exact_past_the_moment_its_plan_became_final(
 
 
 @pytest.mark.sound
+@pytest.mark.parametrize("bed", [(), ("--ambient", "brown")], ids=["plain", "brown-bed"])
 def test_going_back_into_a_part_already_played_and_released_plays_it_again_exactly(
-        paced_file: PacedFile, tmp_path: Path) -> None:
-    args = ("psoas-release", "--minutes", "10")
+        paced_file: PacedFile, tmp_path: Path, bed: tuple[str, ...]) -> None:
+    """With a bed too: the bed plays again where it belongs, under the step's start."""
+    args = ("psoas-release", "--minutes", "10", *bed)
     expected, timeline = export(tmp_path / "export", *args)
     first_line = next(e for e in timeline["events"] if e["kind"] == "speech")
     back_after = first_line["start_sample"] + 8 * SAMPLE_RATE  # pages 2 s behind are released

@@ -9,15 +9,16 @@ its own seed (PCG64 raw words, whose stream numpy keeps stable across versions),
 coloured by a fixed linear-phase FIR kernel (``TAPS`` taps, shorter than a block) by FFT
 convolution over the tail of the previous block's noise and its own: a block's samples
 need two blocks of noise and nothing before them, and the filter never restarts, so no
-seam can be heard between blocks. ``waves`` multiplies two such noises by envelopes that
-are closed-form functions of time (one swell per 10 s slot, its crest, height and shape
-drawn from the slot's own seed), so they too are known at any sample without the past.
+seam can be heard between blocks. ``waves`` multiplies two colourings of one such noise
+(a dark rumble, a bright surf) by envelopes that are closed-form functions of time (one
+swell per 10 s slot, its crest, height and shape drawn from the slot's own seed), so they
+too are known at any sample without the past.
 
-Level: every bed is scaled to ``BED_LUFS`` (BS.1770, the project's meter, measured on the
-bed's first ``CALIBRATION_S``) and soft-limited (tanh) under ``BED_PEAK_DBFS``: the true
-peak of a sum is at most the sum of the true peaks (oversampling is linear), so the
-speech's ceiling plus the bed's stays under the session's -1 dBTP promise at any
-``--ambient-volume`` this module accepts.
+Level: every bed is scaled to ``BED_LUFS`` (BS.1770's K-weighted mean square, computed
+from its kernels) and soft-limited (tanh) under ``BED_PEAK_DBFS``: the true peak of a sum
+is at most the sum of the true peaks (oversampling is linear), so the speech's ceiling
+plus the bed's stays under the session's -1 dBTP promise at any ``--ambient-volume`` this
+module accepts.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import numpy.typing as npt
 
 from voice_coach import loudness
 from voice_coach.errors import VoiceCoachError
+from voice_coach.plan import Timeline
+from voice_coach.timefmt import minutes_seconds
 
 Floats: TypeAlias = npt.NDArray[np.float64]
 BedName: TypeAlias = Literal["brown", "pink", "waves"]
@@ -48,28 +51,30 @@ BLOCK: Final = _FFT - TAPS + 1
 """Samples generated at a time (1.3 s at 22,050 Hz): one FFT's worth of output."""
 
 BED_LUFS: Final = -41.0
-"""A bed's loudest short-term loudness (3 s, the top of a wave's swell) at
-``--ambient-volume 0``: 22 LU under the speech's -19 LUFS, so even at its loudest the bed
-is more than the 20 dB the W3C asks for background sound under speech."""
+"""A bed's loudness at ``--ambient-volume 0`` (``waves``: held at the top of its highest
+swell): 22 LU under the speech's -19 LUFS, so even its loudest 3 s (0.3-0.5 dB over it)
+are more than the 20 dB the W3C asks for background sound under speech."""
 MIN_VOLUME_DB: Final = -20.0
-MAX_VOLUME_DB: Final = 6.0
-"""``--ambient-volume`` limits: 6 dB up keeps the bed 17 LU under the voice, and its
-loudest swells under BS.1770's relative gate, so the session still reads -19 LUFS."""
+MAX_VOLUME_DB: Final = 3.0
+"""``--ambient-volume`` limits: 3 dB up keeps the bed 19 LU under the voice and under
+BS.1770's relative gate on the sessions with the most silence, so they still read
+-19 LUFS (box breathing with brown: -19.2 at +4, -21.4 at +6)."""
 BED_PEAK_DBFS: Final = -16.0
 """The bed's peaks are soft-limited under this (tanh): with the speech's -3 dBTP ceiling
 the sum's true peak stays under -1 dBTP (0.708 + 0.158 < 0.891)."""
 SHORT_TERM_S: Final = 3.0
 """BS.1770 / EBU R128 short-term loudness window."""
-CALIBRATION_S: Final = 60.0
-"""Seconds of a bed measured to set its gain: six waves' swells and ebbs."""
 FADE_IN_S: Final = 10.0
-FADE_OUT_S: Final = 10.0
-"""The bed fades in over the opening and out before the end chime (raised-cosine)."""
+"""The bed rises over the opening's first seconds (raised cosine)."""
+FADE_OUT_S: Final = 3.0
+"""The bed dies away under the end chime (about 3 s long), before "Session complete."."""
 
 WAVE_SLOT_S: Final = 10.0
 """One swell per slot; crests jitter by ±1 s, so swells come every 8-12 s."""
 _WAVE_FLOOR: Final = 0.3
 """The level between swells, relative to a crest's."""
+_SURF_AT_CREST: Final = 0.8
+"""The bright surf's level at a crest, relative to the dark rumble (none between swells)."""
 
 
 class AmbientError(VoiceCoachError):
@@ -160,16 +165,24 @@ def _high_pass(f: Floats, corner_hz: float) -> Floats:
     return shaped
 
 
-@functools.lru_cache(maxsize=12)
-def coloured_block(colour: str, sample_rate: int, index: int) -> Floats:
-    """Block ``index`` of white noise coloured by ``colour``'s kernel: the convolution's
-    part that lies in the block, from the last ``TAPS - 1`` samples of the previous
-    block's noise and the block's own."""
-    stream = _stream_key(colour)
+@functools.lru_cache(maxsize=2)
+def _noise_spectrum(stream: int, index: int) -> npt.NDArray[np.complex128]:
+    """The spectrum of what block ``index`` of noise ``stream`` is coloured from: the last
+    ``TAPS - 1`` samples of the previous block's noise and the block's own."""
     noise = np.concatenate([white_block(stream, index - 1)[BLOCK - TAPS + 1:],
                             white_block(stream, index)])
-    spectrum = np.fft.rfft(noise, _FFT) * _kernel_spectrum(colour, sample_rate)
-    block: Floats = np.fft.irfft(spectrum, _FFT)[TAPS - 1:TAPS - 1 + BLOCK]
+    spectrum: npt.NDArray[np.complex128] = np.fft.rfft(noise, _FFT)
+    spectrum.flags.writeable = False
+    return spectrum
+
+
+@functools.lru_cache(maxsize=4)
+def coloured_block(colour: str, sample_rate: int, index: int, noise: str = "") -> Floats:
+    """Block ``index`` of white noise ``noise`` (default: the colour's own) coloured by
+    ``colour``'s kernel: the part of the convolution that lies in the block."""
+    spectrum = _noise_spectrum(_stream_key(noise or colour), index)
+    coloured = np.fft.irfft(spectrum * _kernel_spectrum(colour, sample_rate), _FFT)
+    block: Floats = coloured[TAPS - 1:TAPS - 1 + BLOCK]
     block.flags.writeable = False
     return block
 
@@ -178,7 +191,8 @@ def coloured_block(colour: str, sample_rate: int, index: int) -> Floats:
 
 
 def swell(t_s: Floats) -> Floats:
-    """How far the sea has swelled at each time (0 between waves, about 1 at a crest).
+    """How far the sea has swelled at each of ``t_s`` (ascending): 0 between waves, about
+    1 at a crest.
 
     Slot ``j`` (``WAVE_SLOT_S`` long) holds one wave: its crest at the slot's middle ±1 s,
     a height of 0.6-1, a raised-cosine rise of 2.5-4 s and fall of 4-6 s, each drawn from
@@ -192,11 +206,11 @@ def swell(t_s: Floats) -> Floats:
     for slot in range(first, last + 1):
         jitter, height, rise, fall = _wave(slot)
         crest = (slot + 0.5 + jitter) * WAVE_SLOT_S
-        d = t_s - crest
-        rising = (d > -rise) & (d <= 0)
-        falling = (d > 0) & (d < fall)
-        out[rising] += height * 0.5 * (1 + np.cos(np.pi * d[rising] / rise))
-        out[falling] += height * 0.5 * (1 + np.cos(np.pi * d[falling] / fall))
+        lo, top, hi = np.searchsorted(t_s, (crest - rise, crest, crest + fall), side="right")
+        d = t_s[lo:top] - crest
+        out[lo:top] += height * 0.5 * (1 + np.cos(np.pi * d / rise))
+        d = t_s[top:hi] - crest
+        out[top:hi] += height * 0.5 * (1 + np.cos(np.pi * d / fall))
     return out
 
 
@@ -224,7 +238,7 @@ def raw_bed(name: BedName, sample_rate: int, start: int, stop: int) -> Floats:
     return out
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
 def _bed_block(name: BedName, sample_rate: int, index: int) -> Floats:
     if name != "waves":
         return coloured_block(name, sample_rate, index)
@@ -238,23 +252,35 @@ def _sea(sea: Floats, sample_rate: int, index: int) -> Floats:
     """Block ``index`` of waves whose swell is ``sea``: louder and brighter as it rises."""
     height = np.minimum(sea, 1.0)
     level = _WAVE_FLOOR + (1 - _WAVE_FLOOR) * height
-    brightness = 0.8 * height ** 2
-    waves: Floats = level * (coloured_block("brown", sample_rate, index)
-                             + brightness * coloured_block("surf", sample_rate, index))
+    brightness = _SURF_AT_CREST * height ** 2
+    waves: Floats = level * (coloured_block("brown", sample_rate, index, "waves")
+                             + brightness * coloured_block("surf", sample_rate, index, "waves"))
     return waves
 
 
 @functools.lru_cache(maxsize=8)
 def calibration_gain(name: BedName, sample_rate: int) -> float:
-    """The linear gain that brings the raw bed's loudest moment to ``BED_LUFS``: for
-    ``waves``, the sea held at the top of its highest swell, so no swell can be louder."""
-    blocks = math.ceil(CALIBRATION_S * sample_rate / BLOCK)
+    """The linear gain that brings the raw bed to ``BED_LUFS``: the BS.1770 loudness of
+    its expected K-weighted power (for ``waves``, the sea held at the top of its highest
+    swell, so no swell is louder). Computed from the kernels, not from rendered noise: a
+    bed is stationary noise of known spectrum, so its mean square is the white noise's
+    (1/3) times the energy of the kernel through the K-weighting."""
     if name == "waves":
-        stretch = np.concatenate([_sea(np.ones(BLOCK), sample_rate, i) for i in range(blocks)])
+        power = _k_power("brown", sample_rate) + _SURF_AT_CREST ** 2 * _k_power(
+            "surf", sample_rate)
     else:
-        stretch = raw_bed(name, sample_rate, 0, blocks * BLOCK)
-    stretch = stretch[TAPS:]  # the first samples ring in from silence
-    return float(10 ** ((BED_LUFS - loudest_short_term(stretch, sample_rate)) / 20))
+        power = _k_power(name, sample_rate)
+    lufs = -0.691 + 10 * math.log10(power / 3)
+    return float(10 ** ((BED_LUFS - lufs) / 20))
+
+
+def _k_power(colour: str, sample_rate: int) -> float:
+    """The energy of ``colour``'s kernel through the K-weighting (Parseval, on the rfft)."""
+    weighting = loudness.k_weighting_impulse(sample_rate)
+    size = 1 << (TAPS + len(weighting)).bit_length()
+    kernel = np.fft.irfft(_kernel_spectrum(colour, sample_rate), _FFT)[:TAPS]
+    spectrum = np.abs(np.fft.rfft(kernel, size) * np.fft.rfft(weighting, size)) ** 2
+    return float((spectrum[0] + 2 * spectrum[1:-1].sum() + spectrum[-1]) / size)
 
 
 def loudest_short_term(x: Floats, sample_rate: int) -> float:
@@ -283,8 +309,9 @@ def bed_samples(spec: BedSpec, sample_rate: int, start: int, stop: int) -> Float
 
 @dataclass(frozen=True)
 class BedSpan:
-    """Where a bed plays in a session, in samples: from 0, full after ``fade_in``, fading
-    from ``fade_out`` to silence at ``end``."""
+    """Where a bed plays in a session, in samples: rising from 0 to full at ``fade_in``,
+    falling from ``fade_out`` to silence at ``end``; the two fades multiply, so they
+    overlap smoothly in a session shorter than both."""
 
     fade_in: int
     fade_out: int
@@ -298,19 +325,25 @@ class BedSpan:
             rising = n < self.fade_in
             gain[rising] = 0.5 - 0.5 * np.cos(np.pi * n[rising] / self.fade_in)
         length = self.end - self.fade_out
-        falling = n >= self.fade_out
+        falling = (n >= self.fade_out) & (n < self.end)
         if length > 0:
-            gain[falling] = 0.5 + 0.5 * np.cos(np.pi * (n[falling] - self.fade_out) / length)
+            gain[falling] *= 0.5 + 0.5 * np.cos(np.pi * (n[falling] - self.fade_out) / length)
         gain[n >= self.end] = 0.0
         return gain
 
 
 def bed_span(closing_start: int, sample_rate: int) -> BedSpan:
-    """A bed that fades in over the opening and out before ``closing_start`` (the end
-    chime); a session shorter than both fades fades over its halves."""
-    fade_in = min(round(FADE_IN_S * sample_rate), closing_start // 2)
-    fade_out = min(round(FADE_OUT_S * sample_rate), closing_start - fade_in)
-    return BedSpan(fade_in, closing_start - fade_out, closing_start)
+    """A bed that fades in over the first ``FADE_IN_S`` and out over ``FADE_OUT_S`` from
+    ``closing_start`` (the end chime), under the chime.
+
+    Why not before the chime: a streamed session's plan becomes final line by line, and
+    a sample already handed to the device must not change. A sample before the closing
+    step depends here on nothing but its own position; one at or after the closing's
+    start is final only once every event before it is, the closing's start included. A
+    fade ending at the chime would need the chime's place before it is known.
+    """
+    return BedSpan(round(FADE_IN_S * sample_rate), closing_start,
+                   closing_start + round(FADE_OUT_S * sample_rate))
 
 
 def bed_range(spec: BedSpec, span: BedSpan, sample_rate: int, start: int,
@@ -320,5 +353,38 @@ def bed_range(spec: BedSpec, span: BedSpan, sample_rate: int, start: int,
     if stop <= start:
         return np.zeros(0)
     x = bed_samples(spec, sample_rate, start, stop)
-    x *= span.envelope(start, stop)
+    if start < span.fade_in or stop > span.fade_out:
+        x *= span.envelope(start, stop)
     return x
+
+
+def session_span(timeline: Timeline) -> BedSpan:
+    """Where a bed plays in ``timeline``: in over the opening, out under its closing
+    step's end chime."""
+    closing = timeline.step_starts()[-1] if timeline.step_labels else timeline.duration
+    return bed_span(closing, timeline.sample_rate)
+
+
+def to_dict(spec: BedSpec, span: BedSpan, sample_rate: int) -> dict[str, object]:
+    """The bed as ``timeline.json`` and ``plan --json`` list it: seconds and samples."""
+    return {
+        "bed": spec.name,
+        "volume_db": spec.volume_db,
+        "loudest_lufs": BED_LUFS + spec.volume_db,
+        "start_s": 0.0,
+        "full_s": round(span.fade_in / sample_rate, 6),
+        "fade_out_s": round(span.fade_out / sample_rate, 6),
+        "fade_out_sample": span.fade_out,
+        "end_s": round(span.end / sample_rate, 6),
+        "end_sample": span.end,
+    }
+
+
+def describe(spec: BedSpec, span: BedSpan, sample_rate: int) -> str:
+    """One line for ``plan`` and the captions: the bed, its level, where it fades."""
+    def at(sample: int) -> str:
+        return minutes_seconds(sample / sample_rate)
+
+    return (f"ambient: {spec.name} at {BED_LUFS + spec.volume_db:g} LUFS at its loudest"
+            f" ({spec.volume_db:+g} dB), in over {at(0)}-{at(span.fade_in)},"
+            f" out over {at(span.fade_out)}-{at(span.end)}")

@@ -377,10 +377,19 @@ def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None
     else:
         timeline = estimate_timeline(loaded, options)
         how = PLAN_WORDS[loaded.lang].estimated.format(rate=rate)
+    listed, bed = to_dict(timeline), None
+    if options.ambient is not None:
+        from voice_coach import ambient
+
+        span = ambient.session_span(timeline)
+        listed["ambient"] = ambient.to_dict(options.ambient, span, timeline.sample_rate)
+        bed = ambient.describe(options.ambient, span, timeline.sample_rate)
     if as_json:
-        click.echo(json.dumps(to_dict(timeline), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
         return
     click.echo(f"{loaded.title} ({loaded.id}): {minutes_seconds(timeline.duration_s)} {how}")
+    if bed is not None:
+        click.echo(bed)
     for entry in loaded.pronounce:
         click.echo(f"pronounce: {entry.word} -> {entry.spoken(values['engine'])}"
                    f" ({values['engine']}; captions keep {entry.word})")
@@ -394,6 +403,7 @@ def _session_options(values: dict[str, Any], routine: Routine,
                      cues: tuple[tuple[CueRole, CueSource], ...] = ()) -> SessionOptions:
     """What the session is made of, from the resolved settings; the voice speaks the
     routine's language unless one is chosen."""
+    from voice_coach.ambient import NONE, parse_bed
     from voice_coach.session import SessionOptions
     from voice_coach.speech import SpeechSettings
 
@@ -406,6 +416,7 @@ def _session_options(values: dict[str, Any], routine: Routine,
         volume=values.get("volume", 1.0),
         chime_volume=values.get("chime_volume", 1.0),
         cue_overrides=dict(cues),
+        ambient=parse_bed(values.get("ambient") or NONE, values.get("ambient_volume", 0.0)),
     )
 
 

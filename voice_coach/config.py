@@ -101,6 +101,11 @@ class Spec:
 SETTINGS: Final[Mapping[str, Spec]] = {
     spec.key: spec
     for spec in (
+        Spec("ambient", "str", "Ambient bed under the session: brown, pink, waves or none.",
+             default="none", option="--ambient", commands=_SHAPE),
+        Spec("ambient_volume", "float", "Ambient bed volume in dB from its default, 23 dB"
+             " under the voice: -20 to 3.", -20.0, 3.0, default=0.0,
+             option="--ambient-volume", commands=_SHAPE),
         Spec("breath", "pace", "Breath pace in seconds, IN:OUT or IN:HOLD:OUT:HOLD, e.g. 4:6.",
              option="--breath", short="-b", commands=_SHAPE),
         Spec("breath_to", "pace", "Breath pace at the end of the session; breaths in between"

@@ -23,6 +23,7 @@ from typing import Final, Protocol
 import numpy as np
 
 from voice_coach import heap
+from voice_coach.ambient import BedSpec
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cues
 from voice_coach.errors import VoiceCoachError
@@ -86,6 +87,8 @@ class SessionOptions:
     volume: float = 1.0
     chime_volume: float = 1.0
     cue_overrides: Mapping[CueRole, CueSource] = field(default_factory=dict)
+    ambient: BedSpec | None = None
+    """The bed under the session (``voice_coach.ambient``); None: silence between clips."""
 
     def __post_init__(self) -> None:
         _check_level("volume", self.volume, 1)
@@ -93,7 +96,8 @@ class SessionOptions:
 
     @property
     def levels(self) -> Levels:
-        return Levels(voice=self.volume, chime=self.chime_volume, target_lufs=TARGET_LUFS)
+        return Levels(voice=self.volume, chime=self.chime_volume, target_lufs=TARGET_LUFS,
+                      bed=self.ambient)
 
 
 def _check_level(name: str, value: float, top: int) -> None:
