@@ -188,3 +188,34 @@ def test_a_bed_that_cannot_be_used_says_why(text, volume, message):
         parse_bed(text, volume)
     assert str(raised.value) == message
     assert raised.value.exit_code == 2
+
+
+def test_a_tail_is_a_silent_step_of_its_own_after_the_end():
+    from voice_coach.plan import Event, Timeline
+
+    timeline = Timeline("t", 100, (Event(0, 50, "silence", 0), Event(50, 80, "cue", 1, cue="end")),
+                        ("a", "b"), step_sources=(None,))
+    tailed = ambient.with_tail(timeline, 90.0)
+    assert tailed.events[-1] == Event(80, 9080, "silence", 2)
+    assert tailed.step_labels == ("a", "b", "Tail, 1.5 min")
+    assert tailed.step_sources == (None, None, None) and tailed.tail_start == 80
+    assert ambient.session_span(tailed) == BedSpan(fade_in=1000, fade_out=3080, end=9080)
+    assert ambient.with_tail(timeline, 0.0) is timeline
+
+
+@pytest.mark.parametrize("tail, message", [
+    (61.0, "tail must be from 0 to 60 minutes, got 61.0"),
+    (-1.0, "tail must be from 0 to 60 minutes, got -1.0"),
+])
+def test_a_tail_out_of_range_says_why(tail, message):
+    with pytest.raises(AmbientError) as raised:
+        parse_bed("brown", 0.0, tail)
+    assert str(raised.value) == message
+
+
+def test_a_tail_without_a_bed_says_why():
+    with pytest.raises(AmbientError) as raised:
+        parse_bed("none", 0.0, 5.0)
+    assert str(raised.value) == ("a tail needs an ambient bed to play: choose one with"
+                                 " --ambient (brown, pink or waves)")
+    assert parse_bed("none", 0.0, 0.0) is None

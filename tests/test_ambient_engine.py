@@ -117,11 +117,11 @@ def test_captions_chapters_and_timeline_list_the_bed(tmp_path, cache):
                          "--ambient-volume", "-3")
     span = timeline["ambient"]
     closing = timeline["steps"][-1]["start_s"]
-    assert span == {"bed": "pink", "volume_db": -3.0, "loudest_lufs": -44.0, "start_s": 0.0,
+    assert span == {"bed": "pink", "volume_db": -3.0, "level_lufs": -44.0, "start_s": 0.0,
                     "full_s": 10.0, "fade_out_s": closing,
                     "fade_out_sample": round(closing * RATE), "end_s": closing + 3.0,
-                    "end_sample": round(closing * RATE) + 3 * RATE}
-    line = (f"ambient: pink at -44 LUFS at its loudest (-3 dB), in over 0:00-0:10,"
+                    "end_sample": round(closing * RATE) + 3 * RATE, "tail_s": 0.0}
+    line = (f"ambient: pink at -44 LUFS (-3 dB), in over 0:00-0:10,"
             f" out over {ambient.minutes_seconds(span['fade_out_s'])}"
             f"-{ambient.minutes_seconds(span['end_s'])}")
     vtt = (tmp_path / "out" / "session.vtt").read_text()
@@ -130,3 +130,36 @@ def test_captions_chapters_and_timeline_list_the_bed(tmp_path, cache):
     assert chapters[0] == {"startTime": 0.0, "endTime": timeline["duration_s"], "title": line,
                            "toc": False}
     assert [c["title"] for c in chapters[1:]] == [s["label"] for s in timeline["steps"]]
+
+
+def test_a_tail_plays_the_bed_on_after_the_end_and_fades_over_its_last_minute(
+        tmp_path, cache):
+    _, plain = export(tmp_path / "plain", cache, "four-seven-eight")
+    session, timeline = export(tmp_path / "tail", cache, "four-seven-eight", "--ambient",
+                               "brown", "--tail", "2")
+    end, tail = plain["duration_samples"], 120 * RATE
+    assert timeline["duration_samples"] == end + tail
+    assert timeline["steps"][-1] == {"step": len(plain["steps"]), "start_s": round(end / RATE, 6),
+                                     "label": "Tail, 2 min"}
+    assert timeline["events"][-1] == {
+        "start_s": round(end / RATE, 6), "end_s": round((end + tail) / RATE, 6),
+        "start_sample": end, "end_sample": end + tail, "kind": "silence",
+        "step": len(plain["steps"])}
+    assert timeline["ambient"]["fade_out_sample"] == end + tail - 60 * RATE
+    # the bed at full level through the closing and the tail's first minute, then away
+    def rms(a: int, b: int) -> float:
+        return float(np.sqrt(np.mean(session[a:b].astype(float) ** 2)))
+
+    second = [rms(i, i + RATE) for i in range(end, end + tail, RATE)]
+    full = np.median(second[:60])
+    assert all(0.7 * full < level < 1.4 * full for level in second[:60])
+    assert 0.7 * full < rms(end - RATE, end) < 1.4 * full  # the closing's last silence
+    assert second[-1] < 0.02 * full and second[-30] < 0.6 * full
+    assert session[-1] == 0
+    reading = ebur128(tmp_path / "tail" / "session.wav")
+    assert abs(reading.integrated_lufs - TARGET_LUFS) <= 1.0, reading
+    chapters = json.loads((tmp_path / "tail" / "session.chapters.json").read_text())
+    assert chapters["chapters"][-1] == {"startTime": round(end / RATE, 3),
+                                        "endTime": round((end + tail) / RATE, 3),
+                                        "title": "Tail, 2 min"}
+    assert "a 2-minute tail" in (tmp_path / "tail" / "session.vtt").read_text()

@@ -27,8 +27,8 @@ from voice_coach.config import (
     unset_value,
 )
 
-KNOWN = ("ambient, ambient_volume, breath, breath_to, caution, chime_volume, device, engine, history, lang, media_keys,"
-         " minutes, rate, routine, voice, volume")
+KNOWN = ("ambient, ambient_volume, breath, breath_to, caution, chime_volume, device, engine,"
+         " history, lang, media_keys, minutes, rate, routine, tail, voice, volume")
 
 
 def write(tmp_path: Path, text: str | bytes) -> Path:
@@ -67,7 +67,7 @@ def test_settings_table_names_each_key_and_its_environment_variable() -> None:
         "VOICE_COACH_CHIME_VOLUME", "VOICE_COACH_DEVICE", "VOICE_COACH_ENGINE",
         "VOICE_COACH_HISTORY",
         "VOICE_COACH_LANG", "VOICE_COACH_MEDIA_KEYS", "VOICE_COACH_MINUTES", "VOICE_COACH_RATE",
-        "VOICE_COACH_ROUTINE", "VOICE_COACH_VOICE", "VOICE_COACH_VOLUME"]
+        "VOICE_COACH_ROUTINE", "VOICE_COACH_TAIL", "VOICE_COACH_VOICE", "VOICE_COACH_VOLUME"]
     assert all(spec.help.endswith(".") for spec in SETTINGS.values())
 
 
@@ -459,6 +459,7 @@ def test_resolve_precedence_case_by_case() -> None:
         Setting("minutes", 12.0, "command line"),
         Setting("rate", 150, "environment", "VOICE_COACH_RATE"),
         Setting("routine", "psoas-release", "default"),
+        Setting("tail", 0.0, "default"),
         Setting("voice", "en-gb", "config file"),
         Setting("volume", 1.0, "default"),       # an empty variable is unset, as in Click
     ]
@@ -471,7 +472,7 @@ def test_resolve_with_nothing_set_gives_the_table_defaults() -> None:
         "device": None, "engine": "pyttsx3", "history": True, "lang": None, "media_keys": True,
         "minutes": None,
         "rate": 140,
-        "routine": "psoas-release", "voice": None,
+        "routine": "psoas-release", "tail": 0.0, "voice": None,
         "volume": 1.0}
     assert all(s.source == "default" and s.detail == "" for s in found.values())
 

@@ -323,3 +323,15 @@ def test_without_a_bed_the_session_is_the_clips_alone():
         if event.kind == "silence":
             silent[event.start:event.end] = True
     assert not whole[silent].any()
+
+
+def test_a_tail_is_mixed_like_the_rest_any_range_the_whole():
+    mixer = bed_session(BedSpec("pink", 0.0, 30.0))
+    tailed = Mixer(ambient.with_tail(mixer.timeline, 30.0), mixer.clips, mixer.levels)
+    whole = tailed.render()
+    assert len(whole) == mixer.timeline.duration + 30 * 22050
+    chunked = np.concatenate([tailed.render(s, s + 7001) for s in range(0, len(whole), 7001)])
+    assert np.array_equal(chunked, whole)
+    end = mixer.timeline.duration
+    assert np.array_equal(whole[:end - 22050 * 5], mixer.render(0, end - 22050 * 5))  # no fade
+    assert np.any(whole[end:]) and whole[-1] == 0

@@ -143,8 +143,10 @@ def play_and_record(device: PacedFile, args: Sequence[str], until_samples: int,
 @pytest.mark.sound
 @pytest.mark.parametrize("args", [(SHORT, "--no-caution"),
                                   (SHORT, "--no-caution", "--ambient", "waves"),
+                                  (SHORT, "--no-caution", "--ambient", "pink", "--tail", "0.1"),
                                   pytest.param(NON_DEFAULT, marks=[pytest.mark.slow, pytest.mark.long])],
-                         ids=["short-breath", "short-breath-waves", "psoas-non-default"])
+                         ids=["short-breath", "short-breath-waves", "short-breath-tail",
+                              "psoas-non-default"])
 def test_play_hands_the_device_exactly_what_export_writes(
         paced_file: PacedFile, tmp_path: Path, args: tuple[str, ...]) -> None:
     """The whole session, through a device that takes it in real time as a card does (it
@@ -227,6 +229,27 @@ def test_going_back_into_a_part_already_played_and_released_plays_it_again_exact
     assert same >= back_after  # exact up to the key, which came with the first 2 s released
     assert len(again) >= 3 * SAMPLE_RATE
     assert np.array_equal(again, expected[step_start : step_start + len(again)])
+
+
+@pytest.mark.sound
+@pytest.mark.parametrize("key", [b" ", b"q"], ids=["space", "q"])
+def test_a_key_in_the_tail_ends_it_at_once_and_the_session_counts_as_completed(
+        paced_file: PacedFile, tmp_path: Path, key: bytes) -> None:
+    args = (SHORT, "--no-caution", "--ambient", "brown", "--tail", "1")
+    terminal = Terminal(["play", *args], paced_file.env)
+    try:
+        terminal.wait_for(lambda line: "Tail, 1 min" in line, 60, "the tail did not come")
+        terminal.pump(1.0)
+        terminal.send(key)
+        sent_at = time.monotonic()
+        terminal.wait_exit()
+        ended_s = time.monotonic() - sent_at
+        assert terminal.process.returncode == 0
+        assert terminal.screen() == ["Session complete.", ""]
+    finally:
+        terminal.close()
+    assert ended_s < INTERRUPTED_WITHIN_S
+    assert [e["outcome"] for e in history_entries()] == ["completed"]
 
 
 DYING_ENGINE: Final = """

@@ -23,6 +23,7 @@ module accepts.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ import numpy.typing as npt
 
 from voice_coach import loudness
 from voice_coach.errors import VoiceCoachError
-from voice_coach.plan import Timeline
+from voice_coach.plan import Event, Timeline
 from voice_coach.timefmt import minutes_seconds
 
 Floats: TypeAlias = npt.NDArray[np.float64]
@@ -66,6 +67,10 @@ SHORT_TERM_S: Final = 3.0
 """BS.1770 / EBU R128 short-term loudness window."""
 FADE_IN_S: Final = 10.0
 """The bed rises over the opening's first seconds (raised cosine)."""
+MAX_TAIL_MINUTES: Final = 60
+TAIL_FADE_S: Final = 60.0
+"""A tail fades out over its last minute (all of it when shorter)."""
+TAIL_LABEL: Final = "Tail"
 FADE_OUT_S: Final = 3.0
 """The bed dies away under the end chime (about 3 s long), before "Session complete."."""
 
@@ -86,10 +91,11 @@ class AmbientError(VoiceCoachError):
 @dataclass(frozen=True)
 class BedSpec:
     """The bed a person chose and how loud: ``name`` a built-in bed, ``volume_db``
-    relative to ``BED_LUFS``."""
+    relative to ``BED_LUFS``; ``tail_s`` how long it plays on after the session's end."""
 
     name: BedName
     volume_db: float = 0.0
+    tail_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.name not in BED_NAMES:
@@ -99,17 +105,23 @@ class BedSpec:
                 and MIN_VOLUME_DB <= self.volume_db <= MAX_VOLUME_DB):
             raise AmbientError(f"ambient volume must be from {MIN_VOLUME_DB:g} to"
                                f" {MAX_VOLUME_DB:g} dB, got {self.volume_db!r}")
+        if not (math.isfinite(self.tail_s) and 0 <= self.tail_s <= MAX_TAIL_MINUTES * 60):
+            raise AmbientError(f"tail must be from 0 to {MAX_TAIL_MINUTES} minutes,"
+                               f" got {self.tail_s / 60!r}")
 
 
-def parse_bed(name: str, volume_db: float = 0.0) -> BedSpec | None:
-    """The bed named ``name`` (``none``: no bed), checked."""
+def parse_bed(name: str, volume_db: float = 0.0, tail_minutes: float = 0.0) -> BedSpec | None:
+    """The bed named ``name`` (``none``: no bed), checked; a tail needs a bed."""
     chosen = name.strip().lower()
     if chosen == NONE:
+        if tail_minutes:
+            raise AmbientError("a tail needs an ambient bed to play: choose one with"
+                               " --ambient (brown, pink or waves)")
         return None
     if chosen not in BED_NAMES:
         raise AmbientError(f"unknown ambient bed {name!r}: expected one of"
                            f" {', '.join((*BED_NAMES, NONE))}")
-    return BedSpec(chosen, volume_db)
+    return BedSpec(chosen, volume_db, tail_minutes * 60)
 
 
 # --- Noise, block by block ---------------------------------------------------------------
@@ -360,9 +372,29 @@ def bed_range(spec: BedSpec, span: BedSpan, sample_rate: int, start: int,
 
 def session_span(timeline: Timeline) -> BedSpan:
     """Where a bed plays in ``timeline``: in over the opening, out under its closing
-    step's end chime."""
+    step's end chime; with a tail, on to the end, out over the tail's last minute (a
+    sample in the tail is final only once the whole plan is)."""
+    if timeline.tail_start is not None:
+        fade = min(round(TAIL_FADE_S * timeline.sample_rate),
+                   timeline.duration - timeline.tail_start)
+        return BedSpan(round(FADE_IN_S * timeline.sample_rate), timeline.duration - fade,
+                       timeline.duration)
     closing = timeline.step_starts()[-1] if timeline.step_labels else timeline.duration
     return bed_span(closing, timeline.sample_rate)
+
+
+def with_tail(timeline: Timeline, tail_s: float) -> Timeline:
+    """``timeline`` with ``tail_s`` of bed after its end: one silent step of its own."""
+    if tail_s <= 0:
+        return timeline
+    end = timeline.duration
+    step = len(timeline.step_labels)
+    sources = timeline.step_sources + (None,) * (step - len(timeline.step_sources))
+    tail = Event(end, end + round(tail_s * timeline.sample_rate), "silence", step)
+    minutes = f"{tail_s / 60:g} min"
+    return dataclasses.replace(timeline, events=(*timeline.events, tail),
+                               step_labels=(*timeline.step_labels, f"{TAIL_LABEL}, {minutes}"),
+                               step_sources=(*sources, None), tail_start=end)
 
 
 def to_dict(spec: BedSpec, span: BedSpan, sample_rate: int) -> dict[str, object]:
@@ -370,13 +402,14 @@ def to_dict(spec: BedSpec, span: BedSpan, sample_rate: int) -> dict[str, object]
     return {
         "bed": spec.name,
         "volume_db": spec.volume_db,
-        "loudest_lufs": BED_LUFS + spec.volume_db,
+        "level_lufs": BED_LUFS + spec.volume_db,
         "start_s": 0.0,
         "full_s": round(span.fade_in / sample_rate, 6),
         "fade_out_s": round(span.fade_out / sample_rate, 6),
         "fade_out_sample": span.fade_out,
         "end_s": round(span.end / sample_rate, 6),
         "end_sample": span.end,
+        "tail_s": spec.tail_s,
     }
 
 
@@ -385,6 +418,7 @@ def describe(spec: BedSpec, span: BedSpan, sample_rate: int) -> str:
     def at(sample: int) -> str:
         return minutes_seconds(sample / sample_rate)
 
-    return (f"ambient: {spec.name} at {BED_LUFS + spec.volume_db:g} LUFS at its loudest"
-            f" ({spec.volume_db:+g} dB), in over {at(0)}-{at(span.fade_in)},"
+    tail = f", a {spec.tail_s / 60:g}-minute tail" if spec.tail_s else ""
+    return (f"ambient: {spec.name} at {BED_LUFS + spec.volume_db:g} LUFS"
+            f" ({spec.volume_db:+g} dB){tail}, in over {at(0)}-{at(span.fade_in)},"
             f" out over {at(span.fade_out)}-{at(span.end)}")

@@ -416,7 +416,8 @@ def _session_options(values: dict[str, Any], routine: Routine,
         volume=values.get("volume", 1.0),
         chime_volume=values.get("chime_volume", 1.0),
         cue_overrides=dict(cues),
-        ambient=parse_bed(values.get("ambient") or NONE, values.get("ambient_volume", 0.0)),
+        ambient=parse_bed(values.get("ambient") or NONE, values.get("ambient_volume", 0.0),
+                          values.get("tail", 0.0)),
     )
 
 
@@ -619,9 +620,11 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
         composer.close()
         timeline = stream.timeline()
         if started and values["history"] and timeline is not None:
+            in_tail = (timeline.tail_start is not None
+                       and played_s * stream.sample_rate >= timeline.tail_start)
             _record(routine_id=timeline.routine_id, started_at=started_at,
                     planned_s=timeline.duration_s, played_s=played_s,
-                    completed=outcome == "completed", quiet=quiet)
+                    completed=outcome == "completed" or in_tail, quiet=quiet)
 
 
 def _record(routine_id: str, started_at: datetime, planned_s: float, played_s: float,

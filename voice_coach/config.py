@@ -135,6 +135,9 @@ SETTINGS: Final[Mapping[str, Spec]] = {
              commands=_SHAPE | {"check"}),
         Spec("routine", "str", "Default routine: a built-in id or a path to a TOML file.",
              default=DEFAULT_ROUTINE),
+        Spec("tail", "float", "Minutes the ambient bed plays on after the session ends,"
+             " fading out over its last minute: 0 to 60.", 0.0, 60.0, default=0.0,
+             option="--tail", commands=_SHAPE),
         Spec("voice", "str", "Engine voice: an espeak-ng id or language, e.g. en-gb; for"
              " piper a voice name, a language or an .onnx path.", unset="the language's",
              option="--voice", commands=_SHAPE | {"doctor"}),

@@ -131,6 +131,9 @@ class Timeline:
     step_sources: tuple[str | None, ...] = ()
     lang: str = "en"
     """The language of its lines and labels."""
+    tail_start: int | None = None
+    """Where a tail begins (``--tail``: the ambient bed playing on after the session's
+    end, its own last step), or None."""
 
     def step_source(self, step: int) -> str | None:
         """Where step ``step`` (an index) comes from in the routine file, if anywhere."""
