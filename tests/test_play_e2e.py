@@ -232,9 +232,10 @@ def test_going_back_into_a_part_already_played_and_released_plays_it_again_exact
 
 
 @pytest.mark.sound
-@pytest.mark.parametrize("key", [b" ", b"q"], ids=["space", "q"])
+@pytest.mark.parametrize("key, code", [(b" ", 0), (b"q", 0), (b"\x03", 130)],
+                         ids=["space", "q", "ctrl-c"])
 def test_a_key_in_the_tail_ends_it_at_once_and_the_session_counts_as_completed(
-        paced_file: PacedFile, tmp_path: Path, key: bytes) -> None:
+        paced_file: PacedFile, tmp_path: Path, key: bytes, code: int) -> None:
     args = (SHORT, "--no-caution", "--ambient", "brown", "--tail", "1")
     terminal = Terminal(["play", *args], paced_file.env)
     try:
@@ -244,8 +245,9 @@ def test_a_key_in_the_tail_ends_it_at_once_and_the_session_counts_as_completed(
         sent_at = time.monotonic()
         terminal.wait_exit()
         ended_s = time.monotonic() - sent_at
-        assert terminal.process.returncode == 0
-        assert terminal.screen() == ["Session complete.", ""]
+        assert terminal.process.returncode == code
+        if code == 0:
+            assert terminal.screen() == ["Session complete.", ""]
     finally:
         terminal.close()
     assert ended_s < INTERRUPTED_WITHIN_S
