@@ -178,7 +178,8 @@ def test_a_bed_by_name(text, expected):
 
 
 @pytest.mark.parametrize("text, volume, message", [
-    ("ocean", 0.0, "unknown ambient bed 'ocean': expected one of brown, pink, waves, none"),
+    ("ocean", 0.0, "unknown ambient bed 'ocean': expected one of brown, pink, waves, none"
+               " or a sound file"),
     ("pink", 3.5, "ambient volume must be from -20 to 3 dB, got 3.5"),
     ("pink", -21.0, "ambient volume must be from -20 to 3 dB, got -21.0"),
     ("pink", math.nan, "ambient volume must be from -20 to 3 dB, got nan"),

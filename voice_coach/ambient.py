@@ -26,20 +26,24 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from pathlib import Path
+from typing import Final, Literal, Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from voice_coach import loudness
 from voice_coach.errors import VoiceCoachError
+from voice_coach.pcm import SAMPLE_RATE
 from voice_coach.plan import Event, Timeline
 from voice_coach.timefmt import minutes_seconds
 
 Floats: TypeAlias = npt.NDArray[np.float64]
-BedName: TypeAlias = Literal["brown", "pink", "waves"]
+BedName: TypeAlias = Literal["brown", "pink", "waves", "file"]
 BED_NAMES: Final[tuple[BedName, ...]] = ("brown", "pink", "waves")
+FILE: Final = "file"
 """The built-in beds, in the order help lists them."""
 NONE: Final = "none"
 
@@ -88,17 +92,37 @@ class AmbientError(VoiceCoachError):
     exit_code = 2
 
 
+class BedSource(Protocol):
+    """A bed from a file (``ambient_file.FileBed``): its samples at any range, as the file
+    holds them, and their loudness."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def lufs(self) -> float: ...
+
+    @property
+    def length(self) -> int: ...
+
+    def raw(self, start: int, stop: int) -> Floats: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class BedSpec:
-    """The bed a person chose and how loud: ``name`` a built-in bed, ``volume_db``
-    relative to ``BED_LUFS``; ``tail_s`` how long it plays on after the session's end."""
+    """The bed a person chose and how loud: ``name`` a built-in bed, or ``file`` with its
+    ``source``; ``volume_db`` relative to ``BED_LUFS``; ``tail_s`` how long it plays on
+    after the session's end."""
 
     name: BedName
     volume_db: float = 0.0
     tail_s: float = 0.0
+    source: BedSource | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in BED_NAMES:
+        if self.name not in BED_NAMES and (self.name != FILE or self.source is None):
             raise AmbientError(f"unknown ambient bed {self.name!r}: expected one of"
                                f" {', '.join((*BED_NAMES, NONE))}")
         if not (math.isfinite(self.volume_db)
@@ -110,9 +134,17 @@ class BedSpec:
                                f" got {self.tail_s / 60!r}")
 
 
-def parse_bed(name: str, volume_db: float = 0.0, tail_minutes: float = 0.0) -> BedSpec | None:
-    """The bed named ``name`` (``none``: no bed), checked; a tail needs a bed."""
+def parse_bed(name: str, volume_db: float = 0.0, tail_minutes: float = 0.0,
+              sample_rate: int = SAMPLE_RATE) -> BedSpec | None:
+    """The bed named ``name`` (``none``: no bed; a path: that sound file, loaded),
+    checked; a tail needs a bed."""
     chosen = name.strip().lower()
+    if chosen not in (*BED_NAMES, NONE) and os.path.lexists(Path(name).expanduser()):
+        from voice_coach.ambient_file import load_file_bed
+
+        BedSpec("brown", volume_db, tail_minutes * 60)  # the numbers checked before loading
+        source = load_file_bed(Path(name).expanduser(), sample_rate)
+        return BedSpec(FILE, volume_db, tail_minutes * 60, source)
     if chosen == NONE:
         if tail_minutes:
             raise AmbientError("a tail needs an ambient bed to play: choose one with"
@@ -120,7 +152,7 @@ def parse_bed(name: str, volume_db: float = 0.0, tail_minutes: float = 0.0) -> B
         return None
     if chosen not in BED_NAMES:
         raise AmbientError(f"unknown ambient bed {name!r}: expected one of"
-                           f" {', '.join((*BED_NAMES, NONE))}")
+                           f" {', '.join((*BED_NAMES, NONE))} or a sound file")
     return BedSpec(chosen, volume_db, tail_minutes * 60)
 
 
@@ -307,9 +339,14 @@ def loudest_short_term(x: Floats, sample_rate: int) -> float:
 
 def bed_samples(spec: BedSpec, sample_rate: int, start: int, stop: int) -> Floats:
     """The bed at its level, full scale 1.0, soft-limited under ``BED_PEAK_DBFS``."""
-    gain = calibration_gain(spec.name, sample_rate) * 10 ** (spec.volume_db / 20)
+    if spec.source is not None:
+        gain = 10 ** ((BED_LUFS - spec.source.lufs) / 20)
+        x = spec.source.raw(start, stop)
+    else:
+        gain = calibration_gain(spec.name, sample_rate)
+        x = raw_bed(spec.name, sample_rate, start, stop)
+    gain *= 10 ** (spec.volume_db / 20)
     ceiling = 10 ** (BED_PEAK_DBFS / 20)
-    x = raw_bed(spec.name, sample_rate, start, stop)
     x *= gain / ceiling
     np.tanh(x, out=x)
     x *= ceiling
@@ -399,8 +436,10 @@ def with_tail(timeline: Timeline, tail_s: float) -> Timeline:
 
 def to_dict(spec: BedSpec, span: BedSpan, sample_rate: int) -> dict[str, object]:
     """The bed as ``timeline.json`` and ``plan --json`` list it: seconds and samples."""
+    named = {} if spec.source is None else {"file": str(spec.source.path)}
     return {
         "bed": spec.name,
+        **named,
         "volume_db": spec.volume_db,
         "level_lufs": BED_LUFS + spec.volume_db,
         "start_s": 0.0,
@@ -419,6 +458,7 @@ def describe(spec: BedSpec, span: BedSpan, sample_rate: int) -> str:
         return minutes_seconds(sample / sample_rate)
 
     tail = f", a {spec.tail_s / 60:g}-minute tail" if spec.tail_s else ""
-    return (f"ambient: {spec.name} at {BED_LUFS + spec.volume_db:g} LUFS"
+    name = spec.name if spec.source is None else f"{spec.source.path.name} (looped)"
+    return (f"ambient: {name} at {BED_LUFS + spec.volume_db:g} LUFS"
             f" ({spec.volume_db:+g} dB){tail}, in over {at(0)}-{at(span.fade_in)},"
             f" out over {at(span.fade_out)}-{at(span.end)}")

@@ -879,10 +879,12 @@ def doctor(**given: Any) -> None:
     from voice_coach.config import config_path, load_config, resolve_one
 
     values = _settings("doctor", **given)
-    media_keys = resolve_one(SETTINGS["media_keys"], {}, os.environ, load_config(config_path()))
+    config = load_config(config_path())
+    media_keys = resolve_one(SETTINGS["media_keys"], {}, os.environ, config)
+    bed = resolve_one(SETTINGS["ambient"], {}, os.environ, config)
     results = checks.run_all(cache_dir=_cache_dir(), routines_dir=_user_routines(),
                              engine=values["engine"], voice=values.get("voice"),
-                             media_keys=bool(media_keys.value))
+                             media_keys=bool(media_keys.value), ambient=str(bed.value))
     for result in results:
         mark = "ok" if result.ok else "FAIL"
         click.echo(f"{mark:<4}  {result.name}: {result.detail}")
