@@ -30,6 +30,7 @@ SECTIONS = [
     (8, "neural", "The neural engine (Piper): cold, warm, memory"),
     (9, "under_load", "Under load: cue spacing, underruns, the device tap"),
     (10, "media_keys", "Media keys (MPRIS2): pause latency, the bus's CPU"),
+    (11, "ambient", "Ambient beds: loudness of the sum, cost, memory, CPU"),
 ]
 
 
