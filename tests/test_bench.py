@@ -80,6 +80,10 @@ def test_quick_json_has_every_section_measured(quick_json: Path) -> None:
     loaded = sections[8]["details"]["PulseAudio, loaded"]
     assert loaded["cues_found"] == loaded["cues_planned"] == 6
     assert loaded["blocks_compared"] > 0
+    beds = sections[10]["details"]
+    for bed in ("none", "brown", "pink", "waves"):  # the loudness of the sum, each bed
+        assert abs(beds[bed]["integrated_lufs"] + 19.0) <= 1.0, beds[bed]
+        assert beds[bed]["true_peak_dbtp"] <= -1.0, beds[bed]
 
 
 def test_the_table_shows_every_section(quick_json: Path) -> None:
