@@ -40,6 +40,9 @@ One module per section:
 10. ``media_keys``: ``voice-coach play`` on a private session bus, steered with playerctl:
     from play-pause to the device stopping, and the CPU the bus costs while a client reads
     ``Position`` 20 times a second.
+11. ``ambient``: each ambient bed under a 60-minute session: ffmpeg's ``ebur128`` on the
+    export (the loudness of the sum), the export's time and peak RSS, and ``play`` into
+    section 5's paced device for its peak RSS and CPU per second of session.
 
 The programs that run in child processes (``phases_child``, ``naive_player``,
 ``rss_launcher``, ``neural_floor``, ``load_child``, ``tap_child``) are modules here too, so

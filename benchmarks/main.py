@@ -17,6 +17,7 @@ from typing import Final
 
 import benchmarks
 from benchmarks import (
+    ambient,
     cue_timing,
     default_session,
     first_sound,
@@ -34,7 +35,8 @@ from support.processes import NoSoundError
 
 SECTIONS: Final[dict[int, About]] = {module.ABOUT.number: module.ABOUT for module in
                                      (synthesis, default_session, first_sound, cue_timing,
-                                      resources, streaming, formats, neural, load, media_keys)}
+                                      resources, streaming, formats, neural, load, media_keys,
+                                      ambient)}
 FAILURES: Final = (BenchError, NoSoundError, OSError, subprocess.SubprocessError, ValueError,
                    KeyError)
 """What ends one section as "not measured" while the others go on."""
@@ -91,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         8: lambda: neural.measure(ws, args.quick),
         9: lambda: load.measure(ws, args.quick),
         10: lambda: media_keys.measure(ws, args.quick),
+        11: lambda: ambient.measure(ws, args.quick),
     }
     try:
         for number in wanted:

@@ -8,6 +8,7 @@ real time through a sound server.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Final
 from benchmarks.measure import (
     BenchError,
     Workspace,
+    cpu_ticks,
     export,
     peak_rss_mb,
     progress,
@@ -34,23 +36,24 @@ QUICK_PLAY_S: Final = 3.0
 
 
 def play_memory(ws: Workspace, cache: Path, minutes: float, session_s: float,
-                     quick: bool) -> dict[str, Any]:
+                     quick: bool, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Peak RSS of ``play`` (VmHWM, sampled) of a whole session, into a paced device whose
     clock runs ``DEVICE_SPEED`` times fast: the player follows the device, so the session
     passes in a minute, writing and releasing its buffer as it would in an hour. The quick
     run plays the first ``QUICK_PLAY_S`` of it only."""
     device = PacedFile.in_folder(ws.fresh("paced"), DeviceClock(speed=DEVICE_SPEED))
     process = subprocess.Popen([*voice_coach_command(), "play", "psoas-release", "--minutes",
-                                f"{minutes:g}", "--quiet", "--no-history"],
+                                f"{minutes:g}", "--quiet", "--no-history", *extra],
                                env=ws.env(cache, device.env), stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                start_new_session=True)
-    peak = 0.0
+    peak, ticks = 0.0, 0
     started = time.monotonic()
     try:
         limit_s = QUICK_PLAY_S if quick else session_s / DEVICE_SPEED + 60
         while time.monotonic() - started < limit_s and process.poll() is None:
             peak = max(peak, peak_rss_mb(process.pid) or 0.0)
+            ticks = cpu_ticks(process.pid) or ticks
             time.sleep(0.01)
         wall_s = time.monotonic() - started
         if not quick and process.poll() is None:
@@ -65,7 +68,8 @@ def play_memory(ws: Workspace, cache: Path, minutes: float, session_s: float,
     if not quick and took_s < session_s:
         raise BenchError(f"play --minutes {minutes:g}: the device took {took_s:.1f} of"
                          f" {session_s:.1f} s")
-    return {"peak_rss_mb": peak, "wall_s": round(wall_s, 1), "device_took_s": round(took_s, 1)}
+    return {"peak_rss_mb": peak, "wall_s": round(wall_s, 1), "device_took_s": round(took_s, 1),
+            "cpu_s": round(ticks / os.sysconf("SC_CLK_TCK"), 2)}
 
 
 def measure(ws: Workspace, live: Section | None, quick: bool) -> Section:

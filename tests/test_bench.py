@@ -30,6 +30,7 @@ SECTIONS = [
     (8, "neural", "The neural engine (Piper): cold, warm, memory"),
     (9, "under_load", "Under load: cue spacing, underruns, the device tap"),
     (10, "media_keys", "Media keys (MPRIS2): pause latency, the bus's CPU"),
+    (11, "ambient", "Ambient beds: loudness of the sum, cost, memory, CPU"),
 ]
 
 
@@ -89,6 +90,10 @@ def test_quick_json_has_every_section_measured(quick_json: Path) -> None:
         assert (paused["goal"], paused["peer_label"]) == ("≤ 0.15 s", "worst")
         assert 0 <= paused["ours"] <= paused["peer"] < 1
         assert len(sections[9]["details"]["servers"][server]["resume_error_samples"]) == 3
+    beds = sections[10]["details"]
+    for bed in ("none", "brown", "pink", "waves"):  # the loudness of the sum, each bed
+        assert abs(beds[bed]["integrated_lufs"] + 19.0) <= 1.0, beds[bed]
+        assert beds[bed]["true_peak_dbtp"] <= -1.0, beds[bed]
 
 
 def test_the_table_shows_every_section(quick_json: Path) -> None:

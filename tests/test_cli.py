@@ -383,7 +383,7 @@ def test_doctor_without_a_sound_device(tmp_path):
     assert lines[4] == ("FAIL  sound device: no sound device could be opened (ALSA: No such file or"
                         " directory); 'voice-coach export' writes the session to WAV without one")
     assert lines[5].startswith("      fix: ")
-    assert result.stderr == "Error: 1 of 13 checks failed\n"
+    assert result.stderr == "Error: 1 of 14 checks failed\n"
 
 
 # --- Conventions

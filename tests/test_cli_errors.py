@@ -319,8 +319,8 @@ CASES = [
          setup=lambda tmp: write(tmp / "settings.toml", 'rate = "fast"\n'),
          env={"VOICE_COACH_CONFIG": "settings.toml"}),
     Case("settings file with an unknown key", ["plan"], 2,
-         "Error: settings.toml: colour: unknown setting; known: breath, breath_to, caution,"
-         " chime_volume, device, engine, history, lang, media_keys, minutes, rate, routine, voice,"
+         "Error: settings.toml: colour: unknown setting; known: ambient, ambient_volume, breath, breath_to, caution,"
+         " chime_volume, device, engine, history, lang, media_keys, minutes, rate, routine, tail, voice,"
          " volume\n",
          setup=lambda tmp: write(tmp / "settings.toml", "colour = 1\n"),
          env={"VOICE_COACH_CONFIG": "settings.toml"}),

@@ -103,8 +103,8 @@ def test_config_shows_a_key_that_does_not_print_quoted_on_one_line() -> None:
     result = invoke("config")
     assert result.exit_code == 0
     assert result.stderr == (
-        f'problem: {path}: "a\\nb": unknown setting; known: breath, breath_to, caution,'
-        " chime_volume, device, engine, history, lang, media_keys, minutes, rate, routine, voice, volume"
+        f'problem: {path}: "a\\nb": unknown setting; known: ambient, ambient_volume, breath, breath_to, caution,'
+        " chime_volume, device, engine, history, lang, media_keys, minutes, rate, routine, tail, voice, volume"
         ' (repair: voice-coach config set "a\\nb" VALUE, or unset "a\\nb")\n')
 
 

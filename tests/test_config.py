@@ -27,8 +27,8 @@ from voice_coach.config import (
     unset_value,
 )
 
-KNOWN = ("breath, breath_to, caution, chime_volume, device, engine, history, lang, media_keys,"
-         " minutes, rate, routine, voice, volume")
+KNOWN = ("ambient, ambient_volume, breath, breath_to, caution, chime_volume, device, engine,"
+         " history, lang, media_keys, minutes, rate, routine, tail, voice, volume")
 
 
 def write(tmp_path: Path, text: str | bytes) -> Path:
@@ -63,11 +63,11 @@ def test_config_error_is_a_usage_error() -> None:
 def test_settings_table_names_each_key_and_its_environment_variable() -> None:
     assert ", ".join(SETTINGS) == KNOWN
     assert [spec.envvar for spec in SETTINGS.values()] == [
-        "VOICE_COACH_BREATH", "VOICE_COACH_BREATH_TO", "VOICE_COACH_CAUTION",
+        "VOICE_COACH_AMBIENT", "VOICE_COACH_AMBIENT_VOLUME", "VOICE_COACH_BREATH", "VOICE_COACH_BREATH_TO", "VOICE_COACH_CAUTION",
         "VOICE_COACH_CHIME_VOLUME", "VOICE_COACH_DEVICE", "VOICE_COACH_ENGINE",
         "VOICE_COACH_HISTORY",
         "VOICE_COACH_LANG", "VOICE_COACH_MEDIA_KEYS", "VOICE_COACH_MINUTES", "VOICE_COACH_RATE",
-        "VOICE_COACH_ROUTINE", "VOICE_COACH_VOICE", "VOICE_COACH_VOLUME"]
+        "VOICE_COACH_ROUTINE", "VOICE_COACH_TAIL", "VOICE_COACH_VOICE", "VOICE_COACH_VOLUME"]
     assert all(spec.help.endswith(".") for spec in SETTINGS.values())
 
 
@@ -442,9 +442,11 @@ def test_resolve_precedence_case_by_case() -> None:
     config = {"rate": 130, "voice": "en-gb", "caution": True, "minutes": 10.0}
     env = {"VOICE_COACH_RATE": "150", "VOICE_COACH_CAUTION": "no", "VOICE_COACH_VOLUME": "",
            "VOICE_COACH_BREATH": "4:7:8:0", "VOICE_COACH_PLAY_QUIET": "1", "HOME": "/root",
-           "VOICE_COACH_MEDIA_KEYS": "off"}
-    command_line = {"minutes": 12.0, "voice": None, "rate": None}
+           "VOICE_COACH_MEDIA_KEYS": "off", "VOICE_COACH_AMBIENT": "waves"}
+    command_line = {"minutes": 12.0, "voice": None, "rate": None, "ambient_volume": -3.0}
     assert list(resolve(SETTINGS, command_line, env, config).values()) == [
+        Setting("ambient", "waves", "environment", "VOICE_COACH_AMBIENT"),
+        Setting("ambient_volume", -3.0, "command line"),
         Setting("breath", "4:7:8:0", "environment", "VOICE_COACH_BREATH"),
         Setting("breath_to", None, "default"),
         Setting("caution", False, "environment", "VOICE_COACH_CAUTION"),
@@ -457,6 +459,7 @@ def test_resolve_precedence_case_by_case() -> None:
         Setting("minutes", 12.0, "command line"),
         Setting("rate", 150, "environment", "VOICE_COACH_RATE"),
         Setting("routine", "psoas-release", "default"),
+        Setting("tail", 0.0, "default"),
         Setting("voice", "en-gb", "config file"),
         Setting("volume", 1.0, "default"),       # an empty variable is unset, as in Click
     ]
@@ -465,11 +468,11 @@ def test_resolve_precedence_case_by_case() -> None:
 def test_resolve_with_nothing_set_gives_the_table_defaults() -> None:
     found = resolve(SETTINGS, {}, {}, {})
     assert {key: s.value for key, s in found.items()} == {
-        "breath": None, "breath_to": None, "caution": True, "chime_volume": 1.0,
+        "ambient": "none", "ambient_volume": 0.0, "breath": None, "breath_to": None, "caution": True, "chime_volume": 1.0,
         "device": None, "engine": "pyttsx3", "history": True, "lang": None, "media_keys": True,
         "minutes": None,
         "rate": 140,
-        "routine": "psoas-release", "voice": None,
+        "routine": "psoas-release", "tail": 0.0, "voice": None,
         "volume": 1.0}
     assert all(s.source == "default" and s.detail == "" for s in found.values())
 

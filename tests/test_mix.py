@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from voice_coach import ambient
+from voice_coach.ambient import BedSpec
 from voice_coach.mix import Clips, Levels, Mixer, apply_gain, mix
 from voice_coach.plan import Event, PlanSettings, Timeline, plan
 from voice_coach.routine import parse_routine
@@ -270,3 +272,68 @@ def test_a_stored_level_gives_the_same_samples_and_levels_nothing_again(
     assert calls == []
     assert [(c.gain_db, c.reduction_db) for c in again.leveled_clips()] == [
         (c.gain_db, c.reduction_db) for c in fresh.leveled_clips()]
+
+
+def bed_session(bed: BedSpec | None) -> Mixer:
+    """A real plan of about a minute, its clips random, with ``bed`` under it."""
+    r = parse_routine('id = "t"\ntitle = "T"\n[[steps]]\nsay = "one two three"\n'
+                      '[[steps]]\nbreathe = { count = 6, exhale_prompt = "out" }\n',
+                      source="t.toml")
+    rng = np.random.default_rng(7)
+    texts = ["one two three", "out", "Session complete."]
+    speech = {t: rng.integers(-9000, 9000, 20000 + 37 * i, dtype=np.int16)
+              for i, t in enumerate(texts)}
+    cues = {role: rng.integers(-9000, 9000, 3000 + i, dtype=np.int16)
+            for i, role in enumerate(("start", "inhale", "exhale", "hold", "spot", "end"))}
+    timeline = plan(r, PlanSettings(), lambda t: len(speech[t]),
+                    lambda role: len(cues[role]))
+    return Mixer(timeline, Clips(speech, cues), Levels(bed=bed))
+
+
+@pytest.mark.parametrize("name", ambient.BED_NAMES)
+def test_a_bed_is_under_every_sample_and_any_range_is_the_whole(name):
+    mixer = bed_session(BedSpec(name))
+    plain = bed_session(None).render()
+    whole = mixer.render()
+    span = mixer.bed_span
+    assert span is not None
+    assert len(whole) == mixer.timeline.duration == len(plain)
+    for size in (4097, 22050 * 10, 1):
+        if size == 1:  # a few single samples across the fades and a block edge
+            starts = [0, span.fade_in - 1, span.fade_in, ambient.BLOCK - 1, ambient.BLOCK,
+                      span.fade_out, span.fade_out + 1, mixer.timeline.duration - 1]
+            assert [int(mixer.render(s, s + 1)[0]) for s in starts] == [whole[s] for s in starts]
+            continue
+        chunked = np.concatenate([mixer.render(s, s + size)
+                                  for s in range(0, mixer.timeline.duration, size)])
+        assert np.array_equal(chunked, whole)
+    # the clips are where they were; what is added is the bed, rounded once
+    bed = np.rint(ambient.bed_range(BedSpec(name), span, 22050, 0, len(whole)) * 32768)
+    bed = np.concatenate([bed, np.zeros(len(whole) - len(bed))])
+    assert np.array_equal(whole.astype(np.int64) - plain, bed.astype(np.int64))
+    assert bed[0] == 0 and not bed[span.end:].any() and np.any(bed[span.fade_in:span.fade_out])
+    assert span.fade_out == mixer.timeline.step_starts()[-1]  # away under the end chime
+    assert span.end == span.fade_out + 3 * 22050
+
+
+def test_without_a_bed_the_session_is_the_clips_alone():
+    mixer = bed_session(None)
+    assert mixer.bed_span is None
+    whole = mixer.render()
+    silent = np.zeros(len(whole), dtype=bool)
+    for event in mixer.timeline.events:
+        if event.kind == "silence":
+            silent[event.start:event.end] = True
+    assert not whole[silent].any()
+
+
+def test_a_tail_is_mixed_like_the_rest_any_range_the_whole():
+    mixer = bed_session(BedSpec("pink", 0.0, 30.0))
+    tailed = Mixer(ambient.with_tail(mixer.timeline, 30.0), mixer.clips, mixer.levels)
+    whole = tailed.render()
+    assert len(whole) == mixer.timeline.duration + 30 * 22050
+    chunked = np.concatenate([tailed.render(s, s + 7001) for s in range(0, len(whole), 7001)])
+    assert np.array_equal(chunked, whole)
+    end = mixer.timeline.duration
+    assert np.array_equal(whole[:end - 22050 * 5], mixer.render(0, end - 22050 * 5))  # no fade
+    assert np.any(whole[end:]) and whole[-1] == 0

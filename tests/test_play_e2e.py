@@ -142,8 +142,11 @@ def play_and_record(device: PacedFile, args: Sequence[str], until_samples: int,
 
 @pytest.mark.sound
 @pytest.mark.parametrize("args", [(SHORT, "--no-caution"),
+                                  (SHORT, "--no-caution", "--ambient", "waves"),
+                                  (SHORT, "--no-caution", "--ambient", "pink", "--tail", "0.1"),
                                   pytest.param(NON_DEFAULT, marks=[pytest.mark.slow, pytest.mark.long])],
-                         ids=["short-breath", "psoas-non-default"])
+                         ids=["short-breath", "short-breath-waves", "short-breath-tail",
+                              "psoas-non-default"])
 def test_play_hands_the_device_exactly_what_export_writes(
         paced_file: PacedFile, tmp_path: Path, args: tuple[str, ...]) -> None:
     """The whole session, through a device that takes it in real time as a card does (it
@@ -222,9 +225,11 @@ def test_a_streamed_session_is_exact_past_the_moment_its_plan_became_final(
 
 
 @pytest.mark.sound
+@pytest.mark.parametrize("bed", [(), ("--ambient", "brown")], ids=["plain", "brown-bed"])
 def test_going_back_into_a_part_already_played_and_released_plays_it_again_exactly(
-        paced_file: PacedFile, tmp_path: Path) -> None:
-    args = ("psoas-release", "--minutes", "10")
+        paced_file: PacedFile, tmp_path: Path, bed: tuple[str, ...]) -> None:
+    """With a bed too: the bed plays again where it belongs, under the step's start."""
+    args = ("psoas-release", "--minutes", "10", *bed)
     expected, timeline = export(tmp_path / "export", *args)
     first_line = next(e for e in timeline["events"] if e["kind"] == "speech")
     back_after = first_line["start_sample"] + 8 * SAMPLE_RATE  # pages 2 s behind are released
@@ -250,6 +255,29 @@ def test_going_back_into_a_part_already_played_and_released_plays_it_again_exact
     assert same >= back_after  # exact up to the key, which came with the first 2 s released
     assert len(again) >= 3 * SAMPLE_RATE
     assert np.array_equal(again, expected[step_start : step_start + len(again)])
+
+
+@pytest.mark.sound
+@pytest.mark.parametrize("key, code", [(b" ", 0), (b"q", 0), (b"\x03", 130)],
+                         ids=["space", "q", "ctrl-c"])
+def test_a_key_in_the_tail_ends_it_at_once_and_the_session_counts_as_completed(
+        paced_file: PacedFile, tmp_path: Path, key: bytes, code: int) -> None:
+    args = (SHORT, "--no-caution", "--ambient", "brown", "--tail", "1")
+    terminal = Terminal(["play", *args], paced_file.env)
+    try:
+        terminal.wait_for(lambda line: "Tail, 1 min" in line, 60, "the tail did not come")
+        terminal.pump(1.0)
+        terminal.send(key)
+        sent_at = time.monotonic()
+        terminal.wait_exit()
+        ended_s = time.monotonic() - sent_at
+        assert terminal.process.returncode == code
+        if code == 0:
+            assert terminal.screen() == ["Session complete.", ""]
+    finally:
+        terminal.close()
+    assert ended_s < INTERRUPTED_WITHIN_S
+    assert [e["outcome"] for e in history_entries()] == ["completed"]
 
 
 DYING_ENGINE: Final = """

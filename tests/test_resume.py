@@ -24,6 +24,7 @@ import pytest
 
 from support.audio import read_wav
 from support.paced import PacedFile
+from voice_coach.ambient import with_tail
 from voice_coach.history import Entry, StoppedIn, format_history, sessions, summarize, to_resume
 from voice_coach.plan import RESUME_GAP_S, Event, PlanSettings, plan, resumed
 from voice_coach.resume import NOTHING_TO_RESUME, ResumeError, kept, picked, whole_step
@@ -86,7 +87,7 @@ def test_a_stopped_session_resumes_at_the_start_of_its_step(tmp_path: Path) -> N
     assert record["stopped_in"]["settings"] == {
         "routine": SHORT, "lang": "en", "rate": 160, "caution": False, "engine": "pyttsx3",
         "minutes": None, "breath": None, "breath_to": None, "voice": None, "volume": 1.0,
-        "chime_volume": 1.0}
+        "chime_volume": 1.0, "ambient": "none", "ambient_volume": 0.0, "tail": 0.0}
 
     changed = voice_coach(tmp_path, "play", "--resume", "--rate", "200")
     assert (changed.returncode, changed.stdout, changed.stderr) == (
@@ -139,6 +140,9 @@ def test_a_resumed_timeline_is_the_opening_then_the_step_on_each_sample_as_befor
             for e in later.events if e.step >= 1] == [
         (e.start, e.end, e.kind, e.step, e.text, e.cue) for e in whole.events if e.step >= 3]
     assert resumed(whole, 0) == whole and resumed(whole, 1) == whole
+    tailed = resumed(with_tail(whole, 60.0), 3)  # a tail stays the resumed session's end
+    assert tailed.tail_start == later.duration == tailed.step_starts()[-1]
+    assert tailed.duration == later.duration + 60_000
     assert resumed(whole, 99).step_labels == (whole.step_labels[0], whole.step_labels[-1])
     assert (whole_step(0, 3), whole_step(1, 3), whole_step(2, 3), whole_step(2, 0)) == (3, 3, 4, 2)
 
@@ -148,7 +152,8 @@ def test_a_resumed_timeline_is_the_opening_then_the_step_on_each_sample_as_befor
 T0 = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
 KEPT = {"routine": "psoas-release", "minutes": 10.0, "breath": "4:0:6:0", "rate": 130,
         "engine": "pyttsx3", "lang": "de", "caution": False, "volume": 0.8,
-        "chime_volume": 1.0, "voice": None, "breath_to": None, "cue.spot": None}
+        "chime_volume": 1.0, "voice": None, "breath_to": None, "ambient": "waves",
+        "ambient_volume": -3.0, "tail": 10.0, "cue.spot": None}
 
 
 def entry(minutes: int, outcome: str = "stopped", step: int = 5,

@@ -368,10 +368,19 @@ def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None
     else:
         timeline = estimate_timeline(loaded, options)
         how = PLAN_WORDS[loaded.lang].estimated.format(rate=rate)
+    listed, bed = to_dict(timeline), None
+    if options.ambient is not None:
+        from voice_coach import ambient
+
+        span = ambient.session_span(timeline)
+        listed["ambient"] = ambient.to_dict(options.ambient, span, timeline.sample_rate)
+        bed = ambient.describe(options.ambient, span, timeline.sample_rate)
     if as_json:
-        click.echo(json.dumps(to_dict(timeline), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
         return
     click.echo(f"{loaded.title} ({loaded.id}): {minutes_seconds(timeline.duration_s)} {how}")
+    if bed is not None:
+        click.echo(bed)
     for entry in loaded.pronounce:
         click.echo(f"pronounce: {entry.word} -> {entry.spoken(values['engine'])}"
                    f" ({values['engine']}; captions keep {entry.word})")
@@ -385,6 +394,7 @@ def _session_options(values: dict[str, Any], routine: Routine,
                      cues: tuple[tuple[CueRole, CueSource], ...] = ()) -> SessionOptions:
     """What the session is made of, from the resolved settings; the voice speaks the
     routine's language unless one is chosen."""
+    from voice_coach.ambient import NONE, parse_bed
     from voice_coach.session import SessionOptions
     from voice_coach.speech import SpeechSettings
 
@@ -397,6 +407,8 @@ def _session_options(values: dict[str, Any], routine: Routine,
         volume=values.get("volume", 1.0),
         chime_volume=values.get("chime_volume", 1.0),
         cue_overrides=dict(cues),
+        ambient=parse_bed(values.get("ambient") or NONE, values.get("ambient_volume", 0.0),
+                          values.get("tail", 0.0)),
     )
 
 
@@ -596,8 +608,10 @@ def play(routine: str | None, cues: tuple[tuple[CueRole, CueSource], ...], no_ca
         composer.close()
         timeline = stream.timeline()
         if started and values["history"] and timeline is not None:
+            in_tail = (timeline.tail_start is not None
+                       and played_s * stream.sample_rate >= timeline.tail_start)
             _record(timeline, started_at=started_at, played_s=played_s,
-                    completed=outcome == "completed", quiet=quiet,
+                    completed=outcome == "completed" or in_tail, quiet=quiet,
                     stopped_in=_stopped_in(timeline, playback.heard(), from_step, values,
                                            cues, loaded),
                     resumes=None if resuming is None else resuming[0].started_at)
@@ -860,12 +874,13 @@ def doctor(**given: Any) -> None:
     from voice_coach.config import load_config, resolve_one
 
     values = _settings("doctor", **given)
-    media_keys = resolve_one(SETTINGS["media_keys"], {}, os.environ,
-                             load_config(paths.config_file()))
+    config = load_config(paths.config_file())  # read once: doctor's own settings above
+    media_keys = resolve_one(SETTINGS["media_keys"], {}, os.environ, config)
+    bed = resolve_one(SETTINGS["ambient"], {}, os.environ, config)
     results = checks.run_all(cache_dir=paths.clips_folder(),
                              routines_dir=paths.routines_folder(),
                              engine=values["engine"], voice=values.get("voice"),
-                             media_keys=bool(media_keys.value))
+                             media_keys=bool(media_keys.value), ambient=str(bed.value))
     for result in results:
         mark = "ok" if result.ok else "FAIL"
         click.echo(f"{mark:<4}  {result.name}: {result.detail}")

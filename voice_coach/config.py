@@ -96,6 +96,11 @@ class Spec:
 SETTINGS: Final[Mapping[str, Spec]] = {
     spec.key: spec
     for spec in (
+        Spec("ambient", "str", "Ambient bed under the session: brown, pink, waves or none.",
+             default="none", option="--ambient", commands=_SHAPE),
+        Spec("ambient_volume", "float", "Ambient bed volume in dB from its default, 23 dB"
+             " under the voice: -20 to 3.", -20.0, 3.0, default=0.0,
+             option="--ambient-volume", commands=_SHAPE),
         Spec("breath", "pace", "Breath pace in seconds, IN:OUT or IN:HOLD:OUT:HOLD, e.g. 4:6.",
              option="--breath", short="-b", commands=_SHAPE),
         Spec("breath_to", "pace", "Breath pace at the end of the session; breaths in between"
@@ -125,6 +130,9 @@ SETTINGS: Final[Mapping[str, Spec]] = {
              commands=_SHAPE | {"check"}),
         Spec("routine", "str", "Default routine: a built-in id or a path to a TOML file.",
              default=DEFAULT_ROUTINE),
+        Spec("tail", "float", "Minutes the ambient bed plays on after the session ends,"
+             " fading out over its last minute: 0 to 60.", 0.0, 60.0, default=0.0,
+             option="--tail", commands=_SHAPE),
         Spec("voice", "str", "Engine voice: an espeak-ng id or language, e.g. en-gb; for"
              " piper a voice name, a language or an .onnx path.", unset="the language's",
              option="--voice", commands=_SHAPE | {"doctor"}),

@@ -236,11 +236,35 @@ def check_writable(name: str, folder: Path) -> Check:
     return Check(name, True, f"{folder} is writable")
 
 
+def check_ambient(chosen: str = "none") -> Check:
+    """The configured ambient bed (the setting ``ambient``): a built-in, none, or a sound
+    file that loads as a session would load it."""
+    from voice_coach import ambient
+    from voice_coach.pcm import SAMPLE_RATE
+
+    name = "ambient bed"
+    if chosen.strip().lower() == ambient.NONE:
+        return Check(name, True, "none")
+    try:
+        spec = ambient.parse_bed(chosen)
+    except VoiceCoachError as error:
+        return Check(name, False, str(error), "choose another with 'voice-coach config set"
+                     " ambient FILE' (or brown, pink, waves), or 'config unset ambient'")
+    if spec is None or spec.source is None:
+        return Check(name, True, f"{chosen} (built in)")
+    source = spec.source
+    detail = (f"{source.path} reads, {source.length / SAMPLE_RATE:.0f} s at"
+              f" {source.lufs:.1f} LUFS, looped at {ambient.BED_LUFS:g} LUFS")
+    source.close()
+    return Check(name, True, detail)
+
+
 def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
-            voice: str | None = None, media_keys: bool = True) -> list[Check]:
+            voice: str | None = None, media_keys: bool = True,
+            ambient: str = "none") -> list[Check]:
     """Every check, in the order a session meets them, then the optional ones: media
     controls (``media_keys``: the setting), staying awake, a headset's buttons and the
-    neural engine (``engine`` is the one in use)."""
+    neural engine (``engine`` is the one in use). ``ambient`` is the setting's bed."""
     from voice_coach import devices
 
     speech, voices = check_speech()
@@ -255,6 +279,7 @@ def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
         check_writable("settings folder", paths.config_file().parent),
         check_writable("history folder", paths.history_file().parent),
         check_writable("routines folder", routines_dir),
+        check_ambient(ambient),
         check_media_controls(media_keys),
         check_staying_awake(),
         check_headset(stack),

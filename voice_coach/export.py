@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from voice_coach import ambient
 from voice_coach.errors import VoiceCoachError
 from voice_coach.formats import FORMATS, Chapter, Format, Tags
 from voice_coach.mix import Mixer
@@ -188,9 +189,12 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-def webvtt(timeline: Timeline) -> str:
-    """WebVTT captions: every spoken line at its exact time."""
+def webvtt(timeline: Timeline, note: str | None = None) -> str:
+    """WebVTT captions: every spoken line at its exact time; ``note`` (the ambient bed),
+    when given, as a NOTE block before the first cue."""
     lines = ["WEBVTT", ""]
+    if note is not None:
+        lines += [f"NOTE {note}", ""]
     rate = timeline.sample_rate
     spoken = [e for e in timeline.events if e.kind == "speech" and e.text]
     for number, event in enumerate(spoken, start=1):
@@ -217,16 +221,23 @@ def chapters(timeline: Timeline) -> list[Chapter]:
             for start, end, label in zip(starts, ends, timeline.step_labels, strict=True)]
 
 
-def chapters_json(timeline: Timeline, tags: Tags | None) -> str:
-    """Podcasting 2.0 JSON chapters: ``startTime``/``endTime`` in seconds, to the ms."""
+def chapters_json(timeline: Timeline, tags: Tags | None, bed: str | None = None) -> str:
+    """Podcasting 2.0 JSON chapters: ``startTime``/``endTime`` in seconds, to the ms.
+
+    ``bed`` (the ambient bed's line) is listed first as a chapter with ``"toc": false``,
+    the format's mark for an entry that is not a place to jump to, spanning the bed."""
     document: dict[str, object] = {"version": CHAPTERS_VERSION}
     if tags is not None:
         document["title"] = tags.title
         document["author"] = tags.artist
-    document["chapters"] = [
+    listed: list[dict[str, object]] = [
         {"startTime": chapter.start_ms / 1000, "endTime": chapter.end_ms / 1000,
          "title": chapter.title}
         for chapter in chapters(timeline)]
+    if bed is not None:
+        listed.insert(0, {"startTime": 0.0, "endTime": timeline.duration_s, "title": bed,
+                          "toc": False})
+    document["chapters"] = listed
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -266,13 +277,18 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None, audio_forma
     def ready(write: Writer) -> Callable[[], Writer]:
         return lambda: write
 
-    document = json.dumps(to_dict(timeline), indent=2, ensure_ascii=False) + "\n"
+    listed = to_dict(timeline)
+    bed = None
+    if mixer.levels.bed is not None and mixer.bed_span is not None:
+        listed["ambient"] = ambient.to_dict(mixer.levels.bed, mixer.bed_span, rate)
+        bed = ambient.describe(mixer.levels.bed, mixer.bed_span, rate)
+    document = json.dumps(listed, indent=2, ensure_ascii=False) + "\n"
     targets.append(ExportTarget(out_dir / f"session{suffix}", ready(write_session), beside))
     targets.append(ExportTarget(out_dir / "session.vtt",
-                                ready(functools.partial(write_text, text=webvtt(timeline)))))
+                                ready(functools.partial(write_text, text=webvtt(timeline, bed)))))
     targets.append(ExportTarget(out_dir / "session.chapters.json",
                                 ready(functools.partial(write_text,
-                                                        text=chapters_json(timeline, tags)))))
+                                                        text=chapters_json(timeline, tags, bed)))))
     targets.append(ExportTarget(out_dir / "timeline.json",
                                 ready(functools.partial(write_text, text=document))))
     return targets

@@ -165,6 +165,11 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
             continue
         starts = timeline.step_starts()
         step = timeline.step_at(position)
+        in_tail = timeline.tail_start is not None and position >= timeline.tail_start
+        if in_tail and command in ("stop", "toggle", "pause"):  # the session is over
+            playback.stop()
+            display.close("Session complete.")
+            return "completed"
         if command == "stop":
             playback.stop()
             display.close("Stopped.")

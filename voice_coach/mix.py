@@ -19,6 +19,12 @@ is lowered for that clip. Events never overlap, so no sum can clip or wrap.
 Every clip is leveled on its own, once, the first time it is asked for: a range of the
 session needs only the clips it holds, and is the same samples as that range of the
 whole mix.
+
+An ambient bed (``Levels.bed``, ``voice_coach.ambient``) is added under the clips last, in
+floating point, and the sum rounded once: the bed is known at any sample, so a range with
+a bed is still that range of the whole mix. Its level and peak ceiling are set so the sum
+keeps the session's loudness and true-peak promises (docs/loudness.md); without a bed
+the samples are exactly the clips'.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from typing import Protocol
 
 import numpy as np
 
-from voice_coach import heap, loudness
+from voice_coach import ambient, heap, loudness
 from voice_coach.pcm import Samples
 from voice_coach.plan import Event, Timeline
 from voice_coach.routine import CueRole
@@ -52,6 +58,8 @@ LEVELED_BYTES = 8 * 1024 * 1024
 """Speech kept leveled (the least recently used is dropped first, and the last one made is
 always kept): a default session's 25 lines all stay, so an export reads each once; a long
 session's speech is never all held. Cues, a handful used over and over, are all kept."""
+BED_PIECE = 16384
+"""Samples of bed mixed at a time: a chunk of export or play needs no full-length floats."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,8 @@ class Levels:
     voice: float = 1.0
     chime: float = 1.0
     target_lufs: float | None = None
+    bed: ambient.BedSpec | None = None
+    """The ambient bed under the session and its volume; None: silence between clips."""
 
 
 class LevelStore(Protocol):
@@ -102,6 +112,12 @@ class Mixer:
     @cached_property
     def _starts(self) -> list[int]:
         return [event.start for event in self.timeline.events]
+
+    @cached_property
+    def bed_span(self) -> ambient.BedSpan | None:
+        """Where the bed plays (None without one): in over the opening, out under the
+        closing step's end chime."""
+        return None if self.levels.bed is None else ambient.session_span(self.timeline)
 
     @cached_property
     def _leveled(self) -> OrderedDict[tuple[str, str], loudness.Leveled]:
@@ -210,6 +226,25 @@ class Mixer:
                 )
             lo, hi = max(start, event.start), min(end, event.end)
             out[lo - start:hi - start] = clip[lo - event.start:hi - event.start]
+        return self._with_bed(out, start)
+
+    def _with_bed(self, out: Samples, start: int) -> Samples:
+        """``out`` (the clips at ``start``) with the bed added under them, rounded once."""
+        span, bed = self.bed_span, self.levels.bed
+        if span is None or bed is None or start >= span.end or not len(out):
+            return out
+        # a bed's blocks are FFTs of 256 KB arrays: each given a mapping of its own and
+        # faulted in afresh, the bed spent twice as long in the kernel as computing
+        with heap.reusing_big_blocks():
+            for lo in range(0, min(len(out), span.end - start), BED_PIECE):
+                hi = min(lo + BED_PIECE, len(out))  # a piece at a time: small temporaries
+                under = ambient.bed_range(bed, span, self.timeline.sample_rate, start + lo,
+                                          start + hi)
+                under *= 32768.0
+                under += out[lo:lo + len(under)]
+                np.rint(under, out=under)
+                np.clip(under, -FULL_SCALE, FULL_SCALE, out=under)
+                out[lo:lo + len(under)] = under
         return out
 
 

@@ -137,6 +137,9 @@ class Timeline:
     step_sources: tuple[str | None, ...] = ()
     lang: str = "en"
     """The language of its lines and labels."""
+    tail_start: int | None = None
+    """Where a tail begins (``--tail``: the ambient bed playing on after the session's
+    end, its own last step), or None."""
 
     def step_source(self, step: int) -> str | None:
         """Where step ``step`` (an index) comes from in the routine file, if anywhere."""
@@ -187,9 +190,11 @@ def resumed(timeline: Timeline, step: int) -> Timeline:
                 step=event.step - step + 1)
         for event in timeline.events if event.step >= step]
     kept = (0, *range(step, len(timeline.step_labels)))
+    tail_start = None if timeline.tail_start is None else timeline.tail_start + shift
     return replace(timeline, events=tuple(events),
                    step_labels=tuple(timeline.step_labels[index] for index in kept),
-                   step_sources=tuple(timeline.step_source(index) for index in kept))
+                   step_sources=tuple(timeline.step_source(index) for index in kept),
+                   tail_start=tail_start)
 
 
 def estimated_speech_length(rate_wpm: float, sample_rate: int = SAMPLE_RATE) -> SpeechLength:

@@ -23,6 +23,7 @@ from typing import Final, Protocol
 import numpy as np
 
 from voice_coach import heap
+from voice_coach.ambient import BedSpec, with_tail
 from voice_coach.cache import ClipCache, Entry, digest
 from voice_coach.cues import load_cues
 from voice_coach.errors import VoiceCoachError
@@ -87,9 +88,16 @@ class SessionOptions:
     volume: float = 1.0
     chime_volume: float = 1.0
     cue_overrides: Mapping[CueRole, CueSource] = field(default_factory=dict)
+    ambient: BedSpec | None = None
+    """The bed under the session (``voice_coach.ambient``); None: silence between clips."""
     from_step: int = 0
     """Resume at this step (an index of the whole session's steps): the opening, then it
     and the rest (``plan.resumed``); 0 plays the whole session."""
+
+    @property
+    def tail_s(self) -> float:
+        """Seconds the bed plays on after the session's end (``--tail``)."""
+        return self.ambient.tail_s if self.ambient is not None else 0.0
 
     def __post_init__(self) -> None:
         _check_level("volume", self.volume, 1)
@@ -97,7 +105,8 @@ class SessionOptions:
 
     @property
     def levels(self) -> Levels:
-        return Levels(voice=self.volume, chime=self.chime_volume, target_lufs=TARGET_LUFS)
+        return Levels(voice=self.volume, chime=self.chime_volume, target_lufs=TARGET_LUFS,
+                      bed=self.ambient)
 
 
 def _check_level(name: str, value: float, top: int) -> None:
@@ -153,9 +162,10 @@ def cue_lengths(cues: Mapping[CueRole, Samples]) -> Callable[[CueRole], int]:
 def estimate_timeline(routine: Routine, options: SessionOptions) -> Timeline:
     """The plan from word counts alone: no engine, only the cue files."""
     cues = load_cues(routine, options.cue_overrides)
-    return plan(routine, options.plan, estimated_speech_length(options.speech.rate_wpm,
-                                                               options.plan.sample_rate),
-                cue_lengths(cues))
+    return with_tail(plan(routine, options.plan,
+                          estimated_speech_length(options.speech.rate_wpm,
+                                                  options.plan.sample_rate),
+                          cue_lengths(cues)), options.tail_s)
 
 
 def build_session(routine: Routine, options: SessionOptions,
@@ -338,10 +348,12 @@ class Composer:
         self._cache = cache
         self._estimate = estimated_speech_length(options.speech.rate_wpm,
                                                  options.plan.sample_rate)
-        self.length = self._known_length()
-        self.in_order = self.length is None and self._laid_out_in_order()
+        self._tail = round(options.tail_s * options.plan.sample_rate)
+        known = self._known_length()
+        self.in_order = known is None and self._laid_out_in_order()
+        self.length = None if known is None else known + self._tail
         self.capacity = self.length if self.length is not None else self._plan(
-            lambda text: math.ceil(self._estimate(text) * BOUND_MARGIN)).duration
+            lambda text: math.ceil(self._estimate(text) * BOUND_MARGIN)).duration + self._tail
         engine = engine_factory.name if isinstance(engine_factory, EngineIdentity) else ""
         self._engine_name = engine.partition("-")[0]  # "pyttsx3-espeak": as in [pronounce]
 
@@ -378,6 +390,8 @@ class Composer:
         return not self._fills() or self._plan(lambda text: 0).duration > self._target()
 
     def _mixer(self, timeline: Timeline, speech: Mapping[str, Samples]) -> Mixer:
+        """The mixer of ``timeline`` as planned, with the tail, if any, after it."""
+        timeline = with_tail(timeline, self.options.tail_s)
         sources = speech.source if isinstance(speech, SpeechStore) else None
         return Mixer(timeline, Clips(speech, self._cues, self._own_cues, sources),
                      self.options.levels, CachedLevels(self._cache))
@@ -412,7 +426,8 @@ class Composer:
             timeline = self._plan(length)
             texts = timeline.speech_texts()
             if not texts:
-                yield Score(self._mixer(timeline, store), timeline.duration, True)
+                whole = self._mixer(timeline, store)
+                yield Score(whole, whole.timeline.duration, True)
                 return
             first = next(e for e in timeline.events if e.kind == "speech")
             opening = self._mixer(timeline, store)
@@ -428,15 +443,17 @@ class Composer:
                 spoken = next(e for e in timeline.events if e.kind == "speech")
                 yield Score(self._mixer(timeline, store), spoken.end, False)
                 timeline = self._rest_at_once(timeline, length, store, render)
-            if self.length is not None and timeline.duration != self.length:
+            target = None if self.length is None else self.length - self._tail
+            if target is not None and timeline.duration != target:
                 raise SpeechError(
                     f"the spoken lines came out much longer than expected, so the session"
-                    f" no longer lasts {_minutes_text(self.length, timeline.sample_rate)};"
+                    f" no longer lasts {_minutes_text(target, timeline.sample_rate)};"
                     " use 'voice-coach export' or a longer --minutes")
             self._check_capacity(timeline.duration)
             shared.close()  # the engine's helper and its memory go before the mix
             leveler.wait()
-            yield Score(self._mixer(timeline, store), timeline.duration, True)
+            whole = self._mixer(timeline, store)
+            yield Score(whole, whole.timeline.duration, True)
         finally:
             shared.close()
             leveler.close()
