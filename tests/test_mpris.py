@@ -248,7 +248,8 @@ def test_desktop_entry_is_said_only_once_the_script_installed_the_desktop_file(
     finally:
         without.stop()
     installed = subprocess.run([str(PROJECT / "scripts" / "install-desktop-entry.sh")],
-                               env={**os.environ, **env}, capture_output=True, text=True,
+                               env={**os.environ, **env, "PYTHON": sys.executable},
+                               capture_output=True, text=True,
                                timeout=30, check=False)
     desktop_file = tmp_path / "data" / "applications" / "voice-coach.desktop"
     assert (installed.returncode, installed.stdout) == (0, f"installed {desktop_file}\n")
