@@ -50,12 +50,13 @@ PROMPT_GAP_S: Final = 0.25
 """Breath between a breath chime and a prompt spoken over the same phase."""
 SESSION_COMPLETE: Final = PLAN_WORDS["en"].session_complete
 MAX_FILL_REPETITIONS: Final = 1_000_000
+"""A bound on the search for how many repetitions fit (a session is at most 3 hours)."""
 RESUME_GAP_S: Final = 1.0
 """Silence between the opening chime and the step a resumed session picks up at."""
 TITLE_CHARS: Final = 40
 """About how long a title made from a step's text is (a lock screen shows about this)."""
 _SENTENCE_END: Final = re.compile(r"(?<=[.!?…])\s")
-"""A bound on the search for how many repetitions fit (a session is at most 3 hours)."""
+"""Where a sentence ends: its closing mark, then a space."""
 
 
 class RampError(VoiceCoachError):
