@@ -479,15 +479,17 @@ def test_the_engine_renders_the_same_text_differently_so_the_cache_is_what_keeps
 
 @pytest.mark.neural
 @pytest.mark.sound
+@pytest.mark.parametrize("bed", [(), ("--ambient", "waves")], ids=["plain", "waves-bed"])
 def test_play_renders_while_it_plays_and_hands_the_device_what_export_then_writes(
-        tmp_path: Path) -> None:
+        tmp_path: Path, bed: tuple[str, ...]) -> None:
     """A cold cache: play renders the lines while the session plays (a device taking it in
     real time, as a card does); export afterwards reads those clips, and what it writes
     is what the device was handed, to the sample. Where rendering fell behind the device
-    (a loaded machine), play held: silence between two sounds, no sample changed."""
+    (a loaded machine), play held: silence between two sounds, no sample changed. With a
+    bed under the voice, the bed is in both, where it belongs."""
     paced = PacedFile.in_folder(tmp_path)
     env = {**os.environ, **paced.env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    args = [SHORT, "--no-caution", "--engine", "piper"]
+    args = [SHORT, "--no-caution", "--engine", "piper", *bed]
     play = subprocess.run([str(VOICE_COACH), "play", *args, "--quiet", "--no-history"],
                           env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=180, check=False)

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 import numpy as np
 import pytest
+import soundfile
 
 from support.audio import find_session, locate, noise, read_wav, runs, write_wav
 from support.paced import PacedFile
@@ -114,6 +115,23 @@ def streams_of(server: SoundServer, pid: int) -> int:
 # --- 1. What play hands the device is what export writes --------------------------------
 
 
+BED_FILE: Final = "BED_FILE"
+"""Stands in a test's arguments for the path of a bed file that ``bed_file`` writes."""
+
+
+def bed_file(path: Path) -> Path:
+    """A 9-second 44.1 kHz stereo FLAC of soft noise with a hum (a loop longer than its
+    4-second crossfade, shorter than the session), as a person's own bed file is."""
+    rate = 44100
+    seconds = np.arange(9 * rate) / rate
+    rng = np.random.default_rng(5)
+    noise = np.convolve(rng.standard_normal(len(seconds)), np.ones(8) / 8, mode="same")
+    hum = 0.3 * np.sin(2 * np.pi * 110 * seconds)
+    left = 0.05 * (noise / noise.std() + hum)
+    soundfile.write(path, np.column_stack([left, 0.8 * left]), rate, subtype="PCM_16")
+    return path
+
+
 @pytest.fixture
 def paced_file(tmp_path: Path) -> PacedFile:
     return PacedFile.in_folder(tmp_path)
@@ -144,14 +162,20 @@ def play_and_record(device: PacedFile, args: Sequence[str], until_samples: int,
 @pytest.mark.parametrize("args", [(SHORT, "--no-caution"),
                                   (SHORT, "--no-caution", "--ambient", "waves"),
                                   (SHORT, "--no-caution", "--ambient", "pink", "--tail", "0.1"),
+                                  (SHORT, "--no-caution", "--ambient", BED_FILE),
                                   pytest.param(NON_DEFAULT, marks=[pytest.mark.slow, pytest.mark.long])],
                          ids=["short-breath", "short-breath-waves", "short-breath-tail",
-                              "psoas-non-default"])
+                              "short-breath-file-bed", "psoas-non-default"])
 def test_play_hands_the_device_exactly_what_export_writes(
         paced_file: PacedFile, tmp_path: Path, args: tuple[str, ...]) -> None:
     """The whole session, through a device that takes it in real time as a card does (it
     streams: a device that took it all at once would find most of it not yet written).
-    Both sessions' lengths are known only once their lines are rendered."""
+    Both sessions' lengths are known only once their lines are rendered. A bed from the
+    person's own file (44.1 kHz stereo FLAC, shorter than the session: resampled, downmixed
+    and looped across its seam) is played where export puts it too."""
+    if BED_FILE in args:
+        args = tuple(str(bed_file(tmp_path / "bed.flac")) if a == BED_FILE else a
+                     for a in args)
     expected, timeline = export(tmp_path / "export", *args)
     assert len(expected) == timeline["duration_samples"]
     assert np.abs(expected.astype(np.int32)).max() > 5000
