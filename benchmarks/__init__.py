@@ -1,4 +1,4 @@
-"""Measure voice-coach against its floors and peers: nine measurements, one run, one table.
+"""Measure voice-coach against its floors and peers: eleven sections, one run, one table.
 
     .venv/bin/python -m benchmarks             # the full run (about 50 minutes)
     .venv/bin/python -m benchmarks --quick     # small runs, for the smoke test (~2.5 minutes)
@@ -18,7 +18,9 @@ One module per section:
    the first byte written to the device (the output file's size, polled from outside).
 4. ``cue_timing``: ``voice-coach play --quiet`` through a private PulseAudio null sink,
    recorded; every cue found by cross-correlation with its waveform and compared with the
-   plan (``timeline.json``). Next to it, what a beginner writes (``naive_player``).
+   plan (``timeline.json``), and the recording compared with the export sample for sample
+   (silence a starved server put in, and whether anything else changed). Next to it, what
+   a beginner writes (``naive_player``).
 5. ``resources``: peak RSS of ``export`` and ``play`` for a 10- and a 60-minute session (the
    whole session played into a device 60 times faster than real time), and the CPU a
    session uses while it plays in real time.
@@ -40,9 +42,10 @@ One module per section:
 10. ``media_keys``: ``voice-coach play`` on a private session bus, steered with playerctl:
     from play-pause to the device stopping, and the CPU the bus costs while a client reads
     ``Position`` 20 times a second.
-11. ``ambient``: each ambient bed under a 60-minute session: ffmpeg's ``ebur128`` on the
-    export (the loudness of the sum), the export's time and peak RSS, and ``play`` into
-    section 5's paced device for its peak RSS and CPU per second of session.
+11. ``ambient``: each ambient bed and a 10-minute bed file under a 60-minute session:
+    ffmpeg's ``ebur128`` on the export (the loudness of the sum), the export's time and
+    peak RSS, and ``play`` into section 5's paced device for its peak RSS and CPU per
+    second of session; the full run also at 5 and 180 minutes under ``brown`` and the file.
 
 The programs that run in child processes (``phases_child``, ``naive_player``,
 ``rss_launcher``, ``neural_floor``, ``load_child``, ``tap_child``) are modules here too, so

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from benchmarks.cue_timing import load_cue_waves, locate_cues, play_live
+from benchmarks.cue_timing import LATE_RETRY_S, load_cue_waves, locate_cues, play_live
 from benchmarks.measure import (
     PROJECT,
     PYTHON,
@@ -109,7 +109,7 @@ def play_watched(ws: Workspace, server: SoundServer, routine_args: Sequence[str]
                "--no-history"]
     played = play_live(server, command, ws.env(cache, server.env),
                        timeout_s=timeline["duration_s"] + 120)
-    timing = locate_cues(played.recording, timeline, waves, slack_s=0.5)
+    timing = locate_cues(played.recording, timeline, waves, slack_s=0.5, late_retry_s=LATE_RETRY_S)
     analysis = timing.analysis()
     first = next((f for f in timing.found if f is not None), None)
     if analysis.get("cues_found", 0) < 2 or first is None:

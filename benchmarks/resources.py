@@ -33,6 +33,9 @@ ABOUT: Final = About(5, "memory_cpu", "Memory and CPU")
 DEVICE_SPEED: Final = 60.0
 """How much faster than real time the device of the memory plays takes sound."""
 QUICK_PLAY_S: Final = 3.0
+"""The quick run plays this long once the device has started taking the session (a start
+slowed by load or by a bed file to read does not eat into it), or ``QUICK_LIMIT_S``."""
+QUICK_LIMIT_S: Final = 30.0
 
 
 def play_memory(ws: Workspace, cache: Path, minutes: float, session_s: float,
@@ -40,7 +43,7 @@ def play_memory(ws: Workspace, cache: Path, minutes: float, session_s: float,
     """Peak RSS of ``play`` (VmHWM, sampled) of a whole session, into a paced device whose
     clock runs ``DEVICE_SPEED`` times fast: the player follows the device, so the session
     passes in a minute, writing and releasing its buffer as it would in an hour. The quick
-    run plays the first ``QUICK_PLAY_S`` of it only."""
+    run plays ``QUICK_PLAY_S`` of it from the device's first sample only."""
     device = PacedFile.in_folder(ws.fresh("paced"), DeviceClock(speed=DEVICE_SPEED))
     process = subprocess.Popen([*voice_coach_command(), "play", "psoas-release", "--minutes",
                                 f"{minutes:g}", "--quiet", "--no-history", *extra],
@@ -50,10 +53,16 @@ def play_memory(ws: Workspace, cache: Path, minutes: float, session_s: float,
     peak, ticks = 0.0, 0
     started = time.monotonic()
     try:
-        limit_s = QUICK_PLAY_S if quick else session_s / DEVICE_SPEED + 60
+        limit_s = QUICK_LIMIT_S if quick else session_s / DEVICE_SPEED + 60
+        first_sample: float | None = None
         while time.monotonic() - started < limit_s and process.poll() is None:
             peak = max(peak, peak_rss_mb(process.pid) or 0.0)
             ticks = cpu_ticks(process.pid) or ticks
+            if first_sample is None and size_of(device.raw) > 0:
+                first_sample = time.monotonic()
+            if quick and first_sample is not None and (
+                    time.monotonic() - first_sample >= QUICK_PLAY_S):
+                break
             time.sleep(0.01)
         wall_s = time.monotonic() - started
         if not quick and process.poll() is None:

@@ -190,3 +190,44 @@ def find_session(heard: Samples, session: Samples, timeline: dict[str, Any]) -> 
                                around=origin + event["start_sample"], radius=SAMPLE_RATE // 4)
         found.append(Found(event, at, score))
     return SessionHeard(origin, start_score, tuple(found))
+
+
+@dataclass(frozen=True)
+class SilencePutIn:
+    """How ``played`` is ``expected`` with silence put in: ``(sample of expected, samples
+    of silence)`` for each insertion, the silent samples past the end, and what else
+    differs (None when nothing: every sample of ``expected`` is there once, in order)."""
+
+    insertions: list[tuple[int, int]]
+    after_end: int
+    problem: str | None
+
+
+def silence_put_in(played: Samples, expected: Samples, most: int = 64) -> SilencePutIn:
+    """Compare ``played`` (a device's take, a sound server's recording aligned on the
+    session's start) with ``expected`` (the export) where silence may have been put in
+    between two sounds: a hold of the player, an underrun of a starved sound server."""
+    insertions: list[tuple[int, int]] = []
+    at_played = at_expected = 0
+    while True:
+        span = min(len(played) - at_played, len(expected) - at_expected)
+        differ = np.flatnonzero(played[at_played:at_played + span]
+                                != expected[at_expected:at_expected + span])
+        if not len(differ):
+            break
+        at_played, at_expected = at_played + int(differ[0]), at_expected + int(differ[0])
+        if played[at_played] != 0:
+            return SilencePutIn(insertions, 0,
+                                f"a sound differs at {at_expected / SAMPLE_RATE:.3f} s")
+        if len(insertions) == most:
+            return SilencePutIn(insertions, 0, f"silence put in more than {most} times")
+        sound = np.flatnonzero(played[at_played:])
+        inserted = int(sound[0]) if len(sound) else len(played) - at_played
+        insertions.append((at_expected, inserted))  # expected[at_expected] is a sound
+        at_played += inserted
+    after_end = len(played) - at_played - (len(expected) - at_expected)
+    if after_end < 0:
+        return SilencePutIn(insertions, after_end, "the end is missing")
+    if played[len(played) - after_end:].any():
+        return SilencePutIn(insertions, after_end, "sound after the end")
+    return SilencePutIn(insertions, after_end, None)

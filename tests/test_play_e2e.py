@@ -37,7 +37,15 @@ import numpy as np
 import pytest
 import soundfile
 
-from support.audio import find_session, locate, noise, read_wav, runs, write_wav
+from support.audio import (
+    find_session,
+    locate,
+    noise,
+    read_wav,
+    runs,
+    silence_put_in,
+    write_wav,
+)
 from support.paced import PacedFile
 from support.processes import first_sound_s, processes_in_session, size_of
 from support.soundserver import NO_DEVICE_ALSA_CONFIG, AlsaFile, SoundServer
@@ -197,26 +205,10 @@ def holds_in(played: Samples, expected: Samples, most: int = 8) -> list[tuple[in
     """Where play held (rendering fell behind the device) and for how long: each sample
     of ``expected`` was handed once and in order, with only silence put in between two
     sounds at a hold, then silence; ``(sample of expected, samples of silence)`` each."""
-    holds: list[tuple[int, int]] = []
-    at_played = at_expected = 0
-    while True:
-        span = min(len(played) - at_played, len(expected) - at_expected)
-        differ = np.flatnonzero(played[at_played:at_played + span]
-                                != expected[at_expected:at_expected + span])
-        if not len(differ):
-            break
-        at_played, at_expected = at_played + differ[0], at_expected + differ[0]
-        assert played[at_played] == 0, f"a sound differs at {at_expected / SAMPLE_RATE:.3f} s"
-        assert len(holds) < most, holds
-        silence = np.flatnonzero(played[at_played:])
-        inserted = int(silence[0]) if len(silence) else len(played) - at_played
-        holds.append((int(at_expected), inserted))  # expected[at_expected] is a sound
-        at_played += inserted
-    tail = len(played) - at_played - (len(expected) - at_expected)
-    assert tail >= 0, "the end is missing"
-    assert not played[len(played) - tail:].any()
-    assert tail <= TAIL_S * SAMPLE_RATE
-    return holds
+    compared = silence_put_in(played, expected, most)
+    assert compared.problem is None, (compared.problem, compared.insertions)
+    assert compared.after_end <= TAIL_S * SAMPLE_RATE
+    return compared.insertions
 
 
 def assert_handed_exactly(played: Samples, expected: Samples) -> None:

@@ -79,8 +79,8 @@ def test_first_sound_times_the_first_byte_on_the_device(tmp_path: Path) -> None:
     assert 0.3 <= seconds < 10
 
 
-def test_holds_in_finds_silence_put_between_sounds_and_nothing_else() -> None:
-    from tests.test_play_e2e import holds_in
+def test_silence_put_in_finds_silence_put_between_sounds_and_nothing_else() -> None:
+    from support.audio import silence_put_in
 
     rng = np.random.default_rng(3)
     sound = rng.integers(-3000, 3000, 3000).astype(np.int16)
@@ -89,11 +89,28 @@ def test_holds_in_finds_silence_put_between_sounds_and_nothing_else() -> None:
     expected = np.concatenate([sound[:1000], gap, sound[1000:]])
     held = np.concatenate([expected[:1000], np.zeros(700, np.int16), expected[1000:1600],
                            np.zeros(300, np.int16), expected[1600:], np.zeros(50, np.int16)])
-    assert holds_in(expected, expected) == []
-    assert holds_in(held, expected) == [(1500, 700), (1600, 300)]  # the first joins the gap
+    same = silence_put_in(expected, expected)
+    assert (same.insertions, same.after_end, same.problem) == ([], 0, None)
+    found = silence_put_in(held, expected)
+    # The first joins the gap that was there: it is counted from the next sound.
+    assert (found.insertions, found.after_end, found.problem) == (
+        [(1500, 700), (1600, 300)], 50, None)
     changed = held.copy()
     changed[2500] += 1
+    assert silence_put_in(changed, expected).problem == "a sound differs at 0.073 s"
+    assert silence_put_in(held[:-100], expected).problem == "the end is missing"
+    assert silence_put_in(np.concatenate([held, sound[:5]]), expected).problem == (
+        "sound after the end")
+    assert silence_put_in(held, expected, most=1).problem == "silence put in more than 1 times"
+
+
+def test_holds_in_holds_a_play_to_silence_put_in_and_a_short_tail() -> None:
+    from tests.test_play_e2e import TAIL_S, holds_in
+
+    sound = np.arange(1, 2001, dtype=np.int16)
+    held = np.concatenate([sound[:900], np.zeros(400, np.int16), sound[900:]])
+    assert holds_in(held, sound) == [(900, 400)]
     with pytest.raises(AssertionError, match="a sound differs at"):
-        holds_in(changed, expected)
-    with pytest.raises(AssertionError, match="the end is missing"):
-        holds_in(held[:-100], expected)
+        holds_in(held[::-1].copy(), sound)
+    with pytest.raises(AssertionError):
+        holds_in(np.concatenate([sound, np.zeros(round(TAIL_S * 22050) + 1, np.int16)]), sound)
