@@ -132,64 +132,25 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
     the keys follow what is heard (``heard``).
     """
     playback.play(stream.samples, 0)
-    paused = held = False
-    hold_at: int | None = None  # the device plays silence from here until it is stopped
-    rate = playback.sample_rate
+    state = _State()
     while True:
         playback.check()
         position = playback.position()
         if position >= stream.end:
             break
-        if hold_at is None and not held and not paused and stream.starved(position):
-            hold_at = stream.hold()
-        if hold_at is not None and not held:
-            if stream.final() > hold_at and hold_at - position >= round(RELEASE_S * rate):
-                stream.release()
-                hold_at = None
-            elif position >= hold_at + round(HOLD_PAST_S * rate):
-                playback.pause()  # what it still holds is silence
-                held = True
-        resume_at = position if hold_at is None else hold_at
-        if held and not paused and stream.ready(resume_at):
-            _seek(stream, playback, resume_at)
-            playback.resume()
-            held, hold_at = False, None
+        _hold_or_play_on(stream, playback, state, position)
         timeline = stream.timeline()
         if timeline is None:
             raise RuntimeError("the stream started without a plan")  # pragma: no cover
         position = playback.heard()
-        display.show(status_at(timeline, position, paused, held))
+        display.show(status_at(timeline, position, state.paused, state.held))
         key = keys.read(TICK_S)
         command = COMMANDS.get(key) if key is not None else None
-        if command is None:
-            continue
-        starts = timeline.step_starts()
-        step = timeline.step_at(position)
-        in_tail = timeline.tail_start is not None and position >= timeline.tail_start
-        if in_tail and command in ("stop", "toggle", "pause"):  # the session is over
-            playback.stop()
-            display.close("Session complete.")
-            return "completed"
-        if command == "stop":
-            playback.stop()
-            display.close("Stopped.")
-            return "quit"
-        if command == "toggle" or (command, paused) in (("pause", False), ("resume", True)):
-            paused = not paused
-            if paused and not held:
-                playback.pause()
-            elif not held:
-                # Written from here first: the seek ends a hold, and the pause's drop may have
-                # put the first sample not heard behind what the stream still keeps.
-                _seek(stream, playback, playback.position())
-                hold_at = None
-                playback.resume()
-        elif command == "next" and step + 1 < len(starts) and starts[step + 1] < stream.final():
-            _seek(stream, playback, starts[step + 1])
-            hold_at = None  # the seek released the hold; a held session plays on when ready
-        elif command == "back":
-            _seek(stream, playback, starts[step])
-            hold_at = None
+        outcome = None if command is None else _steer(command, timeline, position, stream,
+                                                      playback, state)
+        if outcome is not None:
+            display.close("Session complete." if outcome == "completed" else "Stopped.")
+            return outcome
     if stream.error is not None:
         raise stream.error
     playback.finish()
@@ -198,6 +159,74 @@ def run(stream: Stream, playback: PlaybackControl, keys: Keys, display: Display)
         display.show(status_at(timeline, timeline.duration, False))
     display.close("Session complete.")
     return "completed"
+
+
+@dataclass
+class _State:
+    """What the loop keeps between ticks."""
+
+    paused: bool = False
+    """The person paused."""
+    held: bool = False
+    """Held and stopped: rendering fell behind the device."""
+    hold_at: int | None = None
+    """The device plays silence from here until it is stopped (a hold under way)."""
+
+
+def _hold_or_play_on(stream: Stream, playback: PlaybackControl, state: _State,
+                     position: int) -> None:
+    """Hold where the written sound ends when the stream runs short of it, stop the device
+    ``HOLD_PAST_S`` later, and play on from the hold once the stream is ahead again (see
+    ``run``); ``position``: the next sample the device takes."""
+    rate = playback.sample_rate
+    if (state.hold_at is None and not state.held and not state.paused
+            and stream.starved(position)):
+        state.hold_at = stream.hold()
+    if state.hold_at is not None and not state.held:
+        if (stream.final() > state.hold_at
+                and state.hold_at - position >= round(RELEASE_S * rate)):
+            stream.release()
+            state.hold_at = None
+        elif position >= state.hold_at + round(HOLD_PAST_S * rate):
+            playback.pause()  # what it still holds is silence
+            state.held = True
+    resume_at = position if state.hold_at is None else state.hold_at
+    if state.held and not state.paused and stream.ready(resume_at):
+        _seek(stream, playback, resume_at)
+        playback.resume()
+        state.held, state.hold_at = False, None
+
+
+def _steer(command: Command, timeline: Timeline, heard: int, stream: Stream,
+           playback: PlaybackControl, state: _State) -> Outcome | None:
+    """Carry out one key's or the bus's ``command`` at ``heard``; how the session ended if
+    it did."""
+    starts = timeline.step_starts()
+    step = timeline.step_at(heard)
+    in_tail = timeline.tail_start is not None and heard >= timeline.tail_start
+    if in_tail and command in ("stop", "toggle", "pause"):  # the session is over
+        playback.stop()
+        return "completed"
+    if command == "stop":
+        playback.stop()
+        return "quit"
+    if command == "toggle" or (command, state.paused) in (("pause", False), ("resume", True)):
+        state.paused = not state.paused
+        if state.paused and not state.held:
+            playback.pause()
+        elif not state.held:
+            # Written from here first: the seek ends a hold, and the pause's drop may have
+            # put the first sample not heard behind what the stream still keeps.
+            _seek(stream, playback, playback.position())
+            state.hold_at = None
+            playback.resume()
+    elif command == "next" and step + 1 < len(starts) and starts[step + 1] < stream.final():
+        _seek(stream, playback, starts[step + 1])
+        state.hold_at = None  # the seek released the hold; a held session plays on when ready
+    elif command == "back":
+        _seek(stream, playback, starts[step])
+        state.hold_at = None
+    return None
 
 
 def _seek(stream: Stream, playback: PlaybackControl, sample: int) -> None:
