@@ -417,10 +417,10 @@ def test_your_routines_are_listed_in_the_language_when_translated(neck):
     assert invoke("plan", "neck", "--lang", "de", "--json", env=env).exit_code == 0
 
 
-def test_the_readmes_example_routine_and_its_translation_check_and_plan(tmp_path):
-    """What a person copies from the README works as it stands, titles and all."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    blocks = [block.split("```", 1)[0] for block in readme.split("```toml\n")[1:]]
+def test_the_guides_example_routine_and_its_translation_check_and_plan(tmp_path):
+    """What a person copies from the guide (docs/routines.md) works as it stands, titles and all."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "routines.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in guide.split("```toml\n")[1:]]
     routine = next(block for block in blocks if block.startswith('id = "neck-release"'))
     german = next(block for block in blocks if block.startswith("# neck-release.de.toml"))
     (tmp_path / "neck-release.toml").write_text(routine, encoding="utf-8")
