@@ -29,9 +29,10 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # and decoder the export tests hold the files against. dbus-daemon gives the media-key
 # tests a private session bus; playerctl is the MPRIS2 client they steer a play with,
 # gdbus (libglib2.0-bin) introspects it and dbus-monitor (dbus-bin) watches its signals.
+# groff-base formats the man page tests/test_docs.py reads (docs/voice-coach.1).
 packages=(espeak-ng libespeak-ng1 gcc libasound2-dev libasound2-plugins alsa-utils
           pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber pipewire-pulse sox
-          ffmpeg dbus-daemon dbus-bin playerctl libglib2.0-bin)
+          ffmpeg dbus-daemon dbus-bin playerctl libglib2.0-bin groff-base)
 
 # Debian splits venv, pip and the headers out of python3 (minbase has no python3 at all);
 # pip is what scripts/wheel_smoke.sh builds the wheel with.
