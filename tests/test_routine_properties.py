@@ -13,7 +13,7 @@ Three sources of input, checked against that contract:
 (b) ``documents``: valid TOML built from nested tables, arrays and scalars (NaN, inf,
     huge integers, bools, dates, times, offsets), some routine-shaped, some nested
     hundreds deep, rendered by the small serializer here (checked by a round trip).
-(c) ``mutants``: a valid routine (the built-ins and the README's example) with exactly one
+(c) ``mutants``: a valid routine (the built-ins and the guide's example, docs/routines.md) with exactly one
     change: a key dropped, a type changed, a value out of range, an unknown key, a second
     step kind, a nested repeat, a placeholder inserted. Each says whether it must load or
     must be rejected, and which key path the error must name right after the source.

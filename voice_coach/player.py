@@ -56,7 +56,7 @@ WATCH_S: Final = 0.5
 UNANSWERED_GONE: Final = 2
 """Unanswered questions in a row after which the sound server is taken to be gone."""
 LOST_WITHIN_S: Final = WATCH_S + devices.ANSWER_TIMEOUT_S + 0.5
-"""The longest a session goes on after its output or server went away (the README says 3 s):
+"""The longest a session goes on after its output or server went away (docs/playing.md says 3 s):
 a server that is gone refuses at once, so its two misses take two ``WATCH_S``."""
 LOST_SIGNAL: Final = signal.SIGUSR1
 SERVER_BUFFER_MS: Final = 250

@@ -12,9 +12,9 @@ from voice_coach.files import write_atomically
 TEMPLATE: Final = '''\
 # A voice-coach routine. Check it with:  voice-coach check {name}.toml
 # Hear what it will sound like with:     voice-coach plan {name}.toml
-# The README's "Writing a routine" explains every key.
+# The user guide's "Writing a routine" (docs/routines.md) explains every key.
 # Translations go beside this file as {name}.de.toml, {name}.fr.toml, {name}.es.toml:
-# only the words, in the same order (the README's "Translations" shows one).
+# only the words, in the same order (docs/routines.md, "Translations", shows one).
 
 id = "{name}"
 title = "{title}"
