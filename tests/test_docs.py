@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -143,3 +144,13 @@ def test_the_man_page_reads_without_a_warning():
     text = re.sub(".\b", "", shown.stdout)  # no overstruck bold
     assert "voice-coach play [OPTIONS] [ROUTINE]" in text
     assert "VOICE_COACH_RATE" in text
+
+
+def test_the_install_page_names_the_pins_and_the_line_fresh_machine_runs():
+    """Its `pipx inject` pins are the neural extra's; its Debian line is the one
+    scripts/fresh_machine.sh reads and installs before it pipx-installs the wheel."""
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "project"]["optional-dependencies"]["neural"]
+    page = (ROOT / "docs" / "install.md").read_text(encoding="utf-8")
+    assert f"pipx inject voice-coach {' '.join(extra)}\n" in page
+    assert "\nsudo apt-get install pipx espeak-ng gcc python3-dev libasound2-dev\n" in page
