@@ -9,6 +9,8 @@ import pytest
 
 from support.fakes import FakeFactory
 from voice_coach.cache import ClipCache
+from voice_coach.export import export_session
+from voice_coach.formats import FORMATS
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.plan import PlanSettings
 from voice_coach.routine import load_builtin
@@ -103,6 +105,22 @@ def test_a_warm_session_reads_each_leveled_line_once_and_no_line_itself(
         assert set(cache.reads.values()) == {1}
         if volume == 1.0:
             assert np.array_equal(mixed, whole)
+
+
+@pytest.mark.parametrize("name", ["wav", "opus"])
+def test_a_warm_export_reads_each_cached_entry_once(tmp_path: Path, name: str) -> None:
+    """The narration files and the session take their lines from one mixer: a warm
+    export reads each leveled line and cue once, whether the session is written on the
+    calling thread (WAV) or on an encoding thread beside the narration (Opus)."""
+    routine = load_builtin("box-breathing")
+    options = SessionOptions(plan=PlanSettings(minutes=2))
+    build_session(routine, options, counting_factory(), ClipCache(tmp_path)).mixer().render()
+    cache = CountingCache(tmp_path)
+    warm = build_session(routine, options, counting_factory(), cache)
+    export_session(warm.mixer(), tmp_path / "out", audio_format=FORMATS[name])
+    cues = {e.cue for e in warm.timeline.events if e.kind == "cue"}
+    assert len(cache.reads) == len(warm.timeline.speech_texts()) + len(cues)
+    assert set(cache.reads.values()) == {1}
 
 
 def test_the_chime_volume_does_not_follow_the_voice_volume(tmp_path: Path) -> None:

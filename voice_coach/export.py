@@ -8,16 +8,16 @@ previous export or the complete new one, never a truncated file. Tagging (chapte
 part of writing a file, so it too happens before the renames.
 
 A lossy format's files are encoded on worker threads, one per core (the encoders leave
-Python's lock while they work): the session first, on its own mixer, and the narration
-clips beside it, each clip fetched from the mixer on the calling thread, so no mixer is
-ever shared between threads. An error in any file stops the rest.
+Python's lock while they work): the session first, and the narration clips beside it,
+each clip fetched on the calling thread from the same mixer, which keeps the leveled
+lines for both (a warm export reads each cached line once). An error in any file stops
+the rest.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import dataclasses
 import errno
 import functools
 import json
@@ -260,14 +260,12 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None, audio_forma
                                     audio_format=audio_format, tags=line_tags)
         targets.append(ExportTarget(path, prepare, beside))
 
-    session_mixer = dataclasses.replace(mixer) if beside else mixer
-
     def session_chunks() -> Iterator[Samples]:
         step = CHUNK_S * rate
         for start in range(0, timeline.duration, step):
             if cancelled.is_set():
                 raise Cancelled
-            yield session_mixer.render(start, start + step)
+            yield mixer.render(start, start + step)
             if progress is not None:
                 progress(min(start + step, timeline.duration), timeline.duration)
 

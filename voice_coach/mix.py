@@ -108,6 +108,10 @@ class Mixer:
     clips: Clips
     levels: Levels = field(default_factory=Levels)
     store: LevelStore | None = field(default=None, compare=False)
+    _held: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
+                                  compare=False)
+    """Guards the leveled clips kept (``_leveled``): an export asks for a session's
+    ranges on one thread and its lines on another, and each line is fetched once."""
 
     @cached_property
     def _starts(self) -> list[int]:
@@ -141,19 +145,20 @@ class Mixer:
             fetch, source = functools.partial(self.clips.cues.__getitem__, event.cue), None
         else:
             return None
-        leveled = self._leveled.get(key)
-        if leveled is not None:
-            self._leveled.move_to_end(key)
+        with self._held:
+            leveled = self._leveled.get(key)
+            if leveled is not None:
+                self._leveled.move_to_end(key)
+                return leveled
+            calibrate = not (event.kind == "cue" and event.cue in self.clips.as_recorded)
+            leveled = self._leveled[key] = self._level(fetch, source, gain, calibrate)
+            speech = [k for k in self._leveled if k[0] == "speech"]
+            held = sum(self._leveled[k].samples.nbytes for k in speech)
+            for oldest in speech[:-1]:
+                if held <= LEVELED_BYTES:
+                    break
+                held -= self._leveled.pop(oldest).samples.nbytes
             return leveled
-        calibrate = not (event.kind == "cue" and event.cue in self.clips.as_recorded)
-        leveled = self._leveled[key] = self._level(fetch, source, gain, calibrate)
-        speech = [k for k in self._leveled if k[0] == "speech"]
-        held = sum(self._leveled[k].samples.nbytes for k in speech)
-        for oldest in speech[:-1]:
-            if held <= LEVELED_BYTES:
-                break
-            held -= self._leveled.pop(oldest).samples.nbytes
-        return leveled
 
     def leveled_clips(self) -> list[loudness.Leveled]:
         """Every clip the session plays, once each, as it plays (leveling any not yet)."""
