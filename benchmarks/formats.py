@@ -23,6 +23,8 @@ LOSSY: Final = ("mp3", "opus", "m4a")
 ROUTINES: Final = ("psoas-release", "box-breathing", "four-seven-eight")
 GOAL_RATIO: Final = 1.2
 """An MP3 or Opus export may take at most this many times its floor (WAV export + ffmpeg)."""
+RSS_GOAL_MB: Final = 80.0
+"""Peak resident memory of a warm export, whatever its format (issue #24)."""
 
 
 def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
@@ -37,15 +39,18 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
     cache = primed(ws, main)
     walls: dict[str, list[float]] = {name: [] for name in FORMATS}
     cpus: dict[str, list[float]] = {name: [] for name in FORMATS}
+    rss_mb: dict[str, list[float]] = {name: [] for name in FORMATS}
     ffmpeg_walls: dict[str, list[float]] = {name: [] for name in LOSSY}
     ffmpeg_cpus: dict[str, list[float]] = {name: [] for name in LOSSY}
     outs: dict[str, Path] = {}
     for round_ in range(runs):
         for name in FORMATS:  # each export, then ffmpeg on the same audio: the same load
             progress(f"7. formats: round {round_ + 1}/{runs}, {name}")
-            finished, out = export(ws, main, cache, "--format", name)
+            finished, out = export(ws, main, cache, "--format", name, rss=True)
             walls[name].append(finished.wall_s)
             cpus[name].append(finished.user_s + finished.sys_s)
+            if finished.maxrss_mb is not None:
+                rss_mb[name].append(finished.maxrss_mb)
             outs[name] = out
             if name == "wav":
                 narration = _joined_narration(ws, out)
@@ -71,6 +76,12 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
         else:
             rows.append(row(f"export {main} --format {name}, warm: wall",
                             median(walls[name]), "s", peer=wav_s, peer_label="wav"))
+    wav_mb = max(rss_mb["wav"]) if rss_mb["wav"] else None
+    for name in FORMATS:
+        if rss_mb[name]:
+            rows.append(row(f"export {main} --format {name}, warm: peak RSS",
+                            max(rss_mb[name]), "MB", peer=wav_mb, peer_label="wav",
+                            goal=("ours", "<=", RSS_GOAL_MB)))
     readings: dict[str, dict[str, float]] = {}
     for name in FORMATS:
         progress(f"7. formats: metering session.{name}")
@@ -91,6 +102,7 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
     rows.append(row(f"{main}: deepest gain reduction", limiting["deepest_db"], "dB"))
     section.rows = rows
     section.details = {"wall_s": walls, "ffmpeg_wall_s": ffmpeg_walls, "cpu_s": cpus,
+                       "peak_rss_mb": rss_mb,
                        "ffmpeg_cpu_s": ffmpeg_cpus, "loudness": readings,
                        "limiting": limiting}
     return section
