@@ -36,8 +36,8 @@ DATA = Path(__file__).parent / "data"
 SHORT = str(DATA / "short-breath.toml")
 HELD_ONE_CLIP = textwrap.dedent("""\
     import sys
-    from voice_coach import session
-    session.HELD_CLIPS_BYTES = 0
+    from voice_coach import lines
+    lines.HELD_CLIPS_BYTES = 0
     sys.argv[0] = "voice-coach"
     from voice_coach.entry import main
     main()

@@ -253,16 +253,15 @@ def test_a_cue_from_the_persons_own_file_plays_as_the_file_holds_it():
 @pytest.mark.parametrize("levels", [CALIBRATED, Levels(voice=0.5, chime=2.0, target_lufs=-19.0)])
 def test_a_stored_level_gives_the_same_samples_and_levels_nothing_again(
         levels, tmp_path, monkeypatch):
-    """Leveled clips kept in the clip cache (session.CachedLevels): a second run measures
-    and limits nothing, and mixes exactly what leveling afresh gives."""
+    """Leveled clips kept in the clip cache (``ClipCache.put_leveled``): a second run
+    measures and limits nothing, and mixes exactly what leveling afresh gives."""
     from voice_coach import loudness
     from voice_coach.cache import ClipCache
-    from voice_coach.session import CachedLevels
 
     timeline, clips = noisy_clips()
     fresh = Mixer(timeline, clips, levels)
     expected = fresh.render()
-    store = CachedLevels(ClipCache(tmp_path / "clips"))
+    store = ClipCache(tmp_path / "clips")
     assert np.array_equal(Mixer(timeline, clips, levels, store).render(), expected)
     calls: list[int] = []
     real_level = loudness.level

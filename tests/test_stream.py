@@ -19,21 +19,15 @@ import numpy as np
 import pytest
 
 from support.fakes import FakeFactory
+from voice_coach import lines as lines_module
 from voice_coach import session as session_module
 from voice_coach import stream as streaming
 from voice_coach.cache import ClipCache
+from voice_coach.lines import HELD_CLIPS_BYTES, UNCACHED_CLIPS_BYTES, SpokenLines
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.plan import Event, PlanSettings, estimated_speech_length
 from voice_coach.routine import load_builtin
-from voice_coach.session import (
-    HELD_CLIPS_BYTES,
-    UNCACHED_CLIPS_BYTES,
-    Composer,
-    Session,
-    SessionOptions,
-    SpeechStore,
-    build_session,
-)
+from voice_coach.session import Composer, Session, SessionOptions, build_session
 from voice_coach.speech import SpeechError, SpeechSettings
 from voice_coach.stream import SessionStream
 
@@ -180,7 +174,7 @@ def test_a_session_too_short_to_be_sure_of_its_length_is_final_in_three_stages()
 def test_lines_waiting_to_be_leveled_are_few_however_fast_they_come() -> None:
     """Lines read from a warm cache come far faster than they are leveled; each one
     waiting holds its samples, so reading waits once ``LEVEL_QUEUE`` wait."""
-    leveler = session_module._Leveler()
+    leveler = lines_module.Leveler()
     release = threading.Event()
     leveled: list[int] = []
 
@@ -192,7 +186,7 @@ def test_lines_waiting_to_be_leveled_are_few_however_fast_they_come() -> None:
     submitted: list[int] = []
 
     def read_lines() -> None:
-        for n in range(3 * session_module.LEVEL_QUEUE):
+        for n in range(3 * lines_module.LEVEL_QUEUE):
             leveler.submit(f"line {n}", np.full(10, n, dtype=np.int16))
             submitted.append(n)
 
@@ -200,13 +194,13 @@ def test_lines_waiting_to_be_leveled_are_few_however_fast_they_come() -> None:
     reader.start()
     try:
         time.sleep(0.3)
-        assert len(submitted) == session_module.LEVEL_QUEUE  # the next waits for the first
+        assert len(submitted) == lines_module.LEVEL_QUEUE  # the next waits for the first
     finally:
         release.set()
         reader.join(10)
         leveler.wait()
         leveler.close()
-    assert leveled == submitted == list(range(3 * session_module.LEVEL_QUEUE))
+    assert leveled == submitted == list(range(3 * lines_module.LEVEL_QUEUE))
 
 
 # --- Speech held within bounds ------------------------------------------------------------
@@ -219,7 +213,7 @@ def clip_of(seconds: float, value: int = 1000) -> Samples:
 def test_the_store_holds_a_few_megabytes_and_reads_the_rest_back(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
     settings = SpeechSettings()
-    store = SpeechStore(cache, settings, fake_factory())
+    store = SpokenLines(cache, settings, fake_factory())
     from voice_coach.speech import clip_key
 
     texts = [f"line {n}" for n in range(60)]
@@ -234,7 +228,7 @@ def test_the_store_holds_a_few_megabytes_and_reads_the_rest_back(tmp_path: Path)
 
 def test_a_clip_the_cache_lost_stops_the_session_with_one_line(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
-    store = SpeechStore(cache, SpeechSettings(), fake_factory())
+    store = SpokenLines(cache, SpeechSettings(), fake_factory())
     for n in range(40):  # only the last few stay in memory
         store.add(f"line {n}", clip_of(5, n))
     with pytest.raises(SpeechError) as caught:
@@ -247,7 +241,7 @@ def test_without_a_cache_speech_is_held_up_to_a_limit_then_it_is_one_line(
         tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
     cache.enabled = False  # as after a write failed: the disk is full
-    store = SpeechStore(cache, SpeechSettings(), fake_factory())
+    store = SpokenLines(cache, SpeechSettings(), fake_factory())
     count = UNCACHED_CLIPS_BYTES // clip_of(10).nbytes
     for n in range(count):
         store.add(f"line {n}", clip_of(10, n))
@@ -471,7 +465,7 @@ def test_an_engine_that_dies_ends_the_stream_after_the_last_whole_sentence(
 
 def test_a_clip_lost_mid_session_ends_it_after_the_last_whole_sentence_written(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(session_module, "HELD_CLIPS_BYTES", 256 * 1024)  # read most back
+    monkeypatch.setattr(lines_module, "HELD_CLIPS_BYTES", 256 * 1024)  # read most back
     cache = ClipCache(tmp_path / "clips")
     session = reference_session(10)
     whole = session.mixer().render()

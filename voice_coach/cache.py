@@ -1,4 +1,5 @@
-"""A directory of rendered speech clips: a plain store, get and put by key.
+"""The clip cache: a directory of clips (rendered lines, and lines and cues as leveled),
+get and put by key.
 
 The caller builds the key (``speech.clip_key`` covers everything that changes how a line
 sounds); the store needs it to be a SHA-256 in hex. Each entry is one file,
@@ -30,6 +31,7 @@ import numpy as np
 
 from voice_coach.errors import VoiceCoachError
 from voice_coach.files import write_atomically
+from voice_coach.loudness import Leveled
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
 FORMAT_VERSION: Final = 1
@@ -38,6 +40,7 @@ MAGIC: Final = b"VCCLIP\r\n"
 _HEADER: Final = struct.Struct("<8sIIQ32s")  # magic, format, sample rate, samples, sha256
 SUFFIX: Final = ".clip"
 _KEY: Final = re.compile(r"[0-9a-f]{64}")
+_LEVELS: Final = struct.Struct("<dd")  # a leveled clip's gain and reduction, in dB
 
 
 class ClipCache:
@@ -106,6 +109,21 @@ class ClipCache:
                              private=True, durable=False, keep_mode=False)
         except _WriteFailed as failed:
             self._disable("write to", str(failed))
+
+    def get_leveled(self, key: str) -> Leveled | None:
+        """The leveled clip stored under ``key`` (``put_leveled``); None as ``get``."""
+        entry = self.get(key)
+        tail = _LEVELS.size // 2
+        if entry is None or len(entry) < tail:
+            return None
+        gain_db, reduction_db = _LEVELS.unpack(entry[-tail:].astype("<i2").tobytes())
+        return Leveled(entry[:-tail], gain_db, reduction_db)  # a view: no second copy
+
+    def put_leveled(self, key: str, leveled: Leveled) -> None:
+        """Store a leveled clip: its samples, then its gain and the limiter's reduction
+        as two little-endian float64 (eight samples' worth) that the checksum covers."""
+        levels = np.frombuffer(_LEVELS.pack(leveled.gain_db, leveled.reduction_db), "<i2")
+        self.put(key, np.concatenate([leveled.samples, levels.astype(np.int16)]))
 
     def _disable(self, action: str, reason: str) -> None:
         self.enabled = False

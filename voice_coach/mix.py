@@ -73,7 +73,7 @@ class Clips:
     chime volume applies), never calibrated or limited."""
     sources: Callable[[str], str] | None = field(default=None, compare=False)
     """Names a spoken line's exact samples without them (the clip cache's checksum of its
-    entry): the line's leveled clip is then found in the store without reading the line.
+    entry): the line's leveled clip is then found in the cache without reading the line.
     None: the samples are hashed."""
 
 
@@ -89,25 +89,25 @@ class Levels:
     """The ambient bed under the session and its volume; None: silence between clips."""
 
 
-class LevelStore(Protocol):
-    """Where leveled clips are kept between runs (the clip cache): leveling measures and
-    limits every clip, a few milliseconds per 10 s of speech, so a session played or
+class LeveledCache(Protocol):
+    """Where leveled clips are kept between runs (``cache.ClipCache``): leveling measures
+    and limits every clip, a few milliseconds per 10 s of speech, so a session played or
     exported again takes them from here."""
 
-    def get(self, key: str) -> loudness.Leveled | None: ...
+    def get_leveled(self, key: str) -> loudness.Leveled | None: ...
 
-    def put(self, key: str, leveled: loudness.Leveled) -> None: ...
+    def put_leveled(self, key: str, leveled: loudness.Leveled) -> None: ...
 
 
 @dataclass(frozen=True)
 class Mixer:
-    """A timeline ready to mix; build once, then ask for ranges. ``store``, when given,
+    """A timeline ready to mix; build once, then ask for ranges. ``cache``, when given,
     keeps leveled clips across runs; the samples are the same either way."""
 
     timeline: Timeline
     clips: Clips
     levels: Levels = field(default_factory=Levels)
-    store: LevelStore | None = field(default=None, compare=False)
+    cache: LeveledCache | None = field(default=None, compare=False)
     _held: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
                                   compare=False)
     """Guards the leveled clips kept (``_leveled``): an export asks for a session's
@@ -174,7 +174,7 @@ class Mixer:
 
     def _level(self, fetch: Callable[[], Samples], source: str | None, gain: float,
                calibrate: bool) -> loudness.Leveled:
-        """The clip ``fetch`` gives, leveled and at ``gain``; from the store when it has it
+        """The clip ``fetch`` gives, leveled and at ``gain``; from the cache when it has it
         (then the clip is fetched only when ``source`` is None, to name it)."""
         target = self.levels.target_lufs
         if target is None or not calibrate:
@@ -186,18 +186,18 @@ class Mixer:
             clip = fetch()
             source = samples_source(clip)
         key = leveled_key(source, self.timeline.sample_rate, target, extra_gain_db)
-        calibrated = self.store.get(key) if self.store is not None else None
+        calibrated = self.cache.get_leveled(key) if self.cache is not None else None
         if calibrated is None:
             with _LEVELING:
-                calibrated = self.store.get(key) if self.store is not None else None
+                calibrated = self.cache.get_leveled(key) if self.cache is not None else None
                 if calibrated is None:  # not leveled meanwhile by another thread
                     if clip is None:
                         clip = fetch()
                     with heap.reusing_big_blocks():
                         calibrated = loudness.level(clip, self.timeline.sample_rate, target,
                                                     extra_gain_db)
-                    if self.store is not None:
-                        self.store.put(key, calibrated)
+                    if self.cache is not None:
+                        self.cache.put_leveled(key, calibrated)
         if gain >= 1.0:
             return calibrated
         gain_db = calibrated.gain_db + 20 * math.log10(gain) if gain > 0 else -math.inf
@@ -205,10 +205,10 @@ class Mixer:
                                 calibrated.reduction_db)
 
     def prepare_speech(self, text: str, clip: Samples) -> None:
-        """Level a spoken line (``clip``, rendered for ``text``) into the store before the
+        """Level a spoken line (``clip``, rendered for ``text``) into the cache before the
         mix asks for it (from any thread), so leveling overlaps rendering instead of
         following it."""
-        if self.store is not None:  # the voice's volume (at most 1) applies only in the mix
+        if self.cache is not None:  # the voice's volume (at most 1) applies only in the mix
             self._level(lambda: clip, self._source(text), max(self.levels.voice, 1.0), True)
 
     def render(self, start: int = 0, stop: int | None = None) -> Samples:
@@ -255,7 +255,7 @@ class Mixer:
 
 def leveled_key(source: str, sample_rate: int, target_lufs: float,
                 extra_gain_db: float) -> str:
-    """The store's key for a clip leveled so: SHA-256 of the recipe and ``source``, what
+    """The cache's key for a clip leveled so: SHA-256 of the recipe and ``source``, what
     names the clip's samples (``Clips.sources``, ``samples_source``)."""
     recipe = (f"leveled/{loudness.RECIPE_VERSION}/{sample_rate}/{target_lufs!r}"
               f"/{extra_gain_db!r}/{source}")

@@ -7,28 +7,23 @@ hand in fakes or the real thing.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import functools
 import math
-import struct
 import tempfile
-import threading
-from collections import OrderedDict, deque
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Protocol
 
-import numpy as np
-
 from voice_coach import heap
 from voice_coach.ambient import BedSpec, with_tail
-from voice_coach.cache import ClipCache, Entry, digest
+from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cues
 from voice_coach.errors import VoiceCoachError
-from voice_coach.loudness import TARGET_LUFS, Leveled
-from voice_coach.mix import Clips, Levels, LevelStore, Mixer, leveled_key
+from voice_coach.lines import Leveler, SharedEngine, SpokenLines
+from voice_coach.loudness import TARGET_LUFS
+from voice_coach.mix import Clips, LeveledCache, Levels, Mixer, leveled_key
 from voice_coach.pcm import Samples
 from voice_coach.plan import (
     PlanSettings,
@@ -39,15 +34,7 @@ from voice_coach.plan import (
     resumed,
 )
 from voice_coach.routine import BUILTIN_CUES, CueRole, CueSource, Repeat, Routine, speak_as
-from voice_coach.speech import (
-    Engine,
-    EngineIdentity,
-    SpeechError,
-    SpeechSettings,
-    VoiceInfo,
-    clip_key,
-    render_clips,
-)
+from voice_coach.speech import Engine, EngineIdentity, SpeechError, SpeechSettings, render_clips
 
 MAX_PLAN_ROUNDS = 4
 """Re-plans with real lengths; a fill repeat may need new lines (a further {nth})."""
@@ -56,12 +43,6 @@ FIRST_BATCH: Final = 2
 engine that renders two at once (Piper's second thread would wait otherwise)."""
 RENDER_BATCH: Final = 8
 """Lines rendered (or read from the cache) at a time: only a batch is ever held at once."""
-HELD_CLIPS_BYTES: Final = 4 * 1024 * 1024
-"""Speech kept in memory; the rest is read back from the clip cache when the mixer needs it."""
-UNCACHED_CLIPS_BYTES: Final = 32 * 1024 * 1024
-"""Speech a session may hold when the cache cannot keep it (its disk is full) before it stops."""
-LEVEL_QUEUE: Final = RENDER_BATCH
-"""Rendered lines that may wait to be leveled before rendering waits for leveling."""
 ESTIMATE_MARGIN: Final = 1.5
 """How much longer than estimated a line may turn out while a filled session keeps its
 length: such a session's length is known before any speech is rendered."""
@@ -121,38 +102,15 @@ class Session:
     timeline: Timeline
     clips: Clips
     levels: Levels
-    store: LevelStore | None = None
+    cache: LeveledCache | None = None
 
     def mixer(self) -> Mixer:
-        return Mixer(self.timeline, self.clips, self.levels, self.store)
+        return Mixer(self.timeline, self.clips, self.levels, self.cache)
 
     @classmethod
     def of(cls, score: Score) -> Session:
         mixer = score.mixer
-        return cls(mixer.timeline, mixer.clips, mixer.levels, mixer.store)
-
-
-class CachedLevels:
-    """Leveled clips kept in the clip cache (``mix.LevelStore``). An entry holds the
-    leveled samples, then the gain and the limiter's reduction as two little-endian
-    float64, eight samples' worth, at its end; the cache's checksum covers them all."""
-
-    _META: Final = struct.Struct("<dd")
-
-    def __init__(self, cache: ClipCache) -> None:
-        self._cache = cache
-
-    def get(self, key: str) -> Leveled | None:
-        entry = self._cache.get(key)
-        tail = self._META.size // 2
-        if entry is None or len(entry) < tail:
-            return None
-        gain_db, reduction_db = self._META.unpack(entry[-tail:].astype("<i2").tobytes())
-        return Leveled(entry[:-tail], gain_db, reduction_db)  # a view: no second copy
-
-    def put(self, key: str, leveled: Leveled) -> None:
-        meta = np.frombuffer(self._META.pack(leveled.gain_db, leveled.reduction_db), "<i2")
-        self._cache.put(key, np.concatenate([leveled.samples, meta.astype(np.int16)]))
+        return cls(mixer.timeline, mixer.clips, mixer.levels, mixer.cache)
 
 
 def cue_lengths(cues: Mapping[CueRole, Samples]) -> Callable[[CueRole], int]:
@@ -181,117 +139,6 @@ def build_session(routine: Routine, options: SessionOptions,
     """
     composer = Composer(routine, options, engine_factory, cache, progress)
     return Session.of(composer.whole())
-
-
-# --- Speech held within bounds ---------------------------------------------------------
-
-
-class SpeechStore(Mapping[str, Samples]):
-    """Rendered lines by text: their lengths always, their samples within a budget.
-
-    A line's samples are kept in memory while recently used (``HELD_CLIPS_BYTES``) and
-    otherwise read back from the clip cache, which already holds them (``render_clips``
-    put them there). Lines the cache could not keep are held; more than
-    ``UNCACHED_CLIPS_BYTES`` of those is a ``SpeechError``: the session cannot go on
-    without using memory in proportion to its length. Safe to use from several threads.
-    """
-
-    def __init__(self, cache: ClipCache, settings: SpeechSettings, identity: EngineIdentity,
-                 keep: object = None, say: Callable[[str], str] = str,
-                 engine_factory: Callable[[], Engine] | None = None) -> None:
-        self._cache = cache
-        self._factory = engine_factory  # a fresh engine for a line found damaged (see add_known)
-        self._by_header: set[str] = set()
-        self._say = say  # the text the engine was given (a routine's [pronounce] applied)
-        self._keep = keep  # a private cache's folder lives as long as the clips it holds
-        self._settings = settings
-        self._identity = identity
-        self._lengths: dict[str, int] = {}
-        self._sources: dict[str, str] = {}
-        self._pinned: dict[str, Samples] = {}
-        self._recent: OrderedDict[str, Samples] = OrderedDict()
-        self._recent_bytes = 0
-        self._lock = threading.Lock()
-
-    def add(self, text: str, clip: Samples) -> None:
-        source = digest(self.cache_key(text), clip)
-        with self._lock:
-            self._lengths[text] = len(clip)
-            self._sources[text] = source
-            if not self._cache.enabled:
-                self._pinned[text] = clip
-                held = sum(held.nbytes for held in self._pinned.values())
-                if held > UNCACHED_CLIPS_BYTES:
-                    raise SpeechError(
-                        f"the speech cache cannot store clips in {self._cache.directory}"
-                        " (is its disk full?), and the session's speech does not fit in memory")
-                return
-            self._remember(text, clip)
-
-    def add_known(self, text: str, entry: Entry) -> None:
-        """A line the cache holds, known by its entry's header alone: its samples are read
-        only if they are asked for, and if the entry then turns out damaged, the line is
-        rendered again by an engine of its own (``engine_factory``), opened and closed for
-        it: what was read at first would have been, and any thread may ask."""
-        with self._lock:
-            self._lengths[text] = entry.samples
-            self._sources[text] = entry.digest
-            self._by_header.add(text)
-
-    def length(self, text: str) -> int:
-        return self._lengths[text]
-
-    def source(self, text: str) -> str:
-        """What names the line's samples: its cache entry's checksum (``cache.digest``)."""
-        return self._sources[text]
-
-    def cache_key(self, text: str) -> str:
-        """The clip cache's key of the line for ``text``."""
-        return clip_key(self._say(text), self._settings, self._identity)
-
-    def __getitem__(self, text: str) -> Samples:
-        with self._lock:
-            if text in self._pinned:
-                return self._pinned[text]
-            clip = self._recent.get(text)
-            if clip is not None:
-                self._recent.move_to_end(text)
-                return clip
-            if text not in self._lengths:
-                raise KeyError(text)
-        clip = self._cache.get(self.cache_key(text))
-        if clip is None and self._factory is not None and text in self._by_header:
-            said = self._say(text)
-            clip = render_clips([said], self._settings, self._factory, self._cache)[said]
-        if clip is None or len(clip) != self._lengths[text]:
-            raise SpeechError(f"the speech cache lost the clip for {_quoted(text)}"
-                              f" ({self._cache.directory}); play the session again")
-        with self._lock:
-            self._remember(text, clip)
-        return clip
-
-    def __contains__(self, text: object) -> bool:
-        return text in self._lengths
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._lengths))
-
-    def __len__(self) -> int:
-        return len(self._lengths)
-
-    def _remember(self, text: str, clip: Samples) -> None:
-        previous = self._recent.pop(text, None)
-        if previous is not None:
-            self._recent_bytes -= previous.nbytes
-        self._recent[text] = clip
-        self._recent_bytes += clip.nbytes
-        while self._recent_bytes > HELD_CLIPS_BYTES and len(self._recent) > 1:
-            _, dropped = self._recent.popitem(last=False)
-            self._recent_bytes -= dropped.nbytes
-
-
-def _quoted(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit - 1] + "…")
 
 
 # --- Composing a session while it plays ------------------------------------------------
@@ -392,9 +239,9 @@ class Composer:
     def _mixer(self, timeline: Timeline, speech: Mapping[str, Samples]) -> Mixer:
         """The mixer of ``timeline`` as planned, with the tail, if any, after it."""
         timeline = with_tail(timeline, self.options.tail_s)
-        sources = speech.source if isinstance(speech, SpeechStore) else None
+        sources = speech.source if isinstance(speech, SpokenLines) else None
         return Mixer(timeline, Clips(speech, self._cues, self._own_cues, sources),
-                     self.options.levels, CachedLevels(self._cache))
+                     self.options.levels, self._cache)
 
     def scores(self) -> Generator[Score, None, None]:
         """The opening, then the first line, then the rest (see the class); a resumed
@@ -414,35 +261,35 @@ class Composer:
 
     def _whole_session(self) -> Generator[Score, None, None]:
         heap.return_freed_blocks()
-        shared = _SharedFactory(self._factory)
-        store = SpeechStore(self._cache, self.options.speech, shared, keep=self._private,
+        shared = SharedEngine(self._factory)
+        lines = SpokenLines(self._cache, self.options.speech, shared, keep=self._private,
                             say=self._say, engine_factory=self._factory)
-        leveler = _Leveler()  # given the mixer's leveling once there is a plan
+        leveler = Leveler()  # given the mixer's leveling once there is a plan
 
         def length(text: str) -> int:
-            return store.length(text) if text in store else self._estimate(text)
+            return lines.length(text) if text in lines else self._estimate(text)
 
         try:
             timeline = self._plan(length)
             texts = timeline.speech_texts()
             if not texts:
-                whole = self._mixer(timeline, store)
+                whole = self._mixer(timeline, lines)
                 yield Score(whole, whole.timeline.duration, True)
                 return
             first = next(e for e in timeline.events if e.kind == "speech")
-            opening = self._mixer(timeline, store)
+            opening = self._mixer(timeline, lines)
             leveler.prepare = opening.prepare_speech
             yield Score(opening, first.start, False)
-            render = functools.partial(self._render, store=store, engine_factory=shared,
+            render = functools.partial(self._render, lines=lines, engine_factory=shared,
                                        leveler=leveler)
             render(texts[:FIRST_BATCH], done=0, total=len(texts))
             timeline = self._plan(length)
             if self.in_order:
-                timeline = yield from self._rest_in_order(timeline, length, store, render)
+                timeline = yield from self._rest_in_order(timeline, length, lines, render)
             else:
                 spoken = next(e for e in timeline.events if e.kind == "speech")
-                yield Score(self._mixer(timeline, store), spoken.end, False)
-                timeline = self._rest_at_once(timeline, length, store, render)
+                yield Score(self._mixer(timeline, lines), spoken.end, False)
+                timeline = self._rest_at_once(timeline, length, lines, render)
             target = None if self.length is None else self.length - self._tail
             if target is not None and timeline.duration != target:
                 raise SpeechError(
@@ -452,41 +299,41 @@ class Composer:
             self._check_capacity(timeline.duration)
             shared.close()  # the engine's helper and its memory go before the mix
             leveler.wait()
-            whole = self._mixer(timeline, store)
+            whole = self._mixer(timeline, lines)
             yield Score(whole, whole.timeline.duration, True)
         finally:
             shared.close()
             leveler.close()
 
-    def _rest_at_once(self, timeline: Timeline, length: SpeechLength, store: SpeechStore,
+    def _rest_at_once(self, timeline: Timeline, length: SpeechLength, lines: SpokenLines,
                       render: _Render) -> Timeline:
         """Render every line the plan still lacks; the plan with all their lengths."""
         for _ in range(MAX_PLAN_ROUNDS):
-            missing = [text for text in timeline.speech_texts() if text not in store]
+            missing = [text for text in timeline.speech_texts() if text not in lines]
             if not missing:
                 return timeline
             # Nothing more is final until the last line is known, so the order is free:
             # longest first, so no batch ends waiting on one long line alone.
-            render(sorted(missing, key=len, reverse=True), done=len(store),
-                   total=len(store) + len(missing))
+            render(sorted(missing, key=len, reverse=True), done=len(lines),
+                   total=len(lines) + len(missing))
             timeline = self._plan(length)
-        if any(text not in store for text in timeline.speech_texts()):
+        if any(text not in lines for text in timeline.speech_texts()):
             raise RuntimeError("the plan did not settle on a set of lines")  # pragma: no cover
         return timeline
 
-    def _rest_in_order(self, timeline: Timeline, length: SpeechLength, store: SpeechStore,
+    def _rest_in_order(self, timeline: Timeline, length: SpeechLength, lines: SpokenLines,
                        render: _Render) -> Generator[Score, None, Timeline]:
         """Render the lines the plan still lacks in the order they are spoken, a batch at a
         time, yielding what is final before each; the plan with all their lengths."""
         while True:
-            missing = [text for text in timeline.speech_texts() if text not in store]
+            missing = [text for text in timeline.speech_texts() if text not in lines]
             if not missing:
                 return timeline
             final = next(e.start for e in timeline.events
-                         if e.kind == "speech" and e.text not in store)
+                         if e.kind == "speech" and e.text not in lines)
             self._check_capacity(final)
-            yield Score(self._mixer(timeline, store), final, False)
-            render(missing[:RENDER_BATCH], done=len(store), total=len(store) + len(missing))
+            yield Score(self._mixer(timeline, lines), final, False)
+            render(missing[:RENDER_BATCH], done=len(lines), total=len(lines) + len(missing))
             timeline = self._plan(length)
 
     def _check_capacity(self, samples: int) -> None:
@@ -504,10 +351,10 @@ class Composer:
                     return score
         raise RuntimeError("the plan did not settle")  # pragma: no cover
 
-    def _render(self, texts: Sequence[str], *, store: SpeechStore,
+    def _render(self, texts: Sequence[str], *, lines: SpokenLines,
                 engine_factory: Callable[[], Engine], done: int, total: int,
-                leveler: _Leveler) -> None:
-        """Render (or read) ``texts`` in order, a batch at a time, into ``store``; each
+                leveler: Leveler) -> None:
+        """Render (or read) ``texts`` in order, a batch at a time, into ``lines``; each
         batch is leveled (``leveler``) while the next renders."""
         progress = self._progress
 
@@ -515,23 +362,23 @@ class Composer:
             if progress is not None:
                 progress(done + batch_done, total)
 
-        known = self._leveled_in_cache(texts, store)
+        known = self._leveled_in_cache(texts, lines)
         if known:
             done += known
             counted(0, total)
-            texts = [text for text in texts if text not in store]
+            texts = [text for text in texts if text not in lines]
         for begin in range(0, len(texts), RENDER_BATCH):
             batch = texts[begin:begin + RENDER_BATCH]
             said = [self._say(text) for text in batch]
             clips = render_clips(said, self.options.speech, engine_factory, self._cache,
                                  counted)
             for text, spoken in zip(batch, said, strict=True):
-                store.add(text, clips[spoken])
+                lines.add(text, clips[spoken])
                 leveler.submit(text, clips[spoken])
             done += len(batch)
 
-    def _leveled_in_cache(self, texts: Sequence[str], store: SpeechStore) -> int:
-        """Add to ``store`` each of ``texts`` whose line and leveled line the cache holds,
+    def _leveled_in_cache(self, texts: Sequence[str], lines: SpokenLines) -> int:
+        """Add to ``lines`` each of ``texts`` whose line and leveled line the cache holds,
         from their headers alone; how many. The mix reads the leveled line when it needs
         it, and nothing reads the line itself: a warm session reads each line once."""
         levels = self.options.levels
@@ -539,105 +386,25 @@ class Composer:
             return 0
         count = 0
         for text in dict.fromkeys(texts):
-            entry = self._cache.entry(store.cache_key(text))
+            entry = self._cache.entry(lines.cache_key(text))
             if entry is None:
                 continue
             leveled = leveled_key(entry.digest, self.options.plan.sample_rate,
                                   levels.target_lufs, 0.0)
             if self._cache.entry(leveled) is not None:
-                store.add_known(text, entry)
+                lines.add_known(text, entry)
                 count += 1
         return count
 
 
 class _Render(Protocol):
-    """``Composer._render`` with the session's store, engine and leveler given."""
+    """``Composer._render`` with the session's lines, engine and leveler given."""
 
     def __call__(self, texts: Sequence[str], *, done: int, total: int) -> None: ...
 
 
-class _Leveler:
-    """Levels rendered lines (``prepare``: ``Mixer.prepare_speech``) in a thread of its own
-    while the engine renders the next ones: a cold Piper export's leveling, 1.1 s, would
-    otherwise follow its last line.
-
-    At most ``LEVEL_QUEUE`` lines wait: a line waiting holds its samples, and lines read
-    from a warm cache come far faster than they are leveled (unbounded, a 180-minute
-    play peaked at 100 MB warm and 145 MB cold; bounded, at 51 and 70)."""
-
-    def __init__(self) -> None:
-        self.prepare: Callable[[str, Samples], None] | None = None
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, "voice-coach-level")
-        self._pending: deque[concurrent.futures.Future[None]] = deque()
-
-    def submit(self, text: str, clip: Samples) -> None:
-        """Queue ``clip`` (rendered for ``text``), first waiting for the oldest line while
-        ``LEVEL_QUEUE`` wait."""
-        if self.prepare is None:
-            return
-        while len(self._pending) >= LEVEL_QUEUE:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self.prepare, text, clip))
-
-    def wait(self) -> None:
-        """Until every line submitted is leveled; raises what leveling raised."""
-        while self._pending:
-            self._pending.popleft().result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _minutes_text(samples: int, sample_rate: int) -> str:
     return f"{samples / sample_rate / 60:g} minutes"
-
-
-class _SharedFactory:
-    """One engine for every batch, opened on the first miss and closed by its owner.
-
-    It knows the engine's identity without opening it when the factory does (a warm
-    cache never starts an engine), else it opens it to ask.
-    """
-
-    def __init__(self, factory: Callable[[], Engine]) -> None:
-        self._factory = factory
-        self._engine: Engine | None = None
-        identity: EngineIdentity = (factory if isinstance(factory, EngineIdentity)
-                                    else self._open())
-        self.name = identity.name
-        self.version = identity.version
-
-    def _open(self) -> Engine:
-        if self._engine is None:
-            self._engine = self._factory()
-        return self._engine
-
-    def __call__(self) -> Engine:
-        return _Unclosed(self._open())
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
-
-
-class _Unclosed:
-    """An engine lent to ``render_clips`` for one batch: its ``close`` is the owner's."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self.name = engine.name
-        self.version = engine.version
-
-    def render_many(self, texts: Sequence[str], settings: SpeechSettings, *,
-                    on_clip: Callable[[int, Samples], None] | None = None) -> list[Samples]:
-        return self._engine.render_many(texts, settings, on_clip=on_clip)
-
-    def voices(self) -> list[VoiceInfo]:
-        return self._engine.voices()
-
-    def close(self) -> None:
-        pass
 
 
 def own_cue_files(routine: Routine, options: SessionOptions) -> frozenset[CueRole]:
