@@ -297,8 +297,8 @@ def test_a_pyav_without_the_encoder_names_it(monkeypatch):
 
 
 def test_the_session_encoded_beside_stops_when_the_narration_fails(tmp_path, monkeypatch):
-    """An error encoding a clip stops the session's thread at its next chunk and the
-    clips not begun, and the folder keeps nothing of the export."""
+    """An error encoding a clip stops the session at its next chunk and the clips not
+    begun, and the folder keeps nothing of the export."""
     from voice_coach import export
 
     mixer = calibrated_mixer()

@@ -13,7 +13,7 @@ from voice_coach.export import export_session
 from voice_coach.formats import FORMATS
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.plan import PlanSettings
-from voice_coach.routine import load_builtin
+from voice_coach.routine import load_builtin, parse_routine
 from voice_coach.session import SessionError, SessionOptions, build_session
 from voice_coach.speech import SpeechSettings
 
@@ -120,6 +120,40 @@ def test_a_warm_export_reads_each_cached_entry_once(tmp_path: Path, name: str) -
     export_session(warm.mixer(), tmp_path / "out", audio_format=FORMATS[name])
     cues = {e.cue for e in warm.timeline.events if e.kind == "cue"}
     assert len(cache.reads) == len(warm.timeline.speech_texts()) + len(cues)
+    assert set(cache.reads.values()) == {1}
+
+
+WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+         "eleven", "twelve"]
+DISTINCT_LINES = parse_routine(
+    'id = "lines"\ntitle = "Lines"\n' + "".join(
+        f'[[steps]]\nsay = "{" ".join(WORDS[n:] + WORDS[:n])}"\nhold_s = 1\n'
+        for n in range(12)),
+    source="lines.toml")
+"""Twelve different lines of twelve words: about 2.4 MB of speech from ``counted_words``."""
+
+
+@pytest.mark.parametrize("name", ["wav", "mp3"])
+def test_a_warm_export_of_more_speech_than_the_mixer_keeps_reads_each_line_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Each narration clip is written as the session's mix reaches its line, from the
+    clip the mix has just used: with the mixer keeping a third of the session's speech,
+    every leveled line is still read once."""
+    from voice_coach import mix
+
+    options = SessionOptions()
+    build_session(DISTINCT_LINES, options, counting_factory(),
+                  ClipCache(tmp_path)).mixer().render()
+    cache = CountingCache(tmp_path)
+    warm = build_session(DISTINCT_LINES, options, counting_factory(), cache)
+    speech_bytes = sum(2 * (e.end - e.start) for e in warm.timeline.events
+                       if e.kind == "speech")
+    monkeypatch.setattr(mix, "LEVELED_BYTES", speech_bytes // 3)
+    export_session(warm.mixer(), tmp_path / "out", audio_format=FORMATS[name])
+    cues = {e.cue for e in warm.timeline.events if e.kind == "cue"}
+    texts = warm.timeline.speech_texts()
+    assert len(set(texts)) == len(texts) >= 12
+    assert len(cache.reads) == len(texts) + len(cues)
     assert set(cache.reads.values()) == {1}
 
 

@@ -7,15 +7,16 @@ disk or any error removes the temporaries, so the folder holds either the comple
 previous export or the complete new one, never a truncated file. Tagging (chapters) is
 part of writing a file, so it too happens before the renames.
 
-A lossy format's files are encoded on worker threads, one per core (the encoders leave
-Python's lock while they work): the session first, and the narration clips beside it,
-each clip fetched on the calling thread from the same mixer, which keeps the leveled
-lines for both (a warm export reads each cached line once). An error in any file stops
-the rest.
+The session is mixed and written on the calling thread, and each narration clip is
+written as the mix reaches its line, from the clip the mix has just used (``_Files``): a
+warm export reads each cached line once, however long the session. A lossy format's
+clips are encoded on a worker thread beside the session (the encoders leave Python's
+lock while they work). An error in any file stops the rest.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import errno
@@ -23,7 +24,6 @@ import functools
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +41,11 @@ CHUNK_S = 10
 FLUSH_THREADS = 8
 """Threads that fsync written files while the next ones are written (see ``Flusher``)."""
 ENCODE_THREADS = 2
-"""Threads that encode a lossy format's files: one per core of a small machine."""
+"""Threads that encode a lossy format's files, one per core of a small machine: the
+calling thread (the session) and ``ENCODE_THREADS - 1`` workers (the narration)."""
 _QUEUED_PER_THREAD = 2
-"""Files handed to each encoding thread ahead: enough to keep it busy, few clips held."""
+"""Clips handed to the encoding threads ahead, per thread: enough to keep them busy, few
+clips held."""
 NARRATION_DIR = "narration"
 _NARRATION_NAME = re.compile(r"\d{3,}-[a-z0-9-]*\.(?:wav|flac|mp3|opus|m4a)")
 CHAPTERS_VERSION = "1.2.0"
@@ -89,43 +91,80 @@ def export_session(mixer: Mixer, out_dir: Path, *, force: bool = False,
     session in another format). Returns the paths written.
     """
     audio_format.check()
-    cancelled = threading.Event()
-    targets = _targets(mixer, out_dir, progress, audio_format, tags, cancelled)
-    stale = _prepare_folder(out_dir, [t.path for t in targets], force)
-    written: list[tuple[Path, Path]] = []
+    files = _Files(out_dir, _narration_targets(mixer, out_dir, audio_format, tags))
+    others = _session_targets(mixer, out_dir, progress, audio_format, tags, files.reach)
+    paths = files.narration_paths + [target.path for target in others]
+    stale = _prepare_folder(out_dir, paths, force)
     try:
-        with Flusher() as flusher, \
-                concurrent.futures.ThreadPoolExecutor(max_workers=ENCODE_THREADS) as pool:
-            pending: list[concurrent.futures.Future[None]] = []
+        with Flusher() as flusher, concurrent.futures.ThreadPoolExecutor(
+                max_workers=max(1, ENCODE_THREADS - 1)) as pool:
+            files.begin(flusher, pool)
             try:
-                for target in sorted(targets, key=lambda t: not t.beside):  # beside first
-                    temporary = target.path.with_name(f".{target.path.name}.partial")
-                    written.append((temporary, target.path))
-                    job = functools.partial(_write_and_flush, out_dir, target.path,
-                                            target.prepare(), temporary, flusher)
-                    if target.beside:
-                        _wait_for_room(pending, ENCODE_THREADS * _QUEUED_PER_THREAD)
-                        pending.append(pool.submit(job))
-                    else:
-                        job()
-                _wait_for_room(pending, 0)
+                for target in others:
+                    files.start(target)
+                files.reach(mixer.timeline.duration + 1)
+                _wait_for_room(files.pending, 0)
             except BaseException:
-                cancelled.set()  # the session's thread stops at its next chunk
-                for future in pending:
+                for future in files.pending:
                     future.cancel()
                 raise
             _guarded(out_dir, out_dir, flusher.wait)
         with stop_deferred():  # the renames land all together, or an error stops them
-            for temporary, final in written:
+            for temporary, final in files.written:
                 _guarded(out_dir, final, functools.partial(os.replace, temporary, final))
             for old in stale:
                 with contextlib.suppress(FileNotFoundError):
                     old.unlink()
     finally:
-        for temporary, _ in written:
+        for temporary, _ in files.written:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
-    return [t.path for t in targets]
+    return paths
+
+
+class _Files:
+    """The files of one export as they are written: each under a temporary name, the
+    narration clips started as the session's mix reaches their lines.
+
+    The session is mixed and written on the calling thread. Each time a chunk of it is
+    mixed (``reach``), the clips of the lines spoken in it are fetched from the mixer,
+    which has just leveled or read them for the session, and written: at once for WAV
+    and FLAC, on the encoding threads for a lossy format (at most a few queued, each
+    holding its clip). So the session and its narration take every line from one read.
+    """
+
+    def __init__(self, out_dir: Path, narration: list[tuple[int, ExportTarget]]) -> None:
+        self.out_dir = out_dir
+        self.narration_paths = [target.path for _, target in narration]
+        self._narration = collections.deque(narration)
+        self._flusher: Flusher | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.written: list[tuple[Path, Path]] = []
+        self.pending: list[concurrent.futures.Future[None]] = []
+
+    def begin(self, flusher: Flusher, pool: concurrent.futures.ThreadPoolExecutor) -> None:
+        """Write through ``flusher``, encode on ``pool``, from now on."""
+        self._flusher, self._pool = flusher, pool
+
+    def start(self, target: ExportTarget) -> None:
+        """Write ``target`` now, or queue it on an encoding thread (``beside``)."""
+        assert self._flusher is not None and self._pool is not None, "begin() first"
+        temporary = target.path.with_name(f".{target.path.name}.partial")
+        self.written.append((temporary, target.path))
+        job = functools.partial(_write_and_flush, self.out_dir, target.path,
+                                target.prepare(), temporary, self._flusher)
+        if target.beside:
+            _wait_for_room(self.pending, ENCODE_THREADS * _QUEUED_PER_THREAD)
+            self.pending.append(self._pool.submit(job))
+        else:
+            job()
+
+    def reach(self, sample: int) -> None:
+        """Start the narration of every line that begins before ``sample``; raise the
+        error of any clip that failed, which stops the session where it is."""
+        _wait_for_room(self.pending, len(self.pending))
+        while self._narration and self._narration[0][0] < sample:
+            self.start(self._narration.popleft()[1])
 
 
 def _write_and_flush(out_dir: Path, final: Path, write: Writer, temporary: Path,
@@ -144,10 +183,6 @@ def _wait_for_room(pending: list[concurrent.futures.Future[None]], room: int) ->
         if len(running) <= room:
             return
         concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
-
-
-class Cancelled(Exception):
-    """The export stopped (an error or an interrupt elsewhere) while this was written."""
 
 
 def write_text(path: Path, text: str) -> None:
@@ -245,27 +280,35 @@ def _millis(sample: int, rate: int) -> int:
     return round(sample * 1000 / rate)
 
 
-def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None, audio_format: Format,
-             tags: Tags | None, cancelled: threading.Event) -> list[ExportTarget]:
+def _narration_targets(mixer: Mixer, out_dir: Path, audio_format: Format,
+                       tags: Tags | None) -> list[tuple[int, ExportTarget]]:
+    """Each spoken line's clip file, after the sample where the line begins."""
+    found: list[tuple[int, ExportTarget]] = []
+    spoken = [e for e in mixer.timeline.events if e.kind == "speech" and e.text]
+    for index, event in enumerate(spoken, start=1):
+        path = out_dir / NARRATION_DIR / narration_name(index, event.text or "",
+                                                         audio_format.suffix)
+        line_tags = Tags(title=event.text or "", comment=tags.title) if tags else None
+        prepare = functools.partial(_clip_writer, mixer=mixer, event=event,
+                                    sample_rate=mixer.timeline.sample_rate,
+                                    audio_format=audio_format, tags=line_tags)
+        found.append((event.start, ExportTarget(path, prepare, audio_format.encodes)))
+    return found
+
+
+def _session_targets(mixer: Mixer, out_dir: Path, progress: Progress | None,
+                     audio_format: Format, tags: Tags | None,
+                     reached: Callable[[int], None]) -> list[ExportTarget]:
+    """The session's audio, then its captions, chapters and timeline; ``reached`` is told
+    the sample the session's mix has come to after each chunk."""
     timeline = mixer.timeline
     rate = timeline.sample_rate
-    suffix = audio_format.suffix
-    targets: list[ExportTarget] = []
-    beside = audio_format.encodes
-    spoken = [e for e in timeline.events if e.kind == "speech" and e.text]
-    for index, event in enumerate(spoken, start=1):
-        path = out_dir / NARRATION_DIR / narration_name(index, event.text or "", suffix)
-        line_tags = Tags(title=event.text or "", comment=tags.title) if tags else None
-        prepare = functools.partial(_clip_writer, mixer=mixer, event=event, sample_rate=rate,
-                                    audio_format=audio_format, tags=line_tags)
-        targets.append(ExportTarget(path, prepare, beside))
 
     def session_chunks() -> Iterator[Samples]:
         step = CHUNK_S * rate
         for start in range(0, timeline.duration, step):
-            if cancelled.is_set():
-                raise Cancelled
             yield mixer.render(start, start + step)
+            reached(start + step)
             if progress is not None:
                 progress(min(start + step, timeline.duration), timeline.duration)
 
@@ -281,15 +324,12 @@ def _targets(mixer: Mixer, out_dir: Path, progress: Progress | None, audio_forma
         listed["ambient"] = ambient.to_dict(mixer.levels.bed, mixer.bed_span, rate)
         bed = ambient.describe(mixer.levels.bed, mixer.bed_span, rate)
     document = json.dumps(listed, indent=2, ensure_ascii=False) + "\n"
-    targets.append(ExportTarget(out_dir / f"session{suffix}", ready(write_session), beside))
-    targets.append(ExportTarget(out_dir / "session.vtt",
-                                ready(functools.partial(write_text, text=webvtt(timeline, bed)))))
-    targets.append(ExportTarget(out_dir / "session.chapters.json",
-                                ready(functools.partial(write_text,
-                                                        text=chapters_json(timeline, tags, bed)))))
-    targets.append(ExportTarget(out_dir / "timeline.json",
-                                ready(functools.partial(write_text, text=document))))
-    return targets
+    texts = {"session.vtt": webvtt(timeline, bed),
+             "session.chapters.json": chapters_json(timeline, tags, bed),
+             "timeline.json": document}
+    return [ExportTarget(out_dir / f"session{audio_format.suffix}", ready(write_session)),
+            *(ExportTarget(out_dir / name, ready(functools.partial(write_text, text=text)))
+              for name, text in texts.items())]
 
 
 def _clip_writer(*, mixer: Mixer, event: Event, sample_rate: int, audio_format: Format,
