@@ -58,30 +58,7 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
                 wall_s, cpu_s = _ffmpeg_s(ws, name, [outs["wav"] / "session.wav", narration])
                 ffmpeg_walls[name].append(wall_s)
                 ffmpeg_cpus[name].append(cpu_s)
-    wav_s = median(walls["wav"])
-    ffmpeg_s = {name: median(found) for name, found in ffmpeg_walls.items()}
-    rows: list[Row] = []
-    for name in FORMATS:
-        if name in LOSSY:
-            goal = ("ratio", "<=", GOAL_RATIO) if name in ("mp3", "opus") else None
-            rows.append(row(f"export {main} --format {name}, warm: wall",
-                            median(walls[name]), "s", peer=wav_s + ffmpeg_s[name],
-                            peer_label="wav export + ffmpeg", goal=goal))
-            rows.append(row(f"ffmpeg {name}: session.wav + narration as one file",
-                            ffmpeg_s[name], "s"))
-            rows.append(row(f"export --format {name}, warm: CPU (user + system)",
-                            median(cpus[name]), "s",
-                            peer=median(cpus["wav"]) + median(ffmpeg_cpus[name]),
-                            peer_label="wav export + ffmpeg"))
-        else:
-            rows.append(row(f"export {main} --format {name}, warm: wall",
-                            median(walls[name]), "s", peer=wav_s, peer_label="wav"))
-    wav_mb = max(rss_mb["wav"]) if rss_mb["wav"] else None
-    for name in FORMATS:
-        if rss_mb[name]:
-            rows.append(row(f"export {main} --format {name}, warm: peak RSS",
-                            max(rss_mb[name]), "MB", peer=wav_mb, peer_label="wav",
-                            goal=("ours", "<=", RSS_GOAL_MB)))
+    rows = _export_rows(main, walls, cpus, ffmpeg_walls, ffmpeg_cpus, rss_mb)
     readings: dict[str, dict[str, float]] = {}
     for name in FORMATS:
         progress(f"7. formats: metering session.{name}")
@@ -106,6 +83,37 @@ def measure(ws: Workspace, runs: int, quick: bool = False) -> Section:
                        "ffmpeg_cpu_s": ffmpeg_cpus, "loudness": readings,
                        "limiting": limiting}
     return section
+
+
+def _export_rows(main: str, walls: dict[str, list[float]], cpus: dict[str, list[float]],
+                 ffmpeg_walls: dict[str, list[float]], ffmpeg_cpus: dict[str, list[float]],
+                 rss_mb: dict[str, list[float]]) -> list[Row]:
+    """Each format's export: wall and CPU against its floor, and peak RSS."""
+    wav_s = median(walls["wav"])
+    ffmpeg_s = {name: median(found) for name, found in ffmpeg_walls.items()}
+    rows: list[Row] = []
+    for name in FORMATS:
+        if name in LOSSY:
+            goal = ("ratio", "<=", GOAL_RATIO) if name in ("mp3", "opus") else None
+            rows.append(row(f"export {main} --format {name}, warm: wall",
+                            median(walls[name]), "s", peer=wav_s + ffmpeg_s[name],
+                            peer_label="wav export + ffmpeg", goal=goal))
+            rows.append(row(f"ffmpeg {name}: session.wav + narration as one file",
+                            ffmpeg_s[name], "s"))
+            rows.append(row(f"export --format {name}, warm: CPU (user + system)",
+                            median(cpus[name]), "s",
+                            peer=median(cpus["wav"]) + median(ffmpeg_cpus[name]),
+                            peer_label="wav export + ffmpeg"))
+        else:
+            rows.append(row(f"export {main} --format {name}, warm: wall",
+                            median(walls[name]), "s", peer=wav_s, peer_label="wav"))
+    wav_mb = max(rss_mb["wav"]) if rss_mb["wav"] else None
+    for name in FORMATS:
+        if rss_mb[name]:
+            rows.append(row(f"export {main} --format {name}, warm: peak RSS",
+                            max(rss_mb[name]), "MB", peer=wav_mb, peer_label="wav",
+                            goal=("ours", "<=", RSS_GOAL_MB)))
+    return rows
 
 
 def ffmpeg_arguments(name: str) -> list[str]:
