@@ -2,8 +2,8 @@
 
 scripts/test.sh runs the whole suite on Python 3.11 with pytest, then these sessions:
 
-- ``tests-3.12``, ``tests-3.13``: the suite less its real-time and espeak-ng runs
-  (LEFT_OUT_*), in a venv with voice-coach installed editable and its test extras. About
+- ``tests-3.12``, ``tests-3.13``: the suite less its real-time, Piper and espeak-ng runs
+  (``SUBSET``), in a venv with voice-coach installed editable and its test extras. About
   2 minutes each beside the 3.11 runs.
 - ``wheel-3.11``, ``wheel-3.12``, ``wheel-3.13``: scripts/wheel_smoke.sh, which builds the
   wheel, installs it into a fresh venv and runs it as a user would.
@@ -30,30 +30,12 @@ import nox
 ROOT = Path(__file__).resolve().parent
 OTHER_PYTHONS = ["3.12", "3.13"]
 ALL_PYTHONS = ["3.11", *OTHER_PYTHONS]
-LEFT_OUT_MODULES = {
-    "tests/test_bench.py": "a benchmark, not a check",
-    "tests/test_play_e2e.py": "whole sessions through the sound server in real time: minutes",
-    "tests/test_interrupts.py": "signals at every point of real exports: minutes",
-    "tests/test_pipewire.py": "whole sessions through a private PipeWire in real time",
-    "tests/test_devices.py": "plays through two private sound servers in real time (1.5 min)",
-    "tests/test_device_clock.py": "whole sessions into paced test devices in real time (2.5 min)",
-    "tests/test_media_keys.py": "plays steered over a private session bus in real time (1 min)",
-    "tests/test_piper.py": "the neural engine, onnxruntime, renders alike on every Python:"
-                           " 3.11 runs its 2.5 minutes",
-    "tests/test_piper_pronounce.py": "the neural engine, as test_piper.py",
-}
-LEFT_OUT_MARKERS = {
-    "engine": "renders with espeak-ng through pyttsx3's helper process, the same C engine on"
-              " every Python: the wheel sessions export a session with it on each",
-}
-LEFT_OUT_TESTS = {
-    **{f"tests/test_routine_properties.py::{name}": "a 200-example property run"
-       for name in ("test_any_text_loads_or_fails_with_one_line",
-                    "test_any_toml_document_loads_or_fails_with_one_line",
-                    "test_one_change_to_a_valid_routine_is_named_by_its_key_path")},
-    "tests/test_soundserver_play.py::test_cues_keep_their_spacing_to_the_sample":
-        "14 s of real-time play timing the sink; the other tests there play through it too",
-}
+SUBSET = "not one_python and not engine"
+"""The tests the other Pythons run (a pytest -m expression over pyproject.toml's markers):
+all but the ``one_python`` ones (minutes of real-time play, the Piper engine, the long
+property runs: nothing there can differ between Pythons) and the ``engine`` ones (espeak-ng
+through pyttsx3's helper process, the same C engine on every Python: the wheel sessions
+export a session with it on each)."""
 MIN_PASSED = 725
 """731 tests in the subset (root-only faults and /dev/full skip elsewhere): a floor, so that
 a subset that lost its tests fails. Lower it only when tests were removed on purpose."""
@@ -107,32 +89,15 @@ def passed_in(junit: Path) -> int:
                - int(s.get("skipped", 0)) for s in suites)
 
 
-def missing_left_outs() -> list[str]:
-    """The LEFT_OUT_* entries that no longer name a module or a test function: pytest would
-    ignore them silently, and the subset would grow by surprise."""
-    gone = [module for module in LEFT_OUT_MODULES if not (ROOT / module).is_file()]
-    for test in LEFT_OUT_TESTS:
-        module, _, name = test.partition("::")
-        path = ROOT / module
-        if not path.is_file() or not re.search(rf"^def {re.escape(name)}\(",
-                                               path.read_text(encoding="utf-8"), re.M):
-            gone.append(test)
-    return gone
-
-
 @nox.session(python=OTHER_PYTHONS)
 def tests(session: nox.Session) -> None:
     """The suite less its real-time runs on another Python; fails below MIN_PASSED."""
-    if gone := missing_left_outs():
-        session.error(f"LEFT_OUT_* in noxfile.py names what no longer exists: {', '.join(gone)}")
     session.install("-e", ".[test,neural]")  # the suite tests the real Piper engine too
     junit = junit_path(session)
     session.run(
         "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hypothesis-profile=default",
         f"--basetemp={Path(session.create_tmp()) / 'basetemp'}", f"--junitxml={junit}",
-        "-m", " and ".join(f"not {marker}" for marker in LEFT_OUT_MARKERS),
-        *(f"--ignore={module}" for module in LEFT_OUT_MODULES),
-        *(f"--deselect={test}" for test in LEFT_OUT_TESTS), *(session.posargs or ["tests"]))
+        "-m", SUBSET, *(session.posargs or ["tests"]))
     passed = passed_in(junit)
     if not session.posargs and passed < MIN_PASSED:
         session.error(f"only {passed} tests passed on Python {session.python}, expected at"

@@ -2,12 +2,12 @@
 # Set everything up, then run what CI runs, and say what was tested:
 #   1. at once, on the two cores:
 #      - pytest, twice: the suite on .venv's Python (3.11) less the tests that time
-#        themselves against the machine (TIMED below), split into the tests that mostly
-#        wait (WAITING) and the rest
-#      - nox (noxfile.py): the suite less its real-time and espeak-ng runs on Python 3.12
+#        themselves against the machine (marked timed), split into the tests that mostly
+#        wait (marked waiting) and the rest
+#      - nox (noxfile.py): the suite less its one_python and espeak-ng runs on Python 3.12
 #        and 3.13, and the wheel installed and run on 3.11, 3.12 and 3.13 (its output
 #        follows pytest's)
-#   2. alone, so that nothing else changes the load while they run: pytest on 3.11, TIMED
+#   2. alone, so that nothing else changes the load while they run: pytest on 3.11, timed
 #   3. one line per part, then the whole run as 'N passed, N failed, N skipped', last.
 #
 #   scripts/test.sh              # everything (CI runs this)
@@ -24,18 +24,11 @@ if (($#)); then
     exec "$python" -m pytest "$@"
 fi
 
-# A pytest -k expression, run alone: whole sessions played through the sound server and
-# timed against it, and the interrupt sweep, whose signal times come from the length of
-# an export measured just before (a load that changes mid-sweep makes it miss). Phase 1
-# runs its complement, so every test runs once whatever the names.
-TIMED="test_play_e2e or test_soundserver_play or test_pipewire"
-TIMED+=" or test_an_interrupted_export_leaves_the_old_or_the_new_export_whole"
-TIMED+=" or test_cue_spacing_is_exact_with_a_client_polling_position"
-# Phase 1's tests that mostly wait (the quick benchmark, the device and Piper plays): a
-# pytest of their own beside the one that computes, so that the two cores stay busy.
-WAITING="test_bench or test_piper or test_devices or test_device_clock or test_media_keys"
-WAITING+=" or test_a_stopped_session_resumes"
-
+# What runs where is said by each test's markers (pyproject.toml): `timed` tests (whole
+# sessions played through the sound server and timed against it, the interrupt sweep) run
+# alone in phase 2; phase 1 runs the rest, its `waiting` tests in a pytest of their own
+# beside the one that computes, so that the two cores stay busy. Every test runs once.
+PHASE_1="not long and not timed"
 results=$(mktemp -d "${TMPDIR:-/tmp}/voice-coach-tests.XXXXXX")
 nox_pid=""
 cleanup() {
@@ -57,12 +50,12 @@ setsid "$python" -m nox --non-interactive "$missing" --report "$results/nox.json
     >"$results/nox.log" 2>&1 </dev/null &
 nox_pid=$!
 waiting_pid=""
-"$python" -m pytest --junitxml="$results/pytest-3.11-waiting.xml" -m "not long" \
-    -k "not ($TIMED) and ($WAITING)" --durations=12 >"$results/waiting.log" 2>&1 </dev/null &
+"$python" -m pytest --junitxml="$results/pytest-3.11-waiting.xml" -m "$PHASE_1 and waiting" \
+    --durations=12 >"$results/waiting.log" 2>&1 </dev/null &
 waiting_pid=$!
 echo "nox, and pytest on the tests that mostly wait: at the same time (their output follows)"
-"$python" -m pytest --junitxml="$results/pytest-3.11.xml" -m "not long" \
-    -k "not ($TIMED) and not ($WAITING)" --durations=12
+"$python" -m pytest --junitxml="$results/pytest-3.11.xml" -m "$PHASE_1 and not waiting" \
+    --durations=12
 pytest_status=$?
 wait "$waiting_pid"
 waiting_status=$?
@@ -72,14 +65,14 @@ wait "$nox_pid"
 nox_status=$?
 nox_pid=""
 echo
-echo "pytest on the tests that mostly wait ($WAITING)"
+echo "pytest on the tests that mostly wait (marked waiting)"
 cat "$results/waiting.log"
 echo
 echo "nox (noxfile.py): the other Pythons and the wheel"
 cat "$results/nox.log"
 echo
 echo "the timed tests on Python 3.11, alone"
-"$python" -m pytest --junitxml="$results/pytest-3.11-timed.xml" -m "not long" -k "$TIMED" \
+"$python" -m pytest --junitxml="$results/pytest-3.11-timed.xml" -m "not long and timed" \
     --durations=12
 timed_status=$?
 if [ "$pytest_status" -eq 0 ]; then pytest_status=$timed_status; fi

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.sound, pytest.mark.engine, pytest.mark.neural]
+pytestmark = [pytest.mark.sound, pytest.mark.engine, pytest.mark.neural, pytest.mark.one_python,
+              pytest.mark.waiting]
 
 PROJECT = Path(__file__).resolve().parent.parent
 SECTIONS = [

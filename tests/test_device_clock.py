@@ -32,6 +32,8 @@ from support.paced import DeviceClock, PacedFile
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.playback import SILENT_DEVICE_S
 
+pytestmark = [pytest.mark.one_python, pytest.mark.waiting]
+
 VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
 DATA: Final = Path(__file__).parent / "data"
 SESSIONS: Final = {

@@ -34,6 +34,8 @@ from voice_coach import devices
 from voice_coach.devices import DeviceError, Output, Route, SoundStack
 from voice_coach.player import LOST_WITHIN_S
 
+pytestmark = [pytest.mark.one_python, pytest.mark.waiting]
+
 pytest_plugins = ["support.fixtures"]
 
 SECOND: Final = "vc-second"

@@ -20,6 +20,8 @@ from voice_coach.cli import cli
 from voice_coach.devices import DeviceError, Output, ToolAnswerError
 from voice_coach.doctor import check_sound_stack
 
+pytestmark = pytest.mark.waiting
+
 PACTL_INFO = "Server Name: PulseAudio (on PipeWire 1.0.5)\nDefault Sink: vc\n"
 
 

@@ -43,6 +43,8 @@ from support.gate import env_for_gate, gated
 from voice_coach.cache import ClipCache
 from voice_coach.export import narration_name
 
+pytestmark = pytest.mark.one_python
+
 VOICE_COACH = Path(sys.executable).with_name("voice-coach")
 MINUTES = "60"
 OLD_ARGS = ["export", "--rate", "200", "--minutes", "10", "-q"]
@@ -303,6 +305,7 @@ def full_duration(refs: References, work: Path, cold: bool) -> float:
 
 @pytest.mark.slow
 @pytest.mark.engine
+@pytest.mark.timed
 @pytest.mark.parametrize("cold", [False, True], ids=["warm cache", "cold cache"])
 def test_an_interrupted_export_leaves_the_old_or_the_new_export_whole(
         references: References, tmp_path: Path, cold: bool,

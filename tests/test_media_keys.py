@@ -50,6 +50,8 @@ from support.steered import (
 from tests.test_play_e2e import Terminal, playing
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
+pytestmark = [pytest.mark.one_python, pytest.mark.waiting]
+
 pytest_plugins = ["support.fixtures"]
 
 VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
@@ -397,11 +399,12 @@ def test_without_a_bus_with_media_keys_off_or_a_bus_that_goes_away_play_is_as_it
 
 
 @pytest.mark.sound
+@pytest.mark.timed
 def test_cue_spacing_is_exact_with_a_client_polling_position(
         sound_server: SoundServer, session, tmp_path: Path) -> None:
     """The bus never delays a sample: the whole session through the sound server, recorded,
     every cue spaced to the sample while a client reads Position 20 times a second. Timed
-    against the server, so it runs alone (``TIMED`` in scripts/test.sh)."""
+    against the server, so it runs alone (marked ``timed``)."""
     expected, timeline, cache = session
     bus = PrivateBus(tmp_path / "bus")
     env = {**os.environ, **sound_server.env, **bus.env, "XDG_CACHE_HOME": str(cache),

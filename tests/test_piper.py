@@ -44,6 +44,8 @@ from voice_coach.routine import builtin_ids, load_builtin
 from voice_coach.session import SessionOptions, estimate_timeline
 from voice_coach.speech import SpeechError, SpeechSettings, render_clips
 
+pytestmark = [pytest.mark.one_python, pytest.mark.waiting]
+
 pytest_plugins = ["support.fixtures"]
 
 VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")

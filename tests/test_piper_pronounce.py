@@ -30,6 +30,8 @@ from voice_coach.routine import (
 from voice_coach.session import SessionOptions, build_session
 from voice_coach.speech import SpeechSettings, clip_key
 
+pytestmark = [pytest.mark.one_python, pytest.mark.waiting]
+
 HEAD = 'id = "lex"\ntitle = "Lexicon"\nminutes = 1\n[[steps]]\nsay = "Rest your psoas."\n'
 LEXICON = HEAD + """
 [pronounce]

@@ -20,7 +20,7 @@ from support.soundserver import SoundServer, run_python
 from tests.test_play_e2e import SHORT, assert_heard_whole, export, voice_coach
 
 pytest_plugins = ["support.fixtures"]
-pytestmark = pytest.mark.sound
+pytestmark = [pytest.mark.sound, pytest.mark.one_python, pytest.mark.timed]
 
 
 def test_the_server_is_pipewire_and_alsa_plays_through_it(pipewire_server: SoundServer) -> None:

@@ -51,6 +51,8 @@ from support.processes import first_sound_s, processes_in_session, size_of
 from support.soundserver import NO_DEVICE_ALSA_CONFIG, AlsaFile, SoundServer
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
+pytestmark = [pytest.mark.one_python, pytest.mark.timed]
+
 pytest_plugins = ["support.fixtures"]
 
 VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")

@@ -58,6 +58,7 @@ def step_starts(out: Path) -> list[int]:
 
 @pytest.mark.sound
 @pytest.mark.engine
+@pytest.mark.waiting
 def test_a_stopped_session_resumes_at_the_start_of_its_step(tmp_path: Path) -> None:
     exported = voice_coach(tmp_path, "export", SHORT, "--no-caution", "--rate", "160",
                            "-q", "-o", str(tmp_path / "out"))

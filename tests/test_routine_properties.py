@@ -747,18 +747,21 @@ def test_bases_are_valid_routines() -> None:
         assert isinstance(load_or_reject(render_document(base)), Routine)
 
 
+@pytest.mark.one_python
 @SUITE
 @given(texts())
 def test_any_text_loads_or_fails_with_one_line(text: str) -> None:
     check_text(text)
 
 
+@pytest.mark.one_python
 @SUITE
 @given(documents())
 def test_any_toml_document_loads_or_fails_with_one_line(document: Document) -> None:
     check_document(document)
 
 
+@pytest.mark.one_python
 @SUITE
 @given(mutants())
 def test_one_change_to_a_valid_routine_is_named_by_its_key_path(mutant: Mutant) -> None:

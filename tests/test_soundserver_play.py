@@ -20,7 +20,7 @@ from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.plan import LEAD_IN_S
 
 pytest_plugins = ["support.fixtures"]
-pytestmark = pytest.mark.sound
+pytestmark = [pytest.mark.sound, pytest.mark.timed]
 
 MS = SAMPLE_RATE / 1000
 BURST_PEAK = 20000
@@ -60,6 +60,7 @@ def wait_s(seconds):
     return child.stdout
 
 
+@pytest.mark.one_python
 def test_cues_keep_their_spacing_to_the_sample(sound_server: SoundServer, tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     gaps = rng.integers(round(0.6 * SAMPLE_RATE), round(3.2 * SAMPLE_RATE), size=6)
