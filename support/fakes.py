@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from voice_coach.pcm import Samples
-from voice_coach.playback import Progress
+from voice_coach.playback import PlaybackError, Progress
 from voice_coach.speech import SpeechSettings, VoiceInfo
 
 
@@ -86,15 +86,19 @@ class FakeDevice:
     delay): ``stop`` plays that out (draining at once), ``drop`` discards it and says how
     much. Records each start's offset, each stop and each drop in ``calls``, and the
     samples of each play that were heard in ``heard`` (start, end), in order.
-    ``says_progress=False`` makes it a device that cannot say how far it got."""
+    ``says_progress=False`` makes it a device that cannot say how far it got (as
+    ``SimpleaudioDevice`` without the tap); a stop or a drop takes ``stop_s`` of the clock,
+    as a drain does; a ``PlaybackError`` in ``fail_next`` is raised by the next start."""
 
     def __init__(self, clock: FakeClock, sample_rate: int, *, speed: float = 1.0,
-                 says_progress: bool = True, holds_s: float = 0.0) -> None:
+                 says_progress: bool = True, holds_s: float = 0.0, stop_s: float = 0.0) -> None:
         self.clock = clock
         self.sample_rate = sample_rate
         self.speed = speed
         self.says_progress = says_progress
         self.holds = round(holds_s * sample_rate)
+        self.stop_s = stop_s
+        self.fail_next: PlaybackError | None = None
         self.calls: list[tuple[str, int]] = []
         self.heard: list[tuple[int, int]] = []
         self.playing = False
@@ -114,10 +118,13 @@ class FakeDevice:
         return sum(call in ("stop", "drop") for call, _ in self.calls)
 
     def start(self, samples: Samples, offset: int) -> None:
-        assert len(samples) > offset >= 0
+        assert 0 <= offset <= len(samples)
         self.stop()
         self.calls.append(("start", offset))
-        self.playing = True
+        if self.fail_next is not None:
+            failure, self.fail_next = self.fail_next, None
+            raise failure
+        self.playing = offset < len(samples)  # as SimpleaudioDevice: the end plays nothing
         self._length = len(samples) - offset
         self._offset, self._dropped = offset, 0
         self._taken_before, self._taking_since = 0.0, self.clock.now
@@ -160,6 +167,7 @@ class FakeDevice:
         self._dropped = dropped
         self.heard.append((self._offset, self._offset + round(self._taken_before) - dropped))
         self.playing = False
+        self.clock.advance(self.stop_s)
 
     def close(self) -> None:
         self.stop()
