@@ -17,7 +17,6 @@ and nothing is said.
 import asyncio
 import contextlib
 import os
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -26,6 +25,7 @@ from dbus_fast import BusType, Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from voice_coach import live
+from voice_coach.buscall import BusLoop, NoAnswer, ask_bus
 
 SYSTEM_BUS_SOCKET: Final = Path("/run/dbus/system_bus_socket")
 LOGIN1: Final = "org.freedesktop.login1"
@@ -62,13 +62,10 @@ class Awake:
         self._want = False
         self._leaving = False
         self._fd: int | None = None
-        self._loop = asyncio.new_event_loop()
-        self._loop.set_exception_handler(lambda loop, context: None)  # never on the terminal
         self._changed = asyncio.Event()  # bound to the loop that first waits on it
-        self._live = True
-        self._thread = threading.Thread(target=self._run, args=(address,), daemon=True,
-                                        name="voice-coach awake")
-        self._thread.start()
+        self._bus_loop = BusLoop("voice-coach awake", lambda: self._serve(address),
+                                 after=self._release)
+        self._bus_loop.start()
 
     @property
     def held(self) -> bool:
@@ -87,7 +84,7 @@ class Awake:
         """Release the inhibitor and leave the bus; waits ``STOP_TIMEOUT_S`` at most."""
         self._want, self._leaving = False, True
         self._wake()
-        self._thread.join(STOP_TIMEOUT_S)
+        self._bus_loop.join(STOP_TIMEOUT_S)
 
     def _follow(self, want: bool) -> None:
         if want != self._want:
@@ -95,20 +92,7 @@ class Awake:
             self._wake()
 
     def _wake(self) -> None:
-        if self._live:
-            with contextlib.suppress(RuntimeError):  # the loop has ended meanwhile
-                self._loop.call_soon_threadsafe(self._changed.set)
-
-    def _run(self, address: str) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._serve(address))
-        except Exception:  # no bus, or it went away: the session plays on
-            pass
-        finally:
-            self._live = False
-            self._release()
-            self._loop.close()
+        self._bus_loop.post(self._changed.set)
 
     async def _serve(self, address: str) -> None:
         bus = await asyncio.wait_for(
@@ -152,22 +136,16 @@ def probe(env: Mapping[str, str] = os.environ, timeout_s: float = CONNECT_TIMEOU
     address = system_bus_address(env)
     if address is None:
         return "no system bus"
-
-    async def has_logind() -> bool:
-        bus = await asyncio.wait_for(
-            MessageBus(bus_address=address, bus_type=BusType.SYSTEM).connect(), timeout_s)
-        try:
-            reply = await bus.call(Message(
-                destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus", member="NameHasOwner", signature="s",
-                body=[LOGIN1]))
-            return bool(reply is not None and reply.message_type == MessageType.METHOD_RETURN
-                        and reply.body[0])
-        finally:
-            bus.disconnect()
-
     try:
-        found = asyncio.run(has_logind())
-    except Exception as error:
-        return f"the system bus at {address} does not answer ({error or type(error).__name__})"
+        found = ask_bus(address, BusType.SYSTEM, _has_logind, timeout_s)
+    except NoAnswer as error:
+        return str(error)
     return "" if found else "no logind on the system bus"
+
+
+async def _has_logind(system_bus: MessageBus) -> bool:
+    reply = await system_bus.call(Message(
+        destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+        interface="org.freedesktop.DBus", member="NameHasOwner", signature="s", body=[LOGIN1]))
+    return bool(reply is not None and reply.message_type == MessageType.METHOD_RETURN
+                and reply.body[0])

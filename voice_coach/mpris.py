@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from dbus_fast.annotations import (
 from dbus_fast.service import ServiceInterface, dbus_property, method, signal
 
 from voice_coach import live
+from voice_coach.buscall import BusLoop, NoAnswer, ask_bus
 
 BUS_NAME: Final = "org.mpris.MediaPlayer2.voice_coach"
 OBJECT_PATH: Final = "/org/mpris/MediaPlayer2"
@@ -328,14 +328,10 @@ class MprisPlayer:
         self._shown = Shown(None, clock())
         self._album = album
         self._send = send
-        self._live = True
-        self._loop = asyncio.new_event_loop()
-        self._loop.set_exception_handler(lambda loop, context: None)  # never on the terminal
         self._stopping = asyncio.Event()  # bound to the loop that first waits on it
         self._player: _Player | None = None
-        self._thread = threading.Thread(target=self._run, args=(address,), daemon=True,
-                                        name="voice-coach mpris")
-        self._thread.start()
+        self._bus_loop = BusLoop("voice-coach mpris", lambda: self._serve(address))
+        self._bus_loop.start()
 
     def show(self, status: live.Status) -> None:
         self._note(Shown(status, self._clock()))
@@ -348,19 +344,14 @@ class MprisPlayer:
 
     def stop(self) -> None:
         """Leave the bus; waits ``STOP_TIMEOUT_S`` at most."""
-        self._post(self._leave)
-        self._thread.join(STOP_TIMEOUT_S)
+        self._bus_loop.post(self._leave)
+        self._bus_loop.join(STOP_TIMEOUT_S)
 
     def _note(self, shown: Shown) -> None:
         before, self._shown = self._shown, shown
         if (announced(before, self._album) != announced(shown, self._album)
                 or skipped(before, shown)):
-            self._post(self._announce, before, shown)
-
-    def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        if self._live:
-            with contextlib.suppress(RuntimeError):  # the loop has ended meanwhile
-                self._loop.call_soon_threadsafe(callback, *args)
+            self._bus_loop.post(self._announce, before, shown)
 
     def _announce(self, before: Shown, after: Shown) -> None:
         if self._player is None:
@@ -375,16 +366,6 @@ class MprisPlayer:
 
     def _leave(self) -> None:
         self._stopping.set()
-
-    def _run(self, address: str) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._serve(address))
-        except Exception:  # no bus, or it went away: the session plays on
-            pass
-        finally:
-            self._live = False
-            self._loop.close()
 
     async def _serve(self, address: str) -> None:
         bus = await asyncio.wait_for(MessageBus(bus_address=address).connect(),
@@ -420,14 +401,12 @@ def probe(env: Mapping[str, str] = os.environ, timeout_s: float = CONNECT_TIMEOU
     address = session_bus_address(env)
     if address is None:
         return "no session bus (DBUS_SESSION_BUS_ADDRESS is not set and there is no user bus)"
-
-    async def hello() -> None:
-        bus = await asyncio.wait_for(
-            MessageBus(bus_address=address, bus_type=BusType.SESSION).connect(), timeout_s)
-        bus.disconnect()
-
     try:
-        asyncio.run(hello())
-    except Exception as error:
-        return f"the session bus at {address} does not answer ({error or type(error).__name__})"
+        ask_bus(address, BusType.SESSION, _hello, timeout_s)
+    except NoAnswer as error:
+        return str(error)
     return ""
+
+
+async def _hello(session_bus: MessageBus) -> None:
+    """Nothing to ask: connecting is the answer."""
