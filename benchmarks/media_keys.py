@@ -32,7 +32,7 @@ from benchmarks.measure import (
     timeline_of,
     voice_coach_command,
 )
-from benchmarks.pause_latency import Pauses, measure_server, session_env
+from benchmarks.pause_latency import Pauses, kill_play, measure_server, session_env, stop_play
 from benchmarks.report import About, Row, Section, row
 from support.audio import read_wav
 from support.bus import PrivateBus, polling_position
@@ -75,14 +75,9 @@ def measure(ws: Workspace, quick: bool) -> Section:
             stop_s, call_s = _pause_and_resume(bus, device)
             stops.append(stop_s)
             calls.append(call_s)
-        bus.playerctl("stop")
-        _, err = child.communicate(timeout=30)
-        if child.returncode != 0:
-            raise BenchError(f"play ended with {child.returncode}: {err.strip()}")
+        stop_play(bus, child)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        kill_play(child)
         bus.close()
     through: dict[str, Pauses] = {}
     for kind in SERVERS:

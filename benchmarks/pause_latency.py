@@ -122,16 +122,27 @@ def measure_server(server: SoundServer, env: Mapping[str, str], bus: PrivateBus,
                 bus.playerctl("play-pause")
                 played_on_since = time.monotonic()
             time.sleep(PLAYED_ON_S)
-            bus.playerctl("stop")
-            _, err = child.communicate(timeout=30)
-            if child.returncode != 0:
-                raise BenchError(f"play ended with {child.returncode}: {err.strip()}")
+            stop_play(bus, child)
         finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+            kill_play(child)
     samples, stamps = recording.samples()
     return cuts(samples, stamps, export, pressed)
+
+
+def stop_play(bus: PrivateBus, child: subprocess.Popen[str]) -> None:
+    """Stop ``child``'s play from the bus and wait for it to end: a play that does not end
+    with 0 is a ``BenchError`` with its stderr."""
+    bus.playerctl("stop")
+    _, err = child.communicate(timeout=30)
+    if child.returncode != 0:
+        raise BenchError(f"play ended with {child.returncode}: {err.strip()}")
+
+
+def kill_play(child: subprocess.Popen[str]) -> None:
+    """End ``child`` if it still plays: a measurement failed on the way."""
+    if child.poll() is None:
+        child.kill()
+        child.wait()
 
 
 def cuts(recorded: Samples, stamps: np.ndarray[Any, np.dtype[np.float64]], export: Samples,

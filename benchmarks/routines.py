@@ -49,10 +49,15 @@ def narration_routine(lines: Sequence[str], path: Path) -> None:
     path.write_text("\n".join(parts), encoding="utf-8")
 
 
-QUICK_LIVE_ROUTINE: Final = """\
-id = "bench-live"
-title = "Benchmark live"
-summary = "An 18-second session for the quick benchmark: four cues, three lines."
+def quick_routine(routine_id: str, title: str, summary: str, breaths: int,
+                  last_hold_s: float | None = None) -> str:
+    """A quick benchmark's routine: a line, ``breaths`` breaths (2 s in, 2.5 s out) and a
+    line held ``last_hold_s`` more."""
+    last_hold = "" if last_hold_s is None else f"hold_s = {last_hold_s}\n"
+    return f"""\
+id = "{routine_id}"
+title = "{title}"
+summary = "{summary}"
 minutes = 1
 pause_s = 0.3
 
@@ -64,30 +69,17 @@ exhale_s = 2.5
 say = "Lie down and let your breath slow."
 
 [[steps]]
-breathe = { count = 1 }
+breathe = {{ count = {breaths} }}
 
 [[steps]]
 say = "Once more, in and out."
-"""
+{last_hold}"""
 
-QUICK_LOAD_ROUTINE: Final = """\
-id = "bench-load"
-title = "Benchmark under load"
-summary = "A 24-second session for the quick benchmark, longer than the stream writes ahead."
-minutes = 1
-pause_s = 0.3
 
-[breath]
-inhale_s = 2
-exhale_s = 2.5
-
-[[steps]]
-say = "Lie down and let your breath slow."
-
-[[steps]]
-breathe = { count = 2 }
-
-[[steps]]
-say = "Once more, in and out."
-hold_s = 1.5
-"""
+QUICK_LIVE_ROUTINE: Final = quick_routine(
+    "bench-live", "Benchmark live",
+    "An 18-second session for the quick benchmark: four cues, three lines.", breaths=1)
+QUICK_LOAD_ROUTINE: Final = quick_routine(
+    "bench-load", "Benchmark under load",
+    "A 24-second session for the quick benchmark, longer than the stream writes ahead.",
+    breaths=2, last_hold_s=1.5)
