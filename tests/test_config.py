@@ -468,12 +468,7 @@ def test_resolve_precedence_case_by_case() -> None:
 def test_resolve_with_nothing_set_gives_the_table_defaults() -> None:
     found = resolve(SETTINGS, {}, {}, {})
     assert {key: s.value for key, s in found.items()} == {
-        "ambient": "none", "ambient_volume": 0.0, "breath": None, "breath_to": None, "caution": True, "chime_volume": 1.0,
-        "device": None, "engine": "pyttsx3", "history": True, "lang": None, "media_keys": True,
-        "minutes": None,
-        "rate": 140,
-        "routine": "psoas-release", "tail": 0.0, "voice": None,
-        "volume": 1.0}
+        key: spec.default for key, spec in SETTINGS.items()}
     assert all(s.source == "default" and s.detail == "" for s in found.values())
 
 

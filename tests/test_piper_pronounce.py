@@ -21,7 +21,6 @@ from voice_coach.engines.pyttsx3_engine import open_engine
 from voice_coach.engines.registry import NAMES as ENGINES
 from voice_coach.pcm import Samples
 from voice_coach.routine import (
-    PRONOUNCE_ENGINES,
     Pronunciation,
     RoutineError,
     parse_routine,
@@ -51,7 +50,14 @@ def test_the_table_is_read_in_order() -> None:
         Pronunciation("psoas", say="sowus"),
         Pronunciation("iliacus", say="ill eye a cuss", phonemes=(("piper", "ɪlˈaɪəkəs"),)),
         Pronunciation("4-7-8", say="four seven eight"))
-    assert PRONOUNCE_ENGINES == ENGINES
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_engine_of_the_registry_takes_phonemes_that_only_it_is_given(engine: str) -> None:
+    table = parse_routine(HEAD + f'[pronounce]\nw = {{ {engine} = "wuh" }}\n',
+                          source="lex.toml").pronounce
+    assert {other: speak_as("a w b", table, other) for other in ENGINES} == {
+        other: "a [[wuh]] b" if other == engine else "a w b" for other in ENGINES}
 
 
 @pytest.mark.parametrize(("engine", "spoken"), [
