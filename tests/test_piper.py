@@ -216,9 +216,9 @@ def test_without_the_extra_piper_is_one_line_naming_the_install(without_extra: P
 
 def test_doctor_without_the_extra_says_it_is_optional(without_extra: Path) -> None:
     child = run_without_extra(without_extra, """
-    from voice_coach import doctor
+    from voice_coach.engines import registry
     for engine in ("pyttsx3", "piper"):
-        print(doctor.check_piper(engine == "piper"))
+        print(registry.check_piper(engine == "piper"))
     """)
     assert child.stdout.splitlines() == [
         "Check(name='neural voice (piper)', ok=True, detail=\"not installed (optional:"
@@ -524,14 +524,14 @@ def test_a_language_without_a_piper_voice_is_one_line() -> None:
 
 @pytest.mark.neural
 def test_doctor_with_piper_loads_the_voice_and_times_a_test_phrase() -> None:
-    from voice_coach import doctor
+    from voice_coach.engines import registry
 
-    check = doctor.check_piper(True)
+    check = registry.check_piper(True)
     assert (check.name, check.ok, check.fix) == ("neural voice (piper)", True, "")
     assert re.fullmatch(r"en_US-joe-medium loaded and rendered a test phrase \(\d+\.\d s of"
                         rf" speech in \d+\.\d s, {piper_engine.THREADS} lines at once\)",
                         check.detail), check.detail
-    broken = doctor.check_piper(True, "/nowhere/x.onnx")
+    broken = registry.check_piper(True, "/nowhere/x.onnx")
     assert (broken.ok, broken.detail, broken.fix) == (
         False, "/nowhere/x.onnx: no such voice file",
         "run 'voice-coach voices --engine piper' to list the voices")

@@ -6,27 +6,17 @@ import contextlib
 import importlib.metadata
 import sys
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from voice_coach import paths
+from voice_coach.checks import Check
+from voice_coach.engines import registry
 from voice_coach.errors import VoiceCoachError
 
 if TYPE_CHECKING:
     from voice_coach.devices import SoundStack
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check's result; ``fix`` says what to do when it failed."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
 
 
 SAFE_SIMPLEAUDIO = ("simpleaudio-patched", "simpleaudio-312compat")
@@ -53,75 +43,6 @@ def check_simpleaudio(version: tuple[int, int] = sys.version_info[:2],
     return Check(name, True, f"simpleaudio {plain} on {python}")
 
 
-def check_speech() -> tuple[Check, Check]:
-    """The engine loads and renders a test phrase; it has voices."""
-    from voice_coach.engines.pyttsx3_engine import engine_version, open_engine
-    from voice_coach.pcm import SAMPLE_RATE
-    from voice_coach.speech import SpeechSettings
-
-    try:
-        started = time.monotonic()
-        engine = open_engine()
-        try:
-            samples = engine.render_many(["Testing, one, two, three."], SpeechSettings())[0]
-            took_ms = (time.monotonic() - started) * 1000
-            voices = engine.voices()
-        finally:
-            engine.close()
-    except VoiceCoachError as error:
-        failed = Check("speech engine", False, str(error),
-                       "sudo apt-get install espeak-ng (Debian/Ubuntu)")
-        return failed, Check("voices", False, "no engine to ask")
-    seconds = len(samples) / SAMPLE_RATE
-    if seconds <= 0.2:
-        return (Check("speech engine", False, f"the test phrase came out {seconds:.2f} s long",
-                      "reinstall espeak-ng"), Check("voices", False, "not checked"))
-    speech = Check("speech engine", True,
-                   f"{engine_version()} rendered a test phrase ({seconds:.1f} s of speech"
-                   f" in {took_ms:.0f} ms)")
-    english = sum(1 for v in voices if any(lang.startswith("en") for lang in v.languages))
-    found = Check("voices", bool(voices), f"{len(voices)} voices, {english} of them English",
-                  "" if voices else "reinstall espeak-ng-data")
-    return speech, found
-
-
-def check_piper(chosen: bool, voice: str | None = None, folder: Path | None = None) -> Check:
-    """The neural engine: installed, its voice loads, a test phrase renders, and how long
-    that took. When it is not the engine chosen, only whether it is installed."""
-    from voice_coach.engines import piper_engine
-    from voice_coach.pcm import SAMPLE_RATE
-    from voice_coach.speech import SpeechSettings
-
-    name = "neural voice (piper)"
-    if not piper_engine.installed():
-        if not chosen:
-            return Check(name, True, f"not installed (optional: {piper_engine.INSTALL})")
-        return Check(name, False, "engine is piper, but it is not installed",
-                     piper_engine.INSTALL)
-    if not chosen:
-        return Check(name, True, "installed, not in use (--engine piper, or"
-                     " 'voice-coach config set engine piper')")
-    try:
-        started = time.monotonic()
-        factory = piper_engine.PiperFactory(voice, folder)
-        engine = factory()
-        try:
-            samples = engine.render_many(["Testing, one, two, three."],
-                                         SpeechSettings(voice=voice))[0]
-        finally:
-            engine.close()
-        took_s = time.monotonic() - started
-        voice_file = piper_engine.find_voice(voice, folder or paths.voices_folder())
-    except VoiceCoachError as error:
-        return Check(name, False, str(error),
-                     "run 'voice-coach voices --engine piper' to list the voices")
-    seconds = len(samples) / SAMPLE_RATE
-    if seconds <= 0.2:
-        return Check(name, False, f"the test phrase came out {seconds:.2f} s long",
-                     "pip install --force-reinstall 'voice-coach[neural]'")
-    return Check(name, True, f"{voice_file.name} loaded and rendered a test phrase"
-                 f" ({seconds:.1f} s of speech in {took_s:.1f} s, {piper_engine.THREADS}"
-                 " lines at once)")
 def check_sound_stack(found: SoundStack | None = None) -> Check:
     """Which stack plays here (PipeWire, PulseAudio, bare ALSA) and its default output."""
     from voice_coach import devices
@@ -259,20 +180,21 @@ def check_ambient(chosen: str = "none") -> Check:
     return Check(name, True, detail)
 
 
-def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
+def run_all(cache_dir: Path, routines_dir: Path, engine: str = registry.DEFAULT,
             voice: str | None = None, media_keys: bool = True,
             ambient: str = "none") -> list[Check]:
     """Every check, in the order a session meets them, then the optional ones: media
     controls (``media_keys``: the setting), staying awake, a headset's buttons and the
-    neural engine (``engine`` is the one in use). ``ambient`` is the setting's bed."""
+    other engines (``engine`` is the one in use; the default engine's checks come early: a
+    session needs it). ``ambient`` is the setting's bed."""
     from voice_coach import devices
 
-    speech, voices = check_speech()
+    default = registry.engine(registry.DEFAULT)
+    needed = default.checks(engine == default.name, voice)
     stack = devices.discover()
     return [
         check_simpleaudio(),
-        speech,
-        voices,
+        *needed,
         check_sound_stack(stack),
         check_device(),
         check_writable("speech cache", cache_dir),
@@ -283,5 +205,6 @@ def run_all(cache_dir: Path, routines_dir: Path, engine: str = "pyttsx3",
         check_media_controls(media_keys),
         check_staying_awake(),
         check_headset(stack),
-        check_piper(engine == "piper", voice),  # last: optional unless chosen
+        *(check for kind in registry.ENGINES.values() if kind is not default
+          for check in kind.checks(engine == kind.name, voice)),  # optional unless chosen
     ]
