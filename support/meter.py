@@ -10,6 +10,7 @@ so the project's own measurement is held against them.
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from voice_coach.meter import k_weighted
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
@@ -96,3 +99,18 @@ def tags(path: Path) -> dict[str, str]:
 def eval_fraction(text: str) -> float:
     top, _, bottom = text.partition("/")
     return int(top) / int(bottom or 1)
+
+
+SHORT_TERM_S = 3.0
+"""BS.1770 / EBU R128 short-term loudness window."""
+
+
+def loudest_short_term(x: npt.NDArray[np.float64], sample_rate: int) -> float:
+    """The highest BS.1770 short-term loudness (3 s windows, every 0.5 s) of ``x``, on
+    the project's K-weighting (``voice_coach.meter``)."""
+    window, step = round(SHORT_TERM_S * sample_rate), round(sample_rate / 2)
+    energy = np.concatenate([[0.0], np.cumsum(k_weighted(x, sample_rate) ** 2)])
+    starts = np.arange(0, max(1, len(x) - window + 1), step)
+    stops = np.minimum(starts + window, len(x))
+    power = float(np.max((energy[stops] - energy[starts]) / (stops - starts)))
+    return -0.691 + 10 * math.log10(power) if power > 0 else -math.inf

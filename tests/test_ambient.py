@@ -8,8 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from voice_coach import ambient
-from voice_coach.ambient import BLOCK, TAPS, AmbientError, BedSpan, BedSpec, parse_bed
+from support.meter import loudest_short_term
+from voice_coach import ambient, bed_noise
+from voice_coach.ambient import AmbientError, BedSpan, BedSpec, parse_bed
+from voice_coach.bed_noise import BLOCK, TAPS
 from voice_coach.loudness import true_peak_dbtp
 from voice_coach.meter import gated_lufs
 
@@ -18,8 +20,8 @@ RATE = 22050
 
 def fresh(spec: BedSpec, start: int, stop: int) -> np.ndarray:
     """The bed's samples computed with every cache emptied: nothing left from before."""
-    for cached in (ambient._bed_block, ambient.coloured_block, ambient._noise_spectrum,
-                   ambient.white_block):
+    for cached in (bed_noise._bed_block, bed_noise.coloured_block, bed_noise._noise_spectrum,
+                   bed_noise.white_block):
         cached.cache_clear()
     return ambient.bed_samples(spec, RATE, start, stop)
 
@@ -43,18 +45,18 @@ def test_a_range_then_the_next_is_the_range_of_both(name, a, b, c):
 def test_an_hour_in_is_reached_without_rendering_from_the_start():
     """Sample 79,380,000 (an hour) needs two blocks of noise, not an hour of them."""
     fresh(BedSpec("brown"), RATE * 3600, RATE * 3600 + 10)
-    info = ambient.white_block.cache_info()
+    info = bed_noise.white_block.cache_info()
     assert info.misses == 2
 
 
 def test_blocks_join_as_one_unbroken_filter():
     """A block's samples are the kernel run over the noise without restarting at block
     edges: three blocks equal one direct convolution of their noise."""
-    stream = ambient._stream_key("pink")
-    noise = np.concatenate([ambient.white_block(stream, i) for i in range(3)])
-    kernel = np.fft.irfft(ambient._kernel_spectrum("pink", RATE), ambient._FFT)[:TAPS]
+    stream = bed_noise._stream_key("pink")
+    noise = np.concatenate([bed_noise.white_block(stream, i) for i in range(3)])
+    kernel = np.fft.irfft(bed_noise._kernel_spectrum("pink", RATE), bed_noise._FFT)[:TAPS]
     direct = np.convolve(noise, kernel)[:3 * BLOCK]
-    blocks = np.concatenate([ambient.coloured_block("pink", RATE, i) for i in range(3)])
+    blocks = np.concatenate([bed_noise.coloured_block("pink", RATE, i) for i in range(3)])
     assert np.max(np.abs(blocks[TAPS:] - direct[TAPS:])) < 1e-12
 
 
@@ -80,17 +82,17 @@ def slope_db_per_octave(x: np.ndarray, low_hz: float, high_hz: float) -> float:
 
 @pytest.mark.parametrize("name, slope", [("brown", -6.0), ("pink", -3.0)])
 def test_the_colour_of_the_noise(name, slope):
-    x = ambient.raw_bed(name, RATE, 0, RATE * 60)
+    x = bed_noise.raw_bed(name, RATE, 0, RATE * 60)
     assert slope_db_per_octave(x, 200, 3200) == pytest.approx(slope, abs=0.3)
     # high-passed: 10 Hz at least 6 dB under 60 Hz (no DC, no subsonic push on a speaker)
     assert band_power(x, 10) < band_power(x, 60) / 4
-    response = np.abs(ambient._kernel_spectrum(name, RATE))
+    response = np.abs(bed_noise._kernel_spectrum(name, RATE))
     assert response[0] < 1e-3 * response.max()
 
 
 def test_waves_swell_and_ebb_every_8_to_12_seconds():
     t_s = np.arange(0, 600, 0.05)
-    sea = ambient.swell(t_s)
+    sea = bed_noise.swell(t_s)
     crests = [t_s[i] for i in range(1, len(sea) - 1)
               if sea[i] > sea[i - 1] and sea[i] >= sea[i + 1] and sea[i] > 0.5]
     gaps = np.diff(crests)
@@ -112,10 +114,10 @@ def brightness_hz(x: np.ndarray) -> float:
 
 
 def test_waves_rise_in_level_and_brightness_together():
-    x = ambient.raw_bed("waves", RATE, 0, RATE * 120)
+    x = bed_noise.raw_bed("waves", RATE, 0, RATE * 120)
     levels = short_term_levels(x)
     assert levels.max() - levels.min() > 6.0
-    sea = ambient.swell(np.arange(len(x)) / RATE)
+    sea = bed_noise.swell(np.arange(len(x)) / RATE)
     crest, trough = int(np.argmax(sea)), int(np.argmin(sea[RATE:RATE * 110])) + RATE
     half = RATE // 2
     assert brightness_hz(x[crest - half:crest + half]) > 1.5 * brightness_hz(
@@ -132,7 +134,7 @@ def test_every_bed_is_at_its_level(name, below_db, minute):
     start = RATE * 60 * minute
     for volume_db in (0.0, ambient.MAX_VOLUME_DB, ambient.MIN_VOLUME_DB):
         x = ambient.bed_samples(BedSpec(name, volume_db), RATE, start, start + RATE * 120)
-        loudest = ambient.loudest_short_term(x, RATE) - volume_db
+        loudest = loudest_short_term(x, RATE) - volume_db
         assert ambient.BED_LUFS - below_db <= loudest <= ambient.BED_LUFS + 0.5
         if name != "waves":
             assert gated_lufs(x, RATE) - volume_db == pytest.approx(ambient.BED_LUFS, abs=0.3)

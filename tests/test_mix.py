@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voice_coach import ambient
+from voice_coach import ambient, bed_noise
 from voice_coach.ambient import BedSpec
 from voice_coach.mix import Clips, Levels, Mixer, apply_gain, mix
 from voice_coach.plan import Event, PlanSettings, Timeline, plan
@@ -299,7 +299,7 @@ def test_a_bed_is_under_every_sample_and_any_range_is_the_whole(name):
     assert len(whole) == mixer.timeline.duration == len(plain)
     for size in (4097, 22050 * 10, 1):
         if size == 1:  # a few single samples across the fades and a block edge
-            starts = [0, span.fade_in - 1, span.fade_in, ambient.BLOCK - 1, ambient.BLOCK,
+            starts = [0, span.fade_in - 1, span.fade_in, bed_noise.BLOCK - 1, bed_noise.BLOCK,
                       span.fade_out, span.fade_out + 1, mixer.timeline.duration - 1]
             assert [int(mixer.render(s, s + 1)[0]) for s in starts] == [whole[s] for s in starts]
             continue
