@@ -36,9 +36,10 @@ all but the ``one_python`` ones (minutes of real-time play, the Piper engine, th
 property runs: nothing there can differ between Pythons) and the ``engine`` ones (espeak-ng
 through pyttsx3's helper process, the same C engine on every Python: the wheel sessions
 export a session with it on each)."""
-MIN_PASSED = 725
-"""731 tests in the subset (root-only faults and /dev/full skip elsewhere): a floor, so that
-a subset that lost its tests fails. Lower it only when tests were removed on purpose."""
+MIN_PASSED = 1040
+"""1,062 tests in the subset, all passed on Python 3.12 here as root (a few root-only faults
+and the /dev/full ones skip elsewhere): a floor, so that a subset that lost its tests fails.
+Lower it only when tests were removed on purpose."""
 
 
 def pyenv_root() -> Path:
