@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.audio import locate, noise, runs
+from support.audio import noise
+from support.pausing import pause_and_resume
 from support.soundserver import SoundServer, run_python
 from tests.test_play_e2e import SHORT, assert_heard_whole, export, voice_coach
 
@@ -115,38 +116,11 @@ def test_a_pause_through_pipewire_drops_what_it_holds_and_resumes_where_the_soun
     figure runs ahead of it, so some of what was heard comes again: 10 ms at the median and
     30 ms at worst in 20 pauses (benchmark section 10); never anything skipped."""
     session = noise(3.0, seed=12)
-    np.save(tmp_path / "session.npy", session)
-    with pipewire_server.recording() as recording:
-        child = run_python(f"""\
-            import json, time
-            import numpy as np
-            from voice_coach.playback import Playback
-            from voice_coach.player import SimpleaudioDevice
-            device = SimpleaudioDevice()
-            playback = Playback(device)
-            playback.play(np.load({str(tmp_path / "session.npy")!r}))
-            time.sleep(1.0)
-            playback.pause()
-            dropped = device.progress().dropped
-            time.sleep(0.5)
-            playback.resume()
-            while not playback.finished():
-                time.sleep(0.01)
-            playback.finish()
-            device.close()
-            print(json.dumps(dropped))
-            """, pipewire_server.env)
-    assert (child.returncode, child.stderr) == (0, "")
-    dropped = json.loads(child.stdout)
-    (start1, end1), (start2, end2) = runs(recording.samples, min_length=64)
-    first = locate(recording.samples[start1:start1 + 64], session)
-    second = locate(recording.samples[start2:start2 + 64], session)
-    assert first is not None and second is not None
-    assert np.array_equal(recording.samples[start1:end1], session[first:first + end1 - start1])
-    assert np.array_equal(recording.samples[start2:end2], session[second:second + end2 - start2])
-    stopped = first + end1 - start1
-    print(f"stopped at {stopped}, {dropped / 22.05:.0f} ms dropped; resumed at {second}:"
-          f" {(second - stopped) / 22.05:.1f} ms")
-    assert dropped >= 0.1 * 22050
-    assert -0.05 * 22050 <= second - stopped <= 0.003 * 22050
-    assert second + end2 - start2 == len(session)
+
+    play = pause_and_resume(pipewire_server, session, tmp_path)
+
+    print(f"stopped at {play.stopped}, {play.dropped / 22.05:.0f} ms dropped; resumed at"
+          f" {play.resumed}: {(play.resumed - play.stopped) / 22.05:.1f} ms")
+    assert play.dropped >= 0.1 * 22050
+    assert -0.05 * 22050 <= play.resumed - play.stopped <= 0.003 * 22050
+    assert play.ended == len(session)

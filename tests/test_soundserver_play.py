@@ -7,7 +7,6 @@ The sink runs at the session format, so what was played comes back sample for sa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy.typing as npt
 import pytest
 
 from support.audio import locate, noise, onsets, runs
+from support.pausing import pause_and_resume
 from support.soundserver import SoundServer, run_python
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.plan import LEAD_IN_S
@@ -91,44 +91,22 @@ while not playback.finished():
 def test_pause_then_resume_continues_where_the_sound_stopped(
         sound_server: SoundServer, tmp_path: Path) -> None:
     session = noise(3.0, seed=11)
-    np.save(tmp_path / "session.npy", session)
 
-    with sound_server.recording() as recording:
-        out = play_in_child(sound_server, tmp_path / "session.npy", """
-playback.play(samples)
-wait_s(1.0)
-playback.pause()
-paused_at = playback.position()
-dropped = device.progress().dropped
-wait_s(0.5)
-playback.resume()
-while not playback.finished():
-    time.sleep(0.01)
-print(json.dumps({"paused_at": paused_at, "dropped": dropped}))
-""")
-    paused_at, dropped = json.loads(out)["paused_at"], json.loads(out)["dropped"]
-    pieces = runs(recording.samples, min_length=64)
+    play = pause_and_resume(sound_server, session, tmp_path)
 
-    assert len(pieces) == 2
-    (start1, end1), (start2, end2) = pieces
-    first = locate(recording.samples[start1 : start1 + 64], session)
-    second = locate(recording.samples[start2 : start2 + 64], session)
-    assert first is not None and second is not None
-    assert np.array_equal(recording.samples[start1:end1], session[first : first + end1 - start1])
-    assert np.array_equal(recording.samples[start2:end2], session[second : second + end2 - start2])
-    stopped = first + end1 - start1
-    print(f"lead-in lost {first / MS:.1f} ms; stopped at {stopped}, resumed from {paused_at}"
-          f" ({dropped / MS:.0f} ms dropped); resumed at {second}: skipped"
-          f" {(second - stopped) / MS:.1f} ms; silent for {(start2 - end1) / MS:.0f} ms")
-    assert first <= 0.25 * LEAD_IN_S * SAMPLE_RATE
-    assert 0.9 * SAMPLE_RATE <= stopped <= 1.5 * SAMPLE_RATE
+    print(f"lead-in lost {play.first / MS:.1f} ms; stopped at {play.stopped}, resumed from"
+          f" {play.paused_at} ({play.dropped / MS:.0f} ms dropped); resumed at {play.resumed}:"
+          f" skipped {(play.resumed - play.stopped) / MS:.1f} ms; silent for"
+          f" {play.silent / MS:.0f} ms")
+    assert play.first <= 0.25 * LEAD_IN_S * SAMPLE_RATE
+    assert 0.9 * SAMPLE_RATE <= play.stopped <= 1.5 * SAMPLE_RATE
     # The pause dropped what the server and ALSA held (about 0.35 s), not played it out...
-    assert dropped >= 0.1 * SAMPLE_RATE
+    assert play.dropped >= 0.1 * SAMPLE_RATE
     # ...and the resume started from the first sample not heard, by the server's delay
     # figure: within 3.2 ms in 20 pauses (benchmark section 10), ~0-2 ms lost by a new stream.
-    assert abs(second - stopped) <= 5 * MS
-    assert 0 <= second - paused_at <= 3 * MS  # a new stream loses its first 0-2 ms
-    assert second + end2 - start2 == len(session)
+    assert abs(play.resumed - play.stopped) <= 5 * MS
+    assert 0 <= play.resumed - play.paused_at <= 3 * MS  # a new stream loses its first 0-2 ms
+    assert play.ended == len(session)
 
 
 def test_starting_while_playing_stops_the_first_play(
