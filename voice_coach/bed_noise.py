@@ -26,7 +26,7 @@ Floats: TypeAlias = npt.NDArray[np.float64]
 BedName: TypeAlias = Literal["brown", "pink", "waves", "file"]
 
 SEED: Final = 23
-"""The seed every bed grows from (issue #23): the same session, the same samples."""
+"""The seed every bed grows from: the same session, the same samples."""
 TAPS: Final = 4095
 """Length of the colouring kernel: resolves its low corner (30-40 Hz) at any rate used."""
 _FFT: Final = 32768

@@ -388,7 +388,7 @@ def choose(name: str | None, run: Runner = run_tool,
     """The route to output ``name`` on this machine (None: the default); DeviceError if none.
 
     The default needs no listing, only to know whether a server will answer (one
-    ``pactl info``), so a session on it starts as fast as before.
+    ``pactl info``), so a session on it starts without waiting for a listing of the outputs.
     """
     if name is None:
         if pulse_listening(env):

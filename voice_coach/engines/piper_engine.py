@@ -59,7 +59,7 @@ SECONDS_PER_WORD_AT_ZERO: Final = 0.0733
 SECONDS_PER_WORD_PER_SCALE: Final = 0.2123
 """Seconds per word = SECONDS_PER_WORD_AT_ZERO + SECONDS_PER_WORD_PER_SCALE * length_scale,
 fitted on the 31 built-in lines (522 words) with the packaged voice at length scales
-0.7-2.0 (2026-11-29); the fit is within 1 % at each point."""
+0.7-2.0, within 1 % at each point (``docs/engines.md``, "Its rate is a length scale")."""
 
 TARGET_ACTIVE_DBFS: Final = -20.0
 """The active level of espeak-ng and of the built-in chimes (see ``mix``)."""
@@ -72,8 +72,8 @@ ACTIVE_RANGE_DB: Final = 30.0
 THREADS: Final = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                               else (os.cpu_count() or 1)))
 """Lines rendered at once, each by one onnxruntime thread: the cores this process may use,
-at most 4. One line on two intra-op threads took 10-25 % more CPU than two lines on one
-thread each (2026-11-29). The helper renders at a lower priority than the player
+at most 4: one line on two intra-op threads takes 10-25 % more CPU than two lines on one
+thread each (``docs/engines.md``). The helper renders at a lower priority than the player
 (``piper_helper.NICENESS``), so a session playing while its lines render keeps its
 device fed."""
 LOAD_TIMEOUT_S: Final = 60.0

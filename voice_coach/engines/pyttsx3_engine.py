@@ -63,9 +63,8 @@ SILENT_ATTEMPTS: Final = 6
 """...unless every failure was a silent take (``SILENT_TAKE``), which costs this many."""
 SILENT_TAKE: Final = "the engine rendered nothing"
 """A fresh espeak now and then ends an utterance without a sample: one callback, the end
-of the message. 2 of 800 renders here, 2-3 of 400 on a fresh Debian (2026-11-30); two in
-a row for one line failed 2 of the 24 cold exports of one interrupt sweep there. Rendered
-again, it speaks (``docs/engines.md``)."""
+of the message (a few renders in a thousand; two in a row for one line are rare but
+happen). Rendered again, it speaks (``docs/engines.md`` has the measurements)."""
 
 
 def pcm_crc32(samples: Samples) -> int:
