@@ -58,6 +58,15 @@ def write_wav(path: Path, frames: bytes | Samples, channels: int = 1, width: int
     return path
 
 
+def active_rms_db(samples: Samples) -> float:
+    """RMS (dBFS) over the parts within 30 dB of the loudest 20 ms window."""
+    x = samples.astype(np.float64) / 32768
+    window = 441
+    power = np.convolve(x ** 2, np.ones(window) / window, mode="same")
+    active = power > power.max() * 10 ** (-30 / 10)
+    return float(10 * np.log10(np.mean(x[active] ** 2)))
+
+
 def noise(seconds: float, seed: int) -> Samples:
     """Loud noise without a zero sample, so silence in a recording means nothing played."""
     rng = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.audio import read_wav
+from support.audio import active_rms_db, read_wav
 from voice_coach.cache import ClipCache
 from voice_coach.cues import load_cue
 from voice_coach.engines.pyttsx3_engine import open_engine
@@ -35,15 +35,6 @@ def export(out: Path, *args: str, cache: Path | None = None) -> subprocess.Compl
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     return result
-
-
-def active_rms_db(samples: np.ndarray) -> float:
-    """RMS over the parts within 30 dB of the loudest 20 ms window."""
-    x = samples.astype(np.float64) / 32768
-    window = 441
-    power = np.convolve(x ** 2, np.ones(window) / window, mode="same")
-    active = power > power.max() * 10 ** (-30 / 10)
-    return float(10 * np.log10(np.mean(x[active] ** 2)))
 
 
 @pytest.fixture(scope="module")

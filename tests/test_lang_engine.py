@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.audio import read_wav
+from support.audio import active_rms_db, read_wav
 from voice_coach.cache import ClipCache
 from voice_coach.engines.pyttsx3_engine import open_engine
 from voice_coach.language import PLAN_WORDS, default_voice
@@ -25,15 +25,6 @@ pytestmark = pytest.mark.engine
 
 TRANSLATED = ("de", "fr", "es")
 RATE = 22050
-
-
-def active_rms_db(samples: np.ndarray) -> float:
-    """RMS over the parts within 30 dB of the loudest 20 ms window."""
-    x = samples.astype(np.float64) / 32768
-    window = 441
-    power = np.convolve(x ** 2, np.ones(window) / window, mode="same")
-    active = power > power.max() * 10 ** (-30 / 10)
-    return float(10 * np.log10(np.mean(x[active] ** 2)))
 
 
 @pytest.fixture(scope="session")
