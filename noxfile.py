@@ -30,16 +30,19 @@ import nox
 ROOT = Path(__file__).resolve().parent
 OTHER_PYTHONS = ["3.12", "3.13"]
 ALL_PYTHONS = ["3.11", *OTHER_PYTHONS]
-SUBSET = "not one_python and not engine"
+SUBSET = "not one_python and not engine and not timed"
 """The tests the other Pythons run (a pytest -m expression over pyproject.toml's markers):
 all but the ``one_python`` ones (minutes of real-time play, the Piper engine, the long
-property runs: nothing there can differ between Pythons) and the ``engine`` ones (espeak-ng
+property runs: nothing there can differ between Pythons), the ``engine`` ones (espeak-ng
 through pyttsx3's helper process, the same C engine on every Python: the wheel sessions
-export a session with it on each)."""
+export a session with it on each) and the ``timed`` ones, which time themselves against the
+sound server and so run once, alone, in scripts/test.sh's second phase (beside phase 1's
+load a pause's resume point came 7.5 ms off against its 5 ms bound on 3.13)."""
 MIN_PASSED = 1040
-"""1,062 tests in the subset, all passed on Python 3.12 here as root (a few root-only faults
-and the /dev/full ones skip elsewhere): a floor, so that a subset that lost its tests fails.
-Lower it only when tests were removed on purpose."""
+"""1,075 tests in the subset (1,062 of them passed on Python 3.12 here as root before the
+docs' and the bench's tests came and the two timed ones left): a floor, below the count by
+the root-only faults and /dev/full checks that skip elsewhere, so that a subset that lost
+its tests fails. Lower it only when tests were removed on purpose."""
 
 
 def pyenv_root() -> Path:
