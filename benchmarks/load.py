@@ -42,7 +42,7 @@ from benchmarks.measure import (
 from benchmarks.report import About, Row, Section, row
 from benchmarks.routines import QUICK_LOAD_ROUTINE
 from support.audio import best_match, read_wav
-from support.processes import end_process
+from support.processes import die_with_parent, end_process
 from support.soundserver import PipeWireServer, SoundServer, SoundServerError
 from voice_coach.pcm import SAMPLE_RATE, Samples
 from voice_coach.stream import GUARD_S
@@ -92,7 +92,8 @@ def discontinuities(recording: Samples, session: Samples, origin: int) -> dict[s
 def busy_cores(count: int) -> Iterator[None]:
     """``count`` processes spinning at normal priority while the block runs."""
     spinners = [subprocess.Popen([PYTHON, "-c", "while True: pass"], stdin=subprocess.DEVNULL,
-                                 start_new_session=True) for _ in range(count)]
+                                 start_new_session=True, preexec_fn=die_with_parent)
+                for _ in range(count)]
     try:
         yield
     finally:

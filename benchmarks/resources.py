@@ -26,7 +26,7 @@ from benchmarks.measure import (
 )
 from benchmarks.report import About, Section, row
 from support.paced import DeviceClock, PacedFile
-from support.processes import end_process, size_of, tail
+from support.processes import die_with_parent, end_process, size_of, tail
 from voice_coach.pcm import SAMPLE_RATE
 
 ABOUT: Final = About(5, "memory_cpu", "Memory and CPU")
@@ -49,7 +49,7 @@ def play_memory(ws: Workspace, cache: Path, minutes: float, session_s: float,
                                 f"{minutes:g}", "--quiet", "--no-history", *extra],
                                env=ws.env(cache, device.env), stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=die_with_parent)
     peak, ticks = 0.0, 0
     started = time.monotonic()
     try:

@@ -39,7 +39,7 @@ from benchmarks.measure import (
 from benchmarks.report import About, Row, Section, row
 from benchmarks.resources import DEVICE_SPEED, play_memory
 from support.paced import PacedFile
-from support.processes import end_process, first_sound_s, size_of
+from support.processes import die_with_parent, end_process, first_sound_s, size_of
 from support.soundserver import AlsaFile
 from voice_coach.engines import piper_engine
 
@@ -67,7 +67,7 @@ def play_stretch(ws: Workspace, cache: Path, minutes: int, stretch_s: float,
                                 str(minutes), "--engine", engine, "--quiet", "--no-history"],
                                env=ws.env(cache, device.env), stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=die_with_parent)
     ticks_per_s = os.sysconf("SC_CLK_TCK")
     peak, family_peak, cpu_from = 0.0, 0.0, None
     started = time.monotonic()

@@ -25,11 +25,9 @@ machine play through a PipeWire that may not be running.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +40,7 @@ from typing import IO, Final
 
 import numpy as np
 
-from support.processes import end_process
+from support.processes import die_with_parent, end_process
 from voice_coach.pcm import SAMPLE_RATE, Samples
 
 PROJECT: Final = Path(__file__).resolve().parent.parent
@@ -263,7 +261,7 @@ class SoundServer:
         try:
             process = subprocess.Popen(
                 command, env=env or {**os.environ, **self.env}, stdin=stdin, stdout=stdout,
-                stderr=stderr or log, start_new_session=True, preexec_fn=_die_with_parent)
+                stderr=stderr or log, start_new_session=True, preexec_fn=die_with_parent)
         finally:
             if log is not None:
                 log.close()
@@ -404,9 +402,3 @@ def pipewire_config() -> str:
                         object.linger = true }} }}
         ]
         """)
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies, even by SIGKILL (Linux)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

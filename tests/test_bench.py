@@ -48,11 +48,23 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def quick_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = bench("--quick", "--json")
-    assert run.returncode == 0, run.stderr
-    path = tmp_path_factory.mktemp("bench") / "quick.json"
-    path.write_text(run.stdout, encoding="utf-8")
+def quick_run() -> subprocess.CompletedProcess[str] | str:
+    """The quick run, once for the module: a run that failed or timed out is kept as such
+    (a module fixture that raises runs again for every test that asks for it)."""
+    try:
+        return bench("--quick", "--json")
+    except subprocess.TimeoutExpired as exc:
+        said = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        return f"the quick run did not end within {exc.timeout:g} s; it said:\n{said[-2000:]}"
+
+
+@pytest.fixture
+def quick_json(quick_run: subprocess.CompletedProcess[str] | str, tmp_path: Path) -> Path:
+    if isinstance(quick_run, str):
+        pytest.fail(quick_run, pytrace=False)
+    assert quick_run.returncode == 0, quick_run.stderr
+    path = tmp_path / "quick.json"
+    path.write_text(quick_run.stdout, encoding="utf-8")
     return path
 
 
