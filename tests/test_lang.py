@@ -9,29 +9,19 @@ import pytest
 from click.testing import CliRunner
 
 from voice_coach.cli import cli
-from voice_coach.language import (
-    LANGUAGES,
-    PLAN_WORDS,
-    default_voice,
-    locale_language,
-    number_words,
-    ordinal,
-    spoken_pace,
-    spoken_seconds,
-)
+from voice_coach.language import LANGUAGES, PLAN_WORDS, default_voice, locale_language
+from voice_coach.pace import Pace
 from voice_coach.plan import PlanSettings, estimated_speech_length, plan
 from voice_coach.routine import (
-    Breathe,
-    Pace,
     Repeat,
     RoutineError,
-    Say,
     builtin_ids,
-    fill_placeholders,
     load_builtin,
     load_file,
     parse_routine,
 )
+from voice_coach.routine_model import Breathe, Say
+from voice_coach.spoken import fill_placeholders, number_words, ordinal, spoken_pace, spoken_seconds
 
 DATA = Path(__file__).resolve().parent / "data"
 TRANSLATED = ("de", "fr", "es")
@@ -63,13 +53,13 @@ def test_seconds_and_paces_are_said_in_each_language():
         "eineinhalb", "eine halbe", "six virgule deux", "dos y tres cuartos", "einundzwanzig"]
     assert [spoken_seconds(s, "de") for s in (1.25, 4.75, 0.25, 0.75)] == [
         "eineinviertel", "vierdreiviertel", "ein Viertel", "drei Viertel"]
-    pace = (4.0, 7.0, 8.0, 0.0)
+    pace = Pace(4.0, 7.0, 8.0, 0.0)
     assert [spoken_pace(pace, lang) for lang in ("en", "de", "fr", "es")] == [
         "in for four, hold for seven, out for eight",
         "ein auf vier, halten auf sieben, aus auf acht",
         "inspirez sur quatre, bloquez sur sept, expirez sur huit",
         "inhala en cuatro, retén en siete, exhala en ocho"]
-    assert spoken_pace((1.0, 0.0, 1.0, 0.0), "de") == "ein auf eins, aus auf eins"
+    assert spoken_pace(Pace(1.0, 0.0, 1.0, 0.0), "de") == "ein auf eins, aus auf eins"
 
 
 def test_ordinals_agree_in_gender_and_case():

@@ -20,12 +20,8 @@ from voice_coach.engines.piper_engine import PiperFactory
 from voice_coach.engines.pyttsx3_engine import open_engine
 from voice_coach.engines.registry import NAMES as ENGINES
 from voice_coach.pcm import Samples
-from voice_coach.routine import (
-    Pronunciation,
-    RoutineError,
-    parse_routine,
-    speak_as,
-)
+from voice_coach.routine import RoutineError, parse_routine, speak_as
+from voice_coach.routine_model import Pronunciation
 from voice_coach.session import SessionOptions, build_session
 from voice_coach.speech import SpeechSettings, clip_key
 

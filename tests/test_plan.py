@@ -11,6 +11,7 @@ import pytest
 
 from voice_coach import live
 from voice_coach.cli import describe
+from voice_coach.pace import Pace
 from voice_coach.plan import (
     LEAD_IN_S,
     SESSION_COMPLETE,
@@ -24,15 +25,8 @@ from voice_coach.plan import (
     short_title,
     to_dict,
 )
-from voice_coach.routine import (
-    Breathe,
-    Pace,
-    Repeat,
-    RoutineError,
-    Say,
-    load_builtin,
-    parse_routine,
-)
+from voice_coach.routine import Repeat, RoutineError, load_builtin, parse_routine
+from voice_coach.routine_model import Breathe, Say
 
 RATE = 1000  # samples per second: keeps the arithmetic readable
 

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from voice_coach.cli import cli
+from voice_coach.pace import Pace, parse_pace, ramp_phase
 from voice_coach.pcm import SAMPLE_RATE
 from voice_coach.plan import (
     PlanSettings,
@@ -13,9 +14,8 @@ from voice_coach.plan import (
     Timeline,
     estimated_speech_length,
     plan,
-    ramp_phase,
 )
-from voice_coach.routine import Pace, RoutineError, load_builtin, parse_pace, parse_routine
+from voice_coach.routine import RoutineError, load_builtin, parse_routine
 
 RATE = 1000  # samples per second: keeps the arithmetic readable
 

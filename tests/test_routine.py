@@ -6,24 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from voice_coach.pace import DEFAULT_PACE, Pace, parse_pace
 from voice_coach.routine import (
-    DEFAULT_PACE,
-    Breathe,
-    Pace,
     Repeat,
     RoutineError,
-    Say,
     builtin_ids,
-    clean_text,
-    fill_placeholders,
     load_builtin,
     load_file,
-    ordinal,
-    parse_pace,
     parse_routine,
     resolve,
-    spoken_seconds,
 )
+from voice_coach.routine_file import clean_text
+from voice_coach.routine_model import Breathe, Say
+from voice_coach.spoken import fill_placeholders, ordinal, spoken_seconds
 
 HEAD = 'id = "t"\ntitle = "T"\n'
 SEED = Path(__file__).resolve().parent / "data" / "psoas-release-source.txt"

@@ -37,20 +37,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from voice_coach.pace import Pace
 from voice_coach.routine import (
     BUILTIN_CUES,
     CUE_ROLES,
-    Breathe,
-    Pace,
     Repeat,
     Routine,
     RoutineError,
-    Say,
     builtin_ids,
-    clean_text,
-    fill_placeholders,
     parse_routine,
 )
+from voice_coach.routine_file import clean_text
+from voice_coach.routine_model import Breathe, Say
+from voice_coach.spoken import fill_placeholders
 
 SOURCE = "fuzz.toml"
 Outcome: TypeAlias = Literal["loaded", "rejected"]

@@ -28,7 +28,8 @@ from voice_coach.engines.registry import NAMES as ENGINE_NAMES
 from voice_coach.errors import VoiceCoachError, show_value
 from voice_coach.files import write_atomically
 from voice_coach.language import LANGUAGES, UnknownLanguageError, check_language
-from voice_coach.routine import MAX_MINUTES, MIN_MINUTES, parse_pace
+from voice_coach.pace import PACE_EXAMPLES, parse_pace
+from voice_coach.routine_file import MAX_MINUTES, MIN_MINUTES
 
 MIN_RATE_WPM: Final = 80
 MAX_RATE_WPM: Final = 400
@@ -350,7 +351,7 @@ def _check(spec: Spec, value: object) -> object:
                                   or value.strip() not in spec.choices):
         raise _Invalid(f"expected one of {', '.join(spec.choices)}, got {show_value(value)}")
     if not isinstance(value, str):
-        example = " such as '4:6' or '4:7:8:0'" if spec.kind == "pace" else ""
+        example = f" such as {PACE_EXAMPLES}" if spec.kind == "pace" else ""
         raise _Invalid(f"expected a string{example}, got {show_value(value)}")
     text = value.strip()
     if not text:

@@ -22,18 +22,23 @@ from typing import Final, Literal, TypeAlias
 
 from voice_coach.errors import VoiceCoachError
 from voice_coach.language import PLAN_WORDS
+from voice_coach.pace import (
+    Pace,
+    PhaseSamples,
+    pace_samples,
+    ramp_pace,
+    ramp_problem,
+)
 from voice_coach.pcm import SAMPLE_RATE
-from voice_coach.routine import (
+from voice_coach.routine_model import (
     Breathe,
     CueRole,
-    Pace,
     Repeat,
     Routine,
     Say,
     Step,
-    fill_placeholders,
-    ramp_problem,
 )
+from voice_coach.spoken import fill_placeholders
 from voice_coach.timefmt import minutes_seconds
 
 EventKind: TypeAlias = Literal["speech", "cue", "silence"]
@@ -77,33 +82,6 @@ class PlanSettings:
     caution: bool = True
     sample_rate: int = SAMPLE_RATE
     pace_to: Pace | None = None
-
-
-PhaseSamples: TypeAlias = tuple[int, int, int, int]
-"""Inhale, hold, exhale, hold of one breath, in samples."""
-
-
-def pace_samples(pace: Pace, sample_rate: int) -> PhaseSamples:
-    """A pace's four phases in whole samples."""
-    return (round(pace.inhale_s * sample_rate), round(pace.hold_in_s * sample_rate),
-            round(pace.exhale_s * sample_rate), round(pace.hold_out_s * sample_rate))
-
-
-def ramp_phase(first: int, last: int, index: int, count: int) -> int:
-    """Samples of one phase of breath ``index`` (0 .. count-1) on a ramp from ``first`` to
-    ``last`` samples: equal steps, rounded half up, exactly ``first`` and ``last`` at the
-    ends; a single breath keeps ``first``."""
-    if count <= 1:
-        return first
-    span = count - 1
-    return first + (2 * (last - first) * index + span) // (2 * span)
-
-
-def ramp_pace(start: PhaseSamples, end: PhaseSamples, index: int, count: int) -> PhaseSamples:
-    """The four phases of breath ``index`` of ``count`` on a ramp, in samples."""
-    a, b, c, d = (ramp_phase(first, last, index, count)
-                  for first, last in zip(start, end, strict=True))
-    return a, b, c, d
 
 
 @dataclass(frozen=True)

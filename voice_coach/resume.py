@@ -18,7 +18,8 @@ from typing import Any, Final
 
 from voice_coach.config import SETTINGS, ConfigError, parse_config, render_config
 from voice_coach.errors import VoiceCoachError
-from voice_coach.routine import BUILTIN_CUES, CUE_ROLES, CueRole, CueSource, Pace
+from voice_coach.pace import Pace, pace_text
+from voice_coach.routine import BUILTIN_CUES, CUE_ROLES, CueRole, CueSource
 
 THIS_PLAY: Final = frozenset({"device", "history", "media_keys"})
 """Settings of ``play`` that say where and how it runs, not what the session is."""
@@ -57,7 +58,7 @@ def kept(values: Mapping[str, Any], cues: tuple[tuple[CueRole, CueSource], ...],
     found: dict[str, object] = {}
     for key in session_keys():
         value = routine_ref if key == "routine" else values.get(key)
-        found[key] = _pace_text(value) if isinstance(value, Pace) else value
+        found[key] = pace_text(value) if isinstance(value, Pace) else value
     for role, source in cues:
         found[_CUE + role] = None if source is None else str(source)
     return found
@@ -102,7 +103,3 @@ def whole_step(shown_step: int, from_step: int) -> int:
         return shown_step
     return from_step + shown_step - 1 if shown_step >= 1 else from_step
 
-
-def _pace_text(pace: Pace) -> str:
-    return ":".join(f"{seconds:g}" for seconds in
-                    (pace.inhale_s, pace.hold_in_s, pace.exhale_s, pace.hold_out_s))
