@@ -9,9 +9,9 @@ import pytest
 
 from support.fakes import FakeClock, FakeDevice
 from voice_coach import live
-from voice_coach.plan import Event, Timeline
 from voice_coach.playback import Playback
 from voice_coach.speech import SpeechError
+from voice_coach.timeline import Event, Timeline
 
 RATE = 1000
 

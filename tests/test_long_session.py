@@ -24,9 +24,10 @@ from support.fakes import FakeClock, FakeDevice
 from voice_coach import live
 from voice_coach.cues import load_cue
 from voice_coach.pcm import SAMPLE_RATE, Samples
-from voice_coach.plan import PlanSettings, Timeline, estimated_speech_length, plan
+from voice_coach.plan import PlanSettings, estimated_speech_length, plan
 from voice_coach.playback import Playback
 from voice_coach.routine import parse_routine
+from voice_coach.timeline import Timeline
 
 RATE = SAMPLE_RATE
 HOUR = 3600 * RATE

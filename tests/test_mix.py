@@ -8,8 +8,9 @@ import pytest
 from voice_coach import ambient, bed_noise
 from voice_coach.ambient import BedSpec
 from voice_coach.mix import Clips, Levels, Mixer, apply_gain, mix
-from voice_coach.plan import Event, PlanSettings, Timeline, plan
+from voice_coach.plan import PlanSettings, plan
 from voice_coach.routine import parse_routine
+from voice_coach.timeline import Event, Timeline
 
 
 def clip(value: int, length: int) -> np.ndarray:

@@ -8,14 +8,9 @@ from click.testing import CliRunner
 from voice_coach.cli import cli
 from voice_coach.pace import Pace, parse_pace, ramp_phase
 from voice_coach.pcm import SAMPLE_RATE
-from voice_coach.plan import (
-    PlanSettings,
-    RampError,
-    Timeline,
-    estimated_speech_length,
-    plan,
-)
+from voice_coach.plan import PlanSettings, RampError, estimated_speech_length, plan
 from voice_coach.routine import RoutineError, load_builtin, parse_routine
+from voice_coach.timeline import Timeline
 
 RATE = 1000  # samples per second: keeps the arithmetic readable
 

@@ -27,9 +27,10 @@ from support.paced import PacedFile
 from voice_coach.ambient import with_tail
 from voice_coach.history import Entry, StoppedIn, format_history, sessions, summarize, to_resume
 from voice_coach.pace import Pace
-from voice_coach.plan import RESUME_GAP_S, Event, PlanSettings, plan, resumed
+from voice_coach.plan import PlanSettings, plan
 from voice_coach.resume import NOTHING_TO_RESUME, ResumeError, kept, picked, whole_step
 from voice_coach.routine import parse_routine
+from voice_coach.timeline import RESUME_GAP_S, Event, resumed
 
 VOICE_COACH: Final = Path(sys.executable).with_name("voice-coach")
 SHORT: Final = str(Path(__file__).parent / "data" / "short-breath.toml")  # 22.5 s

@@ -24,7 +24,6 @@ from voice_coach.engines.pyttsx3_backend import (
 from voice_coach.engines.pyttsx3_engine import CHECK_EVERY, Pyttsx3Engine, open_engine
 from voice_coach.mix import Clips, Levels, Mixer, apply_gain
 from voice_coach.pcm import SAMPLE_RATE, Samples, decode_audio
-from voice_coach.plan import Event, Timeline
 from voice_coach.speech import (
     SpeechError,
     SpeechSettings,
@@ -33,6 +32,7 @@ from voice_coach.speech import (
     resolve_voice,
     speakable_text,
 )
+from voice_coach.timeline import Event, Timeline
 
 LINES = (
     "Breathe in.",

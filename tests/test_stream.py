@@ -25,11 +25,12 @@ from voice_coach import stream as streaming
 from voice_coach.cache import ClipCache
 from voice_coach.lines import HELD_CLIPS_BYTES, UNCACHED_CLIPS_BYTES, SpokenLines
 from voice_coach.pcm import SAMPLE_RATE, Samples
-from voice_coach.plan import Event, PlanSettings, estimated_speech_length
+from voice_coach.plan import PlanSettings, estimated_speech_length
 from voice_coach.routine import load_builtin
 from voice_coach.session import Composer, Session, SessionOptions, build_session
 from voice_coach.speech import SpeechError, SpeechSettings
 from voice_coach.stream import SessionStream
+from voice_coach.timeline import Event
 
 RATE = SAMPLE_RATE
 

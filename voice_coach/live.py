@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Final, Literal, Protocol, TextIO
 
 from voice_coach.pcm import Samples
-from voice_coach.plan import Timeline
 from voice_coach.timefmt import minutes_seconds
+from voice_coach.timeline import Timeline
 
 TICK_S = 0.1
 """How often the display refreshes and keys are read: a key answers within this."""

@@ -44,8 +44,8 @@ import numpy as np
 
 from voice_coach import ambient, heap, loudness
 from voice_coach.pcm import Samples
-from voice_coach.plan import Event, Timeline
 from voice_coach.routine import CueRole
+from voice_coach.timeline import Event, Timeline
 
 FULL_SCALE = 32767
 GAIN_CHUNK = 8192

@@ -1,12 +1,13 @@
-"""The planner: routine + settings + spoken lengths -> a timeline, to the sample.
+"""The planner: routine + settings + spoken lengths -> a timeline (``timeline``), to the
+sample.
 
 Pure: the lengths of speech and cues come in as functions, so a test can hand in
-literal numbers and the real session hands in the lengths of rendered clips. The
-timeline is a gapless sequence of events (speech, cue, silence) that never overlap;
-the mixer places each at its start sample and the player and exporter walk it.
+literal numbers and the real session hands in the lengths of rendered clips. Each line
+is filled once (``spoken``), as the voice says it, with the pace of the breath it leads to.
 
-A session with a filling repeat ends exactly on its target sample (``_Builder.stretch``);
-a routine without one has the length its steps add up to.
+A session with a filling repeat plays it as many times as fit and ends exactly on its
+target sample (``fill``; ``_Builder.stretch``); a routine without one has the length its
+steps add up to.
 
 A breath ramp (``--breath-to``, a routine's ``[breath_to]``) moves every breath at the
 session's pace from the start pace to the end pace in equal steps, each phase a whole
@@ -15,12 +16,13 @@ number of samples (``ramp_phase``); breathe steps with a pace of their own keep 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from typing import Final, Literal, TypeAlias
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias
 
 from voice_coach.errors import VoiceCoachError
+from voice_coach.fill import fill_count, shares
 from voice_coach.language import PLAN_WORDS
 from voice_coach.pace import (
     Pace,
@@ -40,8 +42,22 @@ from voice_coach.routine_model import (
 )
 from voice_coach.spoken import fill_placeholders
 from voice_coach.timefmt import minutes_seconds
+from voice_coach.timeline import (
+    Event,
+    EventKind,
+    Timeline,
+    breaths_label,
+    merge_silences,
+    resumed,
+    short_title,
+    to_dict,
+)
 
-EventKind: TypeAlias = Literal["speech", "cue", "silence"]
+__all__ = [  # the timeline's model is re-exported for the commands, session and export
+    "CueLength", "Event", "PlanSettings", "RampError", "SpeechLength", "Timeline",
+    "estimated_speech_length", "plan", "resumed", "to_dict",
+]
+
 SpeechLength: TypeAlias = Callable[[str], int]
 """Samples a spoken line lasts."""
 CueLength: TypeAlias = Callable[[CueRole], int]
@@ -54,14 +70,6 @@ TAIL_S: Final = 1.5
 PROMPT_GAP_S: Final = 0.25
 """Breath between a breath chime and a prompt spoken over the same phase."""
 SESSION_COMPLETE: Final = PLAN_WORDS["en"].session_complete
-MAX_FILL_REPETITIONS: Final = 1_000_000
-"""A bound on the search for how many repetitions fit (a session is at most 3 hours)."""
-RESUME_GAP_S: Final = 1.0
-"""Silence between the opening chime and the step a resumed session picks up at."""
-TITLE_CHARS: Final = 40
-"""About how long a title made from a step's text is (a lock screen shows about this)."""
-_SENTENCE_END: Final = re.compile(r"(?<=[.!?…])\s")
-"""Where a sentence ends: its closing mark, then a space."""
 
 
 class RampError(VoiceCoachError):
@@ -82,98 +90,6 @@ class PlanSettings:
     caution: bool = True
     sample_rate: int = SAMPLE_RATE
     pace_to: Pace | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    """One stretch of the session, ``start`` to ``end`` in samples."""
-
-    start: int
-    end: int
-    kind: EventKind
-    step: int
-    text: str | None = None
-    cue: CueRole | None = None
-
-
-@dataclass(frozen=True)
-class Timeline:
-    """The whole session: gapless events from sample 0, the label of every step.
-
-    A step of the timeline is what ``n`` skips and the screen counts: the opening, the
-    caution, each ``[[steps]]`` entry, each repetition of a repeat, the closing. People
-    read its index plus one (``step 1`` is the opening), in ``plan`` and on the screen
-    alike; ``step_sources`` names the routine's ``[[steps]]`` entry each comes from
-    (``steps[10], repetition 2``; None for the opening, caution and closing), counted from
-    1 as routine errors count them.
-    """
-
-    routine_id: str
-    sample_rate: int
-    events: tuple[Event, ...]
-    step_labels: tuple[str, ...]
-    notes: tuple[str, ...] = ()
-    step_sources: tuple[str | None, ...] = ()
-    lang: str = "en"
-    """The language of its lines and labels."""
-    tail_start: int | None = None
-    """Where a tail begins (``--tail``: the ambient bed playing on after the session's
-    end, its own last step), or None."""
-
-    def step_source(self, step: int) -> str | None:
-        """Where step ``step`` (an index) comes from in the routine file, if anywhere."""
-        return self.step_sources[step] if step < len(self.step_sources) else None
-
-    @property
-    def duration(self) -> int:
-        """Length in samples."""
-        return self.events[-1].end if self.events else 0
-
-    @property
-    def duration_s(self) -> float:
-        return self.duration / self.sample_rate
-
-    def step_starts(self) -> list[int]:
-        """Start sample of every step, by step index."""
-        starts = [self.duration] * len(self.step_labels)
-        for event in reversed(self.events):
-            starts[event.step] = event.start
-        return starts
-
-    def step_at(self, sample: int) -> int:
-        """Index of the step playing at ``sample`` (the last one past the end)."""
-        for event in self.events:
-            if event.start <= sample < event.end:
-                return event.step
-        return len(self.step_labels) - 1
-
-    def speech_texts(self) -> list[str]:
-        """Every distinct spoken line, in order of first appearance."""
-        return list(dict.fromkeys(e.text for e in self.events if e.kind == "speech" and e.text))
-
-
-def resumed(timeline: Timeline, step: int) -> Timeline:
-    """The session picked up at step ``step`` (an index): its opening (the lead-in and
-    the start chime), ``RESUME_GAP_S`` of silence, then that step and every one after it,
-    each sample as in ``timeline``. Step 0 or 1 is the whole session."""
-    if step <= 1:
-        return timeline
-    step = min(step, len(timeline.step_labels) - 1)
-    starts = timeline.step_starts()
-    gap = round(RESUME_GAP_S * timeline.sample_rate)
-    shift = starts[1] + gap - starts[step]  # where each kept step moves, in samples
-    opening = [event for event in timeline.events if event.step == 0]
-    events = [*opening[:-1], *_merge_silences([opening[-1], Event(
-        starts[1], starts[1] + gap, "silence", 0)])] + [
-        replace(event, start=event.start + shift, end=event.end + shift,
-                step=event.step - step + 1)
-        for event in timeline.events if event.step >= step]
-    kept = (0, *range(step, len(timeline.step_labels)))
-    tail_start = None if timeline.tail_start is None else timeline.tail_start + shift
-    return replace(timeline, events=tuple(events),
-                   step_labels=tuple(timeline.step_labels[index] for index in kept),
-                   step_sources=tuple(timeline.step_source(index) for index in kept),
-                   tail_start=tail_start)
 
 
 def estimated_speech_length(rate_wpm: float, sample_rate: int = SAMPLE_RATE) -> SpeechLength:
@@ -324,14 +240,11 @@ class _Builder:
         return sum(block.samples for block in blocks)
 
     def fill_times(self, repeat: Repeat) -> int:
-        """Repetitions of the filling repeat: as many as fit the target; at least one.
-
-        A session grows with every repetition (a ramp spreads over more breaths, but their
-        mean stays halfway), so the largest count that fits is bracketed from a guess (the
-        length of the second repetition) and then halved down: a few whole-session plans.
-        """
+        """Repetitions of the filling repeat: as many as fit the target (``fill_count``),
+        with a note when even one is too long."""
         target = self.target()
-        shortest = self.length(1)
+        length = functools.cache(self.length)  # a pass resets all it changes but notes
+        shortest = length(1)
         if shortest > target:
             minutes = self.settings.minutes or self.routine.minutes
             self.notes.append(
@@ -339,40 +252,9 @@ class _Builder:
                 f" {minutes_seconds(shortest / self.rate)},"
                 f" longer than the {minutes:g}-minute target; it plays that long"
             )
-            return 1
-        if self.end_samples is None:
-            return self.fill_steady(repeat, shortest, target)
-        second = self.length(2)
-        if second > target:
-            return 1
-        guess = min(MAX_FILL_REPETITIONS, 2 + (target - second) // max(1, second - shortest))
-        low, high = 2, guess
-        if self.length(guess) <= target:
-            low, step = guess, 1
-            while True:
-                high = min(MAX_FILL_REPETITIONS, low + step)
-                if high == low or self.length(high) > target:
-                    break
-                low, step = high, step * 2
-            if high == low:
-                return low
-        while high - low > 1:
-            middle = (low + high) // 2
-            if self.length(middle) <= target:
-                low = middle
-            else:
-                high = middle
-        return low
-
-    def fill_steady(self, repeat: Repeat, shortest: int, target: int) -> int:
-        """Without a ramp each repetition's length is its own: add them until one more
-        would pass the target."""
-        used, times = shortest, 1
-        while True:
-            more = self.repetition(repeat, repeat.count_from + times, "", times + 1).samples
-            if used + more > target:
-                return times
-            used, times = used + more, times + 1
+        steady = None if self.end_samples is not None else (
+            lambda nth: self.repetition(repeat, repeat.count_from + nth - 1, "", nth).samples)
+        return fill_count(target, length, steady)
 
     def sequence(self, times: int, quiet: bool = False) -> tuple[list[_Block], list[_Block]]:
         """Every block of the session in order, the filling repeat played ``times`` times;
@@ -444,7 +326,7 @@ class _Builder:
                 block.items.append(_Item("silence", 0, pause=True))
             places = [(block, len(block.items) - 1) for block in repetitions]
             weights = [1] * len(places)
-        for (block, index), extra in zip(places, _shares(slack, weights), strict=True):
+        for (block, index), extra in zip(places, shares(slack, weights), strict=True):
             item = block.items[index]
             block.items[index] = _Item("silence", item.samples + extra, pause=True)
 
@@ -488,15 +370,8 @@ class _Builder:
             self.breath += 1
         else:
             breaths = [pace_samples(self.pace_of(step), self.rate)] * step.count
-        noun = self.words.breath if step.count == 1 else self.words.breaths
-        shown = []
-        for name, first, last in zip(self.words.phases, breaths[0], breaths[-1], strict=True):
-            if first or last:
-                span = _seconds(first, self.rate) if first == last else (
-                    f"{_seconds(first, self.rate)} → {_seconds(last, self.rate)}")
-                shown.append(f"{name} {span} s")
-        block = _Block(f"{step.count} {noun}: {', '.join(shown)}" if step.title is None
-                       else self.title(step.title, number))
+        block = _Block(breaths_label(step.count, breaths[0], breaths[-1], self.rate, self.words)
+                       if step.title is None else self.title(step.title, number))
         pace = self.pace_from(breaths[0])
         inhale_prompt, exhale_prompt = (fill_placeholders(prompt, number, pace, self.lang)
                                         if prompt else None
@@ -556,7 +431,7 @@ class _Builder:
         return Timeline(
             routine_id=self.routine.id,
             sample_rate=self.rate,
-            events=tuple(_merge_silences(events)),
+            events=tuple(merge_silences(events)),
             step_labels=tuple(block.label for block in blocks),
             notes=tuple(dict.fromkeys(self.notes)),
             step_sources=tuple(block.source for block in blocks),
@@ -564,74 +439,3 @@ class _Builder:
         )
 
 
-def _seconds(samples: int, rate: int) -> str:
-    """Samples as seconds for people: ``4``, ``4.125``, to the millisecond."""
-    return f"{samples / rate:.3f}".rstrip("0").rstrip(".")
-
-
-def _shares(total: int, weights: list[int]) -> list[int]:
-    """``total`` split in proportion to ``weights``, whole numbers summing to ``total``."""
-    whole = sum(weights)
-    exact = [total * weight for weight in weights]
-    shares = [part // whole for part in exact]
-    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] % whole), i))
-    for index in by_remainder[: total - sum(shares)]:
-        shares[index] += 1
-    return shares
-
-
-def _merge_silences(events: list[Event]) -> Iterator[Event]:
-    """Adjacent silences of one step become one event."""
-    pending: Event | None = None
-    for event in events:
-        if pending is not None:
-            if event.kind == "silence" and pending.kind == "silence" and event.step == pending.step:
-                pending = Event(pending.start, event.end, "silence", pending.step)
-                continue
-            yield pending
-        pending = event
-    if pending is not None:
-        yield pending
-
-
-def to_dict(timeline: Timeline) -> dict[str, object]:
-    """The timeline as ``plan --json`` and ``timeline.json`` show it: seconds, not samples."""
-    rate = timeline.sample_rate
-    events: list[dict[str, object]] = []
-    for event in timeline.events:
-        entry: dict[str, object] = {
-            "start_s": round(event.start / rate, 6),
-            "end_s": round(event.end / rate, 6),
-            "start_sample": event.start,
-            "end_sample": event.end,
-            "kind": event.kind,
-            "step": event.step,
-        }
-        if event.text is not None:
-            entry["text"] = event.text
-        if event.cue is not None:
-            entry["cue"] = event.cue
-        events.append(entry)
-    starts = timeline.step_starts()
-    return {
-        "routine": timeline.routine_id,
-        "duration_s": round(timeline.duration_s, 6),
-        "duration_samples": timeline.duration,
-        "sample_rate": rate,
-        "steps": [{"step": index, "start_s": round(starts[index] / rate, 6), "label": label}
-                  for index, label in enumerate(timeline.step_labels)],
-        "events": events,
-        "notes": list(timeline.notes),
-    }
-
-
-def short_title(text: str, most_chars: int = TITLE_CHARS) -> str:
-    """A title made from a spoken line: its first sentence, cut at a word boundary to
-    about ``most_chars`` (``…`` marks the cut), without its closing full stop."""
-    sentence = _SENTENCE_END.split(text, maxsplit=1)[0]
-    if len(sentence) <= most_chars:
-        one_stop = sentence.endswith(".") and not sentence.endswith("..")
-        return sentence[:-1] if one_stop else sentence
-    room = sentence[:most_chars + 1]
-    cut = room.rsplit(" ", 1)[0] if " " in room else sentence[:most_chars]
-    return cut.rstrip(" ,;:-\u2013\u2014") + "…"  # no stray comma or dash before the cut

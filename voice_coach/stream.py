@@ -35,8 +35,8 @@ from typing import Final
 import numpy as np
 
 from voice_coach.pcm import SAMPLE_RATE, Samples
-from voice_coach.plan import Timeline
 from voice_coach.session import Score
+from voice_coach.timeline import Timeline
 
 AHEAD_S: Final = 20.0
 """How far ahead of the playhead the filler keeps the buffer written."""
