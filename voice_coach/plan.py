@@ -24,22 +24,9 @@ from typing import Final, TypeAlias
 from voice_coach.errors import VoiceCoachError
 from voice_coach.fill import fill_count, shares
 from voice_coach.language import PLAN_WORDS
-from voice_coach.pace import (
-    Pace,
-    PhaseSamples,
-    pace_samples,
-    ramp_pace,
-    ramp_problem,
-)
+from voice_coach.pace import Pace, PhaseSamples, pace_samples, ramp_pace, ramp_problem
 from voice_coach.pcm import SAMPLE_RATE
-from voice_coach.routine_model import (
-    Breathe,
-    CueRole,
-    Repeat,
-    Routine,
-    Say,
-    Step,
-)
+from voice_coach.routine_model import Breathe, CueRole, Repeat, Routine, Say, Step
 from voice_coach.spoken import fill_placeholders
 from voice_coach.timefmt import minutes_seconds
 from voice_coach.timeline import (
@@ -139,6 +126,16 @@ class _Block:
         return sum(item.samples for item in self.items)
 
 
+@dataclass
+class _Pass:
+    """One laying-out of the session, the filling repeat played a given number of times:
+    the ramped breaths it holds and has laid out so far, and the notes it makes."""
+
+    breaths: int
+    breath: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
 class _Builder:
     def __init__(self, routine: Routine, settings: PlanSettings, speech_length: SpeechLength,
                  cue_length: CueLength) -> None:
@@ -163,10 +160,6 @@ class _Builder:
             if not any(self.ramped(step) for step in self.breathe_steps()):
                 raise RampError(f"breath_to: {routine.id} has no breaths at its own pace to"
                                 " ramp (every breathe step sets its pace, or there are none)")
-        self.breath = 0
-        """Ramped breaths laid out so far in this pass."""
-        self.breaths = 0
-        """Ramped breaths in the whole session of this pass."""
 
     def breathe_steps(self) -> list[Breathe]:
         return [inner for step in self.routine.steps
@@ -196,19 +189,19 @@ class _Builder:
         after[id(self.routine)] = following
         return after
 
-    def spoken_pace(self, key: int) -> Pace:
+    def spoken_pace(self, run: _Pass, key: int) -> Pace:
         """The pace a ``say`` (or the caution) names: that of the breath it leads to."""
         step = self.next_breathe[key]
         if step is None or self.ramped(step):
-            return self.pace_from(self.samples_now())
+            return self.pace_from(self.samples_now(run))
         return self.pace_of(step)
 
-    def samples_now(self) -> PhaseSamples:
+    def samples_now(self, run: _Pass) -> PhaseSamples:
         """The phases of the next ramped breath (the session pace without a ramp)."""
         if self.end_samples is None:
             return self.start_samples
         return ramp_pace(self.start_samples, self.end_samples,
-                         min(self.breath, max(0, self.breaths - 1)), self.breaths)
+                         min(run.breath, max(0, run.breaths - 1)), run.breaths)
 
     def pace_from(self, phases: PhaseSamples) -> Pace:
         if self.end_samples is None and phases == self.start_samples:
@@ -225,10 +218,12 @@ class _Builder:
             if self.settings.minutes is not None:
                 self.notes.append(
                     f"{self.routine.id} has a fixed length; --minutes does not change it")
-            blocks, _ = self.sequence(0)
+            blocks, _, notes = self.sequence(0)
+            self.notes.extend(notes)
             return self.layout(blocks)
         times = self.fill_times(fill)
-        blocks, middle = self.sequence(times)
+        blocks, middle, notes = self.sequence(times)
+        self.notes.extend(notes)
         self.stretch(blocks, middle)
         return self.layout(blocks)
 
@@ -236,14 +231,15 @@ class _Builder:
         return self.samples((self.settings.minutes or self.routine.minutes) * 60.0)
 
     def length(self, times: int) -> int:
-        blocks, _ = self.sequence(times, quiet=True)
+        """Samples of the session, unstretched, with ``times`` repetitions of the fill."""
+        blocks, _, _ = self.sequence(times)
         return sum(block.samples for block in blocks)
 
     def fill_times(self, repeat: Repeat) -> int:
         """Repetitions of the filling repeat: as many as fit the target (``fill_count``),
         with a note when even one is too long."""
         target = self.target()
-        length = functools.cache(self.length)  # a pass resets all it changes but notes
+        length = functools.cache(self.length)
         shortest = length(1)
         if shortest > target:
             minutes = self.settings.minutes or self.routine.minutes
@@ -252,22 +248,24 @@ class _Builder:
                 f" {minutes_seconds(shortest / self.rate)},"
                 f" longer than the {minutes:g}-minute target; it plays that long"
             )
+        run = _Pass(breaths=0)  # without a ramp: each repetition alone, no breath counted
         steady = None if self.end_samples is not None else (
-            lambda nth: self.repetition(repeat, repeat.count_from + nth - 1, "", nth).samples)
-        return fill_count(target, length, steady)
+            lambda nth: self.repetition(run, repeat, repeat.count_from + nth - 1, "",
+                                        nth).samples)
+        times = fill_count(target, length, steady)
+        self.notes.extend(run.notes)
+        return times
 
-    def sequence(self, times: int, quiet: bool = False) -> tuple[list[_Block], list[_Block]]:
+    def sequence(self, times: int) -> tuple[list[_Block], list[_Block], list[str]]:
         """Every block of the session in order, the filling repeat played ``times`` times;
-        and the blocks of those repetitions."""
-        notes = list(self.notes)
-        self.breath = 0
-        self.breaths = self.count_breaths(times)
+        the blocks of those repetitions; the notes of this pass."""
+        run = _Pass(breaths=self.count_breaths(times))
         opening = _Block(self.words.starting, [_Item("silence", self.samples(LEAD_IN_S))])
         self.add_cue(opening, "start")
         blocks: list[_Block] = [opening]
         if self.settings.caution and self.routine.caution:
             text = fill_placeholders(self.routine.caution, None,
-                                     self.spoken_pace(id(self.routine)), self.lang)
+                                     self.spoken_pace(run, id(self.routine)), self.lang)
             caution = _Block(self.words.caution, source="caution")
             self.add_speech(caution, text, self.routine.pause_s)
             blocks.append(caution)
@@ -276,13 +274,13 @@ class _Builder:
             source = f"steps[{entry}]"
             if isinstance(step, Repeat):
                 count = times if step.times is None else step.times
-                repetitions = [self.repetition(step, step.count_from + done, source, done + 1)
-                               for done in range(count)]
+                repetitions = [self.repetition(run, step, step.count_from + done, source,
+                                               done + 1) for done in range(count)]
                 blocks.extend(repetitions)
                 if step.times is None:
                     middle = repetitions
             else:
-                block = self.block(step, None)
+                block = self.block(run, step, None)
                 block.source = source
                 blocks.append(block)
         closing = _Block(short_title(self.words.session_complete))
@@ -290,9 +288,7 @@ class _Builder:
         self.add_speech(closing, self.words.session_complete, 0.0, pause=False)
         closing.items.append(_Item("silence", self.samples(TAIL_S)))
         blocks.append(closing)
-        if quiet:
-            self.notes[:] = notes
-        return blocks, middle
+        return blocks, middle, run.notes
 
     def count_breaths(self, times: int) -> int:
         """Ramped breaths in a session whose filling repeat plays ``times`` times."""
@@ -330,10 +326,11 @@ class _Builder:
             item = block.items[index]
             block.items[index] = _Item("silence", item.samples + extra, pause=True)
 
-    def repetition(self, repeat: Repeat, number: int, source: str, nth_time: int) -> _Block:
+    def repetition(self, run: _Pass, repeat: Repeat, number: int, source: str,
+                   nth_time: int) -> _Block:
         """Repetition ``nth_time`` (1, 2, ...) of the repeat at ``source``; ``{n}`` is
         ``number``."""
-        parts = [self.block(step, number) for step in repeat.steps]
+        parts = [self.block(run, step, number) for step in repeat.steps]
         label = (self.title(repeat.title, number) if repeat.title is not None else
                  next((p.label for p in parts if p.items and p.items[0].kind == "speech"),
                       parts[0].label))
@@ -344,15 +341,16 @@ class _Builder:
             block.items.extend(part.items)
         return block
 
-    def block(self, step: Step, number: int | None) -> _Block:
+    def block(self, run: _Pass, step: Step, number: int | None) -> _Block:
         if isinstance(step, Say):
-            text = fill_placeholders(step.text, number, self.spoken_pace(id(step)), self.lang)
+            text = fill_placeholders(step.text, number, self.spoken_pace(run, id(step)),
+                                     self.lang)
             block = _Block(short_title(text) if step.title is None
                            else self.title(step.title, number))
             self.add_speech(block, text, step.hold_s)
             return block
         assert isinstance(step, Breathe)
-        return self.breathe(step, number)
+        return self.breathe(run, step, number)
 
     def title(self, title: str, number: int | None) -> str:
         """A routine's title for a step, placeholders filled, its first letter a capital
@@ -360,14 +358,14 @@ class _Builder:
         filled = fill_placeholders(title, number, self.start, self.lang)
         return filled[:1].upper() + filled[1:]
 
-    def breathe(self, step: Breathe, number: int | None) -> _Block:
+    def breathe(self, run: _Pass, step: Breathe, number: int | None) -> _Block:
         ramped = self.ramped(step) and self.end_samples is not None
         if ramped:
-            breaths = [self.samples_now()]
+            breaths = [self.samples_now(run)]
             for _ in range(step.count - 1):
-                self.breath += 1
-                breaths.append(self.samples_now())
-            self.breath += 1
+                run.breath += 1
+                breaths.append(self.samples_now(run))
+            run.breath += 1
         else:
             breaths = [pace_samples(self.pace_of(step), self.rate)] * step.count
         block = _Block(breaths_label(step.count, breaths[0], breaths[-1], self.rate, self.words)
@@ -378,13 +376,14 @@ class _Builder:
                                         for prompt in (step.inhale_prompt, step.exhale_prompt))
         for breath, (inhale, hold_in, exhale, hold_out) in enumerate(breaths):
             prompted = breath < step.prompt_breaths
-            self.add_phase(block, "inhale", inhale, inhale_prompt if prompted else None)
-            self.add_phase(block, "hold", hold_in, None)
-            self.add_phase(block, "exhale", exhale, exhale_prompt if prompted else None)
-            self.add_phase(block, "hold", hold_out, None)
+            self.add_phase(run, block, "inhale", inhale, inhale_prompt if prompted else None)
+            self.add_phase(run, block, "hold", hold_in, None)
+            self.add_phase(run, block, "exhale", exhale, exhale_prompt if prompted else None)
+            self.add_phase(run, block, "hold", hold_out, None)
         return block
 
-    def add_phase(self, block: _Block, role: CueRole, phase: int, prompt: str | None) -> None:
+    def add_phase(self, run: _Pass, block: _Block, role: CueRole, phase: int,
+                  prompt: str | None) -> None:
         """A breath phase of ``phase`` samples: its cue at the start, an optional prompt,
         silence to the end.
 
@@ -402,7 +401,7 @@ class _Builder:
             block.items.append(_Item("speech", spoken, text=prompt))
             used += gap + spoken
         if used > phase:
-            self.notes.append(
+            run.notes.append(
                 f"{role} grew from {phase / self.rate:g} s to {used / self.rate:.2f} s to fit"
                 + (f" {prompt!r}" if prompt else f" the {role} cue")
             )

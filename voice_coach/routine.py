@@ -3,7 +3,8 @@
 The built-ins ship inside the package (``routines/ID.toml``), the user's live in their
 routines folder, and any file may be named; each has its translations beside it
 (``ID.LANG.toml``). What a routine is lives in ``routine_model``, how its file is read in
-``routine_file``; both are re-exported here, the routine's front door.
+``routine_file``, its pace in ``pace``; the names the commands and the session use are
+re-exported here, the routines' front door.
 """
 
 from __future__ import annotations
