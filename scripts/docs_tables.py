@@ -62,8 +62,12 @@ def command_named(name: str) -> click.Command:
 
 
 def _context(name: str, command: click.Command) -> click.Context:
-    parent = click.Context(cli, info_name=PROGRAM)
-    return click.Context(command, info_name=name.split()[-1], parent=parent)
+    """A context as the command line makes one: with the group's settings (``-h`` as well
+    as ``--help``). Click keeps the help option the first context made, so a context
+    without them would take ``-h`` from every later run in the same process."""
+    parent = click.Context(cli, info_name=PROGRAM, **cli.context_settings)
+    return click.Context(command, info_name=name.split()[-1], parent=parent,
+                         **command.context_settings)
 
 
 def help_rows(name: str) -> list[tuple[str, str]]:
