@@ -3,10 +3,12 @@ bed has the colour, the swell, the level and the peak it promises."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from support.meter import loudest_short_term
 from voice_coach import ambient, bed_noise
@@ -205,6 +207,18 @@ def test_a_tail_is_a_silent_step_of_its_own_after_the_end():
     assert tailed.step_sources == (None, None, None) and tailed.tail_start == 80
     assert ambient.session_span(tailed) == BedSpan(fade_in=1000, fade_out=3080, end=9080)
     assert ambient.with_tail(timeline, 0.0) is timeline
+
+
+@pytest.mark.parametrize("lang, label", [("de", "Ausklang, 2 min"), ("fr", "Prolongation, 2 min"),
+                                         ("es", "Prolongación, 2 min")])
+def test_the_tail_is_named_in_the_sessions_language(lang, label, tmp_path):
+    """The screen, the chapters and the plan name the tail as they name every step."""
+    from voice_coach.cli import cli
+
+    result = CliRunner().invoke(cli, ["plan", "psoas-release", "--lang", lang, "--minutes", "5",
+                                      "--ambient", "brown", "--tail", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["steps"][-1]["label"] == label
 
 
 @pytest.mark.parametrize("tail, message", [

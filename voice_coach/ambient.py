@@ -27,9 +27,10 @@ import numpy as np
 
 from voice_coach.bed_noise import BedName, Floats, k_power, raw_bed
 from voice_coach.errors import VoiceCoachError
+from voice_coach.language import PLAN_WORDS
 from voice_coach.pcm import SAMPLE_RATE
-from voice_coach.plan import Event, Timeline
 from voice_coach.timefmt import minutes_seconds
+from voice_coach.timeline import Event, Timeline
 
 BED_NAMES: Final[tuple[BedName, ...]] = ("brown", "pink", "waves")
 FILE: Final = "file"
@@ -53,7 +54,6 @@ FADE_IN_S: Final = 10.0
 MAX_TAIL_MINUTES: Final = 60
 TAIL_FADE_S: Final = 60.0
 """A tail fades out over its last minute (all of it when shorter)."""
-TAIL_LABEL: Final = "Tail"
 FADE_OUT_S: Final = 3.0
 """The bed dies away under the end chime (about 3 s long), before "Session complete."."""
 
@@ -228,9 +228,9 @@ def with_tail(timeline: Timeline, tail_s: float) -> Timeline:
     step = len(timeline.step_labels)
     sources = timeline.step_sources + (None,) * (step - len(timeline.step_sources))
     tail = Event(end, end + round(tail_s * timeline.sample_rate), "silence", step)
-    minutes = f"{tail_s / 60:g} min"
+    label = f"{PLAN_WORDS[timeline.lang].tail}, {tail_s / 60:g} min"
     return dataclasses.replace(timeline, events=(*timeline.events, tail),
-                               step_labels=(*timeline.step_labels, f"{TAIL_LABEL}, {minutes}"),
+                               step_labels=(*timeline.step_labels, label),
                                step_sources=(*sources, None), tail_start=end)
 
 

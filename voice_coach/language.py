@@ -89,6 +89,8 @@ class PlanWords:
     rendered: str
     caution: str
     """The title of the caution a routine opens with."""
+    tail: str
+    """The label of the bed that plays on after the end (``--tail``), before its length."""
 
 
 PLAN_WORDS: Final[Mapping[str, PlanWords]] = {
@@ -97,26 +99,29 @@ PLAN_WORDS: Final[Mapping[str, PlanWords]] = {
                     {"start": "start", "inhale": "inhale", "exhale": "exhale", "hold": "hold",
                      "spot": "spot", "end": "end"}, "repetition",
                     "with speech estimated at {rate} words per minute",
-                    "with speech rendered at {rate} words per minute", "Caution"),
+                    "with speech rendered at {rate} words per minute", "Caution", "Tail"),
     "de": PlanWords("Die Übung ist zu Ende.", "Beginn", "Atemzug", "Atemzüge",
                     ("ein", "halten", "aus", "halten"), "Schritt", "Sprache", "Ton", "Stille",
                     "Ende",
                     {"start": "Beginn", "inhale": "einatmen", "exhale": "ausatmen",
                      "hold": "halten", "spot": "Stelle", "end": "Ende"}, "Wiederholung",
                     "(Sprechdauer geschätzt bei {rate} Wörtern pro Minute)",
-                    "(Sprechdauer gemessen bei {rate} Wörtern pro Minute)", "Vorsicht"),
+                    "(Sprechdauer gemessen bei {rate} Wörtern pro Minute)", "Vorsicht",
+                    "Ausklang"),
     "fr": PlanWords("La séance est terminée.", "Début", "respiration", "respirations",
                     ("inspirer", "bloquer", "expirer", "bloquer"), "étape", "voix", "son",
                     "silence", "fin",
                     {"start": "début", "inhale": "inspirer", "exhale": "expirer",
                      "hold": "bloquer", "spot": "point", "end": "fin"}, "répétition",
                     "(durée de parole estimée à {rate} mots par minute)",
-                    "(durée de parole mesurée à {rate} mots par minute)", "Précautions"),
+                    "(durée de parole mesurée à {rate} mots par minute)", "Précautions",
+                    "Prolongation"),
     "es": PlanWords("La sesión ha terminado.", "Inicio", "respiración", "respiraciones",
                     ("inhalar", "retener", "exhalar", "retener"), "paso", "voz", "sonido",
                     "silencio", "fin",
                     {"start": "inicio", "inhale": "inhalar", "exhale": "exhalar",
                      "hold": "retener", "spot": "punto", "end": "fin"}, "repetición",
                     "(voz estimada a {rate} palabras por minuto)",
-                    "(voz medida a {rate} palabras por minuto)", "Precaución"),
+                    "(voz medida a {rate} palabras por minuto)", "Precaución",
+                    "Prolongación"),
 }
