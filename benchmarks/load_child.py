@@ -93,9 +93,9 @@ def main(argv: list[str]) -> None:
 
     messages = _CountingMessages(player._alsa_heard.maxlen)
     player._alsa_heard = messages
-    import voice_coach.cli as cli
+    import voice_coach.cli.app as cli
     from voice_coach import live
-    from voice_coach.entry import leave
+    from voice_coach.cli import leave
 
     watch = _Watch()
     original_run = live.run

@@ -21,7 +21,7 @@ from support.processes import children_of, kill, tail
 
 PROJECT: Final = Path(__file__).resolve().parent.parent
 PYTHON: Final = sys.executable
-BARE_IMPORTS: Final = "import voice_coach.cli, numpy, click"
+BARE_IMPORTS: Final = "import voice_coach.cli.app, numpy, click"  # the group and every command
 RSS_LAUNCHER: Final = Path(__file__).with_name("rss_launcher.py")
 
 

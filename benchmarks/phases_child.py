@@ -20,7 +20,7 @@ def main(argv: list[str]) -> None:
     import click  # noqa: F401
     import numpy  # noqa: F401
 
-    import voice_coach.cli as cli
+    import voice_coach.cli.app as cli
 
     t_cli = time.monotonic()
     import functools
@@ -28,9 +28,9 @@ def main(argv: list[str]) -> None:
     from collections import defaultdict
     from collections.abc import Callable
 
-    from voice_coach import cache, config, export, mix, session
+    from voice_coach import assemble, cache, config, export, mix, session
+    from voice_coach.cli import leave
     from voice_coach.engines import pyttsx3_engine
-    from voice_coach.entry import leave
 
     t_imports = time.monotonic()
     seconds: defaultdict[str, float] = defaultdict(float)
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> None:
         setattr(owner, name, wrapper)
 
     timed(config, "load_config", "load settings")
-    timed(cli, "_build", "synthesis")
+    timed(assemble, "build", "synthesis")
     timed(export, "export_session", "export_session")
     timed(session, "load_cues", "cues")
     timed(session, "plan", "plan")

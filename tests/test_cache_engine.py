@@ -39,7 +39,7 @@ HELD_ONE_CLIP = textwrap.dedent("""\
     from voice_coach import lines
     lines.HELD_CLIPS_BYTES = 0
     sys.argv[0] = "voice-coach"
-    from voice_coach.entry import main
+    from voice_coach.cli import main
     main()
     """)
 """``voice-coach`` keeping one line in memory: the others are read back from the cache

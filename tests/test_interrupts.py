@@ -377,7 +377,7 @@ HOOK = textwrap.dedent("""\
 
     os.replace = replace
     sys.argv[0] = "voice-coach"
-    from voice_coach.entry import main
+    from voice_coach.cli import main
     main()
     """)
 
@@ -434,7 +434,7 @@ CACHE_HOOK = textwrap.dedent("""\
 
     os.open, builtins.open = os_open, open_
     sys.argv[0] = "voice-coach"
-    from voice_coach.entry import main
+    from voice_coach.cli import main
     main()
     """)
 
@@ -476,7 +476,7 @@ ENGINE_HOOK = textwrap.dedent("""\
 
     os.mkdir = mkdir
     sys.argv[0] = "voice-coach"
-    from voice_coach.entry import main
+    from voice_coach.cli import main
     main()
     """)
 

@@ -10,7 +10,7 @@ from itertools import pairwise
 import pytest
 
 from voice_coach import live
-from voice_coach.cli import describe
+from voice_coach.cli.text import describe
 from voice_coach.pace import Pace
 from voice_coach.plan import (
     LEAD_IN_S,

@@ -338,7 +338,7 @@ class DyingFactory:
 
 pyttsx3_engine.open_engine = DyingFactory()
 sys.argv[0] = "voice-coach"
-from voice_coach.entry import main
+from voice_coach.cli import main
 main()
 """
 """``voice-coach`` with an engine that dies after the first line (a fault injected at the

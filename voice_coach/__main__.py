@@ -1,4 +1,4 @@
-from voice_coach.entry import main
+from voice_coach.cli import main
 
 if __name__ == "__main__":
     main()

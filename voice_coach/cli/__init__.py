@@ -1,10 +1,17 @@
-"""The console script's first and last code: interrupts are handled before anything heavy
-loads, and output that cannot be written is one line, not Python's "Exception ignored".
+"""The ``voice-coach`` command line: ``main`` runs it, ``cli`` is its Click group.
 
-Importing ``voice_coach.cli`` takes about a tenth of a second (Click, numpy). Until the
-handlers are in place Ctrl-C printed a traceback and SIGTERM or SIGHUP killed the process
-silently, so this module imports only the standard library and ``voice_coach.signals``,
-and takes over from the interpreter's first moment.
+The package is laid out by concern: ``group`` (the group and how every run ends),
+``options`` (shared options and parameter types), the commands by what they serve
+(``session``: play, export, plan; ``settings``: config; ``information``: routines,
+voices, devices, doctor, history; ``authoring``: new, check), ``output`` (progress and
+notes on the terminal) and ``text`` (what the commands print, as plain functions).
+
+This module is the console script's first and last code: interrupts are handled before
+anything heavy loads, and output that cannot be written is one line, not Python's
+"Exception ignored". Loading the commands takes about a tenth of a second (Click, numpy);
+until the handlers are in place Ctrl-C would print a traceback and SIGTERM or SIGHUP kill
+the process silently, so this module imports only the standard library and
+``voice_coach.signals``, and the group ``cli`` is loaded on first use.
 """
 
 from __future__ import annotations
@@ -12,16 +19,21 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from voice_coach.signals import ignore_stop, interrupt_on_stop
+
+if TYPE_CHECKING:
+    from voice_coach.cli.app import cli
+
+__all__ = ["cli", "leave", "main"]
 
 
 def main() -> None:
     """Console-script entry point."""
     interrupt_on_stop()
     try:
-        from voice_coach.cli import main as run
+        from voice_coach.cli.app import run
     except KeyboardInterrupt:
         ignore_stop()
         print("Error: interrupted", file=sys.stderr)
@@ -52,7 +64,7 @@ def leave(code: object) -> NoReturn:
         status = status or 1
         _discard(sys.stdout)
     except OSError as exc:  # a full disk
-        if status == 0:  # else the failure was told already (cli.main), maybe this same one
+        if status == 0:  # else the failure was told already (group.finish), maybe this same one
             print(f"Error: cannot write the output ({exc.strerror or exc})", file=sys.stderr)
             status = 1
         _discard(sys.stdout)
@@ -70,3 +82,12 @@ def _discard(stream: TextIO) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, stream.fileno())
         os.close(devnull)
+
+
+def __getattr__(name: str) -> object:
+    """``cli``, the group with every command, loaded when first asked for."""
+    if name == "cli":
+        from voice_coach.cli.app import cli
+
+        return cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
