@@ -1,7 +1,8 @@
 """The one base every user-causable failure derives from, and how an error shows a value.
 
 Each domain module defines its own subclass (``RoutineError``, ``SpeechError``, ...);
-only ``cli.py`` turns them into one line on stderr and an exit code.
+only the command line (``voice_coach.cli.group``) turns them into one line on stderr
+and an exit code.
 """
 
 import math
