@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,17 +138,36 @@ def _pace(breath: Pace | str | None) -> Pace | None:
     return parse_pace(breath) if isinstance(breath, str) else breath
 
 
-def build(loaded: Routine, options: SessionOptions, engine: str, no_cache: bool,
-          notes: list[str], progress: Progress) -> Session:
-    """Render what the routine speaks with ``engine``, telling ``progress``; ``notes``
-    gets the line saying the cache switched itself off, for the caller to show once its
-    own work is done (an export that then fails shows its error alone)."""
+@dataclass(frozen=True)
+class Prepared:
+    """A session before its speech: the settings in effect, the routine, the options."""
+
+    values: dict[str, Any]
+    routine: Routine
+    options: SessionOptions
+
+
+def prepare(command: Command, routine: str | None, given: Mapping[str, object],
+            warn: Callable[[str], None], cues: Cues = ()) -> Prepared:
+    """The settings ``command`` uses resolved, the routine they name found (``warn``
+    hears of an ambiguous name) and the session's options built from both."""
+    values = resolved_settings(command, routine, **given)
+    loaded = find_routine(values["routine"], warn, values["lang"])
+    return Prepared(values, loaded, session_options(values, loaded, cues))
+
+
+def build(prepared: Prepared, no_cache: bool, notes: list[str],
+          progress: Progress) -> Session:
+    """Render what the routine speaks with the engine chosen, telling ``progress``;
+    ``notes`` gets the line saying the cache switched itself off, for the caller to show
+    once its own work is done (an export that then fails shows its error alone)."""
     from voice_coach.cache import ClipCache
     from voice_coach.session import build_session
 
-    factory = _engine(engine).open(options.speech.voice)
+    options = prepared.options
+    factory = _engine(prepared.values["engine"]).open(options.speech.voice)
     cache = None if no_cache else ClipCache(paths.clips_folder(), warn=notes.append)
-    return build_session(loaded, options, factory, cache, progress)
+    return build_session(prepared.routine, options, factory, cache, progress)
 
 
 def composer(loaded: Routine, options: SessionOptions, engine: str,
@@ -176,16 +196,15 @@ def doctor_results(values: Mapping[str, Any]) -> list[Check]:
                           media_keys=bool(media_keys.value), ambient=str(bed.value))
 
 
-def timeline(loaded: Routine, options: SessionOptions, engine: str, render: bool,
-             notes: list[str], progress: Progress) -> Timeline:
+def timeline(prepared: Prepared, render: bool, notes: list[str],
+             progress: Progress) -> Timeline:
     """The session second by second: its spoken lengths estimated from the word count and
     the rate, or, with ``render``, measured on the speech as ``build`` renders it."""
     from voice_coach.session import estimate_timeline
 
     if render:
-        return build(loaded, options, engine, no_cache=False, notes=notes,
-                     progress=progress).timeline
-    return estimate_timeline(loaded, options)
+        return build(prepared, no_cache=False, notes=notes, progress=progress).timeline
+    return estimate_timeline(prepared.routine, prepared.options)
 
 
 def plan_listing(timeline: Timeline, options: SessionOptions,

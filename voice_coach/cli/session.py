@@ -37,21 +37,20 @@ def plan(routine: str | None, render: bool, as_json: bool, **given: Any) -> None
       voice-coach plan psoas-release --minutes 10 --json
       voice-coach plan my-routine.toml --breath 4:7:8:0
     """
-    values = assemble.resolved_settings("plan", routine, **given)
-    loaded = assemble.find_routine(values["routine"], note, values["lang"])
-    options = assemble.session_options(values, loaded)
+    prepared = assemble.prepare("plan", routine, given, note)
     notes: list[str] = []
     with progress("Preparing speech", as_json) as told:
-        timeline = assemble.timeline(loaded, options, values["engine"], render, notes, told)
+        timeline = assemble.timeline(prepared, render, notes, told)
     show_notes(notes)
-    listed, bed = assemble.plan_listing(timeline, options)
+    listed, bed = assemble.plan_listing(timeline, prepared.options)
     if as_json:
         click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
         return
-    click.echo(text.plan_head(loaded, timeline, values["rate"], render))
+    values = prepared.values
+    click.echo(text.plan_head(prepared.routine, timeline, values["rate"], render))
     if bed is not None:
         click.echo(bed)
-    echo_lines(text.pronounce_lines(loaded, values["engine"]))
+    echo_lines(text.pronounce_lines(prepared.routine, values["engine"]))
     echo_lines(text.describe(timeline))
     for message in timeline.notes:
         note(message)
@@ -96,13 +95,11 @@ def export(routine: str | None, cues: Cues, no_cache: bool, output: Path, audio_
 
     chosen = get_format(audio_format)
     chosen.check()
-    values = assemble.resolved_settings("export", routine, **given)
-    loaded = assemble.find_routine(values["routine"], note, values["lang"])
+    prepared = assemble.prepare("export", routine, given, note, cues)
     cache_notes: list[str] = []
     with progress("Preparing speech", quiet) as told:
-        session = assemble.build(loaded, assemble.session_options(values, loaded, cues),
-                                 values["engine"], no_cache, cache_notes, told)
-    tags = Tags(title=loaded.title, comment=loaded.summary)
+        session = assemble.build(prepared, no_cache, cache_notes, told)
+    tags = Tags(title=prepared.routine.title, comment=prepared.routine.summary)
     with progress(f"Writing session{chosen.suffix}", quiet) as told:
         mixer = session.mixer()
         written = export_session(mixer, output, force=force, audio_format=chosen, tags=tags,
