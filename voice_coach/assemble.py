@@ -36,7 +36,7 @@ from voice_coach.routine import (
 )
 
 if TYPE_CHECKING:
-    from voice_coach.doctor import Check
+    from voice_coach.checks import Check
     from voice_coach.session import Composer, Session, SessionOptions
 
 Cues = tuple[tuple[CueRole, CueSource], ...]

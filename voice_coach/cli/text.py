@@ -18,7 +18,7 @@ from voice_coach.routine import Routine
 from voice_coach.timefmt import minutes_seconds
 
 if TYPE_CHECKING:
-    from voice_coach.doctor import Check
+    from voice_coach.checks import Check
     from voice_coach.loudness import Leveled
 
 
