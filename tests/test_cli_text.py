@@ -15,7 +15,8 @@ from voice_coach.cli import text
 from voice_coach.config import ConfigError, ConfigFile
 from voice_coach.doctor import Check
 from voice_coach.loudness import Leveled
-from voice_coach.routine import Pronunciation, RoutineError, load_builtin
+from voice_coach.routine import RoutineError, load_builtin
+from voice_coach.routine_model import Pronunciation
 from voice_coach.session import SessionOptions, estimate_timeline
 from voice_coach.template import write_template
 
