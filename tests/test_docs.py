@@ -154,3 +154,15 @@ def test_the_install_page_names_the_pins_and_the_line_fresh_machine_runs():
     page = (ROOT / "docs" / "install.md").read_text(encoding="utf-8")
     assert f"pipx inject voice-coach {' '.join(extra)}\n" in page
     assert "\nsudo apt-get install pipx espeak-ng gcc python3-dev libasound2-dev\n" in page
+
+
+def test_the_help_points_to_the_guide_and_the_man_page_that_are_there():
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    pointer = " ".join(result.output.split("\n\n")[-1].split())
+    assert pointer == ("User guide: docs/index.md in voice-coach's source (every option:"
+                       " docs/commands.md); man page: man ./docs/voice-coach.1")
+    for named in re.findall(r"docs/[\w.-]+", pointer):
+        assert (ROOT / named).is_file(), named

@@ -97,7 +97,9 @@ def finish(run: Callable[[], Any]) -> None:
     sys.exit(error.exit_code)
 
 
-@click.group("voice-coach", cls=VoiceCoachGroup, context_settings=CONTEXT_SETTINGS)
+@click.group("voice-coach", cls=VoiceCoachGroup, context_settings=CONTEXT_SETTINGS,
+             epilog="User guide: docs/index.md in voice-coach's source (every option:"
+                    " docs/commands.md); man page: man ./docs/voice-coach.1")
 @click.version_option(__version__, "--version", prog_name="voice-coach")
 def cli() -> None:
     """Voice-guided body-work sessions: lie down, close your eyes, follow the voice.
