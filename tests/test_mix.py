@@ -8,6 +8,7 @@ import pytest
 from voice_coach import ambient, bed_noise
 from voice_coach.ambient import BedSpec
 from voice_coach.mix import Clips, Levels, Mixer, apply_gain, mix
+from voice_coach.pcm import Samples
 from voice_coach.plan import PlanSettings, plan
 from voice_coach.routine import parse_routine
 from voice_coach.timeline import Event, Timeline
@@ -52,17 +53,25 @@ def test_any_range_matches_the_whole(start, stop, levels):
     assert mixer.render(start, stop).tolist() == part.tolist()  # asked again, same samples
 
 
-def test_chunks_concatenate_to_the_whole_on_a_real_plan():
+def random_session(breaths: int, speech_samples: int, cue_samples: int
+                   ) -> tuple[Timeline, dict[str, Samples], dict[str, Samples]]:
+    """A real plan (a line, then ``breaths`` breaths with a spoken exhale), its clips random
+    and each a few samples longer than the last: the timeline, the speech, the cues."""
     r = parse_routine('id = "t"\ntitle = "T"\n[[steps]]\nsay = "one two three"\n'
-                      '[[steps]]\nbreathe = { count = 3, exhale_prompt = "out" }\n',
+                      f'[[steps]]\nbreathe = {{ count = {breaths}, exhale_prompt = "out" }}\n',
                       source="t.toml")
     rng = np.random.default_rng(7)
     texts = ["one two three", "out", "Session complete."]
-    speech = {t: rng.integers(-9000, 9000, 1000 + 37 * i, dtype=np.int16)
+    speech = {t: rng.integers(-9000, 9000, speech_samples + 37 * i, dtype=np.int16)
               for i, t in enumerate(texts)}
-    cues = {role: rng.integers(-9000, 9000, 300 + i, dtype=np.int16)
+    cues = {role: rng.integers(-9000, 9000, cue_samples + i, dtype=np.int16)
             for i, role in enumerate(("start", "inhale", "exhale", "hold", "spot", "end"))}
     timeline = plan(r, PlanSettings(), lambda t: len(speech[t]), lambda role: len(cues[role]))
+    return timeline, speech, cues
+
+
+def test_chunks_concatenate_to_the_whole_on_a_real_plan():
+    timeline, speech, cues = random_session(3, 1000, 300)
     mixer = Mixer(timeline, Clips(speech, cues))
     whole = mixer.render()
     assert len(whole) == timeline.duration
@@ -276,17 +285,7 @@ def test_a_stored_level_gives_the_same_samples_and_levels_nothing_again(
 
 def bed_session(bed: BedSpec | None) -> Mixer:
     """A real plan of about a minute, its clips random, with ``bed`` under it."""
-    r = parse_routine('id = "t"\ntitle = "T"\n[[steps]]\nsay = "one two three"\n'
-                      '[[steps]]\nbreathe = { count = 6, exhale_prompt = "out" }\n',
-                      source="t.toml")
-    rng = np.random.default_rng(7)
-    texts = ["one two three", "out", "Session complete."]
-    speech = {t: rng.integers(-9000, 9000, 20000 + 37 * i, dtype=np.int16)
-              for i, t in enumerate(texts)}
-    cues = {role: rng.integers(-9000, 9000, 3000 + i, dtype=np.int16)
-            for i, role in enumerate(("start", "inhale", "exhale", "hold", "spot", "end"))}
-    timeline = plan(r, PlanSettings(), lambda t: len(speech[t]),
-                    lambda role: len(cues[role]))
+    timeline, speech, cues = random_session(6, 20000, 3000)
     return Mixer(timeline, Clips(speech, cues), Levels(bed=bed))
 
 
