@@ -71,7 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         wanted = []
     if not wanted or not set(wanted) <= set(SECTIONS) or runs < 1:
-        parser.error(f"--only takes numbers from 1 to {len(SECTIONS)}; --runs at least 1")
         parser.error(f"--only takes numbers from 1 to {max(SECTIONS)}; --runs at least 1")
     info = machine()
     # As pip leaves an installed wheel: compiled, whatever PYTHONDONTWRITEBYTECODE says here.

@@ -46,6 +46,15 @@ class UserError(click.ClickException):
 class VoiceCoachGroup(click.Group):
     """Every way a run ends is one line and an exit code, in a terminal and under test."""
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        """Click's, but an interrupt while the options are read is ours to word: Click's
+        own handler would put a blank line before it."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:
+            raise Interrupted() from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
