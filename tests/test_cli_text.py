@@ -121,6 +121,20 @@ def test_config_lists_each_setting_with_its_source_and_the_problems_apart() -> N
     ]
 
 
+def test_config_shows_an_unusable_file_value_as_invalid_unless_the_environment_wins() -> None:
+    """A setting left unset shows what stands in for it ("(the routine's)"); one whose file
+    value cannot be used shows "(invalid)", whatever it would show unset."""
+    found = ConfigFile({}, problems=("breath: bad", "lang: bad", "rate: bad"),
+                       written={"breath": "bad", "lang": 5, "rate": "fast"})
+    lines, _ = text.config_listing(found, None, {"VOICE_COACH_RATE": "200"}, CONFIG,
+                                   path_exists=True)
+    assert [line for line in lines if line.split()[0] in ("breath", "lang", "rate")] == [
+        "breath        (invalid)          config file",
+        "lang          (invalid)          config file",
+        "rate          200                VOICE_COACH_RATE",
+    ]
+
+
 def test_config_ignores_a_file_it_cannot_read_and_says_so() -> None:
     lines, problems = text.config_listing(ConfigFile({}), ConfigError("config.toml: not TOML"),
                                           {}, CONFIG, path_exists=True)

@@ -155,6 +155,9 @@ def _shown_setting(setting: Setting, found: ConfigFile,
     """A setting's value as ``config`` shows it, and the setting (``lang`` unset is the
     locale's language, when the routine has it)."""
     spec = SETTINGS[setting.key]
+    if setting.source != "environment" and spec.key in (found.written or {}) and \
+            spec.key not in found.values:  # what the file says cannot be used
+        return "(invalid)", setting
     if setting.value is None and spec.key == "lang":
         found_locale = locale_language(environ)
         if found_locale:
@@ -163,8 +166,6 @@ def _shown_setting(setting: Setting, found: ConfigFile,
         return "(the routine's)", setting
     if setting.value is None:
         return f"({spec.unset})", setting
-    if found.written and spec.key in found.written and spec.key not in found.values:
-        return "(invalid)", setting
     return setting_text(setting.value), setting
 
 
