@@ -12,6 +12,7 @@
 #   voice-coach --version / routines / plan psoas-release --minutes 5 --json /
 #   export box-breathing --minutes 2
 # and checks the installed package: imported from site-packages, its six cue WAVs there,
+# its man page in the venv's share/man/man1,
 # its built-in routines load, session.wav matches timeline.json to the sample.
 #
 # Prints the time of each stage. Exits 1 naming every stage that failed, with the end of
@@ -36,8 +37,9 @@ fi
 pyversion=$("$python" -c 'import platform; print(platform.python_version())')
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/voice-coach-smoke.XXXXXX")
+keep=${VOICE_COACH_SMOKE_KEEP:-}  # read before every VOICE_COACH_* is unset below
 cleanup() {
-    if [ "${VOICE_COACH_SMOKE_KEEP:-}" = 1 ]; then
+    if [ "$keep" = 1 ]; then
         echo "$me: kept $tmp" >&2
     else
         rm -rf "$tmp"
@@ -178,6 +180,8 @@ for routine_id in expected:
     assert load_builtin(routine_id).id == routine_id
 print(f"voice_coach in {package}; cues in {cues}; routines {', '.join(expected)} load")
 EOF
+    cmp "$root/docs/voice-coach.1" "$venv/share/man/man1/voice-coach.1"
+    echo "man page in $venv/share/man/man1"
 }
 
 routine_ids=()

@@ -163,6 +163,7 @@ def test_the_help_points_to_the_guide_and_the_man_page_that_are_there():
     assert result.exit_code == 0
     pointer = " ".join(result.output.split("\n\n")[-1].split())
     assert pointer == ("User guide: docs/index.md in voice-coach's source (every option:"
-                       " docs/commands.md); man page: man ./docs/voice-coach.1")
+                       " docs/commands.md); man page: man voice-coach, installed with it"
+                       " (in the source: man ./docs/voice-coach.1)")
     for named in re.findall(r"docs/[\w.-]+", pointer):
         assert (ROOT / named).is_file(), named

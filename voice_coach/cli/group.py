@@ -108,7 +108,8 @@ def finish(run: Callable[[], Any]) -> None:
 
 @click.group("voice-coach", cls=VoiceCoachGroup, context_settings=CONTEXT_SETTINGS,
              epilog="User guide: docs/index.md in voice-coach's source (every option:"
-                    " docs/commands.md); man page: man ./docs/voice-coach.1")
+                    " docs/commands.md); man page: man voice-coach, installed with it"
+                    " (in the source: man ./docs/voice-coach.1)")
 @click.version_option(__version__, "--version", prog_name="voice-coach")
 def cli() -> None:
     """Voice-guided body-work sessions: lie down, close your eyes, follow the voice.
