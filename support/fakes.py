@@ -1,10 +1,12 @@
-"""Fakes for the edges the core is handed: a clock that moves only when a test moves it, and
-a speech engine that makes clips a test can recognise, at once."""
+"""Fakes for the edges the core is handed: a clock that moves only when a test moves it, a
+speech engine that makes clips a test can recognise, at once, and a display that keeps
+what it was shown."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from voice_coach import live
 from voice_coach.pcm import Samples
 from voice_coach.playback import PlaybackError, Progress
 from voice_coach.speech import SpeechSettings, VoiceInfo
@@ -177,3 +179,30 @@ class FakeDevice:
             return self._taken_before
         running_s = max(self.clock.now - self._taking_since, 0.0)
         return min(self._taken_before + running_s * self.sample_rate * self.speed, self._length)
+
+
+class RecordingDisplay:
+    """A display (what ``live.run`` shows its status on) that keeps what it was told: each
+    status shown and each closing message ("<abort>" for an abort). Given a ``log`` shared
+    by several, each also notes every call under its ``name``, to show their order."""
+
+    def __init__(self, name: str = "display", log: list[str] | None = None) -> None:
+        self.name, self.log = name, log
+        self.shown: list[live.Status] = []
+        self.closed: list[str] = []
+
+    def show(self, status: live.Status) -> None:
+        self.shown.append(status)
+        self._note(f"show {status.step}")
+
+    def close(self, message: str) -> None:
+        self.closed.append(message)
+        self._note(f"close {message}")
+
+    def abort(self) -> None:
+        self.closed.append("<abort>")
+        self._note("abort")
+
+    def _note(self, call: str) -> None:
+        if self.log is not None:
+            self.log.append(f"{self.name} {call}")

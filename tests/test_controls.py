@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from support.fakes import RecordingDisplay
 from voice_coach import controls, live
 
 STATUS = live.Status(step=1, steps=4, label="Breathe with the chimes.", elapsed_s=3.0,
@@ -82,23 +83,9 @@ def test_close_returns_within_a_tick_while_the_keys_wait():
     assert time.monotonic() - started <= live.TICK_S + 0.05
 
 
-class Recording:
-    def __init__(self, name: str, log: list[str]) -> None:
-        self.name, self.log = name, log
-
-    def show(self, status: live.Status) -> None:
-        self.log.append(f"{self.name} show {status.step}")
-
-    def close(self, message: str) -> None:
-        self.log.append(f"{self.name} close {message}")
-
-    def abort(self) -> None:
-        self.log.append(f"{self.name} abort")
-
-
 def test_fanout_shows_each_status_on_every_display_in_order():
     log: list[str] = []
-    fanout = controls.Fanout(Recording("screen", log), Recording("bus", log))
+    fanout = controls.Fanout(RecordingDisplay("screen", log), RecordingDisplay("bus", log))
     fanout.show(STATUS)
     fanout.close("Stopped.")
     fanout.abort()

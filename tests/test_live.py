@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from support.fakes import FakeClock, FakeDevice
+from support.fakes import FakeClock, FakeDevice, RecordingDisplay
 from voice_coach import live
 from voice_coach.playback import Playback
 from voice_coach.speech import SpeechError
@@ -30,21 +30,6 @@ class ScriptedKeys:
             return key
         self.clock.now += timeout_s
         return None
-
-
-class RecordingDisplay:
-    def __init__(self) -> None:
-        self.shown: list[live.Status] = []
-        self.closed: list[str] = []
-
-    def show(self, status: live.Status) -> None:
-        self.shown.append(status)
-
-    def close(self, message: str) -> None:
-        self.closed.append(message)
-
-    def abort(self) -> None:
-        self.closed.append("<abort>")
 
 
 def timeline() -> Timeline:
