@@ -8,9 +8,9 @@ be cut in half (the renames that publish an export) holds them until it is done.
 
 A signal that lands while a module is being imported is held until the import is done:
 an extension module cut off half-way through its initialisation can take the whole
-interpreter down (soxr's nanobind aborts with "terminate called", numpy segfaults), and a
-KeyboardInterrupt inside an extension's own ``PyRun_String`` makes CPython kill itself with
-SIGINT at exit (exit -2) even after the run ended with its one line and 130.
+interpreter down (soxr's nanobind aborts with "terminate called", numpy segfaults), and
+some runs interrupted so printed their one line, then died by SIGINT (exit -2, CPython's
+exit for a KeyboardInterrupt it counts as unhandled).
 """
 
 from __future__ import annotations
