@@ -557,8 +557,8 @@ def test_a_signal_while_a_library_is_imported(references: References, tmp_path: 
 
     Under load a signal landed inside such an import now and then, and an extension module
     cut off half-way through its initialisation crashed the interpreter (1 to 3 runs in
-    300: soxr aborting in nanobind, numpy segfaulting). The child signals itself from an
-    import hook, so the signal always lands inside the import.
+    300: soxr aborting in nanobind, a segfault, numpy's import failing). The child
+    signals itself from an import hook, so the signal always lands inside the import.
     """
     out = tmp_path / "out"
     shutil.copytree(references.old, out)

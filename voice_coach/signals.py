@@ -8,9 +8,10 @@ be cut in half (the renames that publish an export) holds them until it is done.
 
 A signal that lands while a module is being imported is held until the import is done:
 an extension module cut off half-way through its initialisation can take the whole
-interpreter down (soxr's nanobind aborts with "terminate called", numpy segfaults), and
-some runs interrupted so printed their one line, then died by SIGINT (exit -2, CPython's
-exit for a KeyboardInterrupt it counts as unhandled).
+interpreter down (soxr's nanobind aborts with "terminate called", the interpreter
+segfaults, numpy's import fails with a traceback), and some runs interrupted so printed
+their one line, then died by SIGINT (exit -2, CPython's exit for a KeyboardInterrupt it
+counts as unhandled).
 """
 
 from __future__ import annotations
