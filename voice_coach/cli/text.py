@@ -155,9 +155,8 @@ def _shown_setting(setting: Setting, found: ConfigFile,
     """A setting's value as ``config`` shows it, and the setting (``lang`` unset is the
     locale's language, when the routine has it)."""
     spec = SETTINGS[setting.key]
-    if setting.source != "environment" and spec.key in (found.written or {}) and \
-            spec.key not in found.values:  # what the file says cannot be used
-        return "(invalid)", setting
+    if setting.source != "environment" and spec.key in _problem_keys(found):
+        return "(invalid)", setting  # what the file says cannot be used
     if setting.value is None and spec.key == "lang":
         found_locale = locale_language(environ)
         if found_locale:
